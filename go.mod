@@ -1,0 +1,3 @@
+module github.com/stele-go/stele
+
+go 1.26
