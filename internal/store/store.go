@@ -63,16 +63,16 @@ const (
 
 // Job is a job's record and progress counters. Done = Valid + Invalid + Failed.
 type Job struct {
-	ID          string
-	Kind        JobKind
-	Status      JobStatus
-	Total       int
-	Done        int
-	Valid       int
-	Invalid     int
-	Failed      int
-	CreatedAt   time.Time
-	CompletedAt time.Time // zero until completed
+	ID          string    `json:"jobId"`
+	Kind        JobKind   `json:"kind"`
+	Status      JobStatus `json:"status"`
+	Total       int       `json:"total"`
+	Done        int       `json:"done"`
+	Valid       int       `json:"valid"`
+	Invalid     int       `json:"invalid"`
+	Failed      int       `json:"failed"`
+	CreatedAt   time.Time `json:"createdAt"`
+	CompletedAt time.Time `json:"completedAt,omitzero"` // zero until completed
 }
 
 // Check is one verification check of a result.
