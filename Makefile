@@ -1,0 +1,54 @@
+# Stele: Go implementation of the Stele covenant protocol as a worker pipeline.
+# `make run` starts the embedded all-in-one; `make test` runs every test.
+
+GO       ?= go
+BIN      ?= bin
+DATA     ?= .stele-data
+ADDR     ?= 127.0.0.1:8080
+FUZZTIME ?= 30s
+BENCHTIME ?= 1s
+NATS_SERVER_VERSION ?= v2.15.2
+
+.PHONY: all build run test test-short test-e2e bench fuzz fuzz-short lint tools clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+run: build
+	$(BIN)/gateway --embedded --data $(DATA) --addr $(ADDR)
+
+# tools installs what the end-to-end tests need beyond the Go toolchain:
+# a current nats-server (the Debian one is too old) and redis-server.
+tools:
+	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq redis-server; }
+	@test -x "$$($(GO) env GOPATH)/bin/nats-server" || $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
+
+test: tools lint
+	$(GO) test -race -count=1 -timeout 40m ./...
+	$(MAKE) fuzz-short
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./internal/core/...
+
+# fuzz runs every fuzz target for FUZZTIME each.
+fuzz:
+	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' internal | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -h '^func Fuzz' $$t/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "fuzz $$t $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) ./$$t || exit 1; \
+	  done; \
+	done
+
+fuzz-short:
+	$(MAKE) fuzz FUZZTIME=10s
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)
