@@ -1,16 +1,54 @@
 package canon
 
 import (
+	"errors"
 	"math"
 	"strings"
 )
+
+// ErrNoPrimitive is returned by ToString for a value JavaScript's String()
+// cannot convert: an object with its own "toString" member (which, in a
+// decoded document, is never a function), or an array containing one.
+var ErrNoPrimitive = errors.New("canon: cannot convert object to primitive value")
+
+// ToString is JavaScript's String(v), including its failure: where String(v)
+// would throw a TypeError it returns ErrNoPrimitive. Otherwise it returns
+// JSString(v).
+func ToString(v any) (string, error) {
+	if !convertible(v) {
+		return "", ErrNoPrimitive
+	}
+	return JSString(v), nil
+}
+
+// convertible reports whether String(v) succeeds in JavaScript. An object's
+// conversion calls its toString member, then valueOf; a member of that name
+// holding data shadows the callable one of Object.prototype. A "valueOf"
+// member alone does not matter, as toString succeeds first; with a
+// "toString" member, valueOf is tried and yields the object itself, which
+// is not a primitive.
+func convertible(v any) bool {
+	switch x := v.(type) {
+	case *Object:
+		return !x.Has("toString")
+	case []any:
+		for _, e := range x {
+			if !convertible(e) {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // JSString returns JavaScript's String(v): null is "null", booleans "true" or
 // "false", a string itself, a number as Number.prototype.toString writes it
 // (as AppendNumber, except that NaN, Infinity and -Infinity are written so),
 // an array as its elements' strings joined with "," (null elements give the
 // empty string), and an object "[object Object]". Values are those the
-// encoders accept.
+// encoders accept. Where JavaScript's String(v) throws, JSString still
+// returns "[object Object]" in place of the offending object; use ToString
+// to detect that case.
 func JSString(v any) string {
 	switch x := v.(type) {
 	case nil:
