@@ -12,6 +12,8 @@
 // JSON.stringify(v, null, 2) and String(v) (null where String throws). All strings are stored as base64
 // of their WTF-8 encoding, so lone surrogates survive.
 
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+
 // Deterministic PRNG (mulberry32).
 let seed = 0x5eed1e;
 function rnd() {
@@ -221,7 +223,18 @@ addText(Buffer.from([0x22, 0xe2, 0x82, 0x41, 0x22]));
 addText(Buffer.from([0x22, 0xf0, 0x9f, 0x98, 0x22]));
 addText(Buffer.from([0x22, 0xf0, 0x9f, 0x98]));
 addText(Buffer.from([0xef, 0xbb, 0xbf, 0x31]));
-for (let i = 0; i < 3000; i++) {
+// The reference corpus documents, when the shared vectors are at hand.
+const corpusDir = new URL('../../../../../../shared/vectors/reference-corpus/', import.meta.url);
+for (let i = 0; existsSync(new URL(`${i}.json`, corpusDir)); i++) {
+  addText(readFileSync(new URL(`${i}.json`, corpusDir)));
+}
+const tamperedDir = new URL('tampered/', corpusDir);
+if (existsSync(tamperedDir)) {
+  for (const name of readdirSync(tamperedDir).sort()) {
+    if (name.endsWith('.json') && name !== 'notes.json') addText(readFileSync(new URL(name, tamperedDir)));
+  }
+}
+for (let i = 0; i < 2000; i++) {
   const parts = [];
   ws(parts);
   value(parts, 0);
