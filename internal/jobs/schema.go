@@ -2,12 +2,33 @@
 // and event schemas, NATS subjects, the JetStream streams and consumers, the
 // publisher that splits jobs into chunks, and the worker runner.
 //
-// CONTRACT FILE: the jobs implementer may refine it, keeping the names and
-// meanings the gateway relies on.
+// # Flow
+//
+// The gateway creates a job record in the store, then hands the job's items to
+// a [Publisher] (or streams them through a [ChunkWriter]). The publisher packs
+// items into [Chunk] messages on [SubjectVerify], bounded by count and bytes,
+// each with the Nats-Msg-Id [MsgID](jobID, chunk) so that a re-published chunk
+// is dropped by the stream's duplicate window. Verifier processes run a
+// [Runner] over the durable "verifier" consumer of [StreamJobs]: every chunk is
+// verified as one batch, its results are written to the store
+// (store.Jobs.RecordResults, idempotent by item index), events are published
+// on [StreamEvents], and only then is the message acknowledged. A worker that
+// dies before the acknowledgement leaves the message to be redelivered, and
+// the redelivery changes neither the counters nor any result.
+//
+// # Wire schema
+//
+// Chunks and events are JSON objects with a version member "v". This code
+// writes [SchemaVersion] and reads any version from 1 to SchemaVersion; a
+// newer message is handed back to the stream (negative acknowledgement with a
+// delay) for a newer worker, anything undecodable is terminated as poison.
 package jobs
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"strconv"
 
 	"github.com/stele-go/stele/internal/store"
 )
@@ -20,6 +41,9 @@ const (
 	StreamJobs   = "STELE_JOBS"   // work queue, subjects stele.jobs.>
 	StreamEvents = "STELE_EVENTS" // limits retention, subjects stele.events.>
 
+	SubjectJobs   = "stele.jobs.>"
+	SubjectEvents = "stele.events.>"
+
 	SubjectVerify = "stele.jobs.verify"
 	SubjectSign   = "stele.jobs.sign"
 
@@ -28,14 +52,37 @@ const (
 	SubjectJobEventPrefix = "stele.events.job."
 )
 
-// Item is one unit of work inside a chunk. A verify item carries the document
-// inline (Document, raw JSON) or by reference (DocumentID, fetched from the
-// store).
+// Event types.
+const (
+	EventJobCompleted    = "job.completed"
+	EventDocumentInvalid = "document.invalid"
+)
+
+// MaxJobIDLen bounds job IDs; they appear in subjects and message IDs.
+const MaxJobIDLen = 128
+
+// Item is one unit of work inside a chunk. A verify item carries exactly one
+// of: the document inline (Document, raw JSON), a reference to a stored
+// document (DocumentID, fetched from the store), a staged document too large
+// to inline (Blob), or an Error recorded by the producer.
 type Item struct {
-	Index      int             `json:"index"`
-	Ref        string          `json:"ref,omitempty"`
-	Document   json.RawMessage `json:"document,omitempty"`
-	DocumentID string          `json:"documentId,omitempty"`
+	Index int    `json:"index"`
+	Ref   string `json:"ref,omitempty"`
+	// Document is the covenant as received, inline.
+	Document json.RawMessage `json:"document,omitempty"`
+	// DocumentID names a covenant already in the store (the caller's
+	// documentId). A missing document fails the item.
+	DocumentID string `json:"documentId,omitempty"`
+	// Blob is the lowercase hex SHA-256 of a document that was too large to
+	// inline; the publisher stored its bytes under [BlobDocumentID](Blob)
+	// before publishing. Staging is addressed by the hash of the bytes, not by
+	// the document's claimed ID, so an unverified document can never replace
+	// a stored covenant.
+	Blob string `json:"blob,omitempty"`
+	// Error, when set, fails the item without looking at it: the producer
+	// already knows it is bad (for example a malformed NDJSON line). The
+	// worker records it as a Failed result with this message.
+	Error string `json:"error,omitempty"`
 	// Sign is the sign request for sign jobs (defined with the signer).
 	Sign json.RawMessage `json:"sign,omitempty"`
 }
@@ -53,7 +100,10 @@ type Chunk struct {
 	Items []Item `json:"items"`
 }
 
-// Event is published on STELE_EVENTS for integrations.
+// Event is published on STELE_EVENTS for integrations: Type
+// [EventJobCompleted] carries Job (its final counters) on
+// SubjectJobEventPrefix+jobID; Type [EventDocumentInvalid] carries the
+// Result of one invalid document on SubjectJobEventPrefix+jobID+".invalid".
 type Event struct {
 	V       int             `json:"v"`
 	Type    string          `json:"type"` // "job.completed" | "document.invalid"
@@ -61,4 +111,97 @@ type Event struct {
 	Job     *store.Job      `json:"job,omitempty"`
 	Result  *store.Result   `json:"result,omitempty"`
 	Details json.RawMessage `json:"details,omitempty"`
+}
+
+// MsgID is the Nats-Msg-Id of a job's chunk: jobID + "." + chunk.
+func MsgID(jobID string, chunk int) string {
+	return jobID + "." + strconv.Itoa(chunk)
+}
+
+// SubjectFor returns the work subject of a job kind.
+func SubjectFor(kind store.JobKind) (string, error) {
+	switch kind {
+	case store.KindVerify:
+		return SubjectVerify, nil
+	case store.KindSign:
+		return SubjectSign, nil
+	}
+	return "", fmt.Errorf("jobs: unknown job kind %q: %w", kind, ErrInvalidJob)
+}
+
+// JobEventSubject is the subject of a job's completion event.
+func JobEventSubject(jobID string) string { return SubjectJobEventPrefix + jobID }
+
+// InvalidEventSubject is the subject of a job's invalid-document events.
+func InvalidEventSubject(jobID string) string { return SubjectJobEventPrefix + jobID + ".invalid" }
+
+// BlobDocumentID is the store key of a staged document whose bytes hash to
+// sha256Hex.
+func BlobDocumentID(sha256Hex string) string { return "blob:" + sha256Hex }
+
+// ValidJobID reports whether id can name a job: 1 to MaxJobIDLen characters
+// from [A-Za-z0-9_-], so that it is one subject token.
+func ValidJobID(id string) bool {
+	if id == "" || len(id) > MaxJobIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// DecodeChunk decodes and checks a chunk message. Errors wrap
+// [ErrBadMessage] (the message can never be processed) or
+// [ErrUnsupportedVersion] (a newer producer wrote it).
+func DecodeChunk(data []byte) (*Chunk, error) {
+	var c Chunk
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("decode chunk: %w: %v", ErrBadMessage, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("decode chunk: %w: trailing data", ErrBadMessage)
+	}
+	if c.V > SchemaVersion {
+		return nil, fmt.Errorf("decode chunk %s.%d: version %d: %w", c.JobID, c.Chunk, c.V, ErrUnsupportedVersion)
+	}
+	if c.V < 1 {
+		return nil, fmt.Errorf("decode chunk: %w: version %d", ErrBadMessage, c.V)
+	}
+	if !ValidJobID(c.JobID) {
+		return nil, fmt.Errorf("decode chunk: %w: invalid job id %q", ErrBadMessage, truncate(c.JobID, 64))
+	}
+	if c.Chunk < 0 {
+		return nil, fmt.Errorf("decode chunk %s: %w: negative chunk number", c.JobID, ErrBadMessage)
+	}
+	for i := range c.Items {
+		if c.Items[i].Index < 0 {
+			return nil, fmt.Errorf("decode chunk %s.%d: %w: item %d has negative index", c.JobID, c.Chunk, ErrBadMessage, i)
+		}
+	}
+	return &c, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// marshalEvent encodes an event.
+func marshalEvent(ev Event) ([]byte, error) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: encode %s event for job %s: %w", ev.Type, ev.JobID, err)
+	}
+	return data, nil
 }

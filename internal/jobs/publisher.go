@@ -1,0 +1,426 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stele-go/stele/internal/store"
+)
+
+// Publisher defaults.
+const (
+	DefaultChunkItems    = 256
+	DefaultChunkBytes    = 512 << 10
+	DefaultPublishWindow = 8
+	// payloadHeadroom is kept free under the server's max payload for the
+	// headers (Nats-Msg-Id) and protocol framing.
+	payloadHeadroom = 4 << 10
+	// maxAtLen bounds the "at" member copied into every chunk.
+	maxAtLen = 64
+)
+
+// Job describes a job to publish: its ID (see ValidJobID), kind and the
+// options every chunk carries. The job record itself is created in the store
+// by the caller before publishing.
+type Job struct {
+	ID   string
+	Kind store.JobKind
+	// At (RFC 3339), when set, makes workers verify as of that instant.
+	At    string
+	Chain bool
+}
+
+func (j Job) validate() error {
+	if !ValidJobID(j.ID) {
+		return fmt.Errorf("jobs: job id %q: %w", truncate(j.ID, 64), ErrInvalidJob)
+	}
+	if _, err := SubjectFor(j.Kind); err != nil {
+		return err
+	}
+	if j.At != "" {
+		if len(j.At) > maxAtLen {
+			return fmt.Errorf("jobs: job %s: at too long: %w", j.ID, ErrInvalidJob)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, j.At); err != nil {
+			return fmt.Errorf("jobs: job %s: at %q is not RFC 3339: %w", j.ID, j.At, ErrInvalidJob)
+		}
+	}
+	return nil
+}
+
+// PublishStats reports what a publish did.
+type PublishStats struct {
+	Items      int // items queued; indices 0..Items-1
+	Chunks     int // messages published
+	Duplicates int // chunks the stream dropped as already published
+	Staged     int // documents too large to inline, stored and sent by reference
+}
+
+// Publisher splits jobs into chunk messages on STELE_JOBS. It is safe for
+// concurrent use; each Publish or ChunkWriter works independently.
+type Publisher struct {
+	js         jetstream.JetStream
+	docs       store.Documents
+	chunkItems int
+	chunkBytes int
+	window     int
+	log        *slog.Logger
+}
+
+// PublisherOption configures a Publisher.
+type PublisherOption func(*Publisher) error
+
+// WithChunkItems bounds the items of one chunk (default DefaultChunkItems).
+func WithChunkItems(n int) PublisherOption {
+	return func(p *Publisher) error {
+		if n < 1 || n > 100_000 {
+			return fmt.Errorf("%w: chunk items %d not in 1..100000", ErrInvalidOption, n)
+		}
+		p.chunkItems = n
+		return nil
+	}
+}
+
+// WithChunkBytes bounds the encoded size of one chunk (default
+// DefaultChunkBytes). The bound is further capped to the connection's
+// maximum payload minus a headroom for headers.
+func WithChunkBytes(n int) PublisherOption {
+	return func(p *Publisher) error {
+		if n < 1024 {
+			return fmt.Errorf("%w: chunk bytes %d below 1024", ErrInvalidOption, n)
+		}
+		p.chunkBytes = n
+		return nil
+	}
+}
+
+// WithPublishWindow bounds the chunks published and not yet acknowledged by
+// the stream, per Publish or ChunkWriter (default DefaultPublishWindow).
+// Memory held by a writer is at most (window + 1) chunks.
+func WithPublishWindow(n int) PublisherOption {
+	return func(p *Publisher) error {
+		if n < 1 || n > 4096 {
+			return fmt.Errorf("%w: publish window %d not in 1..4096", ErrInvalidOption, n)
+		}
+		p.window = n
+		return nil
+	}
+}
+
+// WithStaging lets the publisher store documents too large to inline in docs
+// (under BlobDocumentID) and send them by reference. Without it such an item
+// fails the publish with ErrInvalidJob.
+func WithStaging(docs store.Documents) PublisherOption {
+	return func(p *Publisher) error {
+		if docs == nil {
+			return fmt.Errorf("%w: nil document store", ErrInvalidOption)
+		}
+		p.docs = docs
+		return nil
+	}
+}
+
+// WithPublisherLogger sets the logger (default slog.Default()).
+func WithPublisherLogger(l *slog.Logger) PublisherOption {
+	return func(p *Publisher) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrInvalidOption)
+		}
+		p.log = l
+		return nil
+	}
+}
+
+// NewPublisher returns a publisher on js. The chunk byte bound is capped by
+// the connection's maximum payload as the server announced it.
+func NewPublisher(js jetstream.JetStream, opts ...PublisherOption) (*Publisher, error) {
+	if js == nil {
+		return nil, fmt.Errorf("%w: nil JetStream", ErrInvalidOption)
+	}
+	p := &Publisher{
+		js:         js,
+		chunkItems: DefaultChunkItems,
+		chunkBytes: DefaultChunkBytes,
+		window:     DefaultPublishWindow,
+	}
+	for _, o := range opts {
+		if err := o(p); err != nil {
+			return nil, err
+		}
+	}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	if nc := js.Conn(); nc != nil {
+		if mp := int(nc.MaxPayload()); mp > 0 && p.chunkBytes > mp-payloadHeadroom {
+			p.chunkBytes = mp - payloadHeadroom
+		}
+	}
+	if p.chunkBytes < 1024 {
+		return nil, fmt.Errorf("%w: server max payload too small for chunks", ErrInvalidOption)
+	}
+	return p, nil
+}
+
+// ChunkBytes returns the effective chunk byte bound.
+func (p *Publisher) ChunkBytes() int { return p.chunkBytes }
+
+// Publish queues items as job's chunks and waits until the stream has
+// acknowledged every chunk. Item indices are assigned in order from 0 (the
+// Index members of items are ignored). Publishing the same job again is
+// harmless within the stream's duplicate window: every chunk is dropped as a
+// duplicate (counted in PublishStats.Duplicates).
+func (p *Publisher) Publish(ctx context.Context, job Job, items []Item) (PublishStats, error) {
+	w, err := p.NewChunkWriter(job)
+	if err != nil {
+		return PublishStats{}, err
+	}
+	for i := range items {
+		if err := w.Add(ctx, items[i]); err != nil {
+			w.Abort()
+			return w.stats, err
+		}
+	}
+	return w.Close(ctx)
+}
+
+// ChunkWriter publishes the items of one job as they arrive, flushing a chunk
+// whenever it is full by count or bytes. Memory is bounded by one chunk being
+// filled plus the publish window. A ChunkWriter is not safe for concurrent
+// use.
+type ChunkWriter struct {
+	p       *Publisher
+	job     Job
+	subject string
+
+	prefix  []byte // envelope before the chunk number
+	items   bytes.Buffer
+	nItems  int
+	chunk   int
+	next    int // index of the next item
+	enc     *json.Encoder
+	encBuf  bytes.Buffer
+	pending []jetstream.PubAckFuture
+	stats   PublishStats
+	err     error
+	closed  bool
+}
+
+// NewChunkWriter starts streaming the items of job.
+func (p *Publisher) NewChunkWriter(job Job) (*ChunkWriter, error) {
+	if err := job.validate(); err != nil {
+		return nil, err
+	}
+	subject, _ := SubjectFor(job.Kind)
+	w := &ChunkWriter{p: p, job: job, subject: subject}
+	w.enc = json.NewEncoder(&w.encBuf)
+	w.enc.SetEscapeHTML(false)
+
+	// The envelope: {"v":1,"jobId":…,"kind":…[,"at":…][,"chain":true],"chunk":N,"items":[…]}
+	var b bytes.Buffer
+	b.WriteString(`{"v":`)
+	b.WriteString(strconv.Itoa(SchemaVersion))
+	b.WriteString(`,"jobId":"`)
+	b.WriteString(job.ID) // ValidJobID: nothing to escape
+	b.WriteString(`","kind":`)
+	kind, _ := json.Marshal(job.Kind)
+	b.Write(kind)
+	if job.At != "" {
+		at, _ := json.Marshal(job.At)
+		b.WriteString(`,"at":`)
+		b.Write(at)
+	}
+	if job.Chain {
+		b.WriteString(`,"chain":true`)
+	}
+	b.WriteString(`,"chunk":`)
+	w.prefix = b.Bytes()
+	return w, nil
+}
+
+// envelopeLen is the size of a chunk without its items.
+func (w *ChunkWriter) envelopeLen() int {
+	return len(w.prefix) + 20 + len(`,"items":[]}`)
+}
+
+// Add queues one item; its Index is set to the number of items added before
+// it. A document whose encoded item cannot fit in a chunk is staged in the
+// store (see WithStaging) and sent by reference. Add blocks while the publish
+// window is full. After an error the writer is unusable.
+func (w *ChunkWriter) Add(ctx context.Context, it Item) error {
+	if w.closed {
+		return ErrClosed
+	}
+	if w.err != nil {
+		return w.err
+	}
+	it.Index = w.next
+	enc, err := w.encodeItem(it)
+	if err != nil {
+		return w.fail(err)
+	}
+	if w.envelopeLen()+len(enc) > w.p.chunkBytes {
+		if it.Document == nil {
+			return w.fail(fmt.Errorf("jobs: job %s item %d: %d bytes do not fit a chunk: %w", w.job.ID, it.Index, len(enc), ErrInvalidJob))
+		}
+		it, err = w.stage(ctx, it)
+		if err != nil {
+			return w.fail(err)
+		}
+		if enc, err = w.encodeItem(it); err != nil {
+			return w.fail(err)
+		}
+		if w.envelopeLen()+len(enc) > w.p.chunkBytes {
+			return w.fail(fmt.Errorf("jobs: job %s item %d: does not fit a chunk even by reference: %w", w.job.ID, it.Index, ErrInvalidJob))
+		}
+	}
+	if w.nItems > 0 && (w.nItems >= w.p.chunkItems || w.envelopeLen()+w.items.Len()+1+len(enc) > w.p.chunkBytes) {
+		if err := w.flush(ctx); err != nil {
+			return w.fail(err)
+		}
+	}
+	if w.nItems > 0 {
+		w.items.WriteByte(',')
+	}
+	w.items.Write(enc)
+	w.nItems++
+	w.next++
+	w.stats.Items++
+	return nil
+}
+
+// encodeItem returns the compact JSON of it without HTML escaping (documents
+// travel byte-for-byte). The slice is valid until the next call.
+func (w *ChunkWriter) encodeItem(it Item) ([]byte, error) {
+	w.encBuf.Reset()
+	if err := w.enc.Encode(&it); err != nil {
+		return nil, fmt.Errorf("jobs: job %s item %d: %w: %v", w.job.ID, it.Index, ErrInvalidJob, err)
+	}
+	b := w.encBuf.Bytes()
+	return b[:len(b)-1], nil // Encode appends a newline
+}
+
+// stage stores it.Document under the hash of its bytes and returns the item
+// by reference.
+func (w *ChunkWriter) stage(ctx context.Context, it Item) (Item, error) {
+	if w.p.docs == nil {
+		return it, fmt.Errorf("jobs: job %s item %d: document of %d bytes too large to inline and no staging store: %w", w.job.ID, it.Index, len(it.Document), ErrInvalidJob)
+	}
+	sum := sha256.Sum256(it.Document)
+	h := hex.EncodeToString(sum[:])
+	doc := store.Document{ID: BlobDocumentID(h), JSON: bytes.Clone(it.Document)}
+	if err := w.p.docs.PutDocuments(ctx, []store.Document{doc}); err != nil {
+		return it, fmt.Errorf("jobs: job %s item %d: stage document: %w", w.job.ID, it.Index, err)
+	}
+	w.stats.Staged++
+	it.Document = nil
+	it.Blob = h
+	return it, nil
+}
+
+// flush publishes the chunk being filled and waits for the oldest
+// acknowledgement when the window is full.
+func (w *ChunkWriter) flush(ctx context.Context) error {
+	if w.nItems == 0 {
+		return nil
+	}
+	payload := make([]byte, 0, w.envelopeLen()+w.items.Len())
+	payload = append(payload, w.prefix...)
+	payload = strconv.AppendInt(payload, int64(w.chunk), 10)
+	payload = append(payload, `,"items":[`...)
+	payload = append(payload, w.items.Bytes()...)
+	payload = append(payload, "]}"...)
+
+	for len(w.pending) >= w.p.window {
+		if err := w.waitOldest(ctx); err != nil {
+			return err
+		}
+	}
+	msg := &nats.Msg{Subject: w.subject, Data: payload}
+	fut, err := w.p.js.PublishMsgAsync(msg, jetstream.WithMsgID(MsgID(w.job.ID, w.chunk)), jetstream.WithExpectStream(StreamJobs))
+	if err != nil {
+		return fmt.Errorf("jobs: publish job %s chunk %d: %w", w.job.ID, w.chunk, classifyPublishErr(err))
+	}
+	w.pending = append(w.pending, fut)
+	w.stats.Chunks++
+	w.chunk++
+	w.items.Reset()
+	w.nItems = 0
+	return nil
+}
+
+func (w *ChunkWriter) waitOldest(ctx context.Context) error {
+	fut := w.pending[0]
+	w.pending[0] = nil
+	w.pending = w.pending[1:]
+	select {
+	case ack := <-fut.Ok():
+		if ack.Duplicate {
+			w.stats.Duplicates++
+		}
+		return nil
+	case err := <-fut.Err():
+		return fmt.Errorf("jobs: publish job %s: %w", w.job.ID, classifyPublishErr(err))
+	case <-ctx.Done():
+		return fmt.Errorf("jobs: publish job %s: %w", w.job.ID, ctx.Err())
+	}
+}
+
+func (w *ChunkWriter) fail(err error) error {
+	w.err = err
+	return err
+}
+
+// Items returns the number of items added so far.
+func (w *ChunkWriter) Items() int { return w.stats.Items }
+
+// Close publishes the last chunk, waits until the stream acknowledged every
+// chunk and reports the totals: Items is the job's total. Close after an
+// error returns that error; a second Close returns ErrClosed.
+func (w *ChunkWriter) Close(ctx context.Context) (PublishStats, error) {
+	if w.closed {
+		return w.stats, ErrClosed
+	}
+	w.closed = true
+	if w.err != nil {
+		return w.stats, w.err
+	}
+	if err := w.flush(ctx); err != nil {
+		w.err = err
+		return w.stats, err
+	}
+	var errs []error
+	for len(w.pending) > 0 {
+		if err := w.waitOldest(ctx); err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	w.pending = nil
+	if err := errors.Join(errs...); err != nil {
+		w.err = err
+		return w.stats, err
+	}
+	return w.stats, nil
+}
+
+// Abort discards the writer without publishing the chunk being filled.
+// Chunks already published stay queued.
+func (w *ChunkWriter) Abort() {
+	w.closed = true
+	w.pending = nil
+	w.items.Reset()
+}

@@ -1,0 +1,399 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stele-go/stele/internal/store"
+)
+
+// Handler processes one decoded chunk and returns one result per item, with
+// the item's Index. Handlers must be deterministic for a given chunk: a
+// redelivered chunk may be handled again, and the store keeps the first
+// result of every index.
+//
+// An error wrapping ErrBadMessage marks the chunk as permanently
+// unprocessable (it is terminated); any other error is transient (the chunk
+// is handed back for redelivery after a delay).
+type Handler interface {
+	HandleChunk(ctx context.Context, c *Chunk) ([]store.Result, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, c *Chunk) ([]store.Result, error)
+
+// HandleChunk calls f.
+func (f HandlerFunc) HandleChunk(ctx context.Context, c *Chunk) ([]store.Result, error) {
+	return f(ctx, c)
+}
+
+// PoisonFunc is told about every message the runner terminates because it
+// can never be processed, before it is terminated. It is the hook for a
+// dead-letter store.
+type PoisonFunc func(ctx context.Context, msg jetstream.Msg, err error)
+
+// RunnerConfig tunes a Runner. The zero value means the defaults noted on
+// each field.
+type RunnerConfig struct {
+	// Concurrency is the number of chunks processed at once (default
+	// GOMAXPROCS).
+	Concurrency int
+	// FetchBatch is the number of messages requested per pull (default
+	// Concurrency). At most FetchBatch + Concurrency chunks are in hand.
+	FetchBatch int
+	// FetchMaxWait is how long one pull waits for messages (default 5 s).
+	// It bounds how long an idle runner takes to notice a shutdown only when
+	// the fetch cannot be interrupted; normally a shutdown interrupts it.
+	FetchMaxWait time.Duration
+	// NakDelay is the base redelivery delay after a transient failure; the
+	// delay grows linearly with the delivery count up to 10× (default 1 s).
+	NakDelay time.Duration
+	// ShutdownTimeout bounds Run's drain after its context is cancelled
+	// (default 30 s). Chunks not finished by then are left unacknowledged and
+	// will be redelivered.
+	ShutdownTimeout time.Duration
+	// Logger receives the runner's logs (default slog.Default()).
+	Logger *slog.Logger
+	// OnPoison, when set, is called for every terminated message.
+	OnPoison PoisonFunc
+}
+
+func (c RunnerConfig) withDefaults() (RunnerConfig, error) {
+	if c.Concurrency == 0 {
+		c.Concurrency = runtime.GOMAXPROCS(0)
+	}
+	if c.FetchBatch == 0 {
+		c.FetchBatch = c.Concurrency
+	}
+	if c.FetchMaxWait == 0 {
+		c.FetchMaxWait = 5 * time.Second
+	}
+	if c.NakDelay == 0 {
+		c.NakDelay = time.Second
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	switch {
+	case c.Concurrency < 1 || c.Concurrency > 4096:
+		return c, fmt.Errorf("%w: concurrency %d not in 1..4096", ErrInvalidOption, c.Concurrency)
+	case c.FetchBatch < 1 || c.FetchBatch > 10_000:
+		return c, fmt.Errorf("%w: fetch batch %d not in 1..10000", ErrInvalidOption, c.FetchBatch)
+	case c.FetchMaxWait < 10*time.Millisecond:
+		return c, fmt.Errorf("%w: fetch max wait %v below 10ms", ErrInvalidOption, c.FetchMaxWait)
+	case c.NakDelay < 0:
+		return c, fmt.Errorf("%w: negative nak delay", ErrInvalidOption)
+	case c.ShutdownTimeout < 0:
+		return c, fmt.Errorf("%w: negative shutdown timeout", ErrInvalidOption)
+	}
+	return c, nil
+}
+
+// Runner is a worker: it pulls chunk messages from a durable consumer,
+// processes them with a Handler under a concurrency limit, records the
+// results in the store and publishes events, and acknowledges each message
+// only after its results are durably stored.
+//
+// A Runner has two loops: the fetcher, which pulls batches of messages, and
+// the processors (an errgroup limited to Concurrency), which handle one
+// message each. Shutdown stops them in this order: first the fetcher (no new
+// message is requested; messages already received are still dispatched),
+// then the processors are waited for, so every chunk in hand is finished and
+// acknowledged. Processing runs under a context that is cancelled only when
+// the shutdown deadline passes.
+type Runner struct {
+	cons    jetstream.Consumer
+	js      jetstream.JetStream
+	jobs    store.Jobs
+	handler Handler
+	cfg     RunnerConfig
+	log     *slog.Logger
+
+	mu          sync.Mutex
+	started     bool
+	stopFetch   context.CancelFunc
+	stopWork    context.CancelFunc
+	fetcherDone chan struct{}
+	fetchErr    error
+	group       *errgroup.Group
+}
+
+// NewRunner returns a runner that pulls from cons (see EnsureConsumer),
+// hands chunks to h, records results in jobs and publishes events with js.
+func NewRunner(cons jetstream.Consumer, js jetstream.JetStream, jobs store.Jobs, h Handler, cfg RunnerConfig) (*Runner, error) {
+	if cons == nil || js == nil || jobs == nil || h == nil {
+		return nil, fmt.Errorf("%w: runner needs a consumer, JetStream, a job store and a handler", ErrInvalidOption)
+	}
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{cons: cons, js: js, jobs: jobs, handler: h, cfg: c, log: c.Logger}, nil
+}
+
+// Run starts the runner and blocks until ctx is cancelled or fetching fails
+// for good (the connection closed), then drains: it stops fetching and
+// finishes the chunks in hand, waiting at most ShutdownTimeout. It returns
+// nil after a drain caused by ctx, else the fetch error.
+func (r *Runner) Run(ctx context.Context) error {
+	if err := r.Start(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-r.fetcherDone:
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownTimeout)
+	defer cancel()
+	return r.Shutdown(sctx)
+}
+
+// Start starts fetching and processing in the background. Values of ctx are
+// passed to handlers; its cancellation does not stop the runner (Shutdown
+// does). A Runner can be started once.
+func (r *Runner) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return fmt.Errorf("jobs: runner already started: %w", ErrClosed)
+	}
+	r.started = true
+	base := context.WithoutCancel(ctx)
+	fetchCtx, stopFetch := context.WithCancel(base)
+	workCtx, stopWork := context.WithCancel(base)
+	r.stopFetch, r.stopWork = stopFetch, stopWork
+	r.group = new(errgroup.Group)
+	r.group.SetLimit(r.cfg.Concurrency)
+	r.fetcherDone = make(chan struct{})
+	go r.fetch(fetchCtx, workCtx)
+	return nil
+}
+
+// Shutdown drains the runner: it stops fetching, then waits for every chunk
+// in hand to be processed and acknowledged. If ctx ends first, processing is
+// cancelled (unacknowledged chunks will be redelivered) and ctx's error is
+// returned. It returns the error that stopped fetching, if any. A second
+// Shutdown, or one before Start, is harmless.
+func (r *Runner) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	started := r.started
+	r.mu.Unlock()
+	if !started {
+		return nil
+	}
+	r.stopFetch()
+	done := make(chan struct{})
+	go func() {
+		<-r.fetcherDone
+		_ = r.group.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		r.stopWork()
+		<-done
+		err = fmt.Errorf("jobs: runner shutdown: %w", ctx.Err())
+	}
+	r.stopWork()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return errors.Join(err, r.fetchErr)
+}
+
+// fetch is the fetcher loop: it pulls batches until fetchCtx is cancelled
+// and dispatches every received message to the processors.
+func (r *Runner) fetch(fetchCtx, workCtx context.Context) {
+	defer close(r.fetcherDone)
+	failures := 0
+	for fetchCtx.Err() == nil {
+		fctx, cancel := context.WithTimeout(fetchCtx, r.cfg.FetchMaxWait)
+		batch, err := r.cons.Fetch(r.cfg.FetchBatch, jetstream.FetchContext(fctx))
+		if err == nil {
+			for msg := range batch.Messages() {
+				r.group.Go(func() error {
+					r.process(workCtx, msg)
+					return nil
+				})
+			}
+			err = batch.Error()
+		}
+		cancel()
+		if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+			errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) {
+			failures = 0
+			continue
+		}
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			r.mu.Lock()
+			r.fetchErr = fmt.Errorf("jobs: fetch: %w", err)
+			r.mu.Unlock()
+			r.log.Error("jobs: fetch stopped", "err", err)
+			return
+		}
+		failures++
+		backoff := time.Duration(min(failures, 10)) * 200 * time.Millisecond
+		r.log.Warn("jobs: fetch failed", "err", err, "retry_in", backoff)
+		select {
+		case <-fetchCtx.Done():
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// process handles one message: decode, handle, record, publish events, ack.
+func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
+	delivered := uint64(1)
+	if md, err := msg.Metadata(); err == nil {
+		delivered = md.NumDelivered
+	}
+	c, err := DecodeChunk(msg.Data())
+	if err != nil {
+		if errors.Is(err, ErrUnsupportedVersion) {
+			r.log.Warn("jobs: chunk from a newer schema; handing it back", "err", err)
+			r.nak(msg, delivered)
+			return
+		}
+		r.poison(ctx, msg, err)
+		return
+	}
+	log := r.log.With("job", c.JobID, "chunk", c.Chunk, "delivery", delivered)
+
+	results, err := r.handler.HandleChunk(ctx, c)
+	if err == nil {
+		err = checkResults(c, results)
+	}
+	if err != nil {
+		if errors.Is(err, ErrBadMessage) {
+			r.poison(ctx, msg, err)
+			return
+		}
+		log.Warn("jobs: chunk failed; will retry", "err", err)
+		r.nak(msg, delivered)
+		return
+	}
+
+	prog, err := r.jobs.RecordResults(ctx, c.JobID, results)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			log.Warn("jobs: job record not found; will retry", "err", err)
+		} else {
+			log.Warn("jobs: record results failed; will retry", "err", err)
+		}
+		r.nak(msg, delivered)
+		return
+	}
+
+	// A redelivered chunk of a completed job may be the retry of the one
+	// that completed it and died before announcing it: announce again (the
+	// event's message ID makes the repeat a duplicate within the window).
+	announce := prog.Completed || (delivered > 1 && prog.Job.Status == store.StatusCompleted)
+	if err := r.publishEvents(ctx, c.JobID, results, prog.Job, announce); err != nil {
+		log.Warn("jobs: publish events failed; will retry", "err", err)
+		r.nak(msg, delivered)
+		return
+	}
+	if err := msg.DoubleAck(ctx); err != nil {
+		// The results are stored; a redelivery will change nothing.
+		log.Warn("jobs: ack failed", "err", err)
+		return
+	}
+	if prog.Completed {
+		log.Info("jobs: job completed", "total", prog.Job.Total, "valid", prog.Job.Valid,
+			"invalid", prog.Job.Invalid, "failed", prog.Job.Failed)
+	}
+}
+
+// checkResults verifies the handler answered exactly the chunk's items.
+func checkResults(c *Chunk, results []store.Result) error {
+	if len(results) != len(c.Items) {
+		return fmt.Errorf("jobs: handler returned %d results for %d items", len(results), len(c.Items))
+	}
+	for i := range results {
+		if results[i].Index != c.Items[i].Index {
+			return fmt.Errorf("jobs: handler result %d has index %d, want %d", i, results[i].Index, c.Items[i].Index)
+		}
+	}
+	return nil
+}
+
+// publishEvents publishes one event per invalid document and, when
+// announce is set, the job's completion event, and waits for the stream's
+// acknowledgements. Message IDs make republishing idempotent.
+func (r *Runner) publishEvents(ctx context.Context, jobID string, results []store.Result, job store.Job, announce bool) error {
+	var futs []jetstream.PubAckFuture
+	pub := func(subject, msgID string, ev Event) error {
+		data, err := marshalEvent(ev)
+		if err != nil {
+			return err
+		}
+		f, err := r.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data},
+			jetstream.WithMsgID(msgID), jetstream.WithExpectStream(StreamEvents))
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", subject, err)
+		}
+		futs = append(futs, f)
+		return nil
+	}
+	for i := range results {
+		res := &results[i]
+		if res.Valid || res.Error != "" {
+			continue
+		}
+		ev := Event{V: SchemaVersion, Type: EventDocumentInvalid, JobID: jobID, Result: res}
+		if err := pub(InvalidEventSubject(jobID), jobID+".invalid."+itoa(res.Index), ev); err != nil {
+			return err
+		}
+	}
+	if announce {
+		j := job
+		ev := Event{V: SchemaVersion, Type: EventJobCompleted, JobID: jobID, Job: &j}
+		if err := pub(JobEventSubject(jobID), jobID+".completed", ev); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			errs = append(errs, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// nak hands msg back for redelivery after a delay growing with its delivery
+// count.
+func (r *Runner) nak(msg jetstream.Msg, delivered uint64) {
+	delay := r.cfg.NakDelay * time.Duration(min(delivered, 10))
+	if err := msg.NakWithDelay(delay); err != nil {
+		r.log.Warn("jobs: nak failed", "err", err)
+	}
+}
+
+// poison terminates a message that can never be processed.
+func (r *Runner) poison(ctx context.Context, msg jetstream.Msg, err error) {
+	r.log.Error("jobs: terminating unprocessable message", "subject", msg.Subject(), "err", err)
+	if r.cfg.OnPoison != nil {
+		r.cfg.OnPoison(ctx, msg, err)
+	}
+	if terr := msg.TermWithReason(truncate(err.Error(), 200)); terr != nil {
+		r.log.Warn("jobs: term failed", "err", terr)
+	}
+}
