@@ -198,6 +198,7 @@ function stringOrThrow(v) {
 }
 
 const cases = [];
+const dv = new DataView(new ArrayBuffer(8));
 function addText(buf) {
   const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(buf);
   let v;
@@ -234,6 +235,41 @@ if (existsSync(tamperedDir)) {
     if (name.endsWith('.json') && name !== 'notes.json') addText(readFileSync(new URL(name, tamperedDir)));
   }
 }
+// Long number literals, where correct rounding needs every digit: exact
+// midpoints between adjacent doubles (ties to even) and midpoints followed by
+// a far-away non-zero digit, written with hundreds of digits.
+function midpoint(x) {
+  dv.setFloat64(0, x);
+  const bits = dv.getBigUint64(0);
+  let exp = Number((bits >> 52n) & 0x7ffn);
+  let mant = bits & ((1n << 52n) - 1n);
+  if (exp === 0) exp = 1;
+  else mant |= 1n << 52n;
+  // x = mant * 2^(exp-1075); the midpoint above it is (2 mant + 1) * 2^(exp-1076)
+  const m = 2n * mant + 1n;
+  const e2 = exp - 1076;
+  if (e2 >= 0) return [(m << BigInt(e2)).toString(), 0];
+  return [(m * 5n ** BigInt(-e2)).toString(), e2];
+}
+const longNumbers = [
+  '1' + '0'.repeat(1000) + 'e-1000', '0.' + '0'.repeat(1000) + '1e1001', '-' + '9'.repeat(900),
+  (2n ** 3000n).toString(), '1' + '0'.repeat(20000) + 'e-20000', '0.' + '0'.repeat(800) + '5e-1',
+  '1e-99999999999999999999', '1e99999999999999999999', '-0.' + '0'.repeat(2000), '0e99999999999',
+  '1' + '0'.repeat(799) + '.' + '0'.repeat(200) + '1', '4.9406564584124654' + '0'.repeat(900) + 'e-324',
+];
+for (const x of [1, 5e-324, 1e-310, Number.MAX_VALUE, 2 ** -1022, 0.1, 1e21, 123.456, 1e300]) {
+  const [d, e] = midpoint(x);
+  longNumbers.push(`${d}e${e}`, `${d}${'0'.repeat(850)}1e${e - 851}`, `-${d}e${e}`);
+}
+for (let i = 0; i < 60; i++) {
+  dv.setUint32(0, int(0x7ff00000));
+  dv.setUint32(4, int(4294967296));
+  const [d, e] = midpoint(dv.getFloat64(0));
+  const k = int(900);
+  longNumbers.push(`${d}e${e}`, `${d}${'0'.repeat(k)}1e${e - 1 - k}`);
+}
+for (const lit of longNumbers) addText(Buffer.from(lit));
+
 for (let i = 0; i < 2000; i++) {
   const parts = [];
   ws(parts);
@@ -247,7 +283,6 @@ for (let i = 0; i < 2000; i++) {
 // ---- numbers --------------------------------------------------------------
 
 const numbers = [];
-const dv = new DataView(new ArrayBuffer(8));
 function addNumber(x) {
   dv.setFloat64(0, x);
   const bits = dv.getBigUint64(0).toString(16).padStart(16, '0');
