@@ -2,16 +2,31 @@
 // Stele cluster: documents, jobs with their progress and per-item results, and
 // the verification cache. internal/redisstore implements it on Redis (the
 // cluster default) and internal/sqlitestore on an embedded SQLite database
-// (the single-machine default); one conformance suite (storetest) runs against
-// both.
+// (the single-machine default); one conformance suite (internal/store/storetest)
+// runs against both.
 //
-// CONTRACT FILE: the store implementer may refine it (add methods, options,
-// fields), keeping the names and meanings below that jobs and the gateway use.
+// # Semantics every implementation follows
+//
+//   - Jobs and their results expire a configurable time (the job TTL) after
+//     their last change: CreateJob and every RecordResults restart the clock.
+//     An expired job behaves exactly like one that never existed (ErrNotFound,
+//     and its ID may be created again, with no trace of the old results).
+//   - Documents never expire. Signature-cache entries expire after the cache
+//     TTL; an expired entry reads as unknown.
+//   - Result indices are positions in the job, 0 <= Index < Total. Because each
+//     index counts at most once, Done reaches Total exactly once, and exactly
+//     one RecordResults call reports Completed.
+//   - Bad arguments return an error wrapping ErrInvalid and change nothing.
+//   - Close is idempotent.
 package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -19,6 +34,27 @@ import (
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrExists   = errors.New("store: already exists")
+	// ErrInvalid marks a bad argument (an empty ID, an index outside the job,
+	// a negative offset, …). Nothing was written.
+	ErrInvalid = errors.New("store: invalid argument")
+	// ErrInvalidOption marks a bad constructor option of an implementation.
+	ErrInvalidOption = errors.New("store: invalid option")
+)
+
+// Limits on what a store accepts.
+const (
+	// MaxIDLen bounds job and document IDs in bytes.
+	MaxIDLen = 256
+	// MaxResultSize bounds the JSON encoding of one Result in bytes.
+	MaxResultSize = 1 << 20
+	// MaxPageSize bounds the limit argument of Results.
+	MaxPageSize = 10_000
+)
+
+// Default lifetimes used by the implementations when no option overrides them.
+const (
+	DefaultJobTTL = 24 * time.Hour
+	DefaultSigTTL = 7 * 24 * time.Hour
 )
 
 // Document is a covenant as stored: its ID, its plain JSON exactly as it will
@@ -37,6 +73,8 @@ type Document struct {
 // (documents are content-addressed, so the bytes are equal up to
 // countersignatures).
 type Documents interface {
+	// PutDocuments stores docs (ErrInvalid for an empty or overlong ID or
+	// empty JSON; nothing is written then).
 	PutDocuments(ctx context.Context, docs []Document) error
 	// GetDocument returns the stored JSON or ErrNotFound.
 	GetDocument(ctx context.Context, id string) ([]byte, error)
@@ -94,6 +132,27 @@ type Result struct {
 	Error      string  `json:"error,omitempty"`
 }
 
+// Outcome is the counter a result advances.
+type Outcome byte
+
+const (
+	OutcomeValid Outcome = iota
+	OutcomeInvalid
+	OutcomeFailed
+)
+
+// Outcome classifies r: failed when Error is set, else valid or invalid.
+func (r Result) Outcome() Outcome {
+	switch {
+	case r.Error != "":
+		return OutcomeFailed
+	case r.Valid:
+		return OutcomeValid
+	default:
+		return OutcomeInvalid
+	}
+}
+
 // Progress is what RecordResults reports.
 type Progress struct {
 	Job Job
@@ -104,26 +163,75 @@ type Progress struct {
 
 // Jobs stores job records, progress and results.
 type Jobs interface {
-	// CreateJob stores a new job (ErrExists if the ID is taken).
+	// CreateJob stores a new job (ErrExists if the ID is taken by a job that
+	// has not expired). Only ID, Kind, Total and CreatedAt (the store's
+	// clock when zero) are taken from job: counters start at zero and the
+	// status at queued, except that a job with Total 0 is created completed
+	// (CompletedAt = CreatedAt). ErrInvalid for an empty or overlong ID, an
+	// empty Kind or a negative Total.
 	CreateJob(ctx context.Context, job Job) error
 	// GetJob returns the job or ErrNotFound.
 	GetJob(ctx context.Context, id string) (Job, error)
 	// RecordResults stores results and advances the counters atomically and
 	// idempotently: a result for an index that already has one is ignored
-	// (the first result stands, progress is not counted twice), so a
-	// redelivered message changes nothing.
+	// (the first result stands, progress is not counted twice; within one
+	// call the first of duplicate indices stands), so a redelivered message
+	// changes nothing. The first newly counted result moves the job to
+	// running; the one that brings Done to Total moves it to completed, sets
+	// CompletedAt and makes this call report Completed. It returns
+	// ErrNotFound for an unknown job and ErrInvalid (writing nothing) when an
+	// index is outside [0, Total) or a result encodes to more than
+	// MaxResultSize bytes. Implementations may apply a large call in several
+	// atomic steps; each result is still counted exactly once.
 	RecordResults(ctx context.Context, jobID string, results []Result) (Progress, error)
-	// Results returns results in index order from offset, at most limit, and
-	// the next offset (-1 when there are no more).
+	// Results returns the recorded results whose index lies in
+	// [offset, offset+limit), in index order (indices with no result yet are
+	// skipped, so a page of a running job may be short), and the next offset:
+	// offset+limit, or -1 once that reaches Total. ErrNotFound for an unknown
+	// job; ErrInvalid for a negative offset or a limit outside
+	// [1, MaxPageSize].
 	Results(ctx context.Context, jobID string, offset, limit int) ([]Result, int, error)
 }
 
 // SigCache remembers Ed25519 outcomes by a SHA-256 key over (document ID,
 // signature, public key), so repeated documents cost no signature work.
+// Build keys with SigKey.
 type SigCache interface {
 	// GetSigs returns, per key, 0 when unknown, 1 when valid, 2 when invalid.
 	GetSigs(ctx context.Context, keys [][32]byte) ([]byte, error)
+	// PutSigs records outcomes (ErrInvalid when the lengths differ).
 	PutSigs(ctx context.Context, keys [][32]byte, valid []bool) error
+}
+
+// Signature-cache values returned by GetSigs.
+const (
+	SigUnknown byte = 0
+	SigValid   byte = 1
+	SigInvalid byte = 2
+)
+
+// SigKey returns the signature-cache key of one Ed25519 check: the SHA-256 of
+// a domain tag and the length-prefixed document ID, signature and public key
+// (hex strings as they appear in the document; no normalisation, so a
+// differently cased signature is a different key).
+//
+// documentID MUST be the SHA-256 the verifier computed over the canonical
+// form, never the document's claimed "id": the cache entry asserts that this
+// signature by this key over exactly those bytes is (in)valid, and a claimed ID
+// can be copied onto other content. Countersignatures sign the same bytes, so
+// they use the same function with their own signature and key.
+func SigKey(documentID, signature, publicKey string) [32]byte {
+	h := sha256.New()
+	h.Write([]byte("stele-sigcache-v1\x00"))
+	var n [8]byte
+	for _, s := range [...]string{documentID, signature, publicKey} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
 }
 
 // Store is everything a Stele process needs from shared storage.
@@ -133,5 +241,108 @@ type Store interface {
 	SigCache
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
+	// Close releases the store; calling it again is harmless.
 	Close() error
+}
+
+// NewJob validates job for CreateJob and returns the record to store: the
+// ID, Kind and Total of job, CreatedAt (now when zero) in UTC without a
+// monotonic reading, zero counters and the initial status. Implementations
+// share it so that they agree.
+func NewJob(job Job, now time.Time) (Job, error) {
+	if err := CheckID("job", job.ID); err != nil {
+		return Job{}, err
+	}
+	if job.Kind == "" {
+		return Job{}, fmt.Errorf("job %q: empty kind: %w", job.ID, ErrInvalid)
+	}
+	if job.Total < 0 {
+		return Job{}, fmt.Errorf("job %q: negative total %d: %w", job.ID, job.Total, ErrInvalid)
+	}
+	created := job.CreatedAt
+	if created.IsZero() {
+		created = now
+	}
+	rec := Job{
+		ID:        job.ID,
+		Kind:      job.Kind,
+		Status:    StatusQueued,
+		Total:     job.Total,
+		CreatedAt: created.UTC().Round(0),
+	}
+	if rec.Total == 0 {
+		rec.Status = StatusCompleted
+		rec.CompletedAt = rec.CreatedAt
+	}
+	return rec, nil
+}
+
+// CheckID reports whether id is usable as a job or document ID (what names
+// the kind of ID in the error).
+func CheckID(what, id string) error {
+	if id == "" {
+		return fmt.Errorf("empty %s id: %w", what, ErrInvalid)
+	}
+	if len(id) > MaxIDLen {
+		return fmt.Errorf("%s id of %d bytes exceeds %d: %w", what, len(id), MaxIDLen, ErrInvalid)
+	}
+	return nil
+}
+
+// CheckPage validates the offset and limit of a Results call.
+func CheckPage(offset, limit int) error {
+	if offset < 0 {
+		return fmt.Errorf("negative offset %d: %w", offset, ErrInvalid)
+	}
+	if limit < 1 || limit > MaxPageSize {
+		return fmt.Errorf("limit %d outside [1, %d]: %w", limit, MaxPageSize, ErrInvalid)
+	}
+	return nil
+}
+
+// NextOffset is the next offset Results reports for a page starting at
+// offset of a job with total items.
+func NextOffset(offset, limit, total int) int {
+	if offset+limit >= total {
+		return -1
+	}
+	return offset + limit
+}
+
+// CheckDocuments validates the documents of a PutDocuments call.
+func CheckDocuments(docs []Document) error {
+	for i, d := range docs {
+		if err := CheckID("document", d.ID); err != nil {
+			return fmt.Errorf("document %d: %w", i, err)
+		}
+		if len(d.JSON) == 0 {
+			return fmt.Errorf("document %q: empty JSON: %w", d.ID, ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// CheckSigs validates the arguments of a PutSigs call.
+func CheckSigs(keys [][32]byte, valid []bool) error {
+	if len(keys) != len(valid) {
+		return fmt.Errorf("%d signature keys but %d outcomes: %w", len(keys), len(valid), ErrInvalid)
+	}
+	return nil
+}
+
+// EncodeResult returns the JSON a store keeps for r, checking that the index
+// is not negative and the encoding fits MaxResultSize. (The upper bound of the
+// index, Total, is checked by the store.)
+func EncodeResult(r Result) ([]byte, error) {
+	if r.Index < 0 {
+		return nil, fmt.Errorf("result index %d is negative: %w", r.Index, ErrInvalid)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode result %d: %w", r.Index, err)
+	}
+	if len(b) > MaxResultSize {
+		return nil, fmt.Errorf("result %d encodes to %d bytes, over %d: %w", r.Index, len(b), MaxResultSize, ErrInvalid)
+	}
+	return b, nil
 }

@@ -1,0 +1,96 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stele-go/stele/internal/store"
+)
+
+// Bounds of one pipeline of document writes.
+const (
+	maxPipelineDocs  = 1000
+	maxPipelineBytes = 8 << 20
+)
+
+// PutDocuments stores documents and their index entries; see store.Documents.
+// Documents are written in pipelines of bounded size; index entries are only
+// ever added (documents are content-addressed, so their indexed fields do not
+// change).
+func (s *Store) PutDocuments(ctx context.Context, docs []store.Document) error {
+	if err := store.CheckDocuments(docs); err != nil {
+		return fmt.Errorf("redisstore: put documents: %w", err)
+	}
+	for lo := 0; lo < len(docs); {
+		hi, size := lo, 0
+		for hi < len(docs) && hi-lo < maxPipelineDocs && (hi == lo || size+len(docs[hi].JSON) <= maxPipelineBytes) {
+			size += len(docs[hi].JSON)
+			hi++
+		}
+		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, d := range docs[lo:hi] {
+				p.Set(ctx, s.docKey(d.ID), d.JSON, 0)
+				z := redis.Z{Score: createdScore(d.CreatedAt), Member: d.ID}
+				p.ZAdd(ctx, s.idxKey("created"), z)
+				p.ZAdd(ctx, s.idxKey("issuer", d.IssuerID), z)
+				p.ZAdd(ctx, s.idxKey("beneficiary", d.BeneficiaryID), z)
+				chain := "0"
+				if d.HasChain {
+					chain = "1"
+				}
+				p.ZAdd(ctx, s.idxKey("chain", chain), z)
+				for _, tag := range d.Tags {
+					p.ZAdd(ctx, s.idxKey("tag", tag), z)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("redisstore: put documents: %w", err)
+		}
+		lo = hi
+	}
+	return nil
+}
+
+// createdScore is the index score of a createdAt value: Unix milliseconds, or
+// 0 when it does not parse as RFC 3339.
+func createdScore(createdAt string) float64 {
+	t, err := time.Parse(time.RFC3339Nano, createdAt)
+	if err != nil {
+		return 0
+	}
+	return float64(t.UnixMilli())
+}
+
+// GetDocument returns a document's JSON; see store.Documents.
+func (s *Store) GetDocument(ctx context.Context, id string) ([]byte, error) {
+	if err := store.CheckID("document", id); err != nil {
+		return nil, fmt.Errorf("redisstore: get document: %w", err)
+	}
+	b, err := s.c.Get(ctx, s.docKey(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redisstore: get document %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: get document %s: %w", id, err)
+	}
+	return b, nil
+}
+
+// GetDocuments returns documents' JSON, nil where absent; see store.Documents.
+func (s *Store) GetDocuments(ctx context.Context, ids []string) ([][]byte, error) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = s.docKey(id)
+	}
+	out, err := s.getMany(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: get %d documents: %w", len(ids), err)
+	}
+	return out, nil
+}

@@ -1,0 +1,348 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stele-go/stele/internal/store"
+)
+
+// createJobScript creates a job hash unless it exists, dropping any results
+// hash left without a job.
+//
+// KEYS: job hash, results hash.
+// ARGV: TTL (ms), kind, status, total, createdAt, completedAt ("" for none).
+var createJobScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[1], 'kind', ARGV[2], 'status', ARGV[3], 'total', ARGV[4],
+  'done', 0, 'valid', 0, 'invalid', 0, 'failed', 0, 'createdAt', ARGV[5])
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[1], 'completedAt', ARGV[6])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`)
+
+// recordScript stores results by index unless present and advances the job's
+// counters by the ones it stored, all in one atomic step.
+//
+// KEYS: job hash, results hash.
+// ARGV: now (RFC 3339), TTL (ms), then per result: index, outcome (v|i|f),
+// result JSON.
+// Returns nil when the job does not exist, a STELE_RANGE error (writing
+// nothing) when an index is outside the job, else {completed (0|1), kind,
+// status, total, done, valid, invalid, failed, createdAt, completedAt}.
+var recordScript = redis.NewScript(`
+local total = redis.call('HGET', KEYS[1], 'total')
+if not total then
+  return false
+end
+total = tonumber(total)
+for i = 3, #ARGV, 3 do
+  local idx = tonumber(ARGV[i])
+  if idx == nil or idx < 0 or idx >= total then
+    return redis.error_reply('STELE_RANGE result index ' .. ARGV[i] .. ' outside a job of ' .. total)
+  end
+end
+local nv, ni, nf = 0, 0, 0
+for i = 3, #ARGV, 3 do
+  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 2]) == 1 then
+    local o = ARGV[i + 1]
+    if o == 'v' then nv = nv + 1 elseif o == 'i' then ni = ni + 1 else nf = nf + 1 end
+  end
+end
+local completed = 0
+local added = nv + ni + nf
+if added > 0 then
+  if nv > 0 then redis.call('HINCRBY', KEYS[1], 'valid', nv) end
+  if ni > 0 then redis.call('HINCRBY', KEYS[1], 'invalid', ni) end
+  if nf > 0 then redis.call('HINCRBY', KEYS[1], 'failed', nf) end
+  local done = redis.call('HINCRBY', KEYS[1], 'done', added)
+  if done >= total then
+    redis.call('HSET', KEYS[1], 'status', 'completed', 'completedAt', ARGV[1])
+    completed = 1
+  elseif redis.call('HGET', KEYS[1], 'status') == 'queued' then
+    redis.call('HSET', KEYS[1], 'status', 'running')
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+local j = redis.call('HMGET', KEYS[1], 'kind', 'status', 'total', 'done', 'valid', 'invalid', 'failed', 'createdAt', 'completedAt')
+return {completed, j[1], j[2], j[3], j[4], j[5], j[6], j[7], j[8], j[9]}
+`)
+
+// Bounds of one recordScript call; larger RecordResults calls are split into
+// several calls sent in one pipeline.
+const (
+	maxScriptResults = 1000
+	maxScriptBytes   = 4 << 20
+)
+
+const timeLayout = time.RFC3339Nano
+
+// CreateJob stores a new job; see store.Jobs.
+func (s *Store) CreateJob(ctx context.Context, job store.Job) error {
+	rec, err := store.NewJob(job, s.opts.now())
+	if err != nil {
+		return fmt.Errorf("redisstore: create job: %w", err)
+	}
+	completedAt := ""
+	if !rec.CompletedAt.IsZero() {
+		completedAt = rec.CompletedAt.Format(timeLayout)
+	}
+	n, err := createJobScript.Run(ctx, s.c,
+		[]string{s.jobKey(rec.ID), s.resultsKey(rec.ID)},
+		s.opts.jobTTL.Milliseconds(), string(rec.Kind), string(rec.Status), rec.Total,
+		rec.CreatedAt.Format(timeLayout), completedAt,
+	).Int()
+	if err != nil {
+		return fmt.Errorf("redisstore: create job %s: %w", rec.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redisstore: create job %s: %w", rec.ID, store.ErrExists)
+	}
+	return nil
+}
+
+// GetJob returns a job; see store.Jobs.
+func (s *Store) GetJob(ctx context.Context, id string) (store.Job, error) {
+	if err := store.CheckID("job", id); err != nil {
+		return store.Job{}, fmt.Errorf("redisstore: get job: %w", err)
+	}
+	m, err := s.c.HGetAll(ctx, s.jobKey(id)).Result()
+	if err != nil {
+		return store.Job{}, fmt.Errorf("redisstore: get job %s: %w", id, err)
+	}
+	if len(m) == 0 {
+		return store.Job{}, fmt.Errorf("redisstore: get job %s: %w", id, store.ErrNotFound)
+	}
+	job, err := parseJob(id, func(f string) (string, bool) { v, ok := m[f]; return v, ok })
+	if err != nil {
+		return store.Job{}, fmt.Errorf("redisstore: get job %s: %w", id, err)
+	}
+	return job, nil
+}
+
+var jobFields = [...]string{"kind", "status", "total", "done", "valid", "invalid", "failed", "createdAt", "completedAt"}
+
+// parseJob builds a Job from hash fields read through get.
+func parseJob(id string, get func(field string) (string, bool)) (store.Job, error) {
+	job := store.Job{ID: id}
+	var err error
+	num := func(f string) int {
+		v, _ := get(f)
+		n, e := strconv.Atoi(v)
+		if e != nil && err == nil {
+			err = fmt.Errorf("corrupt job field %s=%q", f, v)
+		}
+		return n
+	}
+	tm := func(f string) time.Time {
+		v, ok := get(f)
+		if !ok || v == "" {
+			return time.Time{}
+		}
+		t, e := time.Parse(timeLayout, v)
+		if e != nil && err == nil {
+			err = fmt.Errorf("corrupt job field %s=%q", f, v)
+		}
+		return t
+	}
+	kind, _ := get("kind")
+	status, _ := get("status")
+	job.Kind = store.JobKind(kind)
+	job.Status = store.JobStatus(status)
+	job.Total = num("total")
+	job.Done = num("done")
+	job.Valid = num("valid")
+	job.Invalid = num("invalid")
+	job.Failed = num("failed")
+	job.CreatedAt = tm("createdAt")
+	job.CompletedAt = tm("completedAt")
+	return job, err
+}
+
+// RecordResults stores results and advances the counters; see store.Jobs.
+// Up to maxScriptResults results (and maxScriptBytes of JSON) are applied in
+// one atomic script; a larger call is split into several scripts sent in one
+// pipeline, after its indices have been checked against the job's total.
+func (s *Store) RecordResults(ctx context.Context, jobID string, results []store.Result) (store.Progress, error) {
+	if err := store.CheckID("job", jobID); err != nil {
+		return store.Progress{}, fmt.Errorf("redisstore: record results: %w", err)
+	}
+	// Encode first: nothing is written if any result is unusable.
+	var calls [][]any
+	args := []any{nil, s.opts.jobTTL.Milliseconds()}
+	size := 0
+	for _, r := range results {
+		b, err := store.EncodeResult(r)
+		if err != nil {
+			return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %w", jobID, err)
+		}
+		if n := (len(args) - 2) / 3; n > 0 && (n >= maxScriptResults || size+len(b) > maxScriptBytes) {
+			calls = append(calls, args)
+			args = []any{nil, s.opts.jobTTL.Milliseconds()}
+			size = 0
+		}
+		args = append(args, r.Index, outcomeArg[r.Outcome()], b)
+		size += len(b)
+	}
+	calls = append(calls, args)
+	keys := []string{s.jobKey(jobID), s.resultsKey(jobID)}
+
+	if len(calls) > 1 {
+		// The calls are atomic one by one only: check every index up front
+		// so that an out-of-range one writes nothing. Total never changes.
+		total, err := s.c.HGet(ctx, keys[0], "total").Int()
+		if errors.Is(err, redis.Nil) {
+			return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %w", jobID, store.ErrNotFound)
+		}
+		if err != nil {
+			return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %w", jobID, err)
+		}
+		for _, r := range results {
+			if r.Index >= total {
+				return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: index %d outside a job of %d: %w", jobID, r.Index, total, store.ErrInvalid)
+			}
+		}
+	}
+
+	now := s.opts.now().UTC().Format(timeLayout)
+	for _, a := range calls {
+		a[0] = now
+	}
+	cmds, err := s.runScripts(ctx, recordScript, keys, calls)
+	if err != nil {
+		return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %w", jobID, err)
+	}
+	var p store.Progress
+	for _, cmd := range cmds {
+		vals, err := cmd.Slice()
+		switch {
+		case errors.Is(err, redis.Nil):
+			return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %w", jobID, store.ErrNotFound)
+		case err != nil && strings.HasPrefix(err.Error(), "STELE_RANGE"):
+			return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %v: %w", jobID, err, store.ErrInvalid)
+		case err != nil:
+			return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %w", jobID, err)
+		}
+		if len(vals) != 1+len(jobFields) {
+			return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: script returned %d values", jobID, len(vals))
+		}
+		if c, _ := vals[0].(int64); c == 1 {
+			p.Completed = true
+		}
+		p.Job, err = parseJob(jobID, func(f string) (string, bool) {
+			for i, name := range jobFields {
+				if name == f {
+					v, ok := vals[1+i].(string)
+					return v, ok
+				}
+			}
+			return "", false
+		})
+		if err != nil {
+			return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %w", jobID, err)
+		}
+	}
+	return p, nil
+}
+
+var outcomeArg = [...]string{store.OutcomeValid: "v", store.OutcomeInvalid: "i", store.OutcomeFailed: "f"}
+
+// runScripts sends one EVALSHA of script per argument list in a pipeline. If
+// Redis does not know the script (a restart, SCRIPT FLUSH, a new node), it
+// loads it and sends the whole pipeline again, which is safe because the
+// scripts are idempotent. Per-command errors are left in the returned
+// commands.
+func (s *Store) runScripts(ctx context.Context, script *redis.Script, keys []string, calls [][]any) ([]*redis.Cmd, error) {
+	for attempt := 0; ; attempt++ {
+		cmds := make([]*redis.Cmd, len(calls))
+		_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, a := range calls {
+				cmds[i] = script.EvalSha(ctx, p, keys, a...)
+			}
+			return nil
+		})
+		noScript := false
+		for _, c := range cmds {
+			err := c.Err()
+			if err == nil || errors.Is(err, redis.Nil) {
+				continue
+			}
+			if redis.HasErrorPrefix(err, "NOSCRIPT") {
+				noScript = true
+				continue
+			}
+			if _, ok := err.(redis.Error); !ok {
+				return nil, err // transport or context error
+			}
+		}
+		if !noScript {
+			return cmds, nil
+		}
+		if attempt > 0 {
+			return nil, errors.New("script still unknown after loading it")
+		}
+		if err := script.Load(ctx, s.c).Err(); err != nil {
+			return nil, fmt.Errorf("load script: %w", err)
+		}
+	}
+}
+
+// Results returns a page of results; see store.Jobs.
+func (s *Store) Results(ctx context.Context, jobID string, offset, limit int) ([]store.Result, int, error) {
+	if err := store.CheckID("job", jobID); err != nil {
+		return nil, 0, fmt.Errorf("redisstore: results: %w", err)
+	}
+	if err := store.CheckPage(offset, limit); err != nil {
+		return nil, 0, fmt.Errorf("redisstore: results of job %s: %w", jobID, err)
+	}
+	fields := make([]string, limit)
+	for i := range fields {
+		fields[i] = strconv.Itoa(offset + i)
+	}
+	var totalCmd *redis.StringCmd
+	var resCmd *redis.SliceCmd
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		totalCmd = p.HGet(ctx, s.jobKey(jobID), "total")
+		resCmd = p.HMGet(ctx, s.resultsKey(jobID), fields...)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, fmt.Errorf("redisstore: results of job %s: %w", jobID, err)
+	}
+	total, err := totalCmd.Int()
+	if errors.Is(err, redis.Nil) {
+		return nil, 0, fmt.Errorf("redisstore: results of job %s: %w", jobID, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("redisstore: results of job %s: %w", jobID, err)
+	}
+	var out []store.Result
+	for i, v := range resCmd.Val() {
+		if v == nil || offset+i >= total {
+			continue
+		}
+		str, ok := v.(string)
+		if !ok {
+			return nil, 0, fmt.Errorf("redisstore: results of job %s: unexpected value of type %T", jobID, v)
+		}
+		var r store.Result
+		if err := json.Unmarshal([]byte(str), &r); err != nil {
+			return nil, 0, fmt.Errorf("redisstore: results of job %s: index %d: %w", jobID, offset+i, err)
+		}
+		out = append(out, r)
+	}
+	return out, store.NextOffset(offset, limit, total), nil
+}

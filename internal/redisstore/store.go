@@ -1,0 +1,204 @@
+// Package redisstore implements store.Store on Redis through go-redis's
+// UniversalClient, so a single node, Sentinel and Cluster all work.
+//
+// # Key layout
+//
+// With the default prefix "stele:":
+//
+//	stele:{<jobID>}:job        hash: kind status total done valid invalid failed createdAt completedAt
+//	stele:{<jobID>}:results    hash: decimal index -> result JSON
+//	stele:doc:<id>             string: the document's JSON (no expiry)
+//	stele:idx:created          sorted set of document IDs, score = createdAt (Unix ms, 0 if unparseable)
+//	stele:idx:issuer:<id>      the same, per issuer ID
+//	stele:idx:beneficiary:<id> the same, per beneficiary ID
+//	stele:idx:tag:<tag>        the same, per metadata tag
+//	stele:idx:chain:1|0        the same, documents with / without a chain
+//	stele:sig:<hex key>        string "1" (valid) or "2" (invalid), with the cache TTL
+//
+// The two keys of a job share the hash tag {<jobID>}, so they live in one
+// Cluster slot and the Lua scripts that update them declare both in KEYS. The
+// idx:* sorted sets are written with every document so that a later registry
+// can list by issuer, beneficiary, tag, chain presence and creation time
+// without scanning; nothing reads them yet.
+//
+// Job keys expire the job TTL after their last change (PEXPIRE on create and
+// on every RecordResults); signature entries the cache TTL after being written.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stele-go/stele/internal/store"
+)
+
+// Store is a store.Store on Redis. It is safe for concurrent use.
+type Store struct {
+	c       redis.UniversalClient
+	opts    options
+	cluster bool // multi-key commands must stay within one slot
+	owned   bool // Close closes c
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a Store using client, which stays the caller's: Close does not
+// close it.
+func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
+	if client == nil {
+		return nil, fmt.Errorf("redisstore: nil client: %w", store.ErrInvalidOption)
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("redisstore: %w", err)
+		}
+	}
+	_, cluster := client.(*redis.ClusterClient)
+	return &Store{c: client, opts: o, cluster: cluster}, nil
+}
+
+// Open connects to the Redis named by rawURL (see NewClient), checks that it
+// answers and returns a Store that owns the connection: Close closes it.
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
+	c, err := NewClient(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	s, err := New(c, opts...)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	s.owned = true
+	if err := s.Ping(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewClient builds a UniversalClient from a URL:
+//
+//	redis://[user:pass@]host:port[/db][?options]      one node (rediss:// for TLS)
+//	redis://host:port?master_name=NAME[&addr=h:p…]    Sentinel; the hosts are sentinels
+//	redis+cluster://host:port[?addr=h:p…]             Cluster seed nodes (rediss+cluster:// for TLS)
+//
+// The query options are go-redis's (dial_timeout, pool_size, …).
+func NewClient(rawURL string) (redis.UniversalClient, error) {
+	switch {
+	case strings.HasPrefix(rawURL, "redis+cluster://"), strings.HasPrefix(rawURL, "rediss+cluster://"):
+		o, err := redis.ParseClusterURL(strings.Replace(rawURL, "+cluster", "", 1))
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: cluster URL: %w", err)
+		}
+		return redis.NewClusterClient(o), nil
+	case strings.Contains(rawURL, "master_name="):
+		o, err := redis.ParseFailoverURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: sentinel URL: %w", err)
+		}
+		return redis.NewFailoverClient(o), nil
+	default:
+		o, err := redis.ParseURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: URL: %w", err)
+		}
+		return redis.NewClient(o), nil
+	}
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redisstore: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the client if the Store owns it (Open); a second call is
+// harmless.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if s.owned {
+			s.closeErr = s.c.Close()
+		}
+	})
+	return s.closeErr
+}
+
+func (s *Store) jobKey(id string) string     { return s.opts.prefix + "{" + id + "}:job" }
+func (s *Store) resultsKey(id string) string { return s.opts.prefix + "{" + id + "}:results" }
+func (s *Store) docKey(id string) string     { return s.opts.prefix + "doc:" + id }
+func (s *Store) idxKey(parts ...string) string {
+	return s.opts.prefix + "idx:" + strings.Join(parts, ":")
+}
+
+// getMany reads string keys in order, nil where absent. On a cluster the keys
+// may lie in different slots, so it pipelines single GETs (go-redis routes
+// each to its node); otherwise it uses MGET.
+func (s *Store) getMany(ctx context.Context, keys []string) ([][]byte, error) {
+	const batch = 1000
+	out := make([][]byte, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	if s.cluster {
+		for lo := 0; lo < len(keys); lo += batch {
+			hi := min(lo+batch, len(keys))
+			cmds := make([]*redis.StringCmd, hi-lo)
+			_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i, k := range keys[lo:hi] {
+					cmds[i] = p.Get(ctx, k)
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return nil, err
+			}
+			for i, c := range cmds {
+				b, err := c.Bytes()
+				switch {
+				case errors.Is(err, redis.Nil):
+				case err != nil:
+					return nil, err
+				default:
+					out[lo+i] = b
+				}
+			}
+		}
+		return out, nil
+	}
+	cmds := make([]*redis.SliceCmd, 0, (len(keys)+batch-1)/batch)
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for lo := 0; lo < len(keys); lo += batch {
+			cmds = append(cmds, p.MGet(ctx, keys[lo:min(lo+batch, len(keys))]...))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	i := 0
+	for _, c := range cmds {
+		for _, v := range c.Val() {
+			if v != nil {
+				str, ok := v.(string)
+				if !ok {
+					return nil, fmt.Errorf("unexpected MGET value of type %T", v)
+				}
+				out[i] = []byte(str)
+			}
+			i++
+		}
+	}
+	return out, nil
+}
