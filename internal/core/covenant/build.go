@@ -1,0 +1,222 @@
+package covenant
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/stele-go/stele/internal/core/canon"
+	"github.com/stele-go/stele/internal/core/ccl"
+	"github.com/stele-go/stele/internal/core/jstime"
+	"github.com/stele-go/stele/internal/core/keys"
+)
+
+// BuildOptions describes a covenant to build. The optional members are
+// written only when set: Obligations when non-empty, the pointer members when
+// non-nil, ExpiresAt and ActivatesAt when non-empty.
+type BuildOptions struct {
+	Issuer      Party // Role must be RoleIssuer
+	Beneficiary Party // Role must be RoleBeneficiary
+	Constraints string
+	Obligations []Obligation
+	Chain       *ChainRef
+	Enforcement *Enforcement
+	Proof       *Proof
+	Revocation  *Revocation
+	Metadata    *Metadata
+	ExpiresAt   string // timestamp, not checked
+	ActivatesAt string // timestamp, not checked
+
+	// Now supplies createdAt; nil means time.Now.
+	Now func() time.Time
+	// Rand supplies the 32 nonce bytes; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// SigningKey turns raw private key bytes into a signing key with the checks
+// and messages of the reference's buildCovenant: an empty key or one that is
+// neither a 32-byte seed nor a 64-byte Go private key (seed followed by its
+// public key) is a *BuildError for field "privateKey".
+func SigningKey(b []byte) (*keys.PrivateKey, error) {
+	if len(b) == 0 {
+		return nil, buildErr("privateKey", "buildCovenant: privateKey is required")
+	}
+	if len(b) != 32 && len(b) != 64 {
+		return nil, buildErr("privateKey", fmt.Sprintf(
+			"buildCovenant: privateKey must be a Uint8Array of 32 or 64 bytes (Ed25519), got %d bytes", len(b)))
+	}
+	k, err := keys.NewPrivateKey(b)
+	if err != nil {
+		return nil, &BuildError{Field: "privateKey", Message: "buildCovenant: privateKey: " + err.Error(), Err: err}
+	}
+	return k, nil
+}
+
+// Build validates opts, then assembles, signs and returns a new covenant, as
+// the reference's buildCovenant does (§3.4), checking in its order: issuer,
+// beneficiary, constraints (non-blank), the key, the CCL (parses, at most
+// MaxConstraints statements), chain, enforcement type, proof type; after
+// signing, the document size. Failures are *BuildError values naming the field.
+//
+// Unlike the reference, Build refuses a key whose public key is not the one
+// issuer.publicKey names (field "issuer.publicKey", matching ErrKeyMismatch):
+// such a document could never pass signature_valid.
+//
+// Members are written in the reference's order: id, version, issuer,
+// beneficiary, constraints, nonce, createdAt, signature, then the optional
+// members in the order of BuildOptions.
+func Build(opts BuildOptions, key *keys.PrivateKey) (*Document, error) {
+	if err := checkBuildParty(opts.Issuer, "issuer", RoleIssuer,
+		"buildCovenant: issuer.publicKey is required (hex-encoded Ed25519 public key)"); err != nil {
+		return nil, err
+	}
+	if err := checkBuildParty(opts.Beneficiary, "beneficiary", RoleBeneficiary,
+		"beneficiary.publicKey is required"); err != nil {
+		return nil, err
+	}
+	if opts.Constraints == "" || isBlank(opts.Constraints) {
+		return nil, buildErr("constraints",
+			"buildCovenant: constraints is required. Provide a CCL string, e.g.: permit read on '/data/**'")
+	}
+	if key == nil {
+		return nil, buildErr("privateKey", "buildCovenant: privateKey is required")
+	}
+	if err := checkIssuerKey(opts.Issuer.PublicKey, key); err != nil {
+		return nil, err
+	}
+	policy, err := ccl.Parse(opts.Constraints)
+	if err != nil {
+		return nil, &BuildError{Field: "constraints", Message: "Invalid CCL constraints: " + err.Error(), Err: err}
+	}
+	if n := len(policy.Statements); n > MaxConstraints {
+		return nil, buildErr("constraints", fmt.Sprintf(
+			"Constraints exceed maximum of %d statements (got %d)", MaxConstraints, n))
+	}
+	if c := opts.Chain; c != nil {
+		switch {
+		case c.ParentID == "":
+			return nil, buildErr("chain.parentId", "chain.parentId is required")
+		case c.Relation == "":
+			return nil, buildErr("chain.relation", "chain.relation is required")
+		case math.IsNaN(c.Depth) || c.Depth < 1:
+			// The reference lets NaN through (NaN < 1 is false); it cannot
+			// be written as JSON, so it is refused here.
+			return nil, buildErr("chain.depth", "chain.depth must be a positive integer")
+		case c.Depth > MaxChainDepth:
+			return nil, buildErr("chain.depth", fmt.Sprintf(
+				"chain.depth exceeds maximum of %d (got %s)", MaxChainDepth, jsNumberString(c.Depth)))
+		}
+	}
+	if e := opts.Enforcement; e != nil && !ValidEnforcementType(e.Type) {
+		return nil, buildErr("enforcement.type", "Invalid enforcement type: "+e.Type)
+	}
+	if p := opts.Proof; p != nil && !ValidProofType(p.Type) {
+		return nil, buildErr("proof.type", "Invalid proof type: "+p.Type)
+	}
+
+	var nonce [32]byte
+	if opts.Rand == nil {
+		_, _ = rand.Read(nonce[:]) // never fails (crypto/rand)
+	} else if _, err := io.ReadFull(opts.Rand, nonce[:]); err != nil {
+		return nil, &BuildError{Field: "nonce", Message: "cannot read nonce: " + err.Error(), Err: err}
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+
+	o := canon.NewObject(17)
+	o.Set("id", "")
+	o.Set("version", ProtocolVersion)
+	o.Set("issuer", opts.Issuer.object())
+	o.Set("beneficiary", opts.Beneficiary.object())
+	o.Set("constraints", opts.Constraints)
+	o.Set("nonce", hex.EncodeToString(nonce[:]))
+	o.Set("createdAt", jstime.Format(now()))
+	o.Set("signature", "")
+	if len(opts.Obligations) > 0 {
+		a := make([]any, len(opts.Obligations))
+		for i, ob := range opts.Obligations {
+			a[i] = ob.object()
+		}
+		o.Set("obligations", a)
+	}
+	if opts.Chain != nil {
+		o.Set("chain", opts.Chain.object())
+	}
+	if opts.Enforcement != nil {
+		o.Set("enforcement", opts.Enforcement.object())
+	}
+	if opts.Proof != nil {
+		o.Set("proof", opts.Proof.object())
+	}
+	if opts.Revocation != nil {
+		o.Set("revocation", opts.Revocation.object())
+	}
+	if opts.Metadata != nil {
+		o.Set("metadata", opts.Metadata.object())
+	}
+	if opts.ExpiresAt != "" {
+		o.Set("expiresAt", opts.ExpiresAt)
+	}
+	if opts.ActivatesAt != "" {
+		o.Set("activatesAt", opts.ActivatesAt)
+	}
+
+	d := &Document{obj: o}
+	sign(d.obj, key, d.AppendCanonicalForm(make([]byte, 0, 1024)))
+	if n := canon.JSONSize(o); n > MaxDocumentSize {
+		return nil, buildErr("document", fmt.Sprintf(
+			"Serialized document exceeds maximum size of %d bytes", MaxDocumentSize))
+	}
+	return d, nil
+}
+
+// sign sets signature and id of o from its canonical form.
+func sign(o *canon.Object, key *keys.PrivateKey, canonical []byte) {
+	sig := key.Sign(canonical)
+	sum := sha256.Sum256(canonical)
+	o.Set("signature", hex.EncodeToString(sig))
+	o.Set("id", hex.EncodeToString(sum[:]))
+}
+
+func isZeroParty(p Party) bool {
+	return p.ID == "" && p.PublicKey == "" && p.Role == "" && p.Name == "" && p.Metadata == nil && p.Extra == nil
+}
+
+func checkBuildParty(p Party, name, role, keyMsg string) error {
+	switch {
+	case isZeroParty(p):
+		return buildErr(name, name+" is required")
+	case p.ID == "":
+		return buildErr(name+".id", name+".id is required")
+	case p.PublicKey == "":
+		return buildErr(name+".publicKey", keyMsg)
+	case p.Role != role:
+		return buildErr(name+".role", fmt.Sprintf("%s.role must be %q", name, role))
+	}
+	return nil
+}
+
+// checkIssuerKey refuses a signing key that issuer.publicKey does not name.
+func checkIssuerKey(issuerKey string, key *keys.PrivateKey) error {
+	pub, err := keys.ParsePublicKeyHex(issuerKey)
+	if err != nil {
+		return &BuildError{Field: "issuer.publicKey", Kind: ErrKeyMismatch, Err: err, Message: fmt.Sprintf(
+			"buildCovenant: issuer.publicKey %q is not a 64-digit hex Ed25519 public key; "+
+				"it must be the public key of the signing key, %s", issuerKey, key.PublicHex())}
+	}
+	want := key.Public()
+	if subtle.ConstantTimeCompare(pub[:], want[:]) != 1 {
+		return &BuildError{Field: "issuer.publicKey", Kind: ErrKeyMismatch, Message: fmt.Sprintf(
+			"buildCovenant: issuer.publicKey %s does not match the signing key, whose public key is %s; "+
+				"the document would fail signature verification: sign with the issuer's own key, "+
+				"or name the signing key's public key as issuer.publicKey", issuerKey, key.PublicHex())}
+	}
+	return nil
+}

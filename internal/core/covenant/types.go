@@ -1,0 +1,340 @@
+package covenant
+
+import "github.com/stele-go/stele/internal/core/canon"
+
+// Party is a participant named in a covenant: the issuer, the beneficiary or
+// (in countersignatures, by key only) a third party.
+//
+// As JSON it is {id, publicKey, role, name?, metadata?} followed by the
+// members of Extra in their order; Extra members whose names are already
+// written are ignored.
+type Party struct {
+	ID        string
+	PublicKey string // hex Ed25519 public key
+	Role      string
+	Name      string        // omitted when empty
+	Metadata  *canon.Object // omitted when nil
+	Extra     *canon.Object // further members, written last
+}
+
+// ChainRef links a covenant to its parent: {parentId, relation, depth}.
+type ChainRef struct {
+	ParentID string
+	Relation string  // delegates, restricts or extends (not checked)
+	Depth    float64 // 1 for a direct child of a root
+	Extra    *canon.Object
+}
+
+// Obligation is {id, description, action, deadline?}.
+type Obligation struct {
+	ID          string
+	Description string
+	Action      string
+	Deadline    string // omitted when empty
+	Extra       *canon.Object
+}
+
+// Enforcement is {type, config, description?}; Type must satisfy
+// ValidEnforcementType. Config is omitted when nil.
+type Enforcement struct {
+	Type        string
+	Config      *canon.Object
+	Description string
+	Extra       *canon.Object
+}
+
+// Proof is {type, config, description?}; Type must satisfy ValidProofType.
+// Config is omitted when nil.
+type Proof struct {
+	Type        string
+	Config      *canon.Object
+	Description string
+	Extra       *canon.Object
+}
+
+// Revocation is {method, endpoint?, config?}; nothing in it is checked.
+type Revocation struct {
+	Method   string
+	Endpoint string
+	Config   *canon.Object
+	Extra    *canon.Object
+}
+
+// Metadata is {name?, description?, tags?, version?, custom?}. Tags is
+// written when non-nil (an empty non-nil slice gives "tags":[]).
+type Metadata struct {
+	Name        string
+	Description string
+	Tags        []string
+	Version     string
+	Custom      *canon.Object
+	Extra       *canon.Object
+}
+
+// Countersignature is {signerPublicKey, signerRole, signature, timestamp}.
+type Countersignature struct {
+	SignerPublicKey string
+	SignerRole      string
+	Signature       string
+	Timestamp       string
+}
+
+// objWriter assembles an object in insertion order.
+type objWriter struct{ o *canon.Object }
+
+func newObj(n int) objWriter { return objWriter{canon.NewObject(n)} }
+
+func (w objWriter) str(k, v string) {
+	if v != "" {
+		w.o.Set(k, v)
+	}
+}
+
+func (w objWriter) obj(k string, v *canon.Object) {
+	if v != nil {
+		w.o.Set(k, v)
+	}
+}
+
+// extra appends the members of x that are not already present.
+func (w objWriter) extra(x *canon.Object) *canon.Object {
+	for _, m := range x.Members() {
+		if !w.o.Has(m.Key) {
+			w.o.Set(m.Key, m.Value)
+		}
+	}
+	return w.o
+}
+
+func (p Party) object() *canon.Object {
+	w := newObj(3 + p.Extra.Len())
+	w.o.Set("id", p.ID)
+	w.o.Set("publicKey", p.PublicKey)
+	w.o.Set("role", p.Role)
+	w.str("name", p.Name)
+	w.obj("metadata", p.Metadata)
+	return w.extra(p.Extra)
+}
+
+func (c ChainRef) object() *canon.Object {
+	w := newObj(3 + c.Extra.Len())
+	w.o.Set("parentId", c.ParentID)
+	w.o.Set("relation", c.Relation)
+	w.o.Set("depth", c.Depth)
+	return w.extra(c.Extra)
+}
+
+func (b Obligation) object() *canon.Object {
+	w := newObj(4 + b.Extra.Len())
+	w.o.Set("id", b.ID)
+	w.o.Set("description", b.Description)
+	w.o.Set("action", b.Action)
+	w.str("deadline", b.Deadline)
+	return w.extra(b.Extra)
+}
+
+func (e Enforcement) object() *canon.Object {
+	w := newObj(3 + e.Extra.Len())
+	w.o.Set("type", e.Type)
+	w.obj("config", e.Config)
+	w.str("description", e.Description)
+	return w.extra(e.Extra)
+}
+
+func (p Proof) object() *canon.Object {
+	w := newObj(3 + p.Extra.Len())
+	w.o.Set("type", p.Type)
+	w.obj("config", p.Config)
+	w.str("description", p.Description)
+	return w.extra(p.Extra)
+}
+
+func (r Revocation) object() *canon.Object {
+	w := newObj(3 + r.Extra.Len())
+	w.o.Set("method", r.Method)
+	w.str("endpoint", r.Endpoint)
+	w.obj("config", r.Config)
+	return w.extra(r.Extra)
+}
+
+func (m Metadata) object() *canon.Object {
+	w := newObj(5 + m.Extra.Len())
+	w.str("name", m.Name)
+	w.str("description", m.Description)
+	if m.Tags != nil {
+		tags := make([]any, len(m.Tags))
+		for i, t := range m.Tags {
+			tags[i] = t
+		}
+		w.o.Set("tags", tags)
+	}
+	w.str("version", m.Version)
+	w.obj("custom", m.Custom)
+	return w.extra(m.Extra)
+}
+
+func (c Countersignature) object() *canon.Object {
+	o := canon.NewObject(4)
+	o.Set("signerPublicKey", c.SignerPublicKey)
+	o.Set("signerRole", c.SignerRole)
+	o.Set("signature", c.Signature)
+	o.Set("timestamp", c.Timestamp)
+	return o
+}
+
+// objReader splits an object into typed members and the rest.
+type objReader struct {
+	o     *canon.Object
+	extra *canon.Object
+}
+
+// str returns the string member k, or "" when absent or not a string.
+func (r *objReader) str(k string) string {
+	v, ok := r.o.Get(k)
+	if !ok {
+		return ""
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return ""
+}
+
+func (r *objReader) obj(k string) *canon.Object {
+	o, _ := r.o.Object(k)
+	return o
+}
+
+// rest collects the members that taken does not claim for a typed field
+// (unknown names, and known names holding a type the field cannot hold).
+func (r *objReader) rest(taken func(k string, v any) bool) *canon.Object {
+	var x *canon.Object
+	for _, m := range r.o.Members() {
+		if taken(m.Key, m.Value) {
+			continue
+		}
+		if x == nil {
+			x = canon.NewObject(2)
+		}
+		x.Set(m.Key, m.Value)
+	}
+	return x
+}
+
+func isStr(v any) bool { _, ok := v.(string); return ok }
+
+func isObj(v any) bool { o, ok := v.(*canon.Object); return ok && o != nil }
+
+func partyFrom(o *canon.Object) Party {
+	r := objReader{o: o}
+	p := Party{ID: r.str("id"), PublicKey: r.str("publicKey"), Role: r.str("role"), Name: r.str("name"), Metadata: r.obj("metadata")}
+	p.Extra = r.rest(func(k string, v any) bool {
+		switch k {
+		case "id", "publicKey", "role", "name":
+			return isStr(v)
+		case "metadata":
+			return isObj(v)
+		}
+		return false
+	})
+	return p
+}
+
+func chainFrom(o *canon.Object) ChainRef {
+	r := objReader{o: o}
+	c := ChainRef{ParentID: r.str("parentId"), Relation: r.str("relation")}
+	if d, ok := o.Get("depth"); ok {
+		c.Depth, _ = d.(float64)
+	}
+	c.Extra = r.rest(func(k string, v any) bool {
+		switch k {
+		case "parentId", "relation":
+			return isStr(v)
+		case "depth":
+			_, ok := v.(float64)
+			return ok
+		}
+		return false
+	})
+	return c
+}
+
+func obligationFrom(o *canon.Object) Obligation {
+	r := objReader{o: o}
+	b := Obligation{ID: r.str("id"), Description: r.str("description"), Action: r.str("action"), Deadline: r.str("deadline")}
+	b.Extra = r.rest(func(k string, v any) bool {
+		switch k {
+		case "id", "description", "action", "deadline":
+			return isStr(v)
+		}
+		return false
+	})
+	return b
+}
+
+func typedConfigFrom(o *canon.Object) (typ string, config *canon.Object, desc string, extra *canon.Object) {
+	r := objReader{o: o}
+	typ, config, desc = r.str("type"), r.obj("config"), r.str("description")
+	extra = r.rest(func(k string, v any) bool {
+		switch k {
+		case "type", "description":
+			return isStr(v)
+		case "config":
+			return isObj(v)
+		}
+		return false
+	})
+	return
+}
+
+func revocationFrom(o *canon.Object) Revocation {
+	r := objReader{o: o}
+	rv := Revocation{Method: r.str("method"), Endpoint: r.str("endpoint"), Config: r.obj("config")}
+	rv.Extra = r.rest(func(k string, v any) bool {
+		switch k {
+		case "method", "endpoint":
+			return isStr(v)
+		case "config":
+			return isObj(v)
+		}
+		return false
+	})
+	return rv
+}
+
+func stringList(v any) ([]string, bool) {
+	a, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, len(a))
+	for i, e := range a {
+		s, ok := e.(string)
+		if !ok {
+			return nil, false
+		}
+		out[i] = s
+	}
+	return out, true
+}
+
+func metadataFrom(o *canon.Object) Metadata {
+	r := objReader{o: o}
+	m := Metadata{Name: r.str("name"), Description: r.str("description"), Version: r.str("version"), Custom: r.obj("custom")}
+	if v, ok := o.Get("tags"); ok {
+		m.Tags, _ = stringList(v)
+	}
+	m.Extra = r.rest(func(k string, v any) bool {
+		switch k {
+		case "name", "description", "version":
+			return isStr(v)
+		case "custom":
+			return isObj(v)
+		case "tags":
+			_, ok := stringList(v)
+			return ok
+		}
+		return false
+	})
+	return m
+}
