@@ -161,30 +161,36 @@ func CompareKeys(a, b string) int {
 		i++
 	}
 	if i == n {
+		// One is a prefix of the other, bytewise. Unless the longer one goes
+		// on with a continuation byte (which would complete, in it alone, a
+		// sequence the shorter one leaves truncated), the shorter sorts first.
 		switch {
-		case len(a) < len(b):
+		case len(a) == len(b):
+			return 0
+		case len(a) < len(b) && !isContinuation(b[n]):
 			return -1
-		case len(a) > len(b):
+		case len(a) > len(b) && !isContinuation(a[n]):
 			return 1
 		}
-		return 0
-	}
-	if a[i] < utf8.RuneSelf || b[i] < utf8.RuneSelf {
-		// An ASCII byte is a whole code unit; the other string's byte is either
-		// ASCII too or the lead byte of a unit >= U+0080.
-		if a[i] < b[i] {
+	} else if ca, cb := a[i], b[i]; (ca < utf8.RuneSelf || ca >= 0xC0) && (cb < utf8.RuneSelf || cb >= 0xC0) && (ca < utf8.RuneSelf || cb < utf8.RuneSelf) {
+		// Both bytes start a new unit; at least one is ASCII and so smaller
+		// than any unit the other could start, or both are and compare as
+		// they are.
+		if ca < cb {
 			return -1
 		}
 		return 1
 	}
-	// Both differ inside non-ASCII text: decode from the last ASCII byte of the
-	// common prefix, where decoding of both strings is in step.
+	// Decode from the last ASCII byte of the common prefix, where decoding of
+	// both strings is in step, and compare UTF-16 code units.
 	k := i
 	for k > 0 && a[k-1] >= utf8.RuneSelf {
 		k--
 	}
 	return compareUTF16(a[k:], b[k:])
 }
+
+func isContinuation(c byte) bool { return c >= 0x80 && c < 0xC0 }
 
 // compareUTF16 compares two WTF-8 strings code unit by code unit.
 func compareUTF16(a, b string) int {
