@@ -50,7 +50,7 @@ func BenchmarkVerifyHex(b *testing.B) {
 }
 
 // batchInputs returns n signatures over 100-byte messages by 16 keys.
-func batchInputs(b *testing.B, n int) (pubs, msgs, sigs [][]byte) {
+func batchInputs(b testing.TB, n int) (pubs, msgs, sigs [][]byte) {
 	b.Helper()
 	var ks []*PrivateKey
 	for i := range 16 {
