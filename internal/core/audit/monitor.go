@@ -96,7 +96,9 @@ func WithClock(now func() time.Time) Option {
 }
 
 // WithOnViolation sets a function called synchronously with the entry of
-// every denied action (onViolation), after it is logged.
+// every denied action (onViolation), after it is logged. Callbacks run on the
+// goroutine that called Evaluate or Execute, so they must be safe for
+// concurrent use when the Monitor is.
 func WithOnViolation(f func(Entry)) Option {
 	return func(c *config) error { c.onViolation = f; return nil }
 }
@@ -381,7 +383,8 @@ func (m *Monitor) Evaluate(ctx context.Context, action, resource string, c *cano
 // Otherwise the entry is appended after fn returns, with outcome EXECUTED and,
 // if fn failed, Error set to its message; the violation callback runs only
 // when fn succeeded and the action was denied (LogOnly), the action callback
-// always. fn's error is returned wrapped.
+// always. fn's error is returned wrapped. A panic in fn propagates and
+// nothing is logged for that call.
 func (m *Monitor) Execute(ctx context.Context, action, resource string, c *canon.Object, fn func(context.Context) error) (Entry, error) {
 	if fn == nil {
 		return Entry{}, fmt.Errorf("execute %s: nil handler: %w", action, ErrInvalidInput)

@@ -138,9 +138,9 @@ func fromObject(o *canon.Object) (*Identity, error) {
 		if !ok || eo == nil {
 			return nil, fieldErr(fmt.Sprintf("%s[%d]", fLineage, i), "must be an object")
 		}
-		entry, err := lineageFrom(eo)
+		entry, err := lineageFrom(eo, fmt.Sprintf("%s[%d].", fLineage, i))
 		if err != nil {
-			return nil, fmt.Errorf("lineage[%d]: %w", i, err)
+			return nil, err
 		}
 		id.Lineage[i] = entry
 	}
@@ -207,7 +207,8 @@ func typedStrings(o *canon.Object, fields map[string]*string) *canon.Object {
 	return extra
 }
 
-func lineageFrom(o *canon.Object) (LineageEntry, error) {
+// lineageFrom reads one lineage entry; path prefixes member names in errors.
+func lineageFrom(o *canon.Object, path string) (LineageEntry, error) {
 	var e LineageEntry
 	var ct string
 	strs := []struct {
@@ -223,7 +224,7 @@ func lineageFrom(o *canon.Object) (LineageEntry, error) {
 	for _, s := range strs {
 		v, ok := o.String(s.name)
 		if !ok {
-			return e, fieldErr(s.name, "must be a string")
+			return e, fieldErr(path+s.name, "must be a string")
 		}
 		*s.dst = v
 	}
@@ -232,17 +233,17 @@ func lineageFrom(o *canon.Object) (LineageEntry, error) {
 	switch p := p.(type) {
 	case nil:
 		if !present {
-			return e, fieldErr(fParentHash, "missing required member")
+			return e, fieldErr(path+fParentHash, "missing required member")
 		}
 	case string:
 		e.ParentHash = &p
 	default:
-		return e, fieldErr(fParentHash, "must be a string or null")
+		return e, fieldErr(path+fParentHash, "must be a string or null")
 	}
 	r, _ := o.Get(fReputationCarryForward)
 	f, ok := r.(float64)
 	if !ok {
-		return e, fieldErr(fReputationCarryForward, "must be a number")
+		return e, fieldErr(path+fReputationCarryForward, "must be a number")
 	}
 	e.ReputationCarryForward = f
 	e.Extra = rest(o, fIdentityHash, fChangeType, fDescription, fTimestamp, fParentHash,

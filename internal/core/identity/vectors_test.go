@@ -291,4 +291,14 @@ func TestManifestHashes(t *testing.T) {
 			t.Errorf("CapabilityManifestHash(%q) = %s, want %s", tc.caps, got, tc.want)
 		}
 	}
+	// JavaScript sorts by UTF-16 code units: a supplementary character
+	// (surrogates D800-DBFF) sorts before U+FFFF, unlike Go's byte order.
+	caps := []string{"\uffff", "\U00010000", "B", "a"}
+	want := []string{"B", "a", "\U00010000", "\uffff"}
+	if got := SortCapabilities(caps); !cmp.Equal(got, want) {
+		t.Errorf("SortCapabilities(%q) = %q, want %q", caps, got, want)
+	}
+	if caps[0] != "\uffff" {
+		t.Error("SortCapabilities sorted its argument in place")
+	}
 }
