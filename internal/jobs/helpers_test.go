@@ -14,7 +14,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/redisstore"
+	"github.com/stele-go/stele/internal/store"
 	"github.com/stele-go/stele/internal/testutil/natstest"
+	"github.com/stele-go/stele/internal/testutil/redistest"
 )
 
 func TestMain(m *testing.M) {
@@ -190,4 +193,18 @@ func streamChunks(t testing.TB, js jetstream.JetStream) ([]*jobs.Chunk, []string
 		sizes = append(sizes, len(m.Data))
 	}
 	return chunks, ids, sizes
+}
+
+// newStore returns a real store on a fresh redis-server child (or on
+// STELE_TEST_REDIS_URL, under a unique key prefix), closed at cleanup.
+func newStore(t testing.TB, opts ...redisstore.Option) store.Store {
+	t.Helper()
+	url := redistest.Start(t)
+	opts = append([]redisstore.Option{redisstore.WithKeyPrefix(redistest.KeyPrefix(t))}, opts...)
+	st, err := redisstore.Open(testContext(t), url, opts...)
+	if err != nil {
+		t.Fatalf("redisstore: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -50,9 +51,9 @@ type RunnerConfig struct {
 	// FetchBatch is the number of messages requested per pull (default
 	// Concurrency). At most FetchBatch + Concurrency chunks are in hand.
 	FetchBatch int
-	// FetchMaxWait is how long one pull waits for messages (default 5 s).
-	// It bounds how long an idle runner takes to notice a shutdown only when
-	// the fetch cannot be interrupted; normally a shutdown interrupts it.
+	// FetchMaxWait is how long one pull waits for messages (default 2 s).
+	// A shutdown lets the pull in progress finish, so this also bounds how
+	// long a drain waits before it has all the chunks in hand.
 	FetchMaxWait time.Duration
 	// NakDelay is the base redelivery delay after a transient failure; the
 	// delay grows linearly with the delivery count up to 10× (default 1 s).
@@ -67,6 +68,13 @@ type RunnerConfig struct {
 	OnPoison PoisonFunc
 }
 
+// Validate reports whether c is usable (with its defaults filled in); the
+// error wraps ErrInvalidOption.
+func (c RunnerConfig) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 func (c RunnerConfig) withDefaults() (RunnerConfig, error) {
 	if c.Concurrency == 0 {
 		c.Concurrency = runtime.GOMAXPROCS(0)
@@ -75,7 +83,7 @@ func (c RunnerConfig) withDefaults() (RunnerConfig, error) {
 		c.FetchBatch = c.Concurrency
 	}
 	if c.FetchMaxWait == 0 {
-		c.FetchMaxWait = 5 * time.Second
+		c.FetchMaxWait = 2 * time.Second
 	}
 	if c.NakDelay == 0 {
 		c.NakDelay = time.Second
@@ -216,12 +224,16 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 
 // fetch is the fetcher loop: it pulls batches until fetchCtx is cancelled
 // and dispatches every received message to the processors.
+//
+// A pull is never interrupted: once the server has been asked for messages it
+// may have sent them, and a client that stopped listening would strand them
+// until AckWait. So on shutdown the pull in progress runs to its end (at most
+// FetchMaxWait) and everything it brings is processed.
 func (r *Runner) fetch(fetchCtx, workCtx context.Context) {
 	defer close(r.fetcherDone)
 	failures := 0
 	for fetchCtx.Err() == nil {
-		fctx, cancel := context.WithTimeout(fetchCtx, r.cfg.FetchMaxWait)
-		batch, err := r.cons.Fetch(r.cfg.FetchBatch, jetstream.FetchContext(fctx))
+		batch, err := r.cons.Fetch(r.cfg.FetchBatch, jetstream.FetchMaxWait(r.cfg.FetchMaxWait))
 		if err == nil {
 			for msg := range batch.Messages() {
 				r.group.Go(func() error {
@@ -231,9 +243,7 @@ func (r *Runner) fetch(fetchCtx, workCtx context.Context) {
 			}
 			err = batch.Error()
 		}
-		cancel()
-		if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
-			errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) {
+		if err == nil || errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) {
 			failures = 0
 			continue
 		}
@@ -272,7 +282,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	}
 	log := r.log.With("job", c.JobID, "chunk", c.Chunk, "delivery", delivered)
 
-	results, err := r.handler.HandleChunk(ctx, c)
+	results, err := r.handle(ctx, c)
 	if err == nil {
 		err = checkResults(c, results)
 	}
@@ -288,6 +298,12 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 
 	prog, err := r.jobs.RecordResults(ctx, c.JobID, results)
 	if err != nil {
+		if errors.Is(err, store.ErrInvalid) {
+			// The chunk does not fit its job (an index beyond the total):
+			// no retry can record it.
+			r.poison(ctx, msg, fmt.Errorf("record results: %w: %w", ErrBadMessage, err))
+			return
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			log.Warn("jobs: job record not found; will retry", "err", err)
 		} else {
@@ -315,6 +331,19 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		log.Info("jobs: job completed", "total", prog.Job.Total, "valid", prog.Job.Valid,
 			"invalid", prog.Job.Invalid, "failed", prog.Job.Failed)
 	}
+}
+
+// handle calls the handler, turning a panic into an error so that one bad
+// chunk cannot take the worker down; the chunk is retried (up to the
+// consumer's MaxDeliver) like after any other failure.
+func (r *Runner) handle(ctx context.Context, c *Chunk) (results []store.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("jobs: handler panicked", "job", c.JobID, "chunk", c.Chunk, "panic", p, "stack", string(debug.Stack()))
+			results, err = nil, fmt.Errorf("jobs: handler panicked: %v", p)
+		}
+	}()
+	return r.handler.HandleChunk(ctx, c)
 }
 
 // checkResults verifies the handler answered exactly the chunk's items.

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+
+	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/redisstore"
+	"github.com/stele-go/stele/internal/store"
+	"github.com/stele-go/stele/internal/testutil/natstest"
+	"github.com/stele-go/stele/internal/testutil/redistest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestParseConfigPrecedence(t *testing.T) {
+	var out bytes.Buffer
+	c, err := parseConfig([]string{"-concurrency", "3"}, envOf(map[string]string{
+		"STELE_CONCURRENCY": "7",
+		"STELE_NATS_URL":    "nats://n1:4222,nats://n2:4222",
+		"STELE_FETCH_WAIT":  "250ms",
+		"STELE_MAX_DELIVER": "4",
+		"STELE_LOG_LEVEL":   "debug",
+		"STELE_JOB_TTL":     "1h",
+	}), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.runner.Concurrency != 3 {
+		t.Errorf("concurrency %d: the flag must beat STELE_CONCURRENCY", c.runner.Concurrency)
+	}
+	if c.runner.FetchBatch != 3 {
+		t.Errorf("fetch batch %d, want the concurrency", c.runner.FetchBatch)
+	}
+	if c.natsURL != "nats://n1:4222,nats://n2:4222" || c.runner.FetchMaxWait != 250*time.Millisecond ||
+		c.consumer.MaxDeliver != 4 || c.logLevel.String() != "DEBUG" || c.jobTTL != time.Hour {
+		t.Errorf("environment not applied: %+v", c)
+	}
+	if c.redisURL != "redis://127.0.0.1:6379" || c.sigTTL != store.DefaultSigTTL || c.consumer.AckWait != 30*time.Second {
+		t.Errorf("defaults not kept: %+v", c)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		"bad env number":   {nil, map[string]string{"STELE_CONCURRENCY": "many"}, "STELE_CONCURRENCY"},
+		"bad env dur":      {nil, map[string]string{"STELE_ACK_WAIT": "soon"}, "STELE_ACK_WAIT"},
+		"zero concurrency": {[]string{"-concurrency", "0"}, nil, "concurrency"},
+		"short ack wait":   {[]string{"-ack-wait", "10ms"}, nil, "ack wait"},
+		"bad log level":    {[]string{"-log-level", "loud"}, nil, "log level"},
+		"unknown flag":     {[]string{"-colour"}, nil, "colour"},
+		"stray argument":   {[]string{"now"}, nil, "unexpected argument"},
+		"bad replicas":     {nil, map[string]string{"STELE_STREAM_REPLICAS": "9"}, "replicas"},
+		"empty redis url":  {[]string{"-redis", " "}, nil, "URLs"},
+		"tiny fetch wait":  {[]string{"-fetch-wait", "1ms"}, nil, "fetch max wait"},
+	} {
+		var out bytes.Buffer
+		_, err := parseConfig(tc.args, envOf(tc.env), &out)
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want a usage error mentioning %q", name, err, tc.want)
+		}
+	}
+}
+
+func TestRunVerifiesAndDrains(t *testing.T) {
+	natsURL := natstest.Start(t)
+	redisURL := redistest.Start(t)
+	prefix := redistest.KeyPrefix(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var logs syncBuffer
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(runCtx, []string{"-nats", natsURL, "-redis", redisURL, "-redis-prefix", prefix,
+			"-fetch-wait", "200ms", "-concurrency", "2"}, envOf(nil), &logs)
+	}()
+
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := redisstore.Open(ctx, redisURL, redisstore.WithKeyPrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// The worker creates the streams; a gateway would too.
+	if err := jobs.EnsureStreams(ctx, js, jobs.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+
+	doc := corpusDoc(t, "0.json")
+	items := []jobs.Item{{Ref: "a", Document: doc}, {Ref: "b", Document: []byte(`{"not":"a covenant"}`)}}
+	if err := st.CreateJob(ctx, store.Job{ID: "cmd-job", Kind: store.KindVerify, Total: len(items)}); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := jobs.NewPublisher(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Publish(ctx, jobs.Job{ID: "cmd-job", Kind: store.KindVerify, At: "2026-11-26T21:02:18Z"}, items); err != nil {
+		t.Fatal(err)
+	}
+	var job store.Job
+	for job.Status != store.StatusCompleted {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned early: %v\n%s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if job, err = st.GetJob(ctx, "cmd-job"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if job.Valid != 1 || job.Failed != 1 || job.Done != 2 {
+		t.Errorf("job = %+v, want 1 valid and 1 failed", job)
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run after SIGTERM-like cancel: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not drain")
+	}
+	for _, want := range []string{`"msg":"verifier started"`, `"msg":"verifier drained"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %s:\n%s", want, logs.String())
+		}
+	}
+}
+
+func TestRunFailsClearlyWithoutServers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var logs bytes.Buffer
+	err := run(ctx, []string{"-nats", "nats://127.0.0.1:1"}, envOf(nil), &logs)
+	if err == nil || !strings.Contains(err.Error(), "connect to NATS at nats://127.0.0.1:1") {
+		t.Errorf("error %v, want a NATS connection error naming the URL", err)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"redis://:secret@host:6379/0": "redis://***@host:6379/0",
+		"redis://host:6379":           "redis://host:6379",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// corpusDoc reads a reference-corpus document from ../shared/vectors (from
+// the module root) when present, else from the repository's copy.
+func corpusDoc(t *testing.T, name string) []byte {
+	t.Helper()
+	for _, dir := range []string{
+		filepath.Join("..", "..", "..", "shared", "vectors"),
+		filepath.Join("..", "..", "testdata", "vectors"),
+	} {
+		if b, err := os.ReadFile(filepath.Join(dir, "reference-corpus", name)); err == nil {
+			return b
+		}
+	}
+	t.Fatalf("reference corpus document %s not found", name)
+	return nil
+}

@@ -1,0 +1,267 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/stele-go/stele/internal/core/covenant"
+	"github.com/stele-go/stele/internal/store"
+)
+
+// Error messages of failed verify items.
+const (
+	errMsgNoDocument     = "item has no document"
+	errMsgNotFound       = "document not found"
+	errMsgStagedNotFound = "staged document not found"
+	errMsgStagedCorrupt  = "staged document does not match its hash"
+)
+
+// VerifyConfig configures a VerifyHandler.
+type VerifyConfig struct {
+	// Documents resolves items sent by reference and keeps the authentic
+	// documents verified inline (required).
+	Documents store.Documents
+	// SigCache, when set, remembers Ed25519 outcomes so that a repeated
+	// document costs no signature verification; every other check is still
+	// computed against the clock.
+	SigCache store.SigCache
+	// Now is the clock for chunks without "at" (default time.Now).
+	Now func() time.Time
+	// DiscardDocuments turns off storing the authentic documents received
+	// inline (see VerifyHandler).
+	DiscardDocuments bool
+	// Logger receives cache failures (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// VerifyHandler is the Handler of verify jobs. Each chunk is verified as one
+// batch (covenant.Verifier.VerifyBatch: the issuer signatures and
+// countersignatures of the chunk that the signature cache does not answer go
+// into one Ed25519 batch verification), as of the chunk's "at" instant when
+// it has one, else as of now.
+//
+// Items fail (store.Result.Error) when they are malformed (the reference's
+// deserializeCovenant message, e.g. "malformed document: Missing or invalid
+// required field: nonce"), when a referenced document is not in the store,
+// or when the producer marked them failed; the others are valid or invalid
+// with the eleven checks.
+//
+// Documents received inline (or staged) are stored under their ID so that
+// they can be served later, but only when they are authentic: the checks
+// id_match, signature_valid and countersignatures pass, meaning the ID is the
+// hash of the content and every signature on it verifies. Time-dependent and
+// structural checks do not matter for that (an expired covenant is still the
+// covenant its issuer signed). Storing unauthenticated documents would let
+// anyone replace a stored covenant, or attach it bogus countersignatures,
+// under an ID they do not own.
+type VerifyHandler struct {
+	docs     store.Documents
+	verifier *covenant.Verifier
+	now      func() time.Time
+	keep     bool
+	log      *slog.Logger
+}
+
+var _ Handler = (*VerifyHandler)(nil)
+
+// NewVerifyHandler returns the verify Handler.
+func NewVerifyHandler(cfg VerifyConfig) (*VerifyHandler, error) {
+	if cfg.Documents == nil {
+		return nil, fmt.Errorf("%w: verify handler needs a document store", ErrInvalidOption)
+	}
+	h := &VerifyHandler{docs: cfg.Documents, now: cfg.Now, keep: !cfg.DiscardDocuments, log: cfg.Logger}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	opts := []covenant.VerifierOption{covenant.WithLogger(h.log)}
+	if cfg.SigCache != nil {
+		opts = append(opts, covenant.WithSignatureCache(cfg.SigCache))
+	}
+	v, err := covenant.NewVerifier(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: verifier: %w", err)
+	}
+	h.verifier = v
+	return h, nil
+}
+
+// HandleChunk verifies the items of a verify chunk. It fails with
+// ErrBadMessage for a chunk that is not a verify chunk or has an unreadable
+// "at", and with a transient error when the store cannot be reached.
+func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Result, error) {
+	if c.Kind != store.KindVerify {
+		return nil, fmt.Errorf("verify chunk %s.%d: kind %q: %w", c.JobID, c.Chunk, c.Kind, ErrBadMessage)
+	}
+	at := h.now()
+	if c.At != "" {
+		t, err := time.Parse(time.RFC3339Nano, c.At)
+		if err != nil {
+			return nil, fmt.Errorf("verify chunk %s.%d: at %q: %w", c.JobID, c.Chunk, c.At, ErrBadMessage)
+		}
+		at = t
+	}
+
+	results := make([]store.Result, len(c.Items))
+	docs := make([]*covenant.Document, len(c.Items))
+	keep := make([]bool, len(c.Items)) // candidates for storing
+
+	// Fetch everything sent by reference in one call.
+	var refIDs []string
+	var refItems []int
+	for i := range c.Items {
+		it := &c.Items[i]
+		results[i] = store.Result{Index: it.Index, Ref: it.Ref}
+		switch {
+		case it.Error != "":
+		case it.Document != nil:
+		case it.Blob != "":
+			refIDs = append(refIDs, BlobDocumentID(it.Blob))
+			refItems = append(refItems, i)
+		case it.DocumentID != "":
+			refIDs = append(refIDs, it.DocumentID)
+			refItems = append(refItems, i)
+		}
+	}
+	fetched := make([][]byte, len(c.Items))
+	if len(refIDs) > 0 {
+		got, err := h.docs.GetDocuments(ctx, refIDs)
+		if err != nil {
+			return nil, fmt.Errorf("verify chunk %s.%d: fetch %d documents: %w", c.JobID, c.Chunk, len(refIDs), err)
+		}
+		if len(got) != len(refIDs) {
+			return nil, fmt.Errorf("verify chunk %s.%d: store returned %d documents for %d ids", c.JobID, c.Chunk, len(got), len(refIDs))
+		}
+		for j, i := range refItems {
+			fetched[i] = got[j]
+		}
+	}
+
+	for i := range c.Items {
+		it := &c.Items[i]
+		res := &results[i]
+		var raw []byte
+		switch {
+		case it.Error != "":
+			res.Error = it.Error
+			continue
+		case it.Document != nil:
+			raw, keep[i] = it.Document, true
+		case it.Blob != "":
+			raw, keep[i] = fetched[i], true
+			if raw == nil {
+				res.Error = errMsgStagedNotFound
+				continue
+			}
+			if !blobMatches(raw, it.Blob) {
+				res.Error = errMsgStagedCorrupt
+				continue
+			}
+		case it.DocumentID != "":
+			raw = fetched[i]
+			res.DocumentID = it.DocumentID
+			if raw == nil {
+				res.Error = errMsgNotFound
+				continue
+			}
+		default:
+			res.Error = errMsgNoDocument
+			continue
+		}
+		doc, err := covenant.Parse(raw)
+		if err != nil {
+			res.Error = "malformed document: " + parseMessage(err)
+			keep[i] = false
+			continue
+		}
+		docs[i] = doc
+		res.DocumentID = doc.ID()
+	}
+
+	verdicts := h.verifier.At(at).VerifyBatchContext(ctx, docs)
+
+	var toStore []store.Document
+	seen := make(map[string]bool)
+	for i, doc := range docs {
+		if doc == nil {
+			continue
+		}
+		v := verdicts[i]
+		res := &results[i]
+		res.Valid = v.Valid
+		res.Checks = make([]store.Check, len(v.Checks))
+		for j, ch := range v.Checks {
+			res.Checks[j] = store.Check{Name: ch.Name, Passed: ch.Passed, Message: ch.Message}
+		}
+		if h.keep && keep[i] && authentic(v) && !seen[doc.ID()] {
+			seen[doc.ID()] = true
+			toStore = append(toStore, storeDocument(doc))
+		}
+	}
+	if len(toStore) > 0 {
+		if err := h.docs.PutDocuments(ctx, toStore); err != nil {
+			return nil, fmt.Errorf("verify chunk %s.%d: store %d documents: %w", c.JobID, c.Chunk, len(toStore), err)
+		}
+	}
+	return results, nil
+}
+
+// authentic reports whether the document's content matches its ID and all
+// its signatures verify.
+func authentic(r covenant.Result) bool {
+	n := 0
+	for _, ch := range r.Checks {
+		switch ch.Name {
+		case covenant.CheckIDMatch, covenant.CheckSignatureValid, covenant.CheckCountersignatures:
+			if !ch.Passed {
+				return false
+			}
+			n++
+		}
+	}
+	return n == 3
+}
+
+// storeDocument is the stored form of a verified document: its plain JSON
+// (JSON.stringify form) and the fields the listing indexes use.
+func storeDocument(doc *covenant.Document) store.Document {
+	sd := store.Document{
+		ID:            doc.ID(),
+		JSON:          doc.AppendJSON(nil),
+		IssuerID:      doc.Issuer().ID,
+		BeneficiaryID: doc.Beneficiary().ID,
+		CreatedAt:     doc.CreatedAt(),
+	}
+	_, sd.HasChain = doc.Chain()
+	if md, ok := doc.Metadata(); ok {
+		sd.Tags = md.Tags
+	}
+	return sd
+}
+
+// blobMatches reports, in constant time, whether raw hashes to hexSum.
+func blobMatches(raw []byte, hexSum string) bool {
+	want, err := hex.DecodeString(hexSum)
+	if err != nil || len(want) != sha256.Size {
+		return false
+	}
+	got := sha256.Sum256(raw)
+	return subtle.ConstantTimeCompare(got[:], want) == 1
+}
+
+// parseMessage is the reference's message for a Parse failure.
+func parseMessage(err error) string {
+	var pe *covenant.ParseError
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	return err.Error()
+}
