@@ -121,3 +121,20 @@ func TestOpen(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+func benchStore(b *testing.B) *Store {
+	c, err := NewClient(testRedisURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(c, WithKeyPrefix(redistest.KeyPrefix(b)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return s
+}
+
+func BenchmarkRecordResults(b *testing.B) { storetest.BenchRecordResults(b, benchStore(b)) }
+func BenchmarkPutSigs(b *testing.B)       { storetest.BenchPutSigs(b, benchStore(b)) }
+func BenchmarkGetSigs(b *testing.B)       { storetest.BenchGetSigs(b, benchStore(b)) }

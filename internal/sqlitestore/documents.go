@@ -1,0 +1,123 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/stele-go/stele/internal/store"
+)
+
+// docsPerTx bounds the documents written by one transaction, so that a large
+// PutDocuments does not hold the write lock for long.
+const docsPerTx = 500
+
+// PutDocuments stores documents with their index columns and tags; see
+// store.Documents. A large call is written in several transactions.
+func (s *Store) PutDocuments(ctx context.Context, docs []store.Document) error {
+	if err := store.CheckDocuments(docs); err != nil {
+		return fmt.Errorf("sqlitestore: put documents: %w", err)
+	}
+	for lo := 0; lo < len(docs); lo += docsPerTx {
+		batch := docs[lo:min(lo+docsPerTx, len(docs))]
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			upsert, err := tx.PrepareContext(ctx, `
+INSERT INTO documents (id, doc, issuer_id, beneficiary_id, created_at, has_chain) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, issuer_id = excluded.issuer_id,
+	beneficiary_id = excluded.beneficiary_id, created_at = excluded.created_at, has_chain = excluded.has_chain`)
+			if err != nil {
+				return err
+			}
+			defer upsert.Close()
+			clearTags, err := tx.PrepareContext(ctx, `DELETE FROM document_tags WHERE doc_id = ?`)
+			if err != nil {
+				return err
+			}
+			defer clearTags.Close()
+			addTag, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO document_tags (tag, doc_id) VALUES (?, ?)`)
+			if err != nil {
+				return err
+			}
+			defer addTag.Close()
+			for _, d := range batch {
+				if _, err := upsert.ExecContext(ctx, d.ID, d.JSON, d.IssuerID, d.BeneficiaryID, d.CreatedAt, d.HasChain); err != nil {
+					return fmt.Errorf("document %s: %w", d.ID, err)
+				}
+				if _, err := clearTags.ExecContext(ctx, d.ID); err != nil {
+					return fmt.Errorf("document %s: %w", d.ID, err)
+				}
+				for _, tag := range d.Tags {
+					if _, err := addTag.ExecContext(ctx, tag, d.ID); err != nil {
+						return fmt.Errorf("document %s: %w", d.ID, err)
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("sqlitestore: put documents: %w", err)
+		}
+	}
+	return nil
+}
+
+// GetDocument returns a document's JSON; see store.Documents.
+func (s *Store) GetDocument(ctx context.Context, id string) ([]byte, error) {
+	if err := store.CheckID("document", id); err != nil {
+		return nil, fmt.Errorf("sqlitestore: get document: %w", err)
+	}
+	var b []byte
+	err := s.r.QueryRowContext(ctx, `SELECT doc FROM documents WHERE id = ?`, id).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlitestore: get document %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get document %s: %w", id, err)
+	}
+	return b, nil
+}
+
+// lookupBatch bounds the parameters of one IN (…) query.
+const lookupBatch = 500
+
+// GetDocuments returns documents' JSON, nil where absent; see
+// store.Documents.
+func (s *Store) GetDocuments(ctx context.Context, ids []string) ([][]byte, error) {
+	out := make([][]byte, len(ids))
+	pos := make(map[string][]int, len(ids))
+	for i, id := range ids {
+		pos[id] = append(pos[id], i)
+	}
+	args := make([]any, 0, lookupBatch)
+	for lo := 0; lo < len(ids); lo += lookupBatch {
+		hi := min(lo+lookupBatch, len(ids))
+		args = args[:0]
+		for _, id := range ids[lo:hi] {
+			args = append(args, id)
+		}
+		err := func() error {
+			rows, err := s.r.QueryContext(ctx,
+				`SELECT id, doc FROM documents WHERE id IN `+placeholders(1, hi-lo), args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				var b []byte
+				if err := rows.Scan(&id, &b); err != nil {
+					return err
+				}
+				for _, i := range pos[id] {
+					out[i] = b
+				}
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: get %d documents: %w", len(ids), err)
+		}
+	}
+	return out, nil
+}

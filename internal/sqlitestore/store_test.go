@@ -1,0 +1,52 @@
+package sqlitestore
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/stele-go/stele/internal/store"
+	"github.com/stele-go/stele/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func openTest(t *testing.T, path string, opts ...Option) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), path, opts...)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, cfg storetest.Config) store.Store {
+		var opts []Option
+		if cfg.JobTTL != 0 {
+			opts = append(opts, WithJobTTL(cfg.JobTTL))
+		}
+		if cfg.SigTTL != 0 {
+			opts = append(opts, WithSigTTL(cfg.SigTTL))
+		}
+		return openTest(t, filepath.Join(t.TempDir(), "stele.db"), opts...)
+	})
+}
+
+func benchStore(b *testing.B) *Store {
+	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+func BenchmarkRecordResults(b *testing.B) { storetest.BenchRecordResults(b, benchStore(b)) }
+func BenchmarkPutSigs(b *testing.B)       { storetest.BenchPutSigs(b, benchStore(b)) }
+func BenchmarkGetSigs(b *testing.B)       { storetest.BenchGetSigs(b, benchStore(b)) }
