@@ -138,6 +138,15 @@ type Document struct {
 
 // newDocument files statements by type, as the reference's buildDocument.
 func newDocument(stmts []*Statement) *Document {
+	doc := &Document{}
+	fileStatements(doc, stmts, make([]*Statement, len(stmts)))
+	return doc
+}
+
+// fileStatements sets doc's Statements to stmts and its type views to parts of
+// spare (at least len(stmts) long). Full slice expressions keep an append to
+// one view from overwriting the next.
+func fileStatements(doc *Document, stmts, spare []*Statement) {
 	var np, nd, no, nl int
 	for _, s := range stmts {
 		switch s.Type {
@@ -151,14 +160,11 @@ func newDocument(stmts []*Statement) *Document {
 			nl++
 		}
 	}
-	// One backing array for the four views; full slice expressions keep an
-	// append to one view from overwriting the next.
-	all := make([]*Statement, 0, np+nd+no+nl)
-	doc := &Document{Statements: stmts}
-	doc.Permits = all[0:0:np]
-	doc.Denies = all[np : np : np+nd]
-	doc.Obligations = all[np+nd : np+nd : np+nd+no]
-	doc.Limits = all[np+nd+no : np+nd+no : np+nd+no+nl]
+	doc.Statements = stmts
+	doc.Permits = spare[0:0:np]
+	doc.Denies = spare[np : np : np+nd]
+	doc.Obligations = spare[np+nd : np+nd : np+nd+no]
+	doc.Limits = spare[np+nd+no : np+nd+no : np+nd+no+nl]
 	for _, s := range stmts {
 		switch s.Type {
 		case Permit:
@@ -171,5 +177,4 @@ func newDocument(stmts []*Statement) *Document {
 			doc.Limits = append(doc.Limits, s)
 		}
 	}
-	return doc
 }

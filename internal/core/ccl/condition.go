@@ -258,8 +258,11 @@ func (cur field) member(name string) field {
 		}
 		return objectProtoMember(name)
 	case fArrayProto:
-		if name == "length" {
+		switch name {
+		case "length":
 			return field{kind: fValue, v: float64(0)}
+		case "__proto__":
+			return field{kind: fObjectProto}
 		}
 		return arrayProtoMember(name)
 	}

@@ -107,14 +107,10 @@ func (e *Evaluator) Evaluate(doc *Document, action, resource string, ctx *canon.
 	if best == nil {
 		return Result{Reason: DefaultDenyReason}
 	}
-	reason := best.pre.reason
-	if !best.fresh() {
-		reason = string(appendReason(nil, best))
-	}
 	return Result{
 		Permitted:   best.Type == Permit,
 		MatchedRule: best,
-		Reason:      reason,
+		Reason:      reason(best),
 		Severity:    best.Severity,
 	}
 }

@@ -74,49 +74,66 @@ var tokenNames = [...]string{
 
 func (t tokenType) String() string { return tokenNames[t] }
 
-// token is one lexeme. Offsets are byte offsets into the source: the value is
-// src[start:end] (for a string, without its quotes), the lexeme as written is
-// src[rawStart:rawEnd]. Line and column are the reference's (1-based, columns
+// token is one lexeme. Its value is src[start:end] (for a quoted string,
+// without the quotes). Line and column are the reference's (1-based, columns
 // in UTF-16 code units). Offsets fit in int32 because sources are limited to
 // MaxSourceBytes.
 type token struct {
-	typ              tokenType
-	start, end       int32
-	rawStart, rawEnd int32
-	line, col        int32
+	typ        tokenType
+	start, end int32
+	line, col  int32
 }
 
-// keywordTable maps lower-case keywords to token types.
-var keywordTable = [...]struct {
-	word string
-	typ  tokenType
-}{
-	{"permit", tkPermit}, {"deny", tkDeny}, {"require", tkRequire}, {"limit", tkLimit},
-	{"on", tkOn}, {"when", tkWhen}, {"severity", tkSeverity}, {"per", tkPer},
-	{"second", tkSeconds}, {"seconds", tkSeconds}, {"minute", tkSeconds}, {"minutes", tkSeconds},
-	{"hour", tkSeconds}, {"hours", tkSeconds}, {"day", tkSeconds}, {"days", tkSeconds},
-	{"and", tkAnd}, {"or", tkOr}, {"not", tkNot},
-	{"constructor", tkProtoConstructor}, {"__proto__", tkProtoObject},
-}
-
-// wordOperators are the operators spelled as words; unlike keywords they are
-// case-sensitive.
-var wordOperators = [...]string{"contains", "not_contains", "in", "not_in", "matches", "starts_with", "ends_with"}
-
-// wordType classifies an identifier-shaped word.
+// wordType classifies an identifier-shaped word: a word operator (exact
+// case), else a keyword (any case), else an identifier. The reference looks
+// keywords up in a plain JavaScript object, so "constructor" and "__proto__"
+// (in any case) find inherited members: they get the two bogus types.
 func wordType(w string) tokenType {
-	for _, op := range wordOperators {
-		if w == op {
-			return tkOperator
-		}
+	switch w {
+	case "contains", "not_contains", "in", "not_in", "matches", "starts_with", "ends_with":
+		return tkOperator
 	}
-	if len(w) < 2 || len(w) > len("constructor") {
+	const longest = len("constructor")
+	if len(w) < 2 || len(w) > longest {
 		return tkIdentifier
 	}
-	for _, k := range keywordTable {
-		if asciiEqualFold(w, k.word) {
-			return k.typ
+	var buf [longest]byte
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
 		}
+		buf[i] = c
+	}
+	switch string(buf[:len(w)]) {
+	case "permit":
+		return tkPermit
+	case "deny":
+		return tkDeny
+	case "require":
+		return tkRequire
+	case "limit":
+		return tkLimit
+	case "on":
+		return tkOn
+	case "when":
+		return tkWhen
+	case "severity":
+		return tkSeverity
+	case "per":
+		return tkPer
+	case "second", "seconds", "minute", "minutes", "hour", "hours", "day", "days":
+		return tkSeconds
+	case "and":
+		return tkAnd
+	case "or":
+		return tkOr
+	case "not":
+		return tkNot
+	case "constructor":
+		return tkProtoConstructor
+	case "__proto__":
+		return tkProtoObject
 	}
 	return tkIdentifier
 }
@@ -172,9 +189,8 @@ func lex(src string, toks []token) []token {
 	toks = toks[:0]
 	line, col := int32(1), int32(1)
 	n := len(src)
-	emit := func(t tokenType, start, end, rawStart, rawEnd int, l, c int32) {
-		toks = append(toks, token{typ: t, start: int32(start), end: int32(end),
-			rawStart: int32(rawStart), rawEnd: int32(rawEnd), line: l, col: c})
+	emit := func(t tokenType, start, end int, l, c int32) {
+		toks = append(toks, token{typ: t, start: int32(start), end: int32(end), line: l, col: c})
 	}
 	for i := 0; i < n; {
 		c := src[i]
@@ -184,7 +200,7 @@ func lex(src string, toks []token) []token {
 			col++
 		case c == '\n':
 			if len(toks) > 0 && toks[len(toks)-1].typ != tkNewline {
-				emit(tkNewline, i, i+1, i, i+1, line, col)
+				emit(tkNewline, i, i+1, line, col)
 			}
 			i++
 			line++
@@ -195,7 +211,7 @@ func lex(src string, toks []token) []token {
 				col += utf16Units(src[i])
 				i++
 			}
-			emit(tkComment, start, i, start, i, l, cl)
+			emit(tkComment, start, i, l, cl)
 		case c == '\'':
 			start, l, cl := i, line, col
 			i++
@@ -214,7 +230,7 @@ func lex(src string, toks []token) []token {
 				i++
 				col++
 			}
-			emit(tkString, start+1, end, start, i, l, cl)
+			emit(tkString, start+1, end, l, cl)
 		case c == '(' || c == ')' || c == '[' || c == ']' || c == ',' || c == '.':
 			var t tokenType
 			switch c {
@@ -231,7 +247,7 @@ func lex(src string, toks []token) []token {
 			default:
 				t = tkDot
 			}
-			emit(t, i, i+1, i, i+1, line, col)
+			emit(t, i, i+1, line, col)
 			i++
 			col++
 		case c == '!' || c == '<' || c == '>' || c == '=':
@@ -244,7 +260,7 @@ func lex(src string, toks []token) []token {
 				col++
 				continue
 			}
-			emit(tkOperator, i, i+w, i, i+w, line, col)
+			emit(tkOperator, i, i+w, line, col)
 			i += w
 			col += int32(w)
 		case c == '*':
@@ -252,7 +268,7 @@ func lex(src string, toks []token) []token {
 			if i+1 < n && src[i+1] == '*' {
 				w, t = 2, tkDoubleWildcard
 			}
-			emit(t, i, i+w, i, i+w, line, col)
+			emit(t, i, i+w, line, col)
 			i += w
 			col += int32(w)
 		case isDigit(c):
@@ -261,14 +277,14 @@ func lex(src string, toks []token) []token {
 				i++
 			}
 			col += int32(i - start)
-			emit(tkNumber, start, i, start, i, line, cl)
+			emit(tkNumber, start, i, line, cl)
 		case isIdentStart(c):
 			start, cl := i, col
 			for i < n && isIdentPart(src[i]) {
 				i++
 			}
 			col += int32(i - start)
-			emit(wordType(src[start:i]), start, i, start, i, line, cl)
+			emit(wordType(src[start:i]), start, i, line, cl)
 		case c == '/':
 			// An unquoted path runs to the next space, tab, CR or LF.
 			start, cl := i, col
@@ -280,13 +296,13 @@ func lex(src string, toks []token) []token {
 				col += utf16Units(d)
 				i++
 			}
-			emit(tkString, start, i, start, i, line, cl)
+			emit(tkString, start, i, line, cl)
 		default:
 			// Any other character is skipped.
 			col += utf16Units(c)
 			i++
 		}
 	}
-	emit(tkEOF, n, n, n, n, line, col)
+	emit(tkEOF, n, n, line, col)
 	return toks
 }

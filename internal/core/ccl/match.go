@@ -202,7 +202,8 @@ func precompile(stmts []*Statement) {
 		}
 	}
 	segs := make([]segment, 0, nseg)
-	buf := make([]byte, 0, nreason)
+	var buf strings.Builder
+	buf.Grow(nreason)
 	for _, s := range stmts {
 		pre := &s.pre
 		pre.typ, pre.action, pre.resource = s.Type, s.Action, s.Resource
@@ -218,12 +219,12 @@ func precompile(stmts []*Statement) {
 			if res != "" {
 				pre.spec += w
 			}
-			buf = appendReason(buf, s)
+			writeReason(&buf, s)
 		}
 		pre.ok = true
 	}
 	// Cut the reasons out of one string, in the order they were appended.
-	reasons, off := string(buf), 0
+	reasons, off := buf.String(), 0
 	for _, s := range stmts {
 		if s.Type != Limit {
 			n := reasonLen(s)
@@ -239,12 +240,22 @@ func reasonLen(s *Statement) int {
 
 const reasonPrefix = "Matched "
 
-// appendReason appends the reference's reason text for a winning statement.
-func appendReason(dst []byte, s *Statement) []byte {
-	dst = append(dst, reasonPrefix...)
-	dst = append(dst, s.Type...)
-	dst = append(dst, " rule for "...)
-	dst = append(dst, s.Action...)
-	dst = append(dst, " on "...)
-	return append(dst, s.Resource...)
+// writeReason writes the reference's reason text for a winning statement.
+func writeReason(b *strings.Builder, s *Statement) {
+	b.WriteString(reasonPrefix)
+	b.WriteString(string(s.Type))
+	b.WriteString(" rule for ")
+	b.WriteString(s.Action)
+	b.WriteString(" on ")
+	b.WriteString(s.Resource)
+}
+
+// reason returns the reason text of a winning statement.
+func reason(s *Statement) string {
+	if s.fresh() {
+		return s.pre.reason
+	}
+	var b strings.Builder
+	writeReason(&b, s)
+	return b.String()
 }

@@ -54,6 +54,46 @@ type parser struct {
 	src  string
 	toks []token
 	pos  int
+
+	// Slabs for condition nodes and their child lists, sized from the token
+	// counts on first use, so that a policy's conditions cost a few
+	// allocations rather than a few per comparison.
+	conds    []Condition
+	children []*Condition
+}
+
+// newCondition returns a zeroed condition from the slab.
+func (p *parser) newCondition() *Condition {
+	if len(p.conds) == cap(p.conds) {
+		n := 0
+		for i := p.pos; i < len(p.toks); i++ {
+			switch p.toks[i].typ {
+			case tkOperator, tkAnd, tkOr, tkNot:
+				n++
+			}
+		}
+		p.conds = make([]Condition, 0, n+1)
+	}
+	p.conds = p.conds[:len(p.conds)+1]
+	return &p.conds[len(p.conds)-1]
+}
+
+// childList returns a list holding the given conditions, from the slab. Its
+// capacity is its length, so appending to it never overwrites a neighbour.
+func (p *parser) childList(cs ...*Condition) []*Condition {
+	if cap(p.children)-len(p.children) < len(cs) {
+		n := 0
+		for i := p.pos; i < len(p.toks); i++ {
+			switch p.toks[i].typ {
+			case tkAnd, tkOr, tkNot:
+				n++
+			}
+		}
+		p.children = make([]*Condition, 0, 2*n+len(cs))
+	}
+	from := len(p.children)
+	p.children = append(p.children, cs...)
+	return p.children[from:len(p.children):len(p.children)]
 }
 
 func (p *parser) cur() *token { return &p.toks[p.pos] }
@@ -105,7 +145,8 @@ func (p *parser) document() (*Document, error) {
 		}
 	}
 	store := make([]Statement, n)
-	stmts := make([]*Statement, 0, n)
+	ptrs := make([]*Statement, 2*n) // Statements, then the type views
+	stmts := ptrs[0:0:n]
 
 	p.skipNewlinesAndComments()
 	for !p.check(tkEOF) {
@@ -124,7 +165,9 @@ func (p *parser) document() (*Document, error) {
 		p.skipNewlinesAndComments()
 	}
 	precompile(stmts)
-	return newDocument(stmts), nil
+	doc := &Document{}
+	fileStatements(doc, stmts, ptrs[n:])
+	return doc, nil
 }
 
 func (p *parser) statement(s *Statement) error {
@@ -221,20 +264,21 @@ func parseInt(digits string) float64 {
 	return f
 }
 
-// joined returns the text of tokens toks[from:to] concatenated. When the
-// tokens are adjacent in the source (no spaces or skipped characters between
-// them, the usual case) that is a substring of the source and costs nothing.
+// joined returns the text of tokens toks[from:to] (identifiers, wildcards and
+// dots, whose values are their source text) concatenated. When the tokens are
+// adjacent in the source (no blanks or skipped characters between them, the
+// usual case) that is a substring of the source and costs nothing.
 func (p *parser) joined(from, to int) string {
 	first, last := &p.toks[from], &p.toks[to-1]
 	adjacent := true
 	for i := from; i < to-1; i++ {
-		if p.toks[i].rawEnd != p.toks[i+1].rawStart {
+		if p.toks[i].end != p.toks[i+1].start {
 			adjacent = false
 			break
 		}
 	}
 	if adjacent {
-		return p.src[first.rawStart:last.rawEnd]
+		return p.src[first.start:last.end]
 	}
 	var b strings.Builder
 	for i := from; i < to; i++ {
@@ -315,7 +359,9 @@ func (p *parser) orExpr(depth int) (*Condition, error) {
 		if left.Type == "or" {
 			left.Conditions = append(left.Conditions, right)
 		} else {
-			left = &Condition{Type: "or", Conditions: []*Condition{left, right}}
+			c := p.newCondition()
+			c.Type, c.Conditions = "or", p.childList(left, right)
+			left = c
 		}
 	}
 	return left, nil
@@ -337,7 +383,9 @@ func (p *parser) andExpr(depth int) (*Condition, error) {
 		if left.Type == "and" {
 			left.Conditions = append(left.Conditions, right)
 		} else {
-			left = &Condition{Type: "and", Conditions: []*Condition{left, right}}
+			c := p.newCondition()
+			c.Type, c.Conditions = "and", p.childList(left, right)
+			left = c
 		}
 	}
 	return left, nil
@@ -355,7 +403,9 @@ func (p *parser) notExpr(depth int) (*Condition, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Condition{Type: "not", Conditions: []*Condition{inner}}, nil
+		c := p.newCondition()
+		c.Type, c.Conditions = "not", p.childList(inner)
+		return c, nil
 	case p.check(tkLParen):
 		if depth >= MaxConditionDepth {
 			return nil, p.tooDeep(p.cur())
@@ -397,7 +447,8 @@ func (p *parser) comparison() (*Condition, error) {
 	}
 	p.advance()
 
-	c := &Condition{Field: field, Operator: p.value(op)}
+	c := p.newCondition()
+	c.Field, c.Operator = field, p.value(op)
 	v, err := p.literal()
 	if err != nil {
 		return nil, err

@@ -1,0 +1,128 @@
+package ccl
+
+import (
+	"bufio"
+	"encoding/json"
+	"math"
+	"os"
+	"strings"
+	"testing"
+)
+
+// FuzzParse checks that Parse never panics or hangs, and that for a parsed
+// document Serialize → Parse → Serialize is stable and keeps the decisions.
+// It is seeded from the policies of the conformance corpus and of the
+// reference cases.
+func FuzzParse(f *testing.F) {
+	seeds := 0
+	file, err := os.Open(vectorFile(f, "ccl-eval-corpus.jsonl"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(file)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var c struct {
+			CCL string `json:"ccl"`
+		}
+		if json.Unmarshal(sc.Bytes(), &c) == nil && !seen[c.CCL] {
+			seen[c.CCL] = true
+			f.Add(c.CCL)
+			seeds++
+		}
+	}
+	file.Close()
+	if data, err := os.ReadFile("testdata/reference-cases.json"); err == nil {
+		var rc struct {
+			Parse []struct {
+				Src string `json:"src"`
+			} `json:"parse"`
+		}
+		if err := json.Unmarshal(data, &rc); err != nil {
+			f.Fatal(err)
+		}
+		for _, c := range rc.Parse {
+			f.Add(c.Src)
+			seeds++
+		}
+	}
+	for _, tt := range parseErrorTests {
+		f.Add(tt.src)
+		seeds++
+	}
+	if seeds < 500 {
+		f.Fatalf("only %d fuzz seeds loaded", seeds)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		doc, err := Parse(src)
+		if err != nil {
+			if _, ok := err.(*SyntaxError); !ok {
+				t.Fatalf("Parse(%q) returned %T, want *SyntaxError", src, err)
+			}
+			return
+		}
+		s1 := Serialize(doc)
+		if len(doc.Statements) == 0 || !serializable(doc) {
+			return
+		}
+		doc2, err := Parse(s1)
+		if err != nil {
+			t.Fatalf("Serialize(Parse(%q)) = %q does not parse: %v", src, s1, err)
+		}
+		if s2 := Serialize(doc2); s2 != s1 {
+			t.Fatalf("unstable round trip of %q:\n first  %q\n second %q", src, s1, s2)
+		}
+		if len(doc2.Statements) != len(doc.Statements) {
+			t.Fatalf("%d statements after the round trip, want %d", len(doc2.Statements), len(doc.Statements))
+		}
+		index := func(d *Document, s *Statement) int {
+			for i, x := range d.Statements {
+				if x == s {
+					return i
+				}
+			}
+			return -1
+		}
+		for _, s := range doc.Statements {
+			action, resource := concrete(s.Action), concrete(s.Resource)
+			r1 := Evaluate(doc, action, resource, nil)
+			r2 := Evaluate(doc2, action, resource, nil)
+			if r1.Permitted != r2.Permitted || index(doc, r1.MatchedRule) != index(doc2, r2.MatchedRule) {
+				t.Fatalf("%q on %q decided differently after the round trip of %q: %+v vs %+v", action, resource, src, r1, r2)
+			}
+			AllMatches(doc, action, resource, nil)
+			CheckRateLimit(doc, action, 1, 0, 1)
+		}
+		ValidateNarrowing(doc, doc2)
+		Merge(doc, doc2)
+	})
+}
+
+// serializable reports whether CCL text can express doc: a resource with a
+// quote cannot be quoted, and numbers of 1e21 and more are written with an
+// exponent CCL cannot read.
+func serializable(doc *Document) bool {
+	plain := func(f float64) bool { return !math.IsInf(f, 0) && math.Abs(f) < 1e21 }
+	var cond func(c *Condition) bool
+	cond = func(c *Condition) bool {
+		if c == nil {
+			return true
+		}
+		if f, ok := c.Value.(float64); ok && !plain(f) {
+			return false
+		}
+		for _, sub := range c.Conditions {
+			if !cond(sub) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, s := range doc.Statements {
+		if strings.Contains(s.Resource, "'") || !plain(s.Count) || !plain(s.PeriodSeconds) || !cond(s.Condition) {
+			return false
+		}
+	}
+	return true
+}
