@@ -17,27 +17,30 @@ import (
 //	tz = Z | z | ±hh:mm | ±hhmm         offset hours 00–23, minutes 00–59
 //
 // A missing month or day is 01, and a string without a time is UTC
-// midnight. Hours run 00–24, 24 only as 24:00, 24:00:00 or 24:00:00.000…
-// (meaning the next day's 00:00); minutes and seconds 00–59. The fraction
-// has at least one digit and is truncated to milliseconds. As in V8, a day
-// up to 31 is accepted in any month and rolls over ("2025-02-30" is March 2).
-// A date-time without tz is UTC: this is our decision; JavaScript uses the
-// process's local time zone.
+// midnight. Hours run 00–24; 24 means the next day's 00:00 and needs zero
+// minutes, seconds and fractional digits. Minutes and seconds run 00–59.
+// The fraction has at least one digit and is truncated to milliseconds
+// (beyond nine digits, V8 first drops its leading zeros, and so does Parse).
+// As in V8, a day up to 31 is accepted in any month and rolls over
+// ("2025-02-30" is March 2). A date-time without tz is UTC: this is our
+// decision; JavaScript uses the process's local time zone.
 //
-// Also accepted, as V8's legacy parser reads it:
+// Also accepted, as V8's legacy parser reads it, a single space in place of
+// the 'T':
 //
-//	YYYY-MM-DD HH:mm [:ss [.f…]] [Z | z | ±hh:mm | ±hhmm | ±hh]
+//	date HH:mm [:ss [.f…]] [Z | z | ±hh:mm | ±hhmm | ±hh]
 //
-// with a single space. Here, as in V8, the offset's hours are not range
-// checked, an hour of 24 needs only the truncated milliseconds to be zero,
-// a year 0001–0031 makes the fields month-day-year ("0005-06-07 00:00Z" is
-// 6 May 2007), and years 0–99 are moved into 1950–2049.
+// where date is any of the date forms above. Here, as in V8, the offset's
+// hours (and, in ±hhmm, its minutes) are not range checked, an hour of 24
+// needs only the truncated milliseconds to be zero, a year 0001–0031 makes
+// the fields month-day-year ("0005-06-07 00:00Z" is 6 May 2007, "0005
+// 00:00Z" is 1 May 2001), and years 0–99 are moved into 1950–2049.
 //
 // Everything else is invalid: empty strings, other separators or extra
 // whitespace, one-digit fields, legacy forms such as "Jan 1 2025" or
-// "2025/01/01", and instants beyond ±8.64e15 ms. As in V8, input ends at
-// the first NUL character. Parse does not allocate and runs in time linear
-// in len(s).
+// "2025/01/01", and instants beyond ±8.64e15 ms. As in V8, input ends at the
+// first NUL character. Parse does not allocate and runs in time linear in
+// len(s).
 func Parse(s string) (t time.Time, ok bool) {
 	if i := strings.IndexByte(s, 0); i >= 0 {
 		s = s[:i]
@@ -92,17 +95,22 @@ func (p *parser) skip(c byte) bool {
 	return false
 }
 
-// number reads a maximal run of ASCII digits, returning the value of its
-// first nine digits and the run's length (V8 numbers work the same way).
+// number reads a maximal run of ASCII digits, returning its length and the
+// value of its first nine significant digits (leading zeros skipped), as V8
+// reads numbers. So a fraction longer than nine digits with leading zeros
+// loses them: V8 reads ".0938149915" as 938 ms, and so does Parse.
 func (p *parser) number() (value, length int) {
-	for !p.end() && '0' <= p.s[p.i] && p.s[p.i] <= '9' {
-		if length < 9 {
-			value = value*10 + int(p.s[p.i]-'0')
-		}
-		length++
+	start := p.i
+	for !p.end() && p.s[p.i] == '0' {
 		p.i++
 	}
-	return value, length
+	for sig := 0; !p.end() && '0' <= p.s[p.i] && p.s[p.i] <= '9'; sig++ {
+		if sig < 9 {
+			value = value*10 + int(p.s[p.i]-'0')
+		}
+		p.i++
+	}
+	return value, p.i - start
 }
 
 // fixed reads a run of exactly n digits.
@@ -130,7 +138,6 @@ func (p *parser) parse() (fields, bool) {
 			return f, false
 		}
 	}
-	fullDate := false
 	if p.skip('-') {
 		if f.month, ok = p.fixed(2); !ok || f.month < 1 || f.month > 12 {
 			return f, false
@@ -139,7 +146,6 @@ func (p *parser) parse() (fields, bool) {
 			if f.day, ok = p.fixed(2); !ok || f.day < 1 || f.day > 31 {
 				return f, false
 			}
-			fullDate = true
 		}
 	}
 
@@ -149,7 +155,7 @@ func (p *parser) parse() (fields, bool) {
 	case p.peek() == 'T' || p.peek() == 't':
 		p.i++
 		return p.isoTime(f)
-	case p.peek() == ' ' && fullDate:
+	case p.peek() == ' ':
 		p.i++
 		return p.legacyTime(f)
 	}
@@ -174,8 +180,9 @@ func (p *parser) isoTime(f fields) (fields, bool) {
 			return f, false
 		}
 		if p.skip('.') {
+			start := p.i
 			v, l := p.number()
-			if l == 0 || (is24 && v != 0) {
+			if l == 0 || (is24 && strings.Trim(p.s[start:p.i], "0") != "") {
 				return f, false
 			}
 			f.millis = millis(v, l)
