@@ -67,46 +67,66 @@ func Canonical(v any) []byte { return AppendCanonical(nil, v) }
 // object is computed without allocating.
 const sortStackSize = 32
 
+// sortEntry is one member being put in canonical order.
+type sortEntry struct {
+	key     string
+	pos     int32  // position in the object
+	index   uint32 // value of key when isIndex
+	isIndex bool   // key is an array index
+}
+
+func canonicalLess(a, b *sortEntry) bool {
+	if a.isIndex || b.isIndex {
+		if a.isIndex && b.isIndex {
+			return a.index < b.index
+		}
+		return a.isIndex
+	}
+	return CompareKeys(a.key, b.key) < 0
+}
+
 func appendCanonicalObject(dst []byte, o *Object, exclude []string) []byte {
 	members := o.Members()
-	var stack [sortStackSize]int32
-	order := stack[:0]
+	var stack [sortStackSize]sortEntry
+	ents := stack[:0]
 	if len(members) > len(stack) {
-		order = make([]int32, 0, len(members))
+		ents = make([]sortEntry, 0, len(members))
 	}
 	for i := range members {
 		k := members[i].Key
-		if k == "__proto__" || slices.Contains(exclude, k) {
+		if k == "__proto__" || (len(exclude) > 0 && slices.Contains(exclude, k)) {
 			continue
 		}
-		order = append(order, int32(i))
+		n, ok := arrayIndex(k)
+		ents = append(ents, sortEntry{key: k, pos: int32(i), index: n, isIndex: ok})
 	}
-	sortCanonical(order, members)
+	if len(ents) <= 16 {
+		for i := 1; i < len(ents); i++ {
+			for j := i; j > 0 && canonicalLess(&ents[j], &ents[j-1]); j-- {
+				ents[j-1], ents[j] = ents[j], ents[j-1]
+			}
+		}
+	} else {
+		slices.SortFunc(ents, func(a, b sortEntry) int {
+			switch {
+			case canonicalLess(&a, &b):
+				return -1
+			case canonicalLess(&b, &a):
+				return 1
+			}
+			return 0
+		})
+	}
 	dst = append(dst, '{')
-	for j, i := range order {
+	for j := range ents {
 		if j > 0 {
 			dst = append(dst, ',')
 		}
-		dst = AppendQuote(dst, members[i].Key)
+		dst = AppendQuote(dst, ents[j].key)
 		dst = append(dst, ':')
-		dst = AppendCanonical(dst, members[i].Value)
+		dst = AppendCanonical(dst, members[ents[j].pos].Value)
 	}
 	return append(dst, '}')
-}
-
-// sortCanonical sorts member positions into canonical member order.
-func sortCanonical(order []int32, members []Member) {
-	if len(order) <= 12 {
-		for i := 1; i < len(order); i++ {
-			for j := i; j > 0 && compareCanonical(members[order[j-1]].Key, members[order[j]].Key) > 0; j-- {
-				order[j-1], order[j] = order[j], order[j-1]
-			}
-		}
-		return
-	}
-	slices.SortFunc(order, func(x, y int32) int {
-		return compareCanonical(members[x].Key, members[y].Key)
-	})
 }
 
 // compareCanonical orders member names canonically: array indices first, by

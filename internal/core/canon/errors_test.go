@@ -3,6 +3,8 @@ package canon
 import (
 	"errors"
 	"math"
+	"math/big"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -150,9 +152,9 @@ func TestLargeInputsLinear(t *testing.T) {
 	}
 }
 
-// TestNormalizeLong checks the rewriting of long number literals against
+// TestParseDecimal checks the normal form of number literals against
 // strconv.ParseFloat on short literals, where ParseFloat is exact.
-func TestNormalizeLong(t *testing.T) {
+func TestParseDecimal(t *testing.T) {
 	lits := []string{
 		"0", "-0", "0.0", "1", "-1", "10", "100.0", "0.001", "1e5", "1E+5", "1e-5", "-2.50e-3",
 		"123456789012345678901234567890", "0.000000000000000000000000000001234", "1.7976931348623157e308",
@@ -161,16 +163,68 @@ func TestNormalizeLong(t *testing.T) {
 	}
 	for _, lit := range lits {
 		want, _ := strconv.ParseFloat(lit, 64)
-		out, f, done := normalizeLong(lit)
+		d, f, done := parseDecimal(lit)
 		if !done {
 			var err error
-			if f, err = strconv.ParseFloat(out, 64); err != nil && !errors.Is(err, strconv.ErrRange) {
-				t.Errorf("normalizeLong(%s) = %q: %v", lit, out, err)
+			if f, err = strconv.ParseFloat(d.String(), 64); err != nil && !errors.Is(err, strconv.ErrRange) {
+				t.Errorf("parseDecimal(%s) = %s: %v", lit, d, err)
 				continue
 			}
 		}
 		if math.Float64bits(f) != math.Float64bits(want) {
-			t.Errorf("normalizeLong(%s) = %q, %v, %v; gives %v, want %v", lit, out, f, done, f, want)
+			t.Errorf("parseDecimal(%s) = %s, %v, %v; gives %v, want %v", lit, d, f, done, f, want)
 		}
+	}
+}
+
+// TestSubnormals compares the exact computation of subnormal values with
+// strconv.ParseFloat, which is exact but slow there, on every power of two
+// and neighbourhood of the subnormal range and on random literals.
+func TestSubnormals(t *testing.T) {
+	var lits []string
+	for e := 1; e <= 52; e++ {
+		x := math.Float64frombits(1<<e - 1)
+		lits = append(lits,
+			strconv.FormatFloat(x, 'e', -1, 64),
+			strconv.FormatFloat(x, 'e', 25, 64),
+			strconv.FormatFloat(math.Float64frombits(1<<e), 'e', 16, 64))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		x := math.Float64frombits(rng.Uint64N(1<<52 + 10))
+		lits = append(lits, strconv.FormatFloat(x, 'e', rng.IntN(30), 64), "-"+strconv.FormatFloat(x, 'g', -1, 64))
+	}
+	// Exact midpoints between adjacent subnormals (ties go to the even
+	// neighbour), and the same plus or minus a tiny amount.
+	pow := new(big.Int).Exp(big.NewInt(5), big.NewInt(1075), nil)
+	for _, m := range []int64{0, 1, 2, 3, 1000, 1001, 1<<52 - 2, 1<<52 - 1, int64(rng.Uint64N(1 << 52)), int64(rng.Uint64N(1 << 52))} {
+		mid := new(big.Int).Mul(big.NewInt(2*m+1), pow).String()
+		lits = append(lits, mid+"e-1075", mid+"00000000000000000000001e-1097", "-"+mid+"e-1075")
+		below := new(big.Int).Sub(new(big.Int).Mul(big.NewInt(2*m+1), pow), big.NewInt(1)).String()
+		lits = append(lits, below+"e-1075")
+	}
+	lits = append(lits, "2.2250738585072011e-308", "2.2250738585072014e-308", "1e-307", "0.00000001e-300", "1e-330", "3e-324", "2.5e-324")
+	for _, lit := range lits {
+		want, _ := strconv.ParseFloat(lit, 64)
+		v, err := Parse([]byte(lit))
+		if err != nil {
+			t.Fatalf("Parse(%s): %v", lit, err)
+		}
+		if got := v.(float64); math.Float64bits(got) != math.Float64bits(want) {
+			t.Errorf("Parse(%s) = %v, want %v", lit, got, want)
+		}
+	}
+}
+
+// TestManySubnormals checks that a document made of subnormal numbers, the
+// slowest case of strconv.ParseFloat, parses in linear time.
+func TestManySubnormals(t *testing.T) {
+	in := []byte("[" + strings.Repeat("5e-324,1.5e-320,", 50000) + "0]")
+	v, err := Parse(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := v.([]any); len(a) != 100001 || a[0] != 5e-324 || a[1] != 1.5e-320 {
+		t.Fatalf("unexpected result: %d elements, %v, %v", len(a), a[0], a[1])
 	}
 }

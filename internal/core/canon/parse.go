@@ -1,10 +1,8 @@
 package canon
 
 import (
-	"errors"
 	"fmt"
-	"math"
-	"strconv"
+	"math/big"
 	"unicode/utf8"
 )
 
@@ -73,9 +71,10 @@ type parser struct {
 	pos      int
 	depth    int
 	maxDepth int
-	vals     []any    // scratch stack of array elements being collected
-	mems     []Member // scratch stack of object members being collected
-	buf      []byte   // scratch for strings that need unescaping
+	vals     []any            // scratch stack of array elements being collected
+	mems     []Member         // scratch stack of object members being collected
+	buf      []byte           // scratch for strings that need unescaping
+	pow5     map[int]*big.Int // 5^k, for literals with subnormal values
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -293,199 +292,6 @@ func (p *parser) array() (any, error) {
 	}
 }
 
-// number parses a JSON number literal. The grammar is checked here;
-// strconv.ParseFloat then rounds correctly.
-func (p *parser) number() (any, error) {
-	s := p.src
-	start := p.pos
-	i := p.pos
-	neg := false
-	if s[i] == '-' {
-		neg = true
-		i++
-	}
-	if i >= len(s) || s[i] < '0' || s[i] > '9' {
-		p.pos = i
-		return nil, p.errorf("expected digit after '-', found %s", p.found())
-	}
-	if s[i] == '0' {
-		i++
-		if i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			p.pos = i
-			return nil, p.errorf("leading zeros are not allowed in numbers")
-		}
-	} else {
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	}
-	intEnd := i
-	if i < len(s) && s[i] == '.' {
-		i++
-		if i >= len(s) || s[i] < '0' || s[i] > '9' {
-			p.pos = i
-			return nil, p.errorf("expected digit after decimal point, found %s", p.found())
-		}
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		if i >= len(s) || s[i] < '0' || s[i] > '9' {
-			p.pos = i
-			return nil, p.errorf("expected digit in exponent, found %s", p.found())
-		}
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	}
-	p.pos = i
-
-	// Integers of up to 15 digits are exact in a float64: convert directly.
-	digits := s[start:intEnd]
-	if neg {
-		digits = digits[1:]
-	}
-	if intEnd == i && len(digits) <= 15 {
-		var n int64
-		for j := 0; j < len(digits); j++ {
-			n = n*10 + int64(digits[j]-'0')
-		}
-		f := float64(n)
-		if neg {
-			f = -f // "-0" gives -0, as in JavaScript
-		}
-		return f, nil
-	}
-	lit := s[start:i]
-	if len(lit) > longLiteral {
-		var f float64
-		var done bool
-		if lit, f, done = normalizeLong(lit); done {
-			return f, nil
-		}
-	}
-	f, err := strconv.ParseFloat(lit, 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		// Unreachable: the grammar was checked above.
-		return nil, &SyntaxError{Offset: start, Msg: "invalid number: " + err.Error(), Err: ErrSyntax}
-	}
-	if math.IsInf(f, 0) || f != 0 || !neg {
-		return f, nil
-	}
-	return math.Copysign(0, -1), nil
-}
-
-// longLiteral is the length above which a number literal is rewritten by
-// normalizeLong before strconv.ParseFloat sees it. ParseFloat misreads
-// literals with more than 800 integer digits, and caps exponents at 10000
-// while counting digits exactly; neither can happen below this length.
-const longLiteral = 700
-
-// maxSigDigits is how many significant digits normalizeLong keeps. Every
-// midpoint between two adjacent float64 values has at most 767 significant
-// digits, so these plus one sticky digit decide the rounding exactly.
-const maxSigDigits = 799
-
-// normalizeLong rewrites a long, grammatically valid number literal as
-// [-]0.DIGITSeN with at most maxSigDigits+1 significant digits and a small
-// exponent, rounding to the same float64. When the value is certainly zero
-// or infinite it returns that value and done = true instead.
-func normalizeLong(lit string) (out string, f float64, done bool) {
-	neg := lit[0] == '-'
-	if neg {
-		lit = lit[1:]
-	}
-	mant, exp := lit, ""
-	for i := 0; i < len(lit); i++ {
-		if lit[i] == 'e' || lit[i] == 'E' {
-			mant, exp = lit[:i], lit[i+1:]
-			break
-		}
-	}
-	intLen := len(mant)
-	digits := mant // the digits without the point, read through at()
-	for i := 0; i < len(mant); i++ {
-		if mant[i] == '.' {
-			intLen = i
-			break
-		}
-	}
-	at := func(i int) byte { // i-th digit of integer and fraction part
-		if i < intLen {
-			return digits[i]
-		}
-		return digits[i+1]
-	}
-	n := len(mant)
-	if intLen < len(mant) {
-		n--
-	}
-	first, last := -1, -1
-	for i := 0; i < n; i++ {
-		if at(i) != '0' {
-			if first < 0 {
-				first = i
-			}
-			last = i
-		}
-	}
-	zero, inf := 0.0, math.Inf(1)
-	if neg {
-		zero, inf = math.Copysign(0, -1), math.Inf(-1)
-	}
-	if first < 0 {
-		return "", zero, true
-	}
-	// The exponent, saturated far beyond any float64 range.
-	var e int64
-	eneg := false
-	if exp != "" {
-		switch exp[0] {
-		case '-':
-			eneg = true
-			exp = exp[1:]
-		case '+':
-			exp = exp[1:]
-		}
-		for i := 0; i < len(exp); i++ {
-			if e < 1e15 {
-				e = e*10 + int64(exp[i]-'0')
-			}
-		}
-		if eneg {
-			e = -e
-		}
-	}
-	// value = 0.d[first..last] * 10^e10
-	e10 := int64(intLen-first) + e
-	switch {
-	case e10 > 310:
-		return "", inf, true
-	case e10 < -330:
-		return "", zero, true
-	}
-	b := make([]byte, 0, maxSigDigits+32)
-	if neg {
-		b = append(b, '-')
-	}
-	b = append(b, '0', '.')
-	k := last - first + 1
-	for i := first; i <= last && i < first+maxSigDigits; i++ {
-		b = append(b, at(i))
-	}
-	if k > maxSigDigits {
-		b = append(b, '1') // the dropped digits end in a non-zero digit
-	}
-	b = append(b, 'e')
-	b = strconv.AppendInt(b, e10, 10)
-	return string(b), 0, false
-}
-
 // plainString marks the ASCII bytes that stand for themselves inside a JSON
 // string: everything except '"', '\\' and the control characters.
 var plainString = func() (t [256]bool) {
@@ -501,11 +307,11 @@ func (p *parser) string() (string, error) {
 	start := p.pos + 1
 	i := start
 	for i < len(s) {
-		c := s[i]
-		if plainString[c] {
-			i++
-			continue
+		i = plainRun(s, i)
+		if i >= len(s) {
+			break
 		}
+		c := s[i]
 		if c == '"' {
 			p.pos = i + 1
 			return s[start:i], nil

@@ -20,6 +20,10 @@ func AppendQuote(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		i = plainRun(s, i)
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if plainString[c] {
@@ -61,6 +65,31 @@ func AppendQuote(dst []byte, s string) []byte {
 
 const lowerHex = "0123456789abcdef"
 
+// plainRun returns the index of the first byte at or after i that is not a
+// plainString byte (or len(s)), testing eight bytes at a time.
+func plainRun(s string, i int) int {
+	const (
+		lo = 0x0101010101010101
+		hi = 0x8080808080808080
+	)
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// A byte below 0x20, equal to '"' or '\\', or with its high bit set.
+		// The classic zero-byte tests may flag extra bytes only above a real
+		// match, so "any flagged" is exact.
+		q := x ^ ('"' * lo)
+		b := x ^ ('\\' * lo)
+		if ((x-0x20*lo)&^x|(q-lo)&^q|(b-lo)&^b|x)&hi != 0 {
+			break
+		}
+	}
+	for i < len(s) && plainString[s[i]] {
+		i++
+	}
+	return i
+}
+
 // appendEscape appends the escape of an ASCII byte that is not plainString.
 func appendEscape(dst []byte, c byte) []byte {
 	switch c {
@@ -99,6 +128,10 @@ func escapeLen(c byte) int {
 func quoteLen(s string) int {
 	n := 2 + len(s)
 	for i := 0; i < len(s); {
+		i = plainRun(s, i)
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if !plainString[c] {

@@ -261,6 +261,12 @@ for (const x of [1, 5e-324, 1e-310, Number.MAX_VALUE, 2 ** -1022, 0.1, 1e21, 123
   const [d, e] = midpoint(x);
   longNumbers.push(`${d}e${e}`, `${d}${'0'.repeat(850)}1e${e - 851}`, `-${d}e${e}`);
 }
+for (let i = 0; i < 20; i++) {
+  dv.setUint32(0, i < 10 ? int(0x00100000) : 0);
+  dv.setUint32(4, int(4294967296));
+  const [d, e] = midpoint(dv.getFloat64(0));
+  longNumbers.push(`${d}e${e}`, `0.00${d}e${e + d.length + 2}`);
+}
 for (let i = 0; i < 60; i++) {
   dv.setUint32(0, int(0x7ff00000));
   dv.setUint32(4, int(4294967296));
