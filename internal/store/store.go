@@ -22,8 +22,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -194,8 +192,9 @@ type Jobs interface {
 }
 
 // SigCache remembers Ed25519 outcomes by a SHA-256 key over (document ID,
-// signature, public key), so repeated documents cost no signature work.
-// Build keys with SigKey.
+// signature, public key), so repeated documents cost no signature work. The
+// verifier computes the keys (covenant.SignatureCache, which SigCache
+// satisfies); a store treats them as opaque.
 type SigCache interface {
 	// GetSigs returns, per key, 0 when unknown, 1 when valid, 2 when invalid.
 	GetSigs(ctx context.Context, keys [][32]byte) ([]byte, error)
@@ -209,30 +208,6 @@ const (
 	SigValid   byte = 1
 	SigInvalid byte = 2
 )
-
-// SigKey returns the signature-cache key of one Ed25519 check: the SHA-256 of
-// a domain tag and the length-prefixed document ID, signature and public key
-// (hex strings as they appear in the document; no normalisation, so a
-// differently cased signature is a different key).
-//
-// documentID MUST be the SHA-256 the verifier computed over the canonical
-// form, never the document's claimed "id": the cache entry asserts that this
-// signature by this key over exactly those bytes is (in)valid, and a claimed ID
-// can be copied onto other content. Countersignatures sign the same bytes, so
-// they use the same function with their own signature and key.
-func SigKey(documentID, signature, publicKey string) [32]byte {
-	h := sha256.New()
-	h.Write([]byte("stele-sigcache-v1\x00"))
-	var n [8]byte
-	for _, s := range [...]string{documentID, signature, publicKey} {
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
-	}
-	var k [32]byte
-	h.Sum(k[:0])
-	return k
-}
 
 // Store is everything a Stele process needs from shared storage.
 type Store interface {

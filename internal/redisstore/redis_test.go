@@ -1,0 +1,174 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stele-go/stele/internal/store"
+	"github.com/stele-go/stele/internal/store/storetest"
+	"github.com/stele-go/stele/internal/testutil/redistest"
+)
+
+func TestKeyLayoutAndTTLs(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	s := newTestStore(t, c, storetest.Config{}, WithJobTTL(time.Hour), WithSigTTL(2*time.Hour))
+	p := s.opts.prefix
+	if err := s.CreateJob(ctx, store.Job{ID: "j1", Kind: store.KindVerify, Total: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordResults(ctx, "j1", []store.Result{{Index: 1, Valid: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutDocuments(ctx, []store.Document{{ID: "d1", JSON: []byte(`{}`), IssuerID: "iss", BeneficiaryID: "ben",
+		CreatedAt: "2026-02-19T01:38:56.342Z", HasChain: true, Tags: []string{"t"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutSigs(ctx, [][32]byte{{0xab}}, []bool{true}); err != nil {
+		t.Fatal(err)
+	}
+	sigKey := p + "sig:ab00000000000000000000000000000000000000000000000000000000000000"
+	for key, want := range map[string]time.Duration{
+		p + "{j1}:job":     time.Hour,
+		p + "{j1}:results": time.Hour,
+		sigKey:             2 * time.Hour,
+		p + "doc:d1":       -1, // no expiry
+	} {
+		got, err := c.PTTL(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want < 0 && got != -1 {
+			t.Errorf("PTTL %s = %v, want no expiry", key, got)
+		}
+		if want > 0 && (got > want || got < want-time.Minute) {
+			t.Errorf("PTTL %s = %v, want about %v", key, got, want)
+		}
+	}
+	if v, err := c.HGet(ctx, p+"{j1}:results", "1").Result(); err != nil || v != `{"index":1,"valid":true}` {
+		t.Errorf("result field = %q, %v", v, err)
+	}
+	if v, err := c.Get(ctx, sigKey).Result(); err != nil || v != "1" {
+		t.Errorf("sig value = %q, %v", v, err)
+	}
+	wantScore := float64(time.Date(2026, 2, 19, 1, 38, 56, 342e6, time.UTC).UnixMilli())
+	for _, idx := range []string{"idx:created", "idx:issuer:iss", "idx:beneficiary:ben", "idx:chain:1", "idx:tag:t"} {
+		score, err := c.ZScore(ctx, p+idx, "d1").Result()
+		if err != nil || score != wantScore {
+			t.Errorf("ZSCORE %s d1 = %v, %v; want %v", idx, score, err, wantScore)
+		}
+	}
+	if n, err := c.Exists(ctx, p+"idx:chain:0").Result(); err != nil || n != 0 {
+		t.Errorf("idx:chain:0 exists = %d, %v; want 0", n, err)
+	}
+}
+
+// TestScriptReload checks that a Redis that lost its script cache (restart,
+// failover, SCRIPT FLUSH) is handled by loading the scripts again.
+func TestScriptReload(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.Options{}) // SCRIPT FLUSH must not disturb others
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	s := newTestStore(t, c, storetest.Config{})
+	if err := s.CreateJob(ctx, store.Job{ID: "j", Kind: store.KindVerify, Total: 3000}); err != nil {
+		t.Fatal(err)
+	}
+	for i, batch := range [][]store.Result{results(0, 10), results(10, 3000)} {
+		if err := c.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.RecordResults(ctx, "j", batch)
+		if err != nil {
+			t.Fatalf("RecordResults %d after SCRIPT FLUSH: %v", i, err)
+		}
+		if p.Job.Done != 10+2990*i {
+			t.Errorf("Done = %d after batch %d", p.Job.Done, i)
+		}
+		if i == 1 && !p.Completed {
+			t.Error("completing batch after SCRIPT FLUSH did not report Completed")
+		}
+	}
+}
+
+func results(lo, hi int) []store.Result {
+	var rs []store.Result
+	for i := lo; i < hi; i++ {
+		rs = append(rs, store.Result{Index: i, Valid: true})
+	}
+	return rs
+}
+
+// TestServerDown checks that an unreachable Redis is an error, not a hang.
+func TestServerDown(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.Options{})
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	s := newTestStore(t, c, storetest.Config{})
+	srv.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping of a stopped server succeeded")
+	}
+	if _, err := s.RecordResults(ctx, "j", results(0, 1)); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RecordResults on a stopped server: err = %v, want a connection error", err)
+	}
+	if ctx.Err() != nil {
+		t.Error("calls on a stopped server ran into the deadline")
+	}
+}
+
+func TestOptions(t *testing.T) {
+	c := newClient(t)
+	defer c.Close()
+	for name, opt := range map[string]Option{
+		"prefix with {": WithKeyPrefix("a{b"),
+		"prefix with }": WithKeyPrefix("a}b"),
+		"job TTL":       WithJobTTL(time.Microsecond),
+		"sig TTL":       WithSigTTL(0),
+		"clock":         WithClock(nil),
+	} {
+		if _, err := New(c, opt); !errors.Is(err, store.ErrInvalidOption) {
+			t.Errorf("New with a bad %s option: err = %v, want ErrInvalidOption", name, err)
+		}
+	}
+	if _, err := New(nil); !errors.Is(err, store.ErrInvalidOption) {
+		t.Errorf("New(nil): err = %v, want ErrInvalidOption", err)
+	}
+}
+
+func TestNewClient(t *testing.T) {
+	for _, tc := range []struct {
+		url     string
+		cluster bool
+		err     bool
+	}{
+		{url: "redis://127.0.0.1:6379/2"},
+		{url: "rediss://user:pw@example.com:6380"},
+		{url: "redis://127.0.0.1:26379?master_name=mymaster&addr=127.0.0.1:26380"},
+		{url: "redis+cluster://127.0.0.1:7000?addr=127.0.0.1:7001", cluster: true},
+		{url: "rediss+cluster://127.0.0.1:7000", cluster: true},
+		{url: "http://127.0.0.1:6379", err: true},
+		{url: "redis://127.0.0.1:6379?no_such_option=1", err: true},
+	} {
+		c, err := NewClient(tc.url)
+		if tc.err {
+			if err == nil {
+				c.Close()
+				t.Errorf("NewClient(%q) succeeded, want an error", tc.url)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("NewClient(%q): %v", tc.url, err)
+			continue
+		}
+		if _, isCluster := c.(*redis.ClusterClient); isCluster != tc.cluster {
+			t.Errorf("NewClient(%q) = %T, cluster = %v", tc.url, c, tc.cluster)
+		}
+		c.Close()
+	}
+}
