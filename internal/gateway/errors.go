@@ -1,0 +1,121 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/stele-go/stele/internal/store"
+)
+
+// Sentinel errors of the HTTP API, matched with errors.Is. Each maps to one
+// HTTP status and one stable error code (see errorTable); clients should key
+// on the code, never on the message.
+var (
+	ErrInvalidJSON      = errors.New("malformed JSON")
+	ErrInvalidField     = errors.New("invalid field")
+	ErrMissingField     = errors.New("missing field")
+	ErrUnknownField     = errors.New("unknown field")
+	ErrTooDeep          = errors.New("nesting too deep")
+	ErrDocumentTooLarge = errors.New("document too large")
+	ErrBodyTooLarge     = errors.New("request body too large")
+	ErrTooManyItems     = errors.New("too many items")
+	ErrInvalidParameter = errors.New("invalid query parameter")
+	ErrUnsupportedMedia = errors.New("unsupported media type")
+	ErrNotAcceptable    = errors.New("not acceptable")
+	ErrNotFound         = errors.New("not found")
+	ErrMethodNotAllowed = errors.New("method not allowed")
+	ErrUnavailable      = errors.New("service unavailable")
+	ErrInternal         = errors.New("internal error")
+)
+
+// errorTable maps every sentinel to its HTTP status and stable code.
+var errorTable = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{ErrInvalidJSON, http.StatusBadRequest, "invalid_json"},
+	{ErrInvalidField, http.StatusBadRequest, "invalid_field"},
+	{ErrMissingField, http.StatusBadRequest, "missing_field"},
+	{ErrUnknownField, http.StatusBadRequest, "unknown_field"},
+	{ErrTooDeep, http.StatusBadRequest, "too_deep"},
+	{ErrDocumentTooLarge, http.StatusRequestEntityTooLarge, "document_too_large"},
+	{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, "body_too_large"},
+	{ErrTooManyItems, http.StatusRequestEntityTooLarge, "too_many_items"},
+	{ErrInvalidParameter, http.StatusBadRequest, "invalid_parameter"},
+	{ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type"},
+	{ErrNotAcceptable, http.StatusNotAcceptable, "not_acceptable"},
+	{ErrNotFound, http.StatusNotFound, "not_found"},
+	{store.ErrNotFound, http.StatusNotFound, "not_found"},
+	{ErrMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed"},
+	{ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	{ErrInternal, http.StatusInternalServerError, "internal"},
+}
+
+// Error is an API error: the sentinel it wraps decides the HTTP status and
+// code; Field names the offending part of the request ("items[3].document",
+// "at", "limit"), empty when the request as a whole is at fault.
+type Error struct {
+	Err     error
+	Field   string
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s", e.Field, e.Message)
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// fieldError builds an *Error for a field.
+func fieldError(sentinel error, field, format string, args ...any) *Error {
+	return &Error{Err: sentinel, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// statusAndCode returns the HTTP status and code for err; errors outside the
+// table are internal errors.
+func statusAndCode(err error) (int, string) {
+	for _, row := range errorTable {
+		if errors.Is(err, row.err) {
+			return row.status, row.code
+		}
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+// errorBody is the JSON shape of every error response.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// writeError writes err as a JSON error response. Internal errors are not
+// described to the client (the log has the details).
+func writeError(w http.ResponseWriter, err error) {
+	status, code := statusAndCode(err)
+	detail := errorDetail{Code: code}
+	var apiErr *Error
+	switch {
+	case status == http.StatusInternalServerError:
+		detail.Message = "internal error"
+	case errors.As(err, &apiErr):
+		detail.Message = apiErr.Message
+		detail.Field = apiErr.Field
+	default:
+		detail.Message = err.Error()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errorBody{Error: detail})
+}

@@ -1,0 +1,268 @@
+// Package gateway is Stele's HTTP API: it accepts verification requests,
+// records each as a job in the shared store, queues its items on JetStream for
+// the verifier workers and serves job progress, results and stored covenants.
+//
+// Routes (Server.Handler):
+//
+//	POST /v1/verify                 queue a batch (JSON or application/x-ndjson); ?wait=DURATION
+//	GET  /v1/jobs/{id}              a job's status and counters
+//	GET  /v1/jobs/{id}/results      a page of results (?offset=&limit=), or all of them as NDJSON
+//	GET  /v1/covenants/{id}         a stored covenant
+//	GET  /healthz                   the process is alive
+//	GET  /readyz                    NATS, JetStream and the store are reachable (503 otherwise)
+//	GET  /health                    each dependency with its latency
+//
+// Every error is JSON, {"error":{"code":…,"message":…,"field":…}}, with a
+// stable code per sentinel error (see errors.go). A rejected request queues
+// nothing: a JSON request is validated completely before its job is created,
+// and an NDJSON upload is spooled to a temporary file and counted before its
+// job is created and published.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/store"
+)
+
+// ErrInvalidConfig wraps every rejected Config value.
+var ErrInvalidConfig = errors.New("gateway: invalid config")
+
+// Limits bound what one request may ask for. The zero value of a field means
+// its default.
+type Limits struct {
+	// MaxBodyBytes bounds a JSON request body (default 64 MiB).
+	MaxBodyBytes int64
+	// MaxItems bounds the items of a JSON request (default 10,000).
+	MaxItems int
+	// MaxDocumentBytes bounds one document (default 1 MiB, the protocol's
+	// MAX_DOCUMENT_SIZE); larger ones are rejected before parsing.
+	MaxDocumentBytes int
+	// MaxDepth bounds the nesting of one document (default 256).
+	MaxDepth int
+	// MaxRefBytes bounds an item's ref (default 1,024).
+	MaxRefBytes int
+	// MaxStreamItems bounds the documents of one NDJSON upload (default
+	// 1,000,000).
+	MaxStreamItems int
+	// MaxStreamBytes bounds an NDJSON body (default 4 GiB); the upload is
+	// spooled to disk, never held in memory.
+	MaxStreamBytes int64
+	// MaxWait caps ?wait (default 60 s).
+	MaxWait time.Duration
+	// MaxPageSize caps ?limit of the results page (default 1,000); it is also
+	// the number of results a ?wait answer inlines.
+	MaxPageSize int
+}
+
+// Defaults of Limits.
+const (
+	DefaultMaxBodyBytes     = 64 << 20
+	DefaultMaxItems         = 10_000
+	DefaultMaxDocumentBytes = 1 << 20
+	DefaultMaxDepth         = 256
+	DefaultMaxRefBytes      = 1024
+	DefaultMaxStreamItems   = 1_000_000
+	DefaultMaxStreamBytes   = 4 << 30
+	DefaultMaxWait          = 60 * time.Second
+	DefaultMaxPageSize      = 1000
+	defaultPageSize         = 100
+)
+
+func (l Limits) withDefaults() (Limits, error) {
+	setInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setInt(&l.MaxItems, DefaultMaxItems)
+	setInt(&l.MaxDocumentBytes, DefaultMaxDocumentBytes)
+	setInt(&l.MaxDepth, DefaultMaxDepth)
+	setInt(&l.MaxRefBytes, DefaultMaxRefBytes)
+	setInt(&l.MaxStreamItems, DefaultMaxStreamItems)
+	setInt(&l.MaxPageSize, DefaultMaxPageSize)
+	if l.MaxBodyBytes == 0 {
+		l.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if l.MaxStreamBytes == 0 {
+		l.MaxStreamBytes = DefaultMaxStreamBytes
+	}
+	if l.MaxWait == 0 {
+		l.MaxWait = DefaultMaxWait
+	}
+	switch {
+	case l.MaxBodyBytes < 0, l.MaxItems < 0, l.MaxDocumentBytes < 0, l.MaxDepth < 0,
+		l.MaxRefBytes < 0, l.MaxStreamItems < 0, l.MaxStreamBytes < 0, l.MaxWait < 0, l.MaxPageSize < 0:
+		return l, fmt.Errorf("%w: negative limit", ErrInvalidConfig)
+	case l.MaxPageSize > store.MaxPageSize:
+		return l, fmt.Errorf("%w: page size %d over the store's %d", ErrInvalidConfig, l.MaxPageSize, store.MaxPageSize)
+	}
+	return l, nil
+}
+
+// Config wires a Server.
+type Config struct {
+	// Store is the shared store (required).
+	Store store.Store
+	// NATS is the connection used for JetStream and events (required). The
+	// server does not close it.
+	NATS *nats.Conn
+	// PublisherOptions tune the chunking of jobs (see jobs.NewPublisher);
+	// staging of large documents in Store is always enabled.
+	PublisherOptions []jobs.PublisherOption
+	// Limits bound requests.
+	Limits Limits
+	// SpoolDir holds NDJSON uploads while they are counted (default
+	// os.TempDir()).
+	SpoolDir string
+	// Logger receives request and error logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Server serves the HTTP API. Create it with New and release it with Close.
+type Server struct {
+	store    store.Store
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	pub      *jobs.Publisher
+	lim      Limits
+	spoolDir string
+	log      *slog.Logger
+	started  time.Time
+	waiters  *waiters
+	sub      *nats.Subscription
+	handler  http.Handler
+
+	closeOnce sync.Once
+}
+
+// New checks cfg and returns a server. It subscribes to job completion events
+// (used by ?wait); the subscription ends with Close.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, fmt.Errorf("%w: nil store", ErrInvalidConfig)
+	}
+	if cfg.NATS == nil {
+		return nil, fmt.Errorf("%w: nil NATS connection", ErrInvalidConfig)
+	}
+	lim, err := cfg.Limits.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	// A chunk the stream has not acknowledged within publishAckTimeout
+	// fails the publish (503) instead of holding the request.
+	js, err := jetstream.New(cfg.NATS, jetstream.WithPublishAsyncTimeout(publishAckTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("gateway: jetstream: %w", err)
+	}
+	opts := append([]jobs.PublisherOption{jobs.WithStaging(cfg.Store)}, cfg.PublisherOptions...)
+	if cfg.Logger != nil {
+		opts = append(opts, jobs.WithPublisherLogger(cfg.Logger))
+	}
+	pub, err := jobs.NewPublisher(js, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: publisher: %w", err)
+	}
+	s := &Server{
+		store:    cfg.Store,
+		nc:       cfg.NATS,
+		js:       js,
+		pub:      pub,
+		lim:      lim,
+		spoolDir: cfg.SpoolDir,
+		log:      cfg.Logger,
+		started:  time.Now(),
+		waiters:  newWaiters(),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.spoolDir == "" {
+		s.spoolDir = os.TempDir()
+	}
+	// One subscription for every job's completion: "*" matches the job ID
+	// token only, so per-document ".invalid" events are not delivered here.
+	s.sub, err = cfg.NATS.Subscribe(jobs.SubjectJobEventPrefix+"*", func(m *nats.Msg) {
+		s.waiters.notify(m.Subject[len(jobs.SubjectJobEventPrefix):])
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: subscribe to job events: %w", err)
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the HTTP handler with every route and request logging.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close ends the event subscription. It does not close the store or the NATS
+// connection. Calling it again is harmless.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		if s.sub != nil {
+			err = s.sub.Unsubscribe()
+			if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrBadSubscription) {
+				err = nil
+			}
+		}
+	})
+	return err
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/verify", s.handleVerify)
+	mux.HandleFunc("GET /v1/jobs/{id}", s.handleJob)
+	mux.HandleFunc("GET /v1/jobs/{id}/results", s.handleResults)
+	mux.HandleFunc("GET /v1/covenants/{id}", s.handleCovenant)
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.HandleFunc("GET /health", s.handleHealth)
+	// Method-less patterns are less specific than the ones above, so they
+	// only catch other methods on known paths; "/" catches unknown paths.
+	// Both answer with JSON errors rather than the mux's plain text.
+	for _, p := range []string{"/v1/verify", "/v1/jobs/{id}", "/v1/jobs/{id}/results", "/v1/covenants/{id}", "/healthz", "/readyz", "/health"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, &Error{Err: ErrMethodNotAllowed, Message: r.Method + " is not allowed on " + r.URL.Path})
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &Error{Err: ErrNotFound, Message: "no such endpoint: " + r.URL.Path})
+	})
+	return s.logRequests(mux)
+}
+
+// fail logs unexpected errors and writes err.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if status, _ := statusAndCode(err); status >= 500 {
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeError(w, err)
+}
+
+// publishAckTimeout bounds the wait for the stream's acknowledgement of one
+// chunk.
+const publishAckTimeout = 10 * time.Second
+
+// ctxTimeout is the time budget of store and NATS calls on behalf of a
+// request that has no deadline of its own.
+const ctxTimeout = 10 * time.Second
+
+func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, ctxTimeout)
+}

@@ -1,0 +1,501 @@
+package gateway_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/stele-go/stele/internal/gateway"
+	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/store"
+)
+
+const (
+	ctJSON   = "application/json"
+	ctNDJSON = "application/x-ndjson"
+)
+
+// TestVerifyRejects sends bad requests: each answers a 4xx naming the field
+// with a stable code, and nothing reaches the work stream.
+func TestVerifyRejects(t *testing.T) {
+	e := newEnv(t, gateway.Limits{MaxItems: 4, MaxBodyBytes: 3 << 20, MaxDepth: 16})
+	docs, _ := loadCorpus(t)
+	doc := string(docs[0].JSON)
+	id := strings.Repeat("ab", 32)
+	big := `{"pad":"` + strings.Repeat("x", 1<<20) + `"}`
+	mid := `{"pad":"` + strings.Repeat("m", 900<<10) + `"}`
+	deep := strings.Repeat(`{"a":`, 20) + "1" + strings.Repeat("}", 20)
+	items := func(list ...string) string { return `{"items":[` + strings.Join(list, ",") + `]}` }
+	cases := []struct {
+		name, query, ct, body string
+		status                int
+		code, field           string
+	}{
+		{"malformed JSON", "", ctJSON, `{"items":[`, 400, "invalid_json", "items"},
+		{"not JSON", "", ctJSON, `hello`, 400, "invalid_json", ""},
+		{"not an object", "", ctJSON, `[]`, 400, "invalid_field", ""},
+		{"no items", "", ctJSON, `{}`, 400, "missing_field", "items"},
+		{"null items", "", ctJSON, `{"items":null}`, 400, "missing_field", "items"},
+		{"empty items", "", ctJSON, `{"items":[]}`, 400, "invalid_field", "items"},
+		{"items not an array", "", ctJSON, `{"items":{}}`, 400, "invalid_field", "items"},
+		{"item not an object", "", ctJSON, items(`{"document":`+doc+`}`, `7`), 400, "invalid_field", "items[1]"},
+		{"item without document", "", ctJSON, items(`{"ref":"a"}`), 400, "missing_field", "items[0]"},
+		{"item with both", "", ctJSON, items(`{"document":` + doc + `,"documentId":"` + id + `"}`), 400, "invalid_field", "items[0]"},
+		{"document an array", "", ctJSON, items(`{"document":`+doc+`}`, `{"document":[1]}`), 400, "invalid_field", "items[1].document"},
+		{"document a string", "", ctJSON, items(`{"document":"{}"}`), 400, "invalid_field", "items[0].document"},
+		{"malformed document", "", ctJSON, items(`{"document":{"a":}}`), 400, "invalid_json", "items[0].document"},
+		{"ref a number", "", ctJSON, items(`{"ref":5,"document":` + doc + `}`), 400, "invalid_field", "items[0].ref"},
+		{"ref too long", "", ctJSON, items(`{"ref":"` + strings.Repeat("r", 2000) + `","document":{}}`), 400, "invalid_field", "items[0].ref"},
+		{"bad documentId", "", ctJSON, items(`{"documentId":"xyz"}`), 400, "invalid_field", "items[0].documentId"},
+		{"documentId a number", "", ctJSON, items(`{"documentId":12}`), 400, "invalid_field", "items[0].documentId"},
+		{"unknown item field", "", ctJSON, items(`{"document":{},"extra":1}`), 400, "unknown_field", "items[0].extra"},
+		{"duplicate item field", "", ctJSON, items(`{"ref":"a","ref":"b","document":{}}`), 400, "invalid_field", "items[0].ref"},
+		{"unknown top-level field", "", ctJSON, `{"items":[{"document":{}}],"foo":1}`, 400, "unknown_field", "foo"},
+		{"bad at", "", ctJSON, `{"items":[{"document":{}}],"at":"yesterday"}`, 400, "invalid_field", "at"},
+		{"at a number", "", ctJSON, `{"items":[{"document":{}}],"at":5}`, 400, "invalid_field", "at"},
+		{"at twice", "?at=2026-01-01T00:00:00Z", ctJSON, `{"items":[{"document":{}}],"at":"2026-01-01T00:00:00Z"}`, 400, "invalid_parameter", "at"},
+		{"trailing data", "", ctJSON, `{"items":[{"document":{}}]} {}`, 400, "invalid_json", ""},
+		{"too deep", "", ctJSON, items(`{"document":` + deep + `}`), 400, "too_deep", "items[0].document"},
+		{"document over 1 MiB", "", ctJSON, items(`{"document":`+doc+`}`, `{"document":`+doc+`}`, `{"document":`+big+`}`), 413, "document_too_large", "items[2].document"},
+		{"too many items", "", ctJSON, items(`{"document":{}}`, `{"document":{}}`, `{"document":{}}`, `{"document":{}}`, `{"document":{}}`), 413, "too_many_items", "items"},
+		{"body too large", "", ctJSON, items(`{"document":`+mid+`}`, `{"document":`+mid+`}`, `{"document":`+mid+`}`, `{"document":`+mid+`}`), 413, "body_too_large", ""},
+		{"bad wait", "?wait=soon", ctJSON, items(`{"document":{}}`), 400, "invalid_parameter", "wait"},
+		{"negative wait", "?wait=-1s", ctJSON, items(`{"document":{}}`), 400, "invalid_parameter", "wait"},
+		{"bad at parameter", "?at=2026-13-01", ctNDJSON, doc, 400, "invalid_parameter", "at"},
+		{"unsupported type", "", "text/plain", `x`, 415, "unsupported_media_type", "Content-Type"},
+		{"empty NDJSON", "", ctNDJSON, "\n \n\t\r\n", 400, "invalid_field", "body"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, hdr, body := do(t, http.MethodPost, e.url+"/v1/verify"+c.query, c.ct, []byte(c.body))
+			if status != c.status {
+				t.Fatalf("status %d, want %d: %s", status, c.status, body)
+			}
+			if ct := hdr.Get("Content-Type"); ct != ctJSON {
+				t.Errorf("Content-Type %q", ct)
+			}
+			got := decode[apiError](t, body)
+			if got.Error.Code != c.code || got.Error.Field != c.field || got.Error.Message == "" {
+				t.Errorf("error %+v, want code %q field %q and a message", got.Error, c.code, c.field)
+			}
+		})
+	}
+	if n := e.queued(t); n != 0 {
+		t.Errorf("%d messages queued by rejected requests", n)
+	}
+}
+
+// TestVerifyQueuesJSON checks the 202 answer, the job record and the chunk a
+// JSON request produces.
+func TestVerifyQueuesJSON(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	docs, _ := loadCorpus(t)
+	ref := strings.Repeat("CD", 32)
+	body := fmt.Sprintf(`{"at":"2026-11-26T22:02:18+01:00","items":[{"ref":"a","document":%s},{"document":%s},{"ref":"c","documentId":"%s"}]}`,
+		docs[0].JSON, docs[1].JSON, ref)
+	status, hdr, resp := do(t, http.MethodPost, e.url+"/v1/verify", ctJSON, []byte(body))
+	if status != http.StatusAccepted {
+		t.Fatalf("status %d: %s", status, resp)
+	}
+	ans := decode[jobAnswer](t, resp)
+	if ans.ID == "" || ans.Status != store.StatusQueued || ans.Total != 3 || ans.Kind != store.KindVerify {
+		t.Fatalf("answer %+v", ans)
+	}
+	if want := "/v1/jobs/" + ans.ID; hdr.Get("Location") != want || ans.Links.Self != want || ans.Links.Results != want+"/results" {
+		t.Errorf("Location %q, links %+v", hdr.Get("Location"), ans.Links)
+	}
+	status, _, resp = do(t, http.MethodGet, e.url+"/v1/jobs/"+ans.ID, "", nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET job: %d %s", status, resp)
+	}
+	job := decode[store.Job](t, resp)
+	if job.ID != ans.ID || job.Total != 3 || job.Done != 0 || job.Status != store.StatusQueued {
+		t.Errorf("job %+v", job)
+	}
+	chunks := e.chunks(t)
+	if len(chunks) != 1 {
+		t.Fatalf("%d chunks, want 1", len(chunks))
+	}
+	c := chunks[0]
+	if c.JobID != ans.ID || c.Kind != store.KindVerify || c.At != "2026-11-26T21:02:18.000Z" {
+		t.Errorf("chunk header %+v", c)
+	}
+	want := []jobs.Item{
+		{Index: 0, Ref: "a", Document: compact(t, docs[0].JSON)},
+		{Index: 1, Document: compact(t, docs[1].JSON)},
+		{Index: 2, Ref: "c", DocumentID: strings.ToLower(ref)},
+	}
+	if diff := cmp.Diff(want, c.Items, cmp.Comparer(func(a, b json.RawMessage) bool { return bytes.Equal(a, b) })); diff != "" {
+		t.Errorf("items (-want +got):\n%s", diff)
+	}
+}
+
+// TestVerifyQueuesNDJSON checks the items an NDJSON upload produces: one per
+// non-blank line, refs are line numbers, unusable lines travel as failures.
+func TestVerifyQueuesNDJSON(t *testing.T) {
+	e := newEnv(t, gateway.Limits{MaxDepth: 8})
+	docs, _ := loadCorpus(t)
+	d0, d1, d2 := compact(t, docs[0].JSON), compact(t, docs[1].JSON), compact(t, docs[2].JSON)
+	lines := []string{
+		string(d0),               // 1
+		"",                       // 2 (skipped)
+		"not json",               // 3
+		"  [1,2]  ",              // 4
+		"\t" + string(d1) + "\r", // 5
+		`{"pad":"` + strings.Repeat("y", 1<<20) + `"}`,                  // 6: over 1 MiB, fits the line buffer
+		`{"pad":"` + strings.Repeat("z", 3<<20) + `"}`,                  // 7: over the line buffer
+		strings.Repeat("[", 9) + strings.Repeat("]", 9),                 // 8: too deep (and not an object)
+		`{"a":` + strings.Repeat("[", 9) + strings.Repeat("]", 9) + `}`, // 9: too deep
+		`{"a":1,}`,                 // 10: malformed
+		strings.Repeat(" ", 2<<20), // 11: blank, over the line buffer
+		string(d2),                 // 12 (no newline at the end)
+	}
+	status, _, resp := do(t, http.MethodPost, e.url+"/v1/verify", ctNDJSON+"; charset=utf-8", []byte(strings.Join(lines, "\n")))
+	if status != http.StatusAccepted {
+		t.Fatalf("status %d: %s", status, resp)
+	}
+	ans := decode[jobAnswer](t, resp)
+	if ans.Total != 10 {
+		t.Fatalf("total %d, want 10", ans.Total)
+	}
+	var items []jobs.Item
+	for _, c := range e.chunks(t) {
+		items = append(items, c.Items...)
+	}
+	type row struct {
+		Index int
+		Ref   string
+		Doc   string
+		Error string // prefix
+	}
+	want := []row{
+		{0, "1", string(d0), ""},
+		{1, "3", "", "line 3: malformed JSON"},
+		{2, "4", "", "line 4: document must be a JSON object, got an array"},
+		{3, "5", string(d1), ""},
+		{4, "6", "", "line 6: document exceeds 1048576 bytes"},
+		{5, "7", "", "line 7: document exceeds 1048576 bytes"},
+		{6, "8", "", "line 8: document nests deeper than 8 levels"},
+		{7, "9", "", "line 9: document nests deeper than 8 levels"},
+		{8, "10", "", "line 10: malformed JSON"},
+		{9, "12", string(d2), ""},
+	}
+	var got []row
+	for _, it := range items {
+		r := row{Index: it.Index, Ref: it.Ref, Doc: string(it.Document)}
+		for _, w := range want {
+			if w.Index == it.Index && w.Error != "" && strings.HasPrefix(it.Error, w.Error) {
+				r.Error = w.Error
+			} else if w.Index == it.Index && it.Error != "" {
+				r.Error = it.Error
+			}
+		}
+		got = append(got, r)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("items (-want +got):\n%s", diff)
+	}
+}
+
+// TestVerifyWaitConformance submits the reference corpus with ?wait and a
+// running verifier: the answer is 200 with every item, and each verdict is
+// the reference's.
+func TestVerifyWaitConformance(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	e.startVerifier(t)
+	docs, at := loadCorpus(t)
+	var b strings.Builder
+	b.WriteString(`{"items":[`)
+	for i, d := range docs {
+		fmt.Fprintf(&b, `{"ref":%q,"document":%s},`, d.Name, d.JSON)
+		_ = i
+	}
+	missing := strings.Repeat("0", 64)
+	fmt.Fprintf(&b, `{"ref":"not a covenant","document":{"foo":1}},{"ref":"missing","documentId":%q}],"at":%q}`, missing, at.Format(time.RFC3339Nano))
+	status, _, resp := do(t, http.MethodPost, e.url+"/v1/verify?wait=60s", ctJSON, []byte(b.String()))
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %s", status, resp)
+	}
+	ans := decode[jobAnswer](t, resp)
+	n := len(docs) + 2
+	if ans.Status != store.StatusCompleted || ans.Total != n || ans.Done != n || len(ans.Items) != n || ans.Next != nil {
+		t.Fatalf("job %+v with %d items, next %v", ans.Job, len(ans.Items), ans.Next)
+	}
+	valid, invalid := 0, 0
+	for i, d := range docs {
+		r := ans.Items[i]
+		if r.Index != i || r.Ref != d.Name || r.Error != "" {
+			t.Errorf("%s: result %+v", d.Name, r)
+			continue
+		}
+		if r.Valid != d.Valid || !slices.Equal(failedChecks(r), d.Failed) || len(r.Checks) != 11 {
+			t.Errorf("%s: valid %v failed %v, reference: valid %v failed %v", d.Name, r.Valid, failedChecks(r), d.Valid, d.Failed)
+		}
+		if d.ID != "" && r.DocumentID != d.ID {
+			t.Errorf("%s: documentId %s, want %s", d.Name, r.DocumentID, d.ID)
+		}
+		if d.Valid {
+			valid++
+		} else {
+			invalid++
+		}
+	}
+	if ans.Valid != valid || ans.Invalid != invalid || ans.Failed != 2 {
+		t.Errorf("counters valid %d invalid %d failed %d, want %d %d 2", ans.Valid, ans.Invalid, ans.Failed, valid, invalid)
+	}
+	for _, r := range ans.Items[len(docs):] {
+		if r.Valid || r.Error == "" {
+			t.Errorf("item %d (%s) should have failed: %+v", r.Index, r.Ref, r)
+		}
+	}
+	if !strings.Contains(ans.Items[n-1].Error, "not found") {
+		t.Errorf("missing document error %q", ans.Items[n-1].Error)
+	}
+
+	// A valid document verified inline is stored and served.
+	status, hdr, got := do(t, http.MethodGet, e.url+"/v1/covenants/"+strings.ToUpper(docs[0].ID), "", nil)
+	if status != http.StatusOK || hdr.Get("Content-Type") != ctJSON {
+		t.Fatalf("GET covenant: %d %s", status, got)
+	}
+	var want, have any
+	if err := json.Unmarshal(docs[0].JSON, &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(got, &have); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, have); diff != "" {
+		t.Errorf("stored covenant (-want +got):\n%s", diff)
+	}
+
+	// The results endpoint pages through the same results.
+	var paged []store.Result
+	for off := 0; ; {
+		status, _, resp := do(t, http.MethodGet, fmt.Sprintf("%s/v1/jobs/%s/results?offset=%d&limit=7", e.url, ans.ID, off), "", nil)
+		if status != http.StatusOK {
+			t.Fatalf("results page at %d: %d %s", off, status, resp)
+		}
+		page := decode[struct {
+			Items []store.Result `json:"items"`
+			Next  *int           `json:"next"`
+		}](t, resp)
+		paged = append(paged, page.Items...)
+		if page.Next == nil {
+			break
+		}
+		if *page.Next != off+7 {
+			t.Fatalf("next %d after offset %d", *page.Next, off)
+		}
+		off = *page.Next
+	}
+	if diff := cmp.Diff(ans.Items, paged); diff != "" {
+		t.Errorf("paged results differ from the ?wait items (-wait +paged):\n%s", diff)
+	}
+}
+
+// TestNDJSONWaitAndStream uploads the corpus as NDJSON with a malformed line,
+// waits for it, then reads every result back as an NDJSON stream.
+func TestNDJSONWaitAndStream(t *testing.T) {
+	e := newEnv(t, gateway.Limits{MaxPageSize: 10})
+	e.startVerifier(t)
+	docs, at := loadCorpus(t)
+	var b bytes.Buffer
+	for i, d := range docs {
+		b.Write(compact(t, d.JSON))
+		b.WriteByte('\n')
+		if i == 30 {
+			b.WriteString("{\"broken\": \n")
+		}
+	}
+	n := len(docs) + 1
+	status, _, resp := do(t, http.MethodPost, e.url+"/v1/verify?wait=60s&at="+at.Format(time.RFC3339), ctNDJSON, b.Bytes())
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %s", status, resp)
+	}
+	ans := decode[jobAnswer](t, resp)
+	if ans.Status != store.StatusCompleted || ans.Total != n || ans.Failed != 1 || len(ans.Items) != 10 || ans.Next == nil || *ans.Next != 10 {
+		t.Fatalf("job %+v, %d items, next %v", ans.Job, len(ans.Items), ans.Next)
+	}
+	status, hdr, resp := do(t, http.MethodGet, e.url+"/v1/jobs/"+ans.ID+"/results", "", nil, "Accept", ctNDJSON)
+	if status != http.StatusOK || hdr.Get("Content-Type") != ctNDJSON {
+		t.Fatalf("stream: %d %q", status, hdr.Get("Content-Type"))
+	}
+	seen := map[int]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(resp))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		r := decode[store.Result](t, sc.Bytes())
+		if seen[r.Index] {
+			t.Fatalf("index %d streamed twice", r.Index)
+		}
+		seen[r.Index] = true
+		line, _ := strconv.Atoi(r.Ref)
+		switch {
+		case r.Index == 31:
+			if line != 32 || r.Error == "" {
+				t.Errorf("malformed line: %+v", r)
+			}
+		case r.Index < 31:
+			if line != r.Index+1 || r.Valid != docs[r.Index].Valid {
+				t.Errorf("index %d: %+v, want valid %v", r.Index, r, docs[r.Index].Valid)
+			}
+		default:
+			if line != r.Index+1 || r.Valid != docs[r.Index-1].Valid {
+				t.Errorf("index %d: %+v, want valid %v", r.Index, r, docs[r.Index-1].Valid)
+			}
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d results streamed, want %d", len(seen), n)
+	}
+}
+
+// TestVerifyWaitTimeout: without a verifier the job cannot finish, so ?wait
+// answers 202 once it expires.
+func TestVerifyWaitTimeout(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	docs, _ := loadCorpus(t)
+	start := time.Now()
+	status, _, resp := do(t, http.MethodPost, e.url+"/v1/verify?wait=300ms", ctJSON, []byte(`{"items":[{"document":`+string(docs[0].JSON)+`}]}`))
+	if status != http.StatusAccepted {
+		t.Fatalf("status %d: %s", status, resp)
+	}
+	if el := time.Since(start); el < 300*time.Millisecond {
+		t.Errorf("answered after %v, before the wait expired", el)
+	}
+	ans := decode[jobAnswer](t, resp)
+	if ans.Status != store.StatusQueued || ans.Total != 1 || ans.Items != nil {
+		t.Errorf("answer %+v", ans)
+	}
+}
+
+// TestConcurrentWaits runs many single-document ?wait requests at once.
+func TestConcurrentWaits(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	e.startVerifier(t)
+	docs, at := loadCorpus(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		d := docs[i%len(docs)]
+		wg.Go(func() {
+			body := fmt.Sprintf(`{"items":[{"ref":"r%d","document":%s}],"at":%q}`, i, d.JSON, at.Format(time.RFC3339))
+			status, _, resp := do(t, http.MethodPost, e.url+"/v1/verify?wait=30s", ctJSON, []byte(body))
+			if status != http.StatusOK {
+				errs <- fmt.Errorf("request %d: %d %s", i, status, resp)
+				return
+			}
+			var ans jobAnswer
+			if err := json.Unmarshal(resp, &ans); err != nil {
+				errs <- err
+				return
+			}
+			if len(ans.Items) != 1 || ans.Items[0].Valid != d.Valid || ans.Items[0].Ref != fmt.Sprintf("r%d", i) {
+				errs <- fmt.Errorf("request %d (%s): %+v", i, d.Name, ans.Items)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestReadErrors covers the 4xx answers of the read endpoints.
+func TestReadErrors(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	unknownJob := strings.Repeat("f", 32)
+	cases := []struct {
+		method, path string
+		status       int
+		code, field  string
+	}{
+		{"GET", "/v1/jobs/bad.id", 400, "invalid_parameter", "id"},
+		{"GET", "/v1/jobs/" + unknownJob, 404, "not_found", "id"},
+		{"GET", "/v1/jobs/" + unknownJob + "/results", 404, "not_found", "id"},
+		{"GET", "/v1/jobs/" + unknownJob + "/results?limit=0", 400, "invalid_parameter", "limit"},
+		{"GET", "/v1/jobs/" + unknownJob + "/results?limit=5000", 400, "invalid_parameter", "limit"},
+		{"GET", "/v1/jobs/" + unknownJob + "/results?offset=-1", 400, "invalid_parameter", "offset"},
+		{"GET", "/v1/jobs/" + unknownJob + "/results?offset=x", 400, "invalid_parameter", "offset"},
+		{"GET", "/v1/covenants/xyz", 400, "invalid_parameter", "id"},
+		{"GET", "/v1/covenants/" + strings.Repeat("e", 64), 404, "not_found", "id"},
+		{"DELETE", "/v1/jobs/" + unknownJob, 405, "method_not_allowed", ""},
+		{"GET", "/v1/verify", 405, "method_not_allowed", ""},
+		{"GET", "/v2/nothing", 404, "not_found", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			status, _, body := do(t, c.method, e.url+c.path, "", nil)
+			if status != c.status {
+				t.Fatalf("status %d, want %d: %s", status, c.status, body)
+			}
+			got := decode[apiError](t, body)
+			if got.Error.Code != c.code || got.Error.Field != c.field || got.Error.Message == "" {
+				t.Errorf("error %+v, want code %q field %q", got.Error, c.code, c.field)
+			}
+		})
+	}
+}
+
+// TestHealth checks /healthz, /readyz and /health with every dependency up,
+// then with NATS down.
+func TestHealth(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	type report struct {
+		Status     string `json:"status"`
+		Components []struct {
+			Name      string  `json:"name"`
+			Status    string  `json:"status"`
+			LatencyMs float64 `json:"latencyMs"`
+			Message   string  `json:"message"`
+		} `json:"components"`
+	}
+	if status, _, body := do(t, "GET", e.url+"/healthz", "", nil); status != 200 || !strings.Contains(string(body), `"ok"`) {
+		t.Errorf("healthz: %d %s", status, body)
+	}
+	if status, _, body := do(t, "GET", e.url+"/readyz", "", nil); status != 200 {
+		t.Errorf("readyz: %d %s", status, body)
+	}
+	status, _, body := do(t, "GET", e.url+"/health", "", nil)
+	rep := decode[report](t, body)
+	if status != 200 || rep.Status != "healthy" || len(rep.Components) != 3 {
+		t.Fatalf("health: %d %s", status, body)
+	}
+	for i, name := range []string{"nats", "jetstream", "store"} {
+		if c := rep.Components[i]; c.Name != name || c.Status != "healthy" || c.LatencyMs < 0 {
+			t.Errorf("component %d: %+v", i, c)
+		}
+	}
+
+	e.ns.Shutdown()
+	e.ns.WaitForShutdown()
+	status, _, body = do(t, "GET", e.url+"/readyz", "", nil)
+	if status != http.StatusServiceUnavailable || !strings.Contains(string(body), "nats") {
+		t.Errorf("readyz with NATS down: %d %s", status, body)
+	}
+	status, _, body = do(t, "GET", e.url+"/health", "", nil)
+	rep = decode[report](t, body)
+	if status != http.StatusServiceUnavailable || rep.Status != "unhealthy" || rep.Components[0].Status != "unhealthy" || rep.Components[2].Status != "healthy" {
+		t.Errorf("health with NATS down: %d %s", status, body)
+	}
+	if status, _, _ := do(t, "GET", e.url+"/healthz", "", nil); status != 200 {
+		t.Errorf("healthz with NATS down: %d", status)
+	}
+	// A verify request now fails as unavailable, not as a client error.
+	docs, _ := loadCorpus(t)
+	status, _, body = do(t, "POST", e.url+"/v1/verify", ctJSON, []byte(`{"items":[{"document":`+string(docs[0].JSON)+`}]}`))
+	if status != http.StatusServiceUnavailable || decode[apiError](t, body).Error.Code != "unavailable" {
+		t.Errorf("verify with NATS down: %d %s", status, body)
+	}
+}

@@ -1,0 +1,224 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stele-go/stele/internal/jobs"
+)
+
+// NDJSON uploads: one covenant per line, blank lines (only spaces, tabs and
+// carriage returns) skipped. The upload is first spooled to a temporary file
+// while its documents are counted, so that the job is created with its total
+// and nothing is queued for an upload that breaks off or exceeds a limit.
+// The file is then read back line by line and published through a
+// jobs.ChunkWriter: memory stays bounded by one line plus one chunk window
+// however large the upload.
+//
+// A line that is not a usable document (malformed JSON, not an object, over
+// MaxDocumentBytes, nested too deep) does not reject the upload: it becomes a
+// failed result for its item, carried as jobs.Item.Error. Every item's ref
+// is its 1-based line number in the upload.
+
+// spoolBuffer is the copy buffer of the spooling pass.
+const spoolBuffer = 256 << 10
+
+// lineSlack is read beyond MaxDocumentBytes per line, for surrounding
+// whitespace and the newline.
+const lineSlack = 64 << 10
+
+func (s *Server) verifyNDJSON(w http.ResponseWriter, r *http.Request, at string, wait time.Duration) {
+	f, total, err := s.spool(http.MaxBytesReader(w, r.Body, s.lim.MaxStreamBytes))
+	if f != nil {
+		defer func() {
+			f.Close()
+			os.Remove(f.Name())
+		}()
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if total == 0 {
+		s.fail(w, r, fieldError(ErrInvalidField, "body", "the upload holds no documents (one JSON object per line)"))
+		return
+	}
+	feed := func(ctx context.Context, cw *jobs.ChunkWriter) error {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("rewind spool: %w", err)
+		}
+		return s.feedLines(ctx, f, cw)
+	}
+	s.queueAndAnswer(w, r, total, at, wait, feed)
+}
+
+// spool copies body to a temporary file and counts its non-blank lines. On
+// error the file (if any) is still returned, for the caller to remove.
+func (s *Server) spool(body io.Reader) (*os.File, int, error) {
+	f, err := os.CreateTemp(s.spoolDir, "stele-upload-*.ndjson")
+	if err != nil {
+		return nil, 0, fmt.Errorf("spool upload: %w", err)
+	}
+	buf := make([]byte, spoolBuffer)
+	total := 0
+	nonBlank := false
+	for {
+		n, rerr := body.Read(buf)
+		for _, c := range buf[:n] {
+			switch c {
+			case '\n':
+				if nonBlank {
+					total++
+					nonBlank = false
+				}
+			case ' ', '\t', '\r':
+			default:
+				nonBlank = true
+			}
+		}
+		if total > s.lim.MaxStreamItems || (total == s.lim.MaxStreamItems && nonBlank) {
+			return f, 0, fieldError(ErrTooManyItems, "body", "more than %d documents in one upload", s.lim.MaxStreamItems)
+		}
+		if n > 0 {
+			if _, err := f.Write(buf[:n]); err != nil {
+				return f, 0, fmt.Errorf("spool upload: %w", err)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			var maxErr *http.MaxBytesError
+			if errors.As(rerr, &maxErr) {
+				return f, 0, fieldError(ErrBodyTooLarge, "body", "upload exceeds %d bytes", maxErr.Limit)
+			}
+			return f, 0, fieldError(ErrInvalidField, "body", "reading the upload failed: %v", rerr)
+		}
+	}
+	if nonBlank {
+		total++
+	}
+	return f, total, nil
+}
+
+// itemAdder is what feedLines needs of a *jobs.ChunkWriter.
+type itemAdder interface {
+	Add(ctx context.Context, it jobs.Item) error
+}
+
+// feedLines reads the spooled upload and adds one item per non-blank line.
+func (s *Server) feedLines(ctx context.Context, r io.Reader, cw itemAdder) error {
+	br := bufio.NewReaderSize(r, s.lim.MaxDocumentBytes+lineSlack)
+	for lineNo := 1; ; lineNo++ {
+		line, err := br.ReadSlice('\n')
+		var item jobs.Item
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			blank, derr := discardLine(br, isBlank(line))
+			if derr != nil && derr != io.EOF {
+				return fmt.Errorf("read spool: %w", derr)
+			}
+			if blank {
+				if derr == io.EOF {
+					return nil
+				}
+				continue
+			}
+			item.Error = fmt.Sprintf("line %d: document exceeds %d bytes", lineNo, s.lim.MaxDocumentBytes)
+			err = derr
+		case err != nil && err != io.EOF:
+			return fmt.Errorf("read spool: %w", err)
+		default:
+			line = trimSpace(line)
+			if len(line) == 0 {
+				if err == io.EOF {
+					return nil
+				}
+				continue
+			}
+			if msg := s.checkLine(line); msg != "" {
+				item.Error = fmt.Sprintf("line %d: %s", lineNo, msg)
+			} else {
+				item.Document = line
+			}
+		}
+		item.Ref = strconv.Itoa(lineNo)
+		if aerr := cw.Add(ctx, item); aerr != nil {
+			return aerr
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
+
+// checkLine returns why line cannot be queued as a document, or "".
+func (s *Server) checkLine(line []byte) string {
+	switch {
+	case len(line) > s.lim.MaxDocumentBytes:
+		return fmt.Sprintf("document exceeds %d bytes", s.lim.MaxDocumentBytes)
+	case depthExceeds(line, s.lim.MaxDepth):
+		return fmt.Sprintf("document nests deeper than %d levels", s.lim.MaxDepth)
+	case !json.Valid(line):
+		var v any
+		err := json.Unmarshal(line, &v)
+		return "malformed JSON: " + strings.TrimPrefix(err.Error(), "json: ")
+	case line[0] != '{':
+		return "document must be a JSON object, got " + jsonKind(line)
+	}
+	return ""
+}
+
+// discardLine skips the rest of an over-long line, reporting whether the
+// whole line was blank.
+func discardLine(br *bufio.Reader, blank bool) (bool, error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if blank && !isBlank(chunk) {
+			blank = false
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return blank, err
+		}
+	}
+}
+
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 {
+		switch b[0] {
+		case ' ', '\t', '\r', '\n':
+			b = b[1:]
+			continue
+		}
+		break
+	}
+	for len(b) > 0 {
+		switch b[len(b)-1] {
+		case ' ', '\t', '\r', '\n':
+			b = b[:len(b)-1]
+			continue
+		}
+		break
+	}
+	return b
+}

@@ -1,0 +1,182 @@
+package gateway
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/store"
+)
+
+// writeJSON writes v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// jobID reads and checks the {id} of a job path.
+func jobID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	if !jobs.ValidJobID(id) {
+		return "", fieldError(ErrInvalidParameter, "id", "not a job ID")
+	}
+	return id, nil
+}
+
+// notFound turns the store's ErrNotFound into the API's, naming the field.
+func notFound(err error, field, what string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fieldError(ErrNotFound, field, "no such %s", what)
+	}
+	return err
+}
+
+// handleJob is GET /v1/jobs/{id}.
+func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) {
+	id, err := jobID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	job, err := s.getJob(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, notFound(err, "id", "job"))
+		return
+	}
+	writeJSON(w, http.StatusOK, job)
+}
+
+// resultsPage is the JSON answer of GET /v1/jobs/{id}/results.
+type resultsPage struct {
+	Items []store.Result `json:"items"`
+	// Next is the offset of the next page, null after the last one.
+	Next *int `json:"next"`
+}
+
+// handleResults is GET /v1/jobs/{id}/results: a page (?offset=&limit=), or
+// with Accept: application/x-ndjson every recorded result from offset on, one
+// per line.
+func (s *Server) handleResults(w http.ResponseWriter, r *http.Request) {
+	id, err := jobID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	offset, err := intParam(q.Get("offset"), "offset", 0, 0, int(^uint(0)>>1))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if acceptsNDJSON(r.Header.Get("Accept")) {
+		s.streamResults(w, r, id, offset)
+		return
+	}
+	limit, err := intParam(q.Get("limit"), "limit", min(defaultPageSize, s.lim.MaxPageSize), 1, s.lim.MaxPageSize)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ctx, cancel := withTimeout(r.Context())
+	defer cancel()
+	items, next, err := s.store.Results(ctx, id, offset, limit)
+	if err != nil {
+		s.fail(w, r, notFound(fmt.Errorf("results of job %s: %w", id, err), "id", "job"))
+		return
+	}
+	page := resultsPage{Items: items}
+	if page.Items == nil {
+		page.Items = []store.Result{}
+	}
+	if next >= 0 {
+		page.Next = &next
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// streamResults writes every recorded result from offset on as NDJSON, page
+// by page, so memory stays bounded by one page.
+func (s *Server) streamResults(w http.ResponseWriter, r *http.Request, id string, offset int) {
+	ctx := r.Context()
+	// The first page is read before the status is written, so that an
+	// unknown job still gets a 404.
+	items, next, err := s.store.Results(ctx, id, offset, s.lim.MaxPageSize)
+	if err != nil {
+		s.fail(w, r, notFound(fmt.Errorf("results of job %s: %w", id, err), "id", "job"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	rc := http.NewResponseController(w)
+	for {
+		for i := range items {
+			if err := enc.Encode(&items[i]); err != nil {
+				return // the client went away
+			}
+		}
+		if next < 0 {
+			break
+		}
+		if err := bw.Flush(); err != nil {
+			return
+		}
+		_ = rc.Flush()
+		if items, next, err = s.store.Results(ctx, id, next, s.lim.MaxPageSize); err != nil {
+			// The status is sent: end the stream early and log.
+			s.log.ErrorContext(ctx, "streaming results failed", "job", id, "err", err)
+			return
+		}
+	}
+	_ = bw.Flush()
+}
+
+// acceptsNDJSON reports whether an Accept header asks for NDJSON.
+func acceptsNDJSON(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err == nil && (mt == "application/x-ndjson" || mt == "application/jsonl") {
+			return true
+		}
+	}
+	return false
+}
+
+// intParam parses an integer query parameter within [lo, hi], def when absent.
+func intParam(v, name string, def, lo, hi int) (int, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fieldError(ErrInvalidParameter, name, "must be an integer from %d to %d", lo, hi)
+	}
+	return n, nil
+}
+
+// handleCovenant is GET /v1/covenants/{id}: the stored document as stored.
+func (s *Server) handleCovenant(w http.ResponseWriter, r *http.Request) {
+	id, ok := normaliseID(r.PathValue("id"))
+	if !ok {
+		s.fail(w, r, fieldError(ErrInvalidParameter, "id", "must be a covenant ID: 64 hex characters"))
+		return
+	}
+	ctx, cancel := withTimeout(r.Context())
+	defer cancel()
+	doc, err := s.store.GetDocument(ctx, id)
+	if err != nil {
+		s.fail(w, r, notFound(fmt.Errorf("get covenant %s: %w", id, err), "id", "covenant"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(doc)
+}

@@ -1,0 +1,240 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/store"
+)
+
+// queueTimeout bounds creating and publishing a job once validation passed.
+// Queueing runs detached from the request's context, so a client that hangs
+// up mid-way cannot leave a job half-queued.
+const queueTimeout = 2 * time.Minute
+
+// submitted is the answer to a queued job (202) or, with ?wait, to a
+// completed one (200, with Items and Next).
+type submitted struct {
+	store.Job
+	Items []store.Result `json:"items,omitempty"`
+	// Next is the offset of the next page of results when Items does not
+	// hold them all (only with Items).
+	Next  *int  `json:"next,omitempty"`
+	Links links `json:"links"`
+}
+
+type links struct {
+	Self    string `json:"self"`
+	Results string `json:"results"`
+}
+
+func jobLinks(id string) links {
+	return links{Self: "/v1/jobs/" + id, Results: "/v1/jobs/" + id + "/results"}
+}
+
+// newJobID returns a random job ID: 32 lower-case hex characters.
+func newJobID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+// handleVerify is POST /v1/verify.
+func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	wait, err := parseWait(q, s.lim.MaxWait)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	at, err := parseAtParam(q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	mediaType := "application/json"
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mediaType, _, err = mime.ParseMediaType(ct); err != nil {
+			s.fail(w, r, fieldError(ErrUnsupportedMedia, "Content-Type", "malformed Content-Type %q", ct))
+			return
+		}
+	}
+	switch mediaType {
+	case "application/json":
+		s.verifyJSON(w, r, at, wait)
+	case "application/x-ndjson", "application/jsonl", "application/jsonlines":
+		s.verifyNDJSON(w, r, at, wait)
+	default:
+		s.fail(w, r, fieldError(ErrUnsupportedMedia, "Content-Type", "unsupported %q: send application/json or application/x-ndjson", mediaType))
+	}
+}
+
+// verifyJSON validates a whole JSON request, then queues it.
+func (s *Server) verifyJSON(w http.ResponseWriter, r *http.Request, at string, wait time.Duration) {
+	req, err := parseVerifyJSON(http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes), s.lim)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.At != "" {
+		if at != "" {
+			s.fail(w, r, fieldError(ErrInvalidParameter, "at", "given both in the body and as ?at="))
+			return
+		}
+		at = req.At
+	}
+	feed := func(ctx context.Context, cw *jobs.ChunkWriter) error {
+		for _, it := range req.Items {
+			if err := cw.Add(ctx, jobs.Item{Ref: it.Ref, Document: it.Document, DocumentID: it.DocumentID}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	s.queueAndAnswer(w, r, len(req.Items), at, wait, feed)
+}
+
+// queueAndAnswer creates the job, publishes its items through feed and
+// answers 202, or 200 with the results when ?wait saw the job complete.
+func (s *Server) queueAndAnswer(w http.ResponseWriter, r *http.Request, total int, at string, wait time.Duration, feed func(context.Context, *jobs.ChunkWriter) error) {
+	jobID := newJobID()
+	var wake <-chan struct{}
+	if wait > 0 {
+		var done func()
+		wake, done = s.waiters.add(jobID) // before the job exists: no event can be missed
+		defer done()
+	}
+	job, err := s.queue(r.Context(), jobID, total, at, feed)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if wait > 0 {
+		latest, err := s.waitJob(r.Context(), jobID, wake, wait)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		job = latest
+		if job.Status == store.StatusCompleted {
+			s.answerCompleted(w, r, job)
+			return
+		}
+	}
+	w.Header().Set("Location", "/v1/jobs/"+jobID)
+	writeJSON(w, http.StatusAccepted, submitted{Job: job, Links: jobLinks(jobID)})
+}
+
+// queue creates the job record, then publishes its items. Both happen on a
+// context detached from the request, so that once validation has passed the
+// job is queued completely or the error is reported.
+func (s *Server) queue(reqCtx context.Context, jobID string, total int, at string, feed func(context.Context, *jobs.ChunkWriter) error) (store.Job, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), queueTimeout)
+	defer cancel()
+	job := store.Job{ID: jobID, Kind: store.KindVerify, Total: total, CreatedAt: time.Now()}
+	if !s.nc.IsConnected() {
+		// Fail before creating a job that could not be queued.
+		return job, s.unavailable(reqCtx, fmt.Errorf("queue job %s: NATS %s", jobID, s.nc.Status()))
+	}
+	if err := s.store.CreateJob(ctx, job); err != nil {
+		return job, s.unavailable(reqCtx, fmt.Errorf("create job %s: %w", jobID, err))
+	}
+	cw, err := s.pub.NewChunkWriter(jobs.Job{ID: jobID, Kind: store.KindVerify, At: at})
+	if err != nil {
+		return job, fmt.Errorf("queue job %s: %w", jobID, err)
+	}
+	if err := feed(ctx, cw); err != nil {
+		cw.Abort()
+		var apiErr *Error
+		if errors.As(err, &apiErr) {
+			return job, err
+		}
+		return job, s.unavailable(reqCtx, fmt.Errorf("queue job %s: %w", jobID, err))
+	}
+	stats, err := cw.Close(ctx)
+	if err != nil {
+		return job, s.unavailable(reqCtx, fmt.Errorf("queue job %s: %w", jobID, err))
+	}
+	if stats.Items != total {
+		return job, fmt.Errorf("queue job %s: published %d items of %d: %w", jobID, stats.Items, total, ErrInternal)
+	}
+	s.log.DebugContext(reqCtx, "job queued", "job", jobID, "items", stats.Items, "chunks", stats.Chunks, "staged", stats.Staged)
+	job.Status = store.StatusQueued
+	return job, nil
+}
+
+// unavailable logs err and returns the client-facing 503.
+func (s *Server) unavailable(ctx context.Context, err error) error {
+	s.log.ErrorContext(ctx, "queueing failed", "err", err)
+	msg := "the job could not be queued; retry later"
+	if errors.Is(err, jobs.ErrQueueFull) {
+		msg = "the job queue is full; retry later"
+	}
+	return &Error{Err: ErrUnavailable, Message: msg}
+}
+
+// answerCompleted writes a completed job with its first page of results.
+func (s *Server) answerCompleted(w http.ResponseWriter, r *http.Request, job store.Job) {
+	ctx, cancel := withTimeout(r.Context())
+	defer cancel()
+	limit := min(max(job.Total, 1), s.lim.MaxPageSize)
+	items, next, err := s.store.Results(ctx, job.ID, 0, limit)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("results of job %s: %w", job.ID, err))
+		return
+	}
+	if items == nil {
+		items = []store.Result{}
+	}
+	ans := submitted{Job: job, Items: items, Links: jobLinks(job.ID)}
+	if next >= 0 {
+		ans.Next = &next
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// parseWait reads ?wait=DURATION ("5s", "250ms"; a bare number is seconds),
+// capped at max.
+func parseWait(q url.Values, max time.Duration) (time.Duration, error) {
+	v := q.Get("wait")
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		var secs float64
+		if _, serr := fmt.Sscanf(v, "%g", &secs); serr != nil || fmt.Sprint(secs) != v {
+			return 0, fieldError(ErrInvalidParameter, "wait", "must be a duration such as 5s or 500ms")
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d < 0 {
+		return 0, fieldError(ErrInvalidParameter, "wait", "must not be negative")
+	}
+	return min(d, max), nil
+}
+
+// parseAtParam reads ?at=RFC3339.
+func parseAtParam(q url.Values) (string, error) {
+	v := q.Get("at")
+	if v == "" {
+		return "", nil
+	}
+	at, err := parseAtString("at", v)
+	if err != nil {
+		var apiErr *Error
+		if errors.As(err, &apiErr) {
+			apiErr.Err = ErrInvalidParameter
+		}
+		return "", err
+	}
+	return at, nil
+}

@@ -1,0 +1,109 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/stele-go/stele/internal/store"
+)
+
+// waiters wakes requests waiting for a job when its completion event
+// arrives. Events travel on core NATS, which may drop a message, so a waiter
+// also polls the store (see waitJob): the event only makes the answer fast.
+type waiters struct {
+	mu sync.Mutex
+	m  map[string]map[chan struct{}]struct{}
+}
+
+func newWaiters() *waiters {
+	return &waiters{m: make(map[string]map[chan struct{}]struct{})}
+}
+
+// add registers interest in jobID; call the returned function to deregister.
+func (w *waiters) add(jobID string) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	w.mu.Lock()
+	set := w.m[jobID]
+	if set == nil {
+		set = make(map[chan struct{}]struct{})
+		w.m[jobID] = set
+	}
+	set[ch] = struct{}{}
+	w.mu.Unlock()
+	return ch, func() {
+		w.mu.Lock()
+		delete(set, ch)
+		// set is still w.m[jobID]: a set leaves the map only once empty.
+		if len(set) == 0 {
+			delete(w.m, jobID)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// notify wakes every waiter of jobID without blocking.
+func (w *waiters) notify(jobID string) {
+	w.mu.Lock()
+	for ch := range w.m[jobID] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	w.mu.Unlock()
+}
+
+// len returns the number of jobs with waiters (for tests).
+func (w *waiters) len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.m)
+}
+
+// Poll intervals of waitJob: the first poll comes soon (a lost event should
+// cost little), later ones back off.
+const (
+	firstPoll = 50 * time.Millisecond
+	maxPoll   = time.Second
+)
+
+// waitJob waits until the job completes, at most d, and returns its latest
+// state (completed or not). wake signals that the completion event arrived.
+func (s *Server) waitJob(ctx context.Context, jobID string, wake <-chan struct{}, d time.Duration) (store.Job, error) {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	poll := firstPoll
+	tick := time.NewTimer(poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-wake:
+		case <-tick.C:
+			poll = min(2*poll, maxPoll)
+			tick.Reset(poll)
+		case <-deadline.C:
+			return s.getJob(ctx, jobID)
+		case <-ctx.Done():
+			return store.Job{}, fmt.Errorf("wait for job %s: %w", jobID, ctx.Err())
+		}
+		job, err := s.getJob(ctx, jobID)
+		if err != nil {
+			return job, err
+		}
+		if job.Status == store.StatusCompleted {
+			return job, nil
+		}
+	}
+}
+
+func (s *Server) getJob(ctx context.Context, jobID string) (store.Job, error) {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	job, err := s.store.GetJob(ctx, jobID)
+	if err != nil {
+		return job, fmt.Errorf("get job %s: %w", jobID, err)
+	}
+	return job, nil
+}
