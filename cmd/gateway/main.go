@@ -1,0 +1,291 @@
+// Command gateway serves Stele's HTTP API.
+//
+// In a cluster it connects to NATS JetStream and Redis, which the verifier
+// workers share:
+//
+//	gateway --addr :8080 --nats nats://nats:4222 --redis redis://redis:6379/0
+//
+// With --embedded it runs the whole pipeline in one process (an in-process
+// NATS server with JetStream on disk, the SQLite store, the gateway and a
+// verifier), keeping its data in --data across restarts:
+//
+//	gateway --embedded --data ./.stele-data --addr 127.0.0.1:8080
+//
+// Every flag can also be set with an environment variable, STELE_ followed by
+// the flag name in capitals with '-' as '_' (STELE_NATS_URL and
+// STELE_REDIS_URL for --nats and --redis); a flag on the command line wins.
+// SIGINT or SIGTERM shuts down gracefully: requests in flight are finished
+// (and, embedded, the verifier drains).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stele-go/stele/internal/embedded"
+	"github.com/stele-go/stele/internal/gateway"
+	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/redisstore"
+)
+
+// config is the parsed command line.
+type config struct {
+	addr            string
+	natsURL         string
+	redisURL        string
+	embedded        bool
+	dataDir         string
+	concurrency     int
+	limits          gateway.Limits
+	chunkItems      int
+	jobTTL          time.Duration
+	replicas        int
+	startupTimeout  time.Duration
+	shutdownTimeout time.Duration
+	logLevel        slog.Level
+	logFormat       string
+}
+
+// envNames maps flags whose variable is not the mechanical STELE_<FLAG>.
+var envNames = map[string]string{"nats": "STELE_NATS_URL", "redis": "STELE_REDIS_URL"}
+
+func envName(flagName string) string {
+	if n, ok := envNames[flagName]; ok {
+		return n
+	}
+	return "STELE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&c.natsURL, "nats", nats.DefaultURL, "NATS server URL(s), comma-separated")
+	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis URL (redis://, rediss://, redis+cluster://, or with ?master_name= for Sentinel)")
+	fs.BoolVar(&c.embedded, "embedded", false, "run the all-in-one: in-process NATS, SQLite store, gateway and verifier")
+	fs.StringVar(&c.dataDir, "data", ".stele-data", "data directory of the all-in-one (--embedded)")
+	fs.IntVar(&c.concurrency, "concurrency", 0, "chunks the embedded verifier processes at once (0: one per CPU)")
+	fs.IntVar(&c.limits.MaxItems, "max-items", gateway.DefaultMaxItems, "items per JSON request")
+	fs.Int64Var(&c.limits.MaxBodyBytes, "max-body-bytes", gateway.DefaultMaxBodyBytes, "bytes per JSON request body")
+	fs.IntVar(&c.limits.MaxStreamItems, "max-stream-items", gateway.DefaultMaxStreamItems, "documents per NDJSON upload")
+	fs.Int64Var(&c.limits.MaxStreamBytes, "max-stream-bytes", gateway.DefaultMaxStreamBytes, "bytes per NDJSON upload")
+	fs.DurationVar(&c.limits.MaxWait, "max-wait", gateway.DefaultMaxWait, "longest ?wait")
+	fs.IntVar(&c.chunkItems, "chunk-items", jobs.DefaultChunkItems, "documents per job message")
+	fs.DurationVar(&c.jobTTL, "job-ttl", 24*time.Hour, "how long jobs and results are kept")
+	fs.IntVar(&c.replicas, "stream-replicas", 1, "replicas of the JetStream streams (3 in a NATS cluster)")
+	fs.DurationVar(&c.startupTimeout, "startup-timeout", time.Minute, "how long to wait for NATS and Redis at start-up")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || envErr != nil {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %v", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	if c.logFormat != "json" && c.logFormat != "text" {
+		return c, fmt.Errorf("--log-format %q: want json or text", c.logFormat)
+	}
+	if c.concurrency < 0 || c.chunkItems < 1 || c.replicas < 1 || c.jobTTL <= 0 {
+		return c, errors.New("--concurrency, --chunk-items, --stream-replicas and --job-ttl must be positive")
+	}
+	return c, nil
+}
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gateway: %v\nrun gateway -h for the flags\n", err)
+		os.Exit(2)
+	}
+	opts := &slog.HandlerOptions{Level: cfg.logLevel}
+	var h slog.Handler = slog.NewJSONHandler(os.Stderr, opts)
+	if cfg.logFormat == "text" {
+		h = slog.NewTextHandler(os.Stderr, opts)
+	}
+	log := slog.New(h)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cfg.embedded {
+		err = runEmbedded(ctx, cfg, log)
+	} else {
+		err = runCluster(ctx, cfg, log)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gateway: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// runEmbedded runs the all-in-one until ctx ends.
+func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
+	sctx, cancel := context.WithTimeout(ctx, cfg.startupTimeout)
+	defer cancel()
+	in, err := embedded.Start(sctx, embedded.Config{
+		DataDir:     cfg.dataDir,
+		Addr:        cfg.addr,
+		Concurrency: cfg.concurrency,
+		Limits:      cfg.limits,
+		JobTTL:      cfg.jobTTL,
+		Logger:      log,
+	})
+	if err != nil {
+		if errors.Is(err, embedded.ErrLocked) {
+			return fmt.Errorf("%w\nis another gateway --embedded running with --data %s?", err, cfg.dataDir)
+		}
+		return err
+	}
+	base := "http://" + in.Addr()
+	log.Info("all-in-one ready", "addr", in.Addr(), "data", cfg.dataDir)
+	fmt.Fprintf(os.Stdout, "Stele all-in-one listening on %s (data in %s)\n", base, cfg.dataDir)
+	if path, err := embedded.WriteExample(cfg.dataDir); err != nil {
+		log.Warn("could not write the example request", "err", err)
+	} else {
+		fmt.Fprintf(os.Stdout, "Verify a covenant (an example request was written to %s):\n\n"+
+			"  curl -s -H 'Content-Type: application/json' --data-binary @%s '%s/v1/verify?wait=5s'\n\n"+
+			"Large batches: one covenant per line, -H 'Content-Type: application/x-ndjson'; then GET %s/v1/jobs/<jobId>/results\n",
+			path, path, base, base)
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-in.Done():
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	}
+	log.Info("shutting down")
+	sctx2, cancel2 := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel2()
+	return in.Shutdown(sctx2)
+}
+
+// runCluster runs the gateway against external NATS and Redis until ctx
+// ends.
+func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
+	sctx, cancel := context.WithTimeout(ctx, cfg.startupTimeout)
+	defer cancel()
+	nc, err := nats.Connect(cfg.natsURL,
+		nats.Name("stele-gateway"),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return fmt.Errorf("nats %s: %w", cfg.natsURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	if err := retry(sctx, log, "ensure streams", func(ctx context.Context) error {
+		return jobs.EnsureStreams(ctx, js, jobs.StreamConfig{Replicas: cfg.replicas})
+	}); err != nil {
+		return err
+	}
+	var st *redisstore.Store
+	if err := retry(sctx, log, "connect to redis", func(ctx context.Context) (err error) {
+		st, err = redisstore.Open(ctx, cfg.redisURL, redisstore.WithJobTTL(cfg.jobTTL))
+		return err
+	}); err != nil {
+		return err
+	}
+	defer st.Close()
+
+	gw, err := gateway.New(gateway.Config{
+		Store:            st,
+		NATS:             nc,
+		Limits:           cfg.limits,
+		PublisherOptions: []jobs.PublisherOption{jobs.WithChunkItems(cfg.chunkItems)},
+		Logger:           log,
+	})
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           gw.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("gateway listening", "addr", ln.Addr().String(), "nats", nc.ConnectedUrlRedacted())
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	}
+	log.Info("shutting down")
+	dctx, cancel2 := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel2()
+	if err := srv.Shutdown(dctx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := nc.Drain(); err != nil {
+		log.Warn("nats drain", "err", err)
+	}
+	return nil
+}
+
+// retry calls fn until it succeeds or ctx ends, backing off up to 2 s.
+func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
+	wait := 100 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := fn(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		log.Warn(what+" failed; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (gave up: %v)", what, err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}

@@ -1,0 +1,259 @@
+// Package embedded runs a whole Stele pipeline in one process, for one
+// machine: an in-process NATS server with JetStream on disk, the SQLite
+// store, the HTTP gateway and a verifier runner. Everything lives under one
+// data directory and survives restarts:
+//
+//	DIR/nats/      JetStream storage (the STELE_JOBS and STELE_EVENTS streams)
+//	DIR/stele.db   the SQLite store (jobs, results, documents, signature cache)
+//	DIR/LOCK       held while an instance runs, so two cannot share DIR
+//
+// The NATS server does not listen on the network: the gateway and the
+// runner reach it through in-process connections. Only the gateway's HTTP
+// address is open.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stele-go/stele/internal/gateway"
+	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/sqlitestore"
+	"github.com/stele-go/stele/internal/store"
+)
+
+// Sentinel errors.
+var (
+	// ErrInvalidConfig wraps every rejected Config value.
+	ErrInvalidConfig = errors.New("embedded: invalid config")
+	// ErrLocked reports a data directory in use by another instance.
+	ErrLocked = errors.New("embedded: data directory in use")
+)
+
+// Config describes an all-in-one instance.
+type Config struct {
+	// DataDir holds everything the instance stores (required).
+	DataDir string
+	// Addr is the HTTP listen address, host:port (default 127.0.0.1:8080;
+	// port 0 picks a free one, see Instance.Addr).
+	Addr string
+	// Concurrency is the number of chunks the verifier processes at once
+	// (default GOMAXPROCS).
+	Concurrency int
+	// Limits bound gateway requests (see gateway.Limits).
+	Limits gateway.Limits
+	// JobTTL is how long jobs and results are kept after their last change
+	// (default store.DefaultJobTTL).
+	JobTTL time.Duration
+	// Logger receives every component's logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Instance is a running all-in-one.
+type Instance struct {
+	log      *slog.Logger
+	lock     *dirLock
+	ns       *server.Server
+	nc       *nats.Conn
+	st       store.Store
+	runner   *jobs.Runner
+	gw       *gateway.Server
+	srv      *http.Server
+	ln       net.Listener
+	served   chan error
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start starts an instance and returns once the gateway accepts requests.
+// ctx bounds the start-up only. Shutdown stops the instance.
+func Start(ctx context.Context, cfg Config) (in *Instance, err error) {
+	if cfg.DataDir == "" {
+		return nil, fmt.Errorf("%w: empty data directory", ErrInvalidConfig)
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded: data directory: %w", err)
+	}
+	in = &Instance{log: cfg.Logger, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			in.release(context.Background())
+		}
+	}()
+	if in.lock, err = lockDir(filepath.Join(cfg.DataDir, "LOCK")); err != nil {
+		return nil, err
+	}
+
+	// NATS with JetStream on disk, reachable only in process.
+	in.ns, err = server.NewServer(&server.Options{
+		ServerName:         "stele-embedded",
+		DontListen:         true,
+		JetStream:          true,
+		StoreDir:           filepath.Join(cfg.DataDir, "nats"),
+		JetStreamMaxMemory: 64 << 20,
+		NoSigs:             true,
+		NoLog:              true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded: nats server: %w", err)
+	}
+	in.ns.Start()
+	if !in.ns.ReadyForConnections(30 * time.Second) {
+		return nil, fmt.Errorf("embedded: nats server not ready within 30s")
+	}
+	in.nc, err = nats.Connect("", nats.InProcessServer(in.ns), nats.Name("stele-embedded"), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, fmt.Errorf("embedded: nats connect: %w", err)
+	}
+	js, err := jetstream.New(in.nc)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: jetstream: %w", err)
+	}
+	if err := jobs.EnsureStreams(ctx, js, jobs.StreamConfig{}); err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
+	cons, err := jobs.EnsureConsumer(ctx, js, store.KindVerify, jobs.ConsumerConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
+
+	var storeOpts []sqlitestore.Option
+	if cfg.JobTTL != 0 {
+		storeOpts = append(storeOpts, sqlitestore.WithJobTTL(cfg.JobTTL))
+	}
+	storeOpts = append(storeOpts, sqlitestore.WithLogger(cfg.Logger))
+	if in.st, err = sqlitestore.Open(ctx, filepath.Join(cfg.DataDir, "stele.db"), storeOpts...); err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
+
+	handler, err := jobs.NewVerifyHandler(jobs.VerifyConfig{Documents: in.st, SigCache: in.st, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
+	in.runner, err = jobs.NewRunner(cons, js, in.st, handler, jobs.RunnerConfig{
+		Concurrency: cfg.Concurrency,
+		// Pulls return as soon as messages arrive; a short wait only
+		// bounds how long an idle pull lasts.
+		FetchMaxWait: time.Second,
+		Logger:       cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
+	if err := in.runner.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
+
+	in.gw, err = gateway.New(gateway.Config{
+		Store:    in.st,
+		NATS:     in.nc,
+		Limits:   cfg.Limits,
+		SpoolDir: filepath.Join(cfg.DataDir, "spool"),
+		Logger:   cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "spool"), 0o700); err != nil {
+		return nil, fmt.Errorf("embedded: spool directory: %w", err)
+	}
+	in.ln, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: listen: %w", err)
+	}
+	in.srv = newHTTPServer(in.gw.Handler(), cfg.Logger)
+	go func() { in.served <- in.srv.Serve(in.ln) }()
+	return in, nil
+}
+
+// newHTTPServer returns the HTTP server settings shared with cmd/gateway.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Addr returns the address the gateway listens on.
+func (in *Instance) Addr() string { return in.ln.Addr().String() }
+
+// Store returns the instance's store (for tests and tools in the process).
+func (in *Instance) Store() store.Store { return in.st }
+
+// Done is closed when the HTTP server stops on its own (an error), with the
+// error; a Shutdown does not report here.
+func (in *Instance) Done() <-chan error { return in.served }
+
+// Shutdown stops the instance, in this order: the HTTP server stops
+// accepting and finishes the requests in flight; the gateway's subscription
+// ends; the runner drains (finishes and acknowledges the chunks in hand);
+// the NATS connection and server stop; the store closes; the data directory
+// is unlocked. Chunks still queued stay in JetStream and are verified after
+// the next Start. ctx bounds the HTTP and runner drains. A second call
+// returns the first one's result.
+func (in *Instance) Shutdown(ctx context.Context) error {
+	in.stopOnce.Do(func() { in.stopErr = in.release(ctx) })
+	return in.stopErr
+}
+
+func (in *Instance) release(ctx context.Context) error {
+	var errs []error
+	if in.srv != nil {
+		if err := in.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	} else if in.ln != nil {
+		in.ln.Close()
+	}
+	if in.gw != nil {
+		if err := in.gw.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if in.runner != nil {
+		if err := in.runner.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("runner: %w", err))
+		}
+	}
+	if in.nc != nil {
+		in.nc.Close()
+	}
+	if in.ns != nil {
+		in.ns.Shutdown()
+		in.ns.WaitForShutdown()
+	}
+	if in.st != nil {
+		if err := in.st.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store: %w", err))
+		}
+	}
+	if in.lock != nil {
+		if err := in.lock.release(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("embedded: shutdown: %w", err)
+	}
+	return nil
+}
