@@ -1,0 +1,204 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// jobStatus is the part of the gateway's job answer the tool reads.
+type jobStatus struct {
+	JobID   string `json:"jobId"`
+	Status  string `json:"status"`
+	Total   int    `json:"total"`
+	Done    int    `json:"done"`
+	Valid   int    `json:"valid"`
+	Invalid int    `json:"invalid"`
+	Failed  int    `json:"failed"`
+	Items   []struct {
+		Index int    `json:"index"`
+		Valid bool   `json:"valid"`
+		Error string `json:"error"`
+	} `json:"items"`
+}
+
+// SubmitResult is one NDJSON submission of the whole set.
+type SubmitResult struct {
+	JobID     string        `json:"jobId"`
+	Documents int           `json:"documents"`
+	Bytes     int64         `json:"bytes"`
+	Upload    time.Duration `json:"uploadNs"`  // until the 202 answer
+	Elapsed   time.Duration `json:"elapsedNs"` // until the job completed
+	DocsPerS  float64       `json:"docsPerSecond"`
+	Valid     int           `json:"valid"`
+	Invalid   int           `json:"invalid"`
+	Failed    int           `json:"failed"`
+}
+
+// submitNDJSON uploads the set at path as one NDJSON job and polls the job
+// until it completes or timeout passes.
+func submitNDJSON(ctx context.Context, client *http.Client, base, path string, timeout time.Duration) (SubmitResult, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/verify", f)
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	req.ContentLength = st.Size()
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	var js jobStatus
+	if err := doJSON(client, req, http.StatusAccepted, &js); err != nil {
+		return SubmitResult{}, fmt.Errorf("submit: %w", err)
+	}
+	res := SubmitResult{JobID: js.JobID, Bytes: st.Size(), Upload: time.Since(start)}
+	poll := 20 * time.Millisecond
+	for js.Status != "completed" {
+		select {
+		case <-ctx.Done():
+			return res, fmt.Errorf("job %s: %d of %d done when giving up: %w", js.JobID, js.Done, js.Total, ctx.Err())
+		case <-time.After(poll):
+		}
+		poll = min(poll*2, 100*time.Millisecond)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/jobs/"+res.JobID, nil)
+		if err != nil {
+			return res, err
+		}
+		if err := doJSON(client, req, http.StatusOK, &js); err != nil {
+			return res, fmt.Errorf("poll job %s: %w", res.JobID, err)
+		}
+	}
+	res.Elapsed = time.Since(start)
+	res.Documents = js.Total
+	res.Valid, res.Invalid, res.Failed = js.Valid, js.Invalid, js.Failed
+	res.DocsPerS = float64(js.Total) / res.Elapsed.Seconds()
+	return res, nil
+}
+
+// doJSON sends req and decodes a JSON answer with status want into v.
+func doJSON(client *http.Client, req *http.Request, want int, v any) error {
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: status %d: %s", req.Method, req.URL.Path, resp.StatusCode, bytes.TrimSpace(body[:min(len(body), 512)]))
+	}
+	return json.Unmarshal(body, v)
+}
+
+// LatencyResult is the fixed-rate single-document ?wait measurement.
+type LatencyResult struct {
+	Rate      float64       `json:"rate"` // requests per second asked for
+	Duration  time.Duration `json:"durationNs"`
+	Requests  int           `json:"requests"`
+	Errors    int           `json:"errors"`
+	NotValid  int           `json:"notValid"` // answers that were not 200 + valid
+	Achieved  float64       `json:"achievedRate"`
+	P50       time.Duration `json:"p50Ns"`
+	P90       time.Duration `json:"p90Ns"`
+	P99       time.Duration `json:"p99Ns"`
+	Max       time.Duration `json:"maxNs"`
+	Mean      time.Duration `json:"meanNs"`
+	FirstErr  string        `json:"firstError,omitempty"`
+	MaxFlight int           `json:"maxInFlight"`
+}
+
+// measureLatency sends one single-document verification with ?wait at a
+// fixed rate (open loop: each request's latency counts from the moment it was
+// due, so a stalled gateway cannot hide its queueing) and reports the latency
+// distribution. docs are cycled through.
+func measureLatency(ctx context.Context, client *http.Client, base string, docs [][]byte, rate float64, d time.Duration, maxInFlight int) (LatencyResult, error) {
+	n := int(rate * d.Seconds())
+	if n < 1 {
+		return LatencyResult{}, fmt.Errorf("%w: rate × duration gives no request", ErrUsage)
+	}
+	period := time.Duration(float64(time.Second) / rate)
+	lat := make([]time.Duration, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, maxInFlight)
+	var wg sync.WaitGroup
+	url := base + "/v1/verify?wait=5s"
+	start := time.Now()
+	for i := range n {
+		due := start.Add(time.Duration(i) * period)
+		if wait := time.Until(due); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				wg.Wait()
+				return LatencyResult{}, ctx.Err()
+			}
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			body := make([]byte, 0, len(docs[i%len(docs)])+64)
+			body = append(body, `{"items":[{"ref":"`...)
+			body = strconv.AppendInt(body, int64(i), 10)
+			body = append(body, `","document":`...)
+			body = append(body, docs[i%len(docs)]...)
+			body = append(body, "}]}"...)
+			errs[i] = singleVerify(ctx, client, url, body)
+			lat[i] = time.Since(due)
+		})
+	}
+	wg.Wait()
+	total := time.Since(start)
+	res := LatencyResult{Rate: rate, Duration: d, Requests: n, MaxFlight: maxInFlight, Achieved: float64(n) / total.Seconds()}
+	var sum time.Duration
+	for i, err := range errs {
+		if err != nil {
+			res.Errors++
+			if res.FirstErr == "" {
+				res.FirstErr = err.Error()
+			}
+		}
+		sum += lat[i]
+	}
+	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
+	pct := func(p float64) time.Duration { return lat[min(n-1, int(float64(n)*p))] }
+	res.P50, res.P90, res.P99, res.Max = pct(0.50), pct(0.90), pct(0.99), lat[n-1]
+	res.Mean = sum / time.Duration(n)
+	return res, nil
+}
+
+// singleVerify posts one single-document request and checks that the answer
+// is 200 with one valid item.
+func singleVerify(ctx context.Context, client *http.Client, url string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	var js jobStatus
+	if err := doJSON(client, req, http.StatusOK, &js); err != nil {
+		return err
+	}
+	if js.Status != "completed" || len(js.Items) != 1 || !js.Items[0].Valid {
+		return fmt.Errorf("job %s: status %s, %d items, want one valid item", js.JobID, js.Status, len(js.Items))
+	}
+	return nil
+}

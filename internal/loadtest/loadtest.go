@@ -1,0 +1,328 @@
+// Package loadtest measures a running Stele gateway against the pipeline's
+// performance bars. It is the engine of the steleload binary (and of a
+// future `stele loadtest`): Run parses command-line arguments and runs, in
+// one process and one run,
+//
+//  1. inproc: the in-process batch verifier on every core
+//     (covenant.Verifier.VerifyBatch, batches of 256), the reference figure;
+//  2. submit: an NDJSON upload of the whole generated set to the gateway,
+//     timed until the job completes (end-to-end throughput);
+//  3. resubmit: the same set again, which the verifiers' signature cache
+//     answers (the speed-up over submit);
+//  4. latency: single-document verifications with ?wait at a fixed rate,
+//     with the latency distribution;
+//
+// while sampling the resident memory of the processes given with -pids. It
+// prints a table with the bars (and optionally JSON). The documents, N
+// signed covenants of about -size bytes over a few keys, are cached on disk
+// between runs. Only loopback gateways are accepted and every loop is
+// bounded.
+package loadtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrUsage marks bad arguments.
+var ErrUsage = errors.New("usage")
+
+// Bounds of the tool's inputs.
+const (
+	MaxDocuments = 10_000_000
+	maxRate      = 20_000
+	maxDuration  = 10 * time.Minute
+)
+
+// Config is a parsed command line.
+type Config struct {
+	Gateway     string
+	Gen         GenOptions
+	CacheDir    string
+	Fresh       bool
+	Phases      map[string]bool
+	Sample      int
+	InprocTime  time.Duration
+	Rate        float64
+	Duration    time.Duration
+	MaxInFlight int
+	PIDs        []int
+	Interval    time.Duration
+	Timeout     time.Duration
+	JSONPath    string
+}
+
+var allPhases = []string{"inproc", "submit", "resubmit", "latency"}
+
+// parseArgs parses the command line.
+func parseArgs(args []string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("steleload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c Config
+	var phases, pids string
+	cacheDefault := filepath.Join(os.TempDir(), "stele-loadtest")
+	if d, err := os.UserCacheDir(); err == nil {
+		cacheDefault = filepath.Join(d, "stele", "loadtest")
+	}
+	fs.StringVar(&c.Gateway, "gateway", "http://127.0.0.1:8080", "gateway base URL (loopback only)")
+	fs.IntVar(&c.Gen.N, "n", 100_000, "documents in the batch")
+	fs.IntVar(&c.Gen.Size, "size", 2048, "approximate bytes per document")
+	fs.IntVar(&c.Gen.Keys, "keys", 4, "issuer keys the documents are spread over")
+	fs.StringVar(&c.CacheDir, "cache", cacheDefault, "directory of generated document sets")
+	fs.BoolVar(&c.Fresh, "fresh", false, "generate a new set (new signatures) instead of reusing the cached one")
+	fs.StringVar(&phases, "phases", strings.Join(allPhases, ","), "phases to run: "+strings.Join(allPhases, ","))
+	fs.IntVar(&c.Sample, "inproc-sample", 20_000, "distinct documents verified in process")
+	fs.DurationVar(&c.InprocTime, "inproc-time", 3*time.Second, "minimum duration of the in-process measurement")
+	fs.Float64Var(&c.Rate, "rate", 500, "single-document requests per second in the latency phase")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "duration of the latency phase")
+	fs.IntVar(&c.MaxInFlight, "max-inflight", 2000, "requests in flight at most in the latency phase")
+	fs.StringVar(&pids, "pids", "", "comma-separated PIDs whose RSS is sampled (e.g. gateway and verifiers)")
+	fs.DurationVar(&c.Interval, "sample-interval", 100*time.Millisecond, "RSS sampling interval")
+	fs.DurationVar(&c.Timeout, "timeout", 10*time.Minute, "time limit of one submission")
+	fs.StringVar(&c.JSONPath, "json", "", "also write the report as JSON to this file (- for stdout)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	if err := c.Gen.check(); err != nil {
+		return c, err
+	}
+	base, err := checkLoopback(c.Gateway)
+	if err != nil {
+		return c, err
+	}
+	c.Gateway = base
+	c.Phases = map[string]bool{}
+	for _, p := range strings.Split(phases, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !contains(allPhases, p) {
+			return c, fmt.Errorf("%w: unknown phase %q (phases: %s)", ErrUsage, p, strings.Join(allPhases, ","))
+		}
+		c.Phases[p] = true
+	}
+	for _, p := range strings.Split(pids, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(p)
+		if err != nil || pid < 1 {
+			return c, fmt.Errorf("%w: bad pid %q", ErrUsage, p)
+		}
+		c.PIDs = append(c.PIDs, pid)
+	}
+	switch {
+	case c.Rate <= 0 || c.Rate > maxRate:
+		return c, fmt.Errorf("%w: rate %g not in (0, %d]", ErrUsage, c.Rate, maxRate)
+	case c.Duration <= 0 || c.Duration > maxDuration:
+		return c, fmt.Errorf("%w: duration %v not in (0, %v]", ErrUsage, c.Duration, maxDuration)
+	case c.InprocTime < 0 || c.InprocTime > maxDuration:
+		return c, fmt.Errorf("%w: inproc-time %v not in [0, %v]", ErrUsage, c.InprocTime, maxDuration)
+	case c.Sample < 1 || c.Sample > 1_000_000:
+		return c, fmt.Errorf("%w: inproc-sample %d not in 1..1000000", ErrUsage, c.Sample)
+	case c.MaxInFlight < 1 || c.MaxInFlight > 100_000:
+		return c, fmt.Errorf("%w: max-inflight %d not in 1..100000", ErrUsage, c.MaxInFlight)
+	case c.Interval < 10*time.Millisecond:
+		return c, fmt.Errorf("%w: sample-interval below 10ms", ErrUsage)
+	case c.Timeout <= 0:
+		return c, fmt.Errorf("%w: timeout must be positive", ErrUsage)
+	}
+	return c, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// checkLoopback accepts an http URL whose host is a loopback address and
+// returns it without a trailing slash.
+func checkLoopback(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%w: gateway %q is not an http URL", ErrUsage, raw)
+	}
+	host := u.Hostname()
+	if host != "localhost" {
+		ip := net.ParseIP(host)
+		if ip == nil || !ip.IsLoopback() {
+			return "", fmt.Errorf("%w: gateway %q is not a loopback address; the load tool only targets this machine", ErrUsage, raw)
+		}
+	}
+	return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
+}
+
+// Report is everything one run measured.
+type Report struct {
+	Started   time.Time      `json:"started"`
+	GoMaxProc int            `json:"gomaxprocs"`
+	Set       GenOptions     `json:"set"`
+	SetPath   string         `json:"setPath"`
+	Cached    bool           `json:"cached"`
+	Generate  time.Duration  `json:"generateNs,omitempty"`
+	Inproc    *InprocResult  `json:"inproc,omitempty"`
+	Submit    *SubmitResult  `json:"submit,omitempty"`
+	Resubmit  *SubmitResult  `json:"resubmit,omitempty"`
+	Latency   *LatencyResult `json:"latency,omitempty"`
+	Memory    []PhaseRSS     `json:"memory,omitempty"`
+	Bars      []Bar          `json:"bars"`
+}
+
+// Bar is one performance bar and whether this run met it.
+type Bar struct {
+	Name     string `json:"name"`
+	Target   string `json:"target"`
+	Measured string `json:"measured"`
+	Pass     bool   `json:"pass"`
+}
+
+// Run runs the load tool with command-line arguments args (without the
+// program name), printing the report to stdout. It returns an error wrapping
+// ErrUsage for bad arguments.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseArgs(args, stderr)
+	if err != nil {
+		return err
+	}
+	rep := &Report{Started: time.Now().UTC(), GoMaxProc: runtime.GOMAXPROCS(0), Set: cfg.Gen}
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "steleload: "+format+"\n", args...) }
+
+	if cfg.Fresh {
+		var salt [8]byte
+		_, _ = rand.Read(salt[:])
+		rep.Set.Salt = hex.EncodeToString(salt[:])
+		cfg.Gen.Salt = rep.Set.Salt
+	}
+	start := time.Now()
+	logf("preparing %d documents of ~%d bytes in %s", cfg.Gen.N, cfg.Gen.Size, cfg.CacheDir)
+	rep.SetPath, rep.Cached, err = Generate(ctx, cfg.CacheDir, cfg.Gen)
+	if err != nil {
+		return err
+	}
+	if !rep.Cached {
+		rep.Generate = time.Since(start)
+	}
+	marker := rep.SetPath + ".submitted"
+	if _, err := os.Stat(marker); err == nil && (cfg.Phases["submit"]) {
+		logf("warning: this set was submitted before; if the gateway's store still caches its signatures the first submission is not cold (use -fresh)")
+	}
+
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConns: cfg.MaxInFlight, MaxIdleConnsPerHost: cfg.MaxInFlight, IdleConnTimeout: 30 * time.Second,
+	}}
+	defer client.CloseIdleConnections()
+
+	sampler := newRSSSampler(cfg.PIDs, cfg.Interval)
+	sctx, stopSampling := context.WithCancel(ctx)
+	defer stopSampling()
+	go sampler.run(sctx)
+
+	if cfg.Phases["inproc"] {
+		sampler.setPhase("inproc")
+		logf("in-process batch verification on %d cores", rep.GoMaxProc)
+		r, err := measureInproc(ctx, rep.SetPath, min(cfg.Sample, cfg.Gen.N), cfg.InprocTime)
+		if err != nil {
+			return err
+		}
+		rep.Inproc = &r
+	}
+	if cfg.Phases["submit"] {
+		sampler.setPhase("submit")
+		logf("submitting %d documents as NDJSON to %s", cfg.Gen.N, cfg.Gateway)
+		r, err := submitNDJSON(ctx, client, cfg.Gateway, rep.SetPath, cfg.Timeout)
+		if err != nil {
+			return err
+		}
+		rep.Submit = &r
+		_ = os.WriteFile(marker, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
+	}
+	if cfg.Phases["resubmit"] {
+		sampler.setPhase("resubmit")
+		logf("submitting the same %d documents again", cfg.Gen.N)
+		r, err := submitNDJSON(ctx, client, cfg.Gateway, rep.SetPath, cfg.Timeout)
+		if err != nil {
+			return err
+		}
+		rep.Resubmit = &r
+	}
+	if cfg.Phases["latency"] {
+		n := int(cfg.Rate * cfg.Duration.Seconds())
+		var salt [8]byte
+		_, _ = rand.Read(salt[:])
+		logf("generating %d fresh single documents", n)
+		docs, err := Documents(ctx, GenOptions{N: min(n, 100_000), Size: cfg.Gen.Size, Keys: cfg.Gen.Keys, Salt: hex.EncodeToString(salt[:])})
+		if err != nil {
+			return err
+		}
+		sampler.setPhase("latency")
+		logf("single-document ?wait verifications at %g/s for %v", cfg.Rate, cfg.Duration)
+		r, err := measureLatency(ctx, client, cfg.Gateway, docs, cfg.Rate, cfg.Duration, cfg.MaxInFlight)
+		if err != nil {
+			return err
+		}
+		rep.Latency = &r
+	}
+	stopSampling()
+	rep.Memory = sampler.report()
+	rep.Bars = bars(rep)
+	writeTable(stdout, rep)
+	if cfg.JSONPath != "" {
+		data, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		data = append(data, '\n')
+		if cfg.JSONPath == "-" {
+			_, err = stdout.Write(data)
+		} else {
+			err = os.WriteFile(cfg.JSONPath, data, 0o644)
+		}
+		if err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	return nil
+}
+
+// Documents builds the set described by opts in memory and returns its
+// documents, one JSON text each (tests use it for smaller sets).
+func Documents(ctx context.Context, opts GenOptions) ([][]byte, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	var buf strings.Builder
+	if err := writeDocuments(ctx, &buf, opts); err != nil {
+		return nil, err
+	}
+	var docs [][]byte
+	for _, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+		docs = append(docs, []byte(line))
+	}
+	return docs, nil
+}
