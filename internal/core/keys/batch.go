@@ -22,7 +22,9 @@ const (
 //
 // Entries whose key or signature has the wrong length, or whose S is not
 // below the group order, are recorded as failed when added and never enter
-// a batch. When a batch fails, Verify splits it into eight parts and
+// a batch. Entries whose key or R has one of the unusual encodings on which
+// the reference and ZIP-215 compute different challenges (see [Verify]) are
+// verified singly; honest signatures never have them. When a batch fails, Verify splits it into eight parts and
 // batch-verifies each (skipping the last when the other seven pass, since it
 // must then hold a bad entry), recursing into the parts that fail and
 // verifying parts of fewer than four entries singly. It thus finds exactly
@@ -73,6 +75,9 @@ type batchEntry struct {
 	sig  [SignatureSize]byte
 	msg  []byte
 	good bool // well-formed; only good entries are verified
+	// unusual: A or R has an encoding on which the reference's challenge
+	// differs from ed25519consensus's (see Verify); verified singly.
+	unusual bool
 }
 
 // NewBatchVerifier returns an empty BatchVerifier with room for n entries.
@@ -93,6 +98,7 @@ func (b *BatchVerifier) Add(pub, msg, sig []byte) int {
 		copy(e.sig[:], sig)
 		e.msg = msg
 		e.good = true
+		e.unusual = !ordinaryEncoding(pub) || !ordinaryEncoding(sig[:32])
 	}
 	return len(b.entries) - 1
 }
@@ -119,7 +125,12 @@ func (b *BatchVerifier) Verify() []bool {
 	res := make([]bool, len(b.entries))
 	b.idx = b.idx[:0]
 	for i := range b.entries {
-		if b.entries[i].good {
+		switch e := &b.entries[i]; {
+		case !e.good:
+		case e.unusual:
+			b.singles++
+			res[i] = Verify(e.pub[:], e.msg, e.sig[:])
+		default:
 			b.idx = append(b.idx, i)
 		}
 	}
@@ -138,6 +149,8 @@ func (b *BatchVerifier) resolve(idx []int, res []bool, knownBad bool) bool {
 		for _, i := range idx {
 			e := &b.entries[i]
 			b.singles++
+			// Batched entries have ordinary encodings, on which Verify is
+			// ed25519consensus.Verify.
 			res[i] = ed25519consensus.Verify(e.pub[:], e.msg, e.sig[:])
 			all = all && res[i]
 		}

@@ -9,11 +9,15 @@ import (
 	"testing"
 
 	"filippo.io/edwards25519"
+	"github.com/hdevalence/ed25519consensus"
 )
 
 // These tests build, with filippo.io/edwards25519, the signatures on which
-// ZIP-215 (the reference's rule) differs from RFC 8032 as implemented by
-// crypto/ed25519, and check that Verify decides as ZIP-215 does.
+// ZIP-215 differs from RFC 8032 as implemented by crypto/ed25519, and those
+// on which the reference's library (@noble/ed25519 2.3.0) differs from
+// ZIP-215 as implemented by ed25519consensus, and check that Verify decides
+// as the reference does. noble_test.go checks the same against verdicts
+// recorded from the library itself.
 
 // order8Hex encodes a point of order 8.
 const order8Hex = "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"
@@ -157,7 +161,11 @@ func TestZIP215NonCanonicalPublicKeys(t *testing.T) {
 	}
 }
 
-func TestZIP215NonCanonicalR(t *testing.T) {
+// TestReferenceChallenge covers the two points on which the reference's
+// library computes the challenge k differently from ZIP-215: it hashes the
+// canonical re-encoding of R (and A), and it hashes nothing at all when R or
+// A is the identity.
+func TestReferenceChallenge(t *testing.T) {
 	seed := seedN(1)
 	k, err := NewPrivateKey(seed)
 	if err != nil {
@@ -165,32 +173,99 @@ func TestZIP215NonCanonicalR(t *testing.T) {
 	}
 	a := secretScalar(t, seed)
 	pub := k.Public().Bytes()
-	zero := edwards25519.NewScalar()
-	msg := []byte("non-canonical R")
-
-	// R = O written canonically: both rules accept S = k·a.
-	canonR := edwards25519.NewIdentityPoint().Bytes()
-	sig := forge(t, pub, canonR, zero, a, msg)
-	if !Verify(pub, msg, sig) || !ed25519.Verify(pub, msg, sig) {
-		t.Fatalf("control: canonical identity R: ours %v, crypto/ed25519 %v; both should accept",
-			Verify(pub, msg, sig), ed25519.Verify(pub, msg, sig))
+	msg := []byte("msg")
+	emptyDigest := sha512.Sum512(nil)
+	kEmpty, err := new(edwards25519.Scalar).SetUniformBytes(emptyDigest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// sigWith returns (R, k·a): valid exactly when the verifier's challenge is k.
+	sigWith := func(r []byte, k *edwards25519.Scalar) []byte {
+		return append(bytes.Clone(r), new(edwards25519.Scalar).Multiply(k, a).Bytes()...)
+	}
+	identity := edwards25519.NewIdentityPoint().Bytes()
+	identityNC := mustHex(t, "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f") // y = p+1
+	order4NC := mustHex(t, "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")   // y = p
+	order4 := mustPoint(t, order4NC).Bytes()
+	if !bytes.Equal(order4, make([]byte, 32)) || mustPoint(t, identityNC).Equal(edwards25519.NewIdentityPoint()) != 1 {
+		t.Fatal("unexpected decoding of the test encodings")
 	}
 
-	// R = O written as y = p+1: ZIP-215 accepts; crypto/ed25519 compares R
-	// bytewise with the canonical encoding of [S]B − [k]A and rejects.
-	nonCanonR := mustHex(t, "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")
-	if mustPoint(t, nonCanonR).Equal(edwards25519.NewIdentityPoint()) != 1 {
-		t.Fatal("y = p+1 does not decode to the identity")
+	for _, tc := range []struct {
+		name      string
+		sig       []byte
+		reference bool // the reference library's verdict (checked against noble 2.3.0)
+	}{
+		{"R = identity, k over R||A||M", sigWith(identity, challenge(t, identity, pub, msg)), false},
+		{"R = identity, k = H(empty)", sigWith(identity, kEmpty), true},
+		{"R = identity as y = p+1, k over raw R", sigWith(identityNC, challenge(t, identityNC, pub, msg)), false},
+		{"R = identity as y = p+1, k = H(empty)", sigWith(identityNC, kEmpty), true},
+		{"R = order 4 as y = p, k over raw R", sigWith(order4NC, challenge(t, order4NC, pub, msg)), false},
+		{"R = order 4 as y = p, k over canonical R", sigWith(order4NC, challenge(t, order4, pub, msg)), true},
+		{"R = order 4 canonical", sigWith(order4, challenge(t, order4, pub, msg)), true},
+	} {
+		if got := Verify(pub, msg, tc.sig); got != tc.reference {
+			t.Errorf("%s: Verify = %v, want %v", tc.name, got, tc.reference)
+		}
+		b := NewBatchVerifier(1)
+		b.Add(pub, msg, tc.sig)
+		if got := b.Verify()[0]; got != tc.reference {
+			t.Errorf("%s: batch = %v, want %v", tc.name, got, tc.reference)
+		}
+		// Plain ZIP-215 hashes R as given, so it decides the other way on
+		// every case above except the canonical non-identity one.
+		zip := ed25519consensus.Verify(pub, msg, tc.sig)
+		if tc.name != "R = order 4 canonical" && zip == tc.reference {
+			t.Errorf("%s: ed25519consensus agrees with the reference; the case shows nothing", tc.name)
+		}
 	}
-	sig = forge(t, pub, nonCanonR, zero, a, msg)
-	if !Verify(pub, msg, sig) {
-		t.Error("non-canonical R rejected, ZIP-215 accepts")
-	}
+
+	// crypto/ed25519 rejects a canonical order-4 R that both ZIP-215 and the
+	// reference accept (it is cofactorless).
+	sig := sigWith(order4, challenge(t, order4, pub, msg))
 	if ed25519.Verify(pub, msg, sig) {
-		t.Error("crypto/ed25519 accepted a non-canonical R; expected it to reject")
+		t.Error("crypto/ed25519 accepted R of order 4")
 	}
-	if !VerifyHex(k.PublicHex(), msg, EncodeHex(sig)) {
-		t.Error("VerifyHex rejected the non-canonical R")
+}
+
+func TestOrdinaryEncoding(t *testing.T) {
+	// ordinaryEncoding must say, from the bytes alone, whether a decodable
+	// encoding is canonical and not the identity.
+	var encs [][]byte
+	for y := range 40 {
+		for _, sign := range []byte{0, 0x80} {
+			lo := make([]byte, 32)
+			lo[0] = byte(y)
+			lo[31] |= sign
+			hi := mustHex(t, "d9ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f") // p − 20
+			hi[0] += byte(y)
+			hi[31] |= sign
+			encs = append(encs, lo, hi)
+		}
+	}
+	encs = append(encs, smallOrderPoints(t)...)
+	for i := range 2000 {
+		var w [64]byte
+		w[0], w[1] = byte(i), byte(i>>8)
+		h := sha512.Sum512(w[:])
+		encs = append(encs, h[:32])
+		sc, _ := new(edwards25519.Scalar).SetUniformBytes(h[:])
+		encs = append(encs, new(edwards25519.Point).ScalarBaseMult(sc).Bytes())
+	}
+	decodable := 0
+	for _, enc := range encs {
+		p, err := new(edwards25519.Point).SetBytes(enc)
+		if err != nil {
+			continue
+		}
+		decodable++
+		want := bytes.Equal(p.Bytes(), enc) && p.Equal(edwards25519.NewIdentityPoint()) == 0
+		if got := ordinaryEncoding(enc); got != want {
+			t.Errorf("ordinaryEncoding(%x) = %v, want %v", enc, got, want)
+		}
+	}
+	if decodable < 2000 {
+		t.Fatalf("only %d decodable encodings tested", decodable)
 	}
 }
 
