@@ -5,14 +5,6 @@ import (
 	"slices"
 )
 
-// Values accepted by the encoders. Besides the value model (nil, bool,
-// float64, string, []any, *Object) the encoders accept, for convenience of Go
-// callers building documents, every integer type and float32 (written as the
-// float64 they convert to) and []string (written as an array of strings). A
-// nil *Object is written as an empty object and a nil []any as an empty
-// array. Any other type is a programming error and makes the encoder panic.
-// Values must be acyclic.
-
 // AppendCanonical appends the canonical form of v: the reference's
 // canonicalizeJson, which is JSON.stringify of v rebuilt with every object's
 // members inserted in sorted order. No whitespace is written; strings are
@@ -65,7 +57,7 @@ func Canonical(v any) []byte { return AppendCanonical(nil, v) }
 
 // sortStackSize is the member count up to which the member order of an
 // object is computed without allocating.
-const sortStackSize = 32
+const sortStackSize = 24
 
 // sortEntry is one member being put in canonical order.
 type sortEntry struct {

@@ -12,7 +12,9 @@ type Limits struct {
 	// It is checked before any parsing starts.
 	MaxBytes int
 	// MaxDepth is the deepest nesting of arrays and objects allowed. A
-	// scalar at top level has depth 0; "[]" and "{}" have depth 1.
+	// scalar at top level has depth 0; "[]" and "{}" have depth 1. Values
+	// above MaxDepthLimit are treated as MaxDepthLimit, which keeps the
+	// parser's recursion within a few tens of megabytes of stack.
 	MaxDepth int
 }
 
@@ -21,6 +23,8 @@ const (
 	DefaultMaxBytes = 8 << 20
 	// DefaultMaxDepth is the nesting limit used when Limits.MaxDepth is 0.
 	DefaultMaxDepth = 256
+	// MaxDepthLimit is the largest nesting limit ParseLimits applies.
+	MaxDepthLimit = 100000
 )
 
 // Sentinel errors for Parse failures, matched with errors.Is. The concrete

@@ -107,11 +107,20 @@ func TestLimits(t *testing.T) {
 		t.Errorf("nesting 2^20: %v, want ErrTooDeep", err)
 	}
 
+	// An excessive MaxDepth is capped, so the recursion stays bounded.
+	_, err := ParseLimits(nest(MaxDepthLimit+1), Limits{MaxDepth: 1 << 40})
+	if !errors.Is(err, ErrTooDeep) {
+		t.Errorf("nesting MaxDepthLimit+1 with MaxDepth 2^40: %v, want ErrTooDeep", err)
+	}
+	if _, err := ParseLimits(nest(MaxDepthLimit), Limits{MaxDepth: 1 << 40}); err != nil {
+		t.Errorf("nesting MaxDepthLimit: %v", err)
+	}
+
 	in := []byte(`"` + strings.Repeat("x", 98) + `"`)
 	if _, err := ParseLimits(in, Limits{MaxBytes: 100}); err != nil {
 		t.Errorf("100 bytes with MaxBytes 100: %v", err)
 	}
-	_, err := ParseLimits(append(in, ' '), Limits{MaxBytes: 100})
+	_, err = ParseLimits(append(in, ' '), Limits{MaxBytes: 100})
 	var se *SyntaxError
 	if !errors.Is(err, ErrTooLarge) || !errors.As(err, &se) || se.Offset != 100 {
 		t.Errorf("101 bytes with MaxBytes 100: %v, want ErrTooLarge at 100", err)

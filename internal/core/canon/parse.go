@@ -45,6 +45,7 @@ func ParseLimits(data []byte, l Limits) (any, error) {
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
+	maxDepth = min(maxDepth, MaxDepthLimit)
 	if len(data) > maxBytes {
 		return nil, &SyntaxError{
 			Offset: maxBytes,

@@ -73,8 +73,9 @@ func plainRun(s string, i int) int {
 		hi = 0x8080808080808080
 	)
 	for ; i+8 <= len(s); i += 8 {
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		w := s[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 		// A byte below 0x20, equal to '"' or '\\', or with its high bit set.
 		// The classic zero-byte tests may flag extra bytes only above a real
 		// match, so "any flagged" is exact.

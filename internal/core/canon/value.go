@@ -14,6 +14,18 @@
 //
 // Keeping the document as decoded, rather than as a typed struct, is what lets
 // a member we do not model be signed over and re-serialised unchanged.
+//
+// Parse turns JSON text into this model exactly as JavaScript's JSON.parse
+// would (see ParseLimits). The encoders write JavaScript's output byte for
+// byte: AppendCanonical the protocol's canonical form (PROTOCOL.md §1),
+// AppendJSON JSON.stringify(v), AppendIndent JSON.stringify(v, null, 2).
+//
+// Besides the model, the encoders (and JSString, StrictEqual) accept for the
+// convenience of Go code building documents every integer type and float32,
+// written as the float64 they convert to, and []string, written as an array
+// of strings. A nil *Object is written as an empty object and a nil []any as
+// an empty array. Any other type is a programming error and makes the encoder
+// panic. Values must be acyclic.
 package canon
 
 // Member is one name/value pair of an Object.
