@@ -20,11 +20,15 @@ func (v *Verifier) VerifyBatchContext(ctx context.Context, docs []*Document) []R
 	nowMs := v.nowMillis()
 	states := make([]verification, len(docs))
 	live := make([]*verification, 0, len(docs))
+	sc := &batchScratch{
+		checks: make([]Check, len(checkNames)*len(docs)),
+		arena:  make([]byte, 0, 1536*len(docs)),
+	}
 	for i, doc := range docs {
 		if doc == nil || doc.obj == nil {
 			continue
 		}
-		states[i].prepare(doc, nowMs)
+		states[i].prepare(doc, nowMs, sc)
 		live = append(live, &states[i])
 	}
 	v.resolve(ctx, live, true)

@@ -169,8 +169,9 @@ func Build(opts BuildOptions, key *keys.PrivateKey) (*Document, error) {
 	}
 
 	d := &Document{obj: o}
-	sign(d.obj, key, d.AppendCanonicalForm(make([]byte, 0, 1024)))
-	if n := canon.JSONSize(o); n > MaxDocumentSize {
+	canonical := d.AppendCanonicalForm(make([]byte, 0, 2048))
+	sign(d.obj, key, canonical)
+	if n := documentSize(o, len(canonical)); n > MaxDocumentSize {
 		return nil, buildErr("document", fmt.Sprintf(
 			"Serialized document exceeds maximum size of %d bytes", MaxDocumentSize))
 	}

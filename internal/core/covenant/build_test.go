@@ -15,12 +15,12 @@ import (
 func TestBuildErrors(t *testing.T) {
 	other := seedKey(t, 9)
 	tests := []struct {
-		name   string
-		edit   func(o *BuildOptions)
-		noKey  bool
-		field  string
-		msg    string // exact, or prefix when it ends with "…"
-		kind   error
+		name  string
+		edit  func(o *BuildOptions)
+		noKey bool
+		field string
+		msg   string // exact, or prefix when it ends with "…"
+		kind  error
 	}{
 		{name: "issuer", edit: func(o *BuildOptions) { o.Issuer = Party{} }, field: "issuer", msg: "issuer is required"},
 		{name: "issuer.id", edit: func(o *BuildOptions) { o.Issuer.ID = "" }, field: "issuer.id", msg: "issuer.id is required"},
@@ -171,7 +171,7 @@ func TestBuildMemberOrder(t *testing.T) {
 	opts.Enforcement = &Enforcement{Type: "monitor", Config: mustObject(t, `{"b":1,"a":2}`), Description: "d"}
 	opts.Proof = &Proof{Type: "tee", Config: mustObject(t, `{}`)}
 	opts.Revocation = &Revocation{Method: "crl", Endpoint: "https://x"}
-	opts.Metadata = &Metadata{Name: "n", Tags: []string{}, Extra: mustObject(t, `{"name":"ignored","zeta":true}`)}
+	opts.Metadata = &Metadata{Name: "n", Tags: []string{}, Extra: mustObject(t, `{"name":"from-extra","zeta":true}`)}
 	opts.ExpiresAt = "2030-01-01T00:00:00.000Z"
 	opts.ActivatesAt = "2020-01-01T00:00:00.000Z"
 	opts.Issuer.Extra = mustObject(t, `{"x-extra":[1,2]}`)
@@ -192,7 +192,7 @@ func TestBuildMemberOrder(t *testing.T) {
 		`"enforcement":{"type":"monitor","config":{"b":1,"a":2},"description":"d"}`,
 		`"proof":{"type":"tee","config":{}}`,
 		`"revocation":{"method":"crl","endpoint":"https://x"}`,
-		`"metadata":{"name":"n","tags":[],"zeta":true}`,
+		`"metadata":{"name":"from-extra","tags":[],"zeta":true}`,
 	} {
 		if !strings.Contains(string(js), frag) {
 			t.Errorf("%s\nlacks %s", js, frag)
@@ -332,5 +332,3 @@ func TestAccessors(t *testing.T) {
 		t.Errorf("odd issuer %+v", p)
 	}
 }
-
-

@@ -43,6 +43,9 @@ func FuzzParseDocument(f *testing.F) {
 			}
 			return
 		}
+		if got, want := documentSize(d.Object(), len(d.CanonicalForm())), d.Size(); got != want {
+			t.Fatalf("documentSize %d, JSONSize %d", got, want)
+		}
 		r := v.Verify(d)
 		if len(r.Checks) != 11 {
 			t.Fatalf("%d checks", len(r.Checks))

@@ -6,8 +6,12 @@ import "github.com/stele-go/stele/internal/core/canon"
 // (in countersignatures, by key only) a third party.
 //
 // As JSON it is {id, publicKey, role, name?, metadata?} followed by the
-// members of Extra in their order; Extra members whose names are already
-// written are ignored.
+// members of Extra in their order. The same holds for the other typed values
+// below: optional members are omitted when empty (or nil), and a member of
+// Extra named like a typed field replaces that field, in its place. That is
+// how the accessors of Document report a member the typed field cannot hold
+// (an empty optional string, or a value of another type), so that building
+// from what an accessor returned reproduces the member exactly.
 type Party struct {
 	ID        string
 	PublicKey string // hex Ed25519 public key
@@ -79,26 +83,36 @@ type Countersignature struct {
 	Timestamp       string
 }
 
-// objWriter assembles an object in insertion order.
-type objWriter struct{ o *canon.Object }
+// objWriter assembles an object in insertion order. A member of x (the
+// Extra of the typed value) named like a typed field takes that field's place
+// and value; the other members of x follow the typed fields.
+type objWriter struct {
+	o *canon.Object
+	x *canon.Object
+}
 
-func newObj(n int) objWriter { return objWriter{canon.NewObject(n)} }
+func newObj(n int, extra *canon.Object) objWriter {
+	return objWriter{o: canon.NewObject(n + extra.Len()), x: extra}
+}
 
-func (w objWriter) str(k, v string) {
-	if v != "" {
+// set writes k: Extra's value when Extra has k, else v when write is set.
+func (w objWriter) set(k string, v any, write bool) {
+	if xv, ok := w.x.Get(k); ok {
+		w.o.Set(k, xv)
+	} else if write {
 		w.o.Set(k, v)
 	}
 }
 
-func (w objWriter) obj(k string, v *canon.Object) {
-	if v != nil {
-		w.o.Set(k, v)
-	}
-}
+func (w objWriter) req(k string, v any) { w.set(k, v, true) }
 
-// extra appends the members of x that are not already present.
-func (w objWriter) extra(x *canon.Object) *canon.Object {
-	for _, m := range x.Members() {
+func (w objWriter) str(k, v string) { w.set(k, v, v != "") }
+
+func (w objWriter) obj(k string, v *canon.Object) { w.set(k, v, v != nil) }
+
+// done appends the remaining Extra members and returns the object.
+func (w objWriter) done() *canon.Object {
+	for _, m := range w.x.Members() {
 		if !w.o.Has(m.Key) {
 			w.o.Set(m.Key, m.Value)
 		}
@@ -107,70 +121,71 @@ func (w objWriter) extra(x *canon.Object) *canon.Object {
 }
 
 func (p Party) object() *canon.Object {
-	w := newObj(3 + p.Extra.Len())
-	w.o.Set("id", p.ID)
-	w.o.Set("publicKey", p.PublicKey)
-	w.o.Set("role", p.Role)
+	w := newObj(5, p.Extra)
+	w.req("id", p.ID)
+	w.req("publicKey", p.PublicKey)
+	w.req("role", p.Role)
 	w.str("name", p.Name)
 	w.obj("metadata", p.Metadata)
-	return w.extra(p.Extra)
+	return w.done()
 }
 
 func (c ChainRef) object() *canon.Object {
-	w := newObj(3 + c.Extra.Len())
-	w.o.Set("parentId", c.ParentID)
-	w.o.Set("relation", c.Relation)
-	w.o.Set("depth", c.Depth)
-	return w.extra(c.Extra)
+	w := newObj(3, c.Extra)
+	w.req("parentId", c.ParentID)
+	w.req("relation", c.Relation)
+	w.req("depth", c.Depth)
+	return w.done()
 }
 
 func (b Obligation) object() *canon.Object {
-	w := newObj(4 + b.Extra.Len())
-	w.o.Set("id", b.ID)
-	w.o.Set("description", b.Description)
-	w.o.Set("action", b.Action)
+	w := newObj(4, b.Extra)
+	w.req("id", b.ID)
+	w.req("description", b.Description)
+	w.req("action", b.Action)
 	w.str("deadline", b.Deadline)
-	return w.extra(b.Extra)
+	return w.done()
 }
 
 func (e Enforcement) object() *canon.Object {
-	w := newObj(3 + e.Extra.Len())
-	w.o.Set("type", e.Type)
+	w := newObj(3, e.Extra)
+	w.req("type", e.Type)
 	w.obj("config", e.Config)
 	w.str("description", e.Description)
-	return w.extra(e.Extra)
+	return w.done()
 }
 
 func (p Proof) object() *canon.Object {
-	w := newObj(3 + p.Extra.Len())
-	w.o.Set("type", p.Type)
+	w := newObj(3, p.Extra)
+	w.req("type", p.Type)
 	w.obj("config", p.Config)
 	w.str("description", p.Description)
-	return w.extra(p.Extra)
+	return w.done()
 }
 
 func (r Revocation) object() *canon.Object {
-	w := newObj(3 + r.Extra.Len())
-	w.o.Set("method", r.Method)
+	w := newObj(3, r.Extra)
+	w.req("method", r.Method)
 	w.str("endpoint", r.Endpoint)
 	w.obj("config", r.Config)
-	return w.extra(r.Extra)
+	return w.done()
 }
 
 func (m Metadata) object() *canon.Object {
-	w := newObj(5 + m.Extra.Len())
+	w := newObj(5, m.Extra)
 	w.str("name", m.Name)
 	w.str("description", m.Description)
+	var tags []any
 	if m.Tags != nil {
-		tags := make([]any, len(m.Tags))
+		tags = make([]any, len(m.Tags))
 		for i, t := range m.Tags {
 			tags[i] = t
 		}
-		w.o.Set("tags", tags)
 	}
+	w.set("tags", tags, m.Tags != nil)
 	w.str("version", m.Version)
 	w.obj("custom", m.Custom)
-	return w.extra(m.Extra)
+	return w.done()
 }
 
 func (c Countersignature) object() *canon.Object {
@@ -223,6 +238,10 @@ func (r *objReader) rest(taken func(k string, v any) bool) *canon.Object {
 
 func isStr(v any) bool { _, ok := v.(string); return ok }
 
+// isNonEmptyStr is the test for optional string fields, which are omitted
+// when empty: an empty one is kept in Extra so that it is written back.
+func isNonEmptyStr(v any) bool { s, ok := v.(string); return ok && s != "" }
+
 func isObj(v any) bool { o, ok := v.(*canon.Object); return ok && o != nil }
 
 func partyFrom(o *canon.Object) Party {
@@ -230,8 +249,10 @@ func partyFrom(o *canon.Object) Party {
 	p := Party{ID: r.str("id"), PublicKey: r.str("publicKey"), Role: r.str("role"), Name: r.str("name"), Metadata: r.obj("metadata")}
 	p.Extra = r.rest(func(k string, v any) bool {
 		switch k {
-		case "id", "publicKey", "role", "name":
+		case "id", "publicKey", "role":
 			return isStr(v)
+		case "name":
+			return isNonEmptyStr(v)
 		case "metadata":
 			return isObj(v)
 		}
@@ -264,8 +285,10 @@ func obligationFrom(o *canon.Object) Obligation {
 	b := Obligation{ID: r.str("id"), Description: r.str("description"), Action: r.str("action"), Deadline: r.str("deadline")}
 	b.Extra = r.rest(func(k string, v any) bool {
 		switch k {
-		case "id", "description", "action", "deadline":
+		case "id", "description", "action":
 			return isStr(v)
+		case "deadline":
+			return isNonEmptyStr(v)
 		}
 		return false
 	})
@@ -277,8 +300,10 @@ func typedConfigFrom(o *canon.Object) (typ string, config *canon.Object, desc st
 	typ, config, desc = r.str("type"), r.obj("config"), r.str("description")
 	extra = r.rest(func(k string, v any) bool {
 		switch k {
-		case "type", "description":
+		case "type":
 			return isStr(v)
+		case "description":
+			return isNonEmptyStr(v)
 		case "config":
 			return isObj(v)
 		}
@@ -292,8 +317,10 @@ func revocationFrom(o *canon.Object) Revocation {
 	rv := Revocation{Method: r.str("method"), Endpoint: r.str("endpoint"), Config: r.obj("config")}
 	rv.Extra = r.rest(func(k string, v any) bool {
 		switch k {
-		case "method", "endpoint":
+		case "method":
 			return isStr(v)
+		case "endpoint":
+			return isNonEmptyStr(v)
 		case "config":
 			return isObj(v)
 		}
@@ -327,7 +354,7 @@ func metadataFrom(o *canon.Object) Metadata {
 	m.Extra = r.rest(func(k string, v any) bool {
 		switch k {
 		case "name", "description", "version":
-			return isStr(v)
+			return isNonEmptyStr(v)
 		case "custom":
 			return isObj(v)
 		case "tags":

@@ -164,7 +164,7 @@ func (v *Verifier) VerifyContext(ctx context.Context, doc *Document) Result {
 		return Result{}
 	}
 	var vr verification
-	vr.prepare(doc, v.nowMillis())
+	vr.prepare(doc, v.nowMillis(), nil)
 	v.resolve(ctx, []*verification{&vr}, false)
 	vr.finish()
 	return vr.res
@@ -230,18 +230,41 @@ const (
 
 // prepare computes the canonical form once and runs every check that needs
 // no Ed25519 work; it records the signatures to verify in slots.
-func (vr *verification) prepare(doc *Document, nowMs int64) {
+// batchScratch is memory shared by the verifications of one batch: one
+// parser, one backing array for all checks and one for all canonical forms
+// (slices of an arena stay valid when a later append moves it).
+type batchScratch struct {
+	parser ccl.Parser
+	checks []Check
+	arena  []byte
+}
+
+func (vr *verification) prepare(doc *Document, nowMs int64, sc *batchScratch) {
 	o := doc.obj
 	vr.doc = doc
-	checks := make([]Check, len(checkNames))
+	var checks []Check
+	var parser *ccl.Parser
+	if sc != nil && len(sc.checks) >= len(checkNames) {
+		checks = sc.checks[:len(checkNames):len(checkNames)]
+		sc.checks = sc.checks[len(checkNames):]
+		parser = &sc.parser
+	} else {
+		checks = make([]Check, len(checkNames))
+	}
 	for i := range checks {
 		checks[i].Name = checkNames[i]
 	}
 	vr.res = Result{Checks: checks, Document: doc}
 
-	size := canon.JSONSize(o)
-	vr.canonical = canon.AppendCanonicalExcept(make([]byte, 0, size), o, excluded[:]...)
+	if sc != nil {
+		start := len(sc.arena)
+		sc.arena = canon.AppendCanonicalExcept(sc.arena, o, excluded[:]...)
+		vr.canonical = sc.arena[start:len(sc.arena):len(sc.arena)]
+	} else {
+		vr.canonical = canon.AppendCanonicalExcept(make([]byte, 0, 2048), o, excluded[:]...)
+	}
 	vr.digest = sha256.Sum256(vr.canonical)
+	size := documentSize(o, len(vr.canonical))
 
 	// 1. id_match
 	var idHex [64]byte
@@ -285,11 +308,12 @@ func (vr *verification) prepare(doc *Document, nowMs int64) {
 	}
 
 	// 5. ccl_parses
-	checks[iCCL] = cclCheck(o)
+	checks[iCCL] = cclCheck(o, parser)
 
 	// 6. enforcement_valid, 7. proof_valid
-	checks[iEnforcement] = typeCheck(o, "enforcement", CheckEnforcementValid, "Enforcement", "enforcement", ValidEnforcementType)
-	checks[iProof] = typeCheck(o, "proof", CheckProofValid, "Proof", "proof", ValidProofType)
+	checks[iEnforcement] = typeCheck(o, "enforcement", CheckEnforcementValid, "Enforcement", "enforcement",
+		"No enforcement config present", ValidEnforcementType)
+	checks[iProof] = typeCheck(o, "proof", CheckProofValid, "Proof", "proof", "No proof config present", ValidProofType)
 
 	// 8. chain_depth
 	if v, ok := o.Get("chain"); ok && truthy(v) {
@@ -426,12 +450,15 @@ func (vr *verification) finish() {
 	vr.slots = nil
 }
 
-func cclCheck(o *canon.Object) Check {
+func cclCheck(o *canon.Object, parser *ccl.Parser) Check {
 	src, ok := o.String("constraints")
 	if !ok {
 		return Check{CheckCCLParses, false, "CCL parse error: constraints is not a string"}
 	}
-	p, err := ccl.Parse(src)
+	if parser == nil {
+		parser = new(ccl.Parser)
+	}
+	p, err := parser.Parse(src)
 	if err != nil {
 		return Check{CheckCCLParses, false, "CCL parse error: " + err.Error()}
 	}
@@ -442,10 +469,10 @@ func cclCheck(o *canon.Object) Check {
 	}
 }
 
-func typeCheck(o *canon.Object, member, name, title, lower string, valid func(string) bool) Check {
+func typeCheck(o *canon.Object, member, name, title, lower, absent string, valid func(string) bool) Check {
 	v, ok := o.Get(member)
 	if !ok || !truthy(v) {
-		return Check{name, true, "No " + lower + " config present"}
+		return Check{name, true, absent}
 	}
 	var t any
 	var present bool
