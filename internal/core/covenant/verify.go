@@ -186,13 +186,12 @@ func (v *Verifier) logger() *slog.Logger {
 
 // sigSlot is one Ed25519 signature a verification needs.
 type sigSlot struct {
-	pub        [32]byte
-	sig        [64]byte
-	msg        []byte
-	digest     [32]byte // SHA-256 of msg
-	wellFormed bool     // both hex strings decoded to the right lengths
-	outcome    uint8    // 0 unknown, 1 valid, 2 invalid
-	label      string   // countersignatures: how the signer is named in a failure
+	pub     [32]byte
+	sig     [64]byte
+	msg     []byte
+	digest  [32]byte // SHA-256 of msg
+	outcome uint8    // 0 unknown, 1 valid, 2 invalid
+	label   string   // countersignatures: how the signer is named in a failure
 }
 
 // verification is the state of one document between the checks that need no
@@ -405,9 +404,7 @@ func (vr *verification) prepareCountersignatures(o *canon.Object) {
 // fromHex throws (odd length, non-hex) or the verifier rejects the length.
 func (vr *verification) addSlot(pubHex string, pubOK bool, sigHex string, sigOK bool, label string) {
 	s := sigSlot{msg: vr.canonical, digest: vr.digest, label: label}
-	if pubOK && sigOK && decodeHexInto(s.pub[:], pubHex) && decodeHexInto(s.sig[:], sigHex) {
-		s.wellFormed = true
-	} else {
+	if !pubOK || !sigOK || !decodeHexInto(s.pub[:], pubHex) || !decodeHexInto(s.sig[:], sigHex) {
 		s.outcome = 2
 	}
 	vr.slots = append(vr.slots, s)
@@ -462,11 +459,11 @@ func cclCheck(o *canon.Object, parser *ccl.Parser) Check {
 	if err != nil {
 		return Check{CheckCCLParses, false, "CCL parse error: " + err.Error()}
 	}
-	if n := len(p.Statements); n > MaxConstraints {
+	n := len(p.Statements)
+	if n > MaxConstraints {
 		return Check{CheckCCLParses, false, "Constraints exceed maximum of " + strconv.Itoa(MaxConstraints) + " statements"}
-	} else {
-		return Check{CheckCCLParses, true, "CCL parsed successfully (" + strconv.Itoa(n) + " statement(s))"}
 	}
+	return Check{CheckCCLParses, true, "CCL parsed successfully (" + strconv.Itoa(n) + " statement(s))"}
 }
 
 func typeCheck(o *canon.Object, member, name, title, lower, absent string, valid func(string) bool) Check {
