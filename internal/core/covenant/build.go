@@ -111,12 +111,25 @@ func Build(opts BuildOptions, key *keys.PrivateKey) (*Document, error) {
 			return nil, buildErr("chain.depth", fmt.Sprintf(
 				"chain.depth exceeds maximum of %d (got %s)", MaxChainDepth, jsNumberString(c.Depth)))
 		}
+		if err := checkExtra(c.Extra, "chain", "parentId", "relation", "depth"); err != nil {
+			return nil, err
+		}
 	}
-	if e := opts.Enforcement; e != nil && !ValidEnforcementType(e.Type) {
-		return nil, buildErr("enforcement.type", "Invalid enforcement type: "+e.Type)
+	if e := opts.Enforcement; e != nil {
+		if !ValidEnforcementType(e.Type) {
+			return nil, buildErr("enforcement.type", "Invalid enforcement type: "+e.Type)
+		}
+		if err := checkExtra(e.Extra, "enforcement", "type"); err != nil {
+			return nil, err
+		}
 	}
-	if p := opts.Proof; p != nil && !ValidProofType(p.Type) {
-		return nil, buildErr("proof.type", "Invalid proof type: "+p.Type)
+	if p := opts.Proof; p != nil {
+		if !ValidProofType(p.Type) {
+			return nil, buildErr("proof.type", "Invalid proof type: "+p.Type)
+		}
+		if err := checkExtra(p.Extra, "proof", "type"); err != nil {
+			return nil, err
+		}
 	}
 
 	var nonce [32]byte
@@ -200,6 +213,18 @@ func checkBuildParty(p Party, name, role, keyMsg string) error {
 		return buildErr(name+".publicKey", keyMsg)
 	case p.Role != role:
 		return buildErr(name+".role", fmt.Sprintf("%s.role must be %q", name, role))
+	}
+	return checkExtra(p.Extra, name, "id", "publicKey", "role")
+}
+
+// checkExtra refuses an Extra member that would override a checked field:
+// the check would then not apply to what is written.
+func checkExtra(extra *canon.Object, name string, checked ...string) error {
+	for _, k := range checked {
+		if extra.Has(k) {
+			return buildErr(name+"."+k, fmt.Sprintf(
+				"%s.%s is checked and must be given in its field, not in Extra", name, k))
+		}
 	}
 	return nil
 }

@@ -3,10 +3,12 @@ package covenant
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stele-go/stele/internal/core/canon"
 	"github.com/stele-go/stele/internal/core/ccl"
@@ -57,6 +59,17 @@ func TestBuildErrors(t *testing.T) {
 			o.Metadata = &Metadata{Description: strings.Repeat("x", MaxDocumentSize)}
 		}, field: "document", msg: "Serialized document exceeds maximum size of 1048576 bytes"},
 		{name: "nonce source", edit: func(o *BuildOptions) { o.Rand = bytes.NewReader(make([]byte, 31)) }, field: "nonce", msg: "cannot read nonce: unexpected EOF"},
+		{name: "issuer extra role", edit: func(o *BuildOptions) { o.Issuer.Extra = mustObject(t, `{"role":"beneficiary"}`) }, field: "issuer.role",
+			msg: "issuer.role is checked and must be given in its field, not in Extra"},
+		{name: "chain extra depth", edit: func(o *BuildOptions) {
+			o.Chain = &ChainRef{ParentID: "p", Relation: "r", Depth: 1, Extra: mustObject(t, `{"depth":99}`)}
+		}, field: "chain.depth", msg: "chain.depth is checked and must be given in its field, not in Extra"},
+		{name: "enforcement extra type", edit: func(o *BuildOptions) {
+			o.Enforcement = &Enforcement{Type: "audit", Extra: mustObject(t, `{"type":"x"}`)}
+		}, field: "enforcement.type", msg: "enforcement.type is checked and must be given in its field, not in Extra"},
+		{name: "proof extra type", edit: func(o *BuildOptions) {
+			o.Proof = &Proof{Type: "tee", Extra: mustObject(t, `{"type":null}`)}
+		}, field: "proof.type", msg: "proof.type is checked and must be given in its field, not in Extra"},
 		// Order: the issuer is checked before everything else.
 		{name: "order", edit: func(o *BuildOptions) {
 			o.Issuer.Role = "x"
@@ -330,5 +343,49 @@ func TestAccessors(t *testing.T) {
 	})
 	if p := m.Issuer(); p.Name != "" || p.Extra == nil || !p.Extra.Has("name") {
 		t.Errorf("odd issuer %+v", p)
+	}
+}
+
+// TestLargeExtraLinear: accessors and Build handle objects with very many
+// members (possible in a 1 MiB document) in linear time, and exactly.
+func TestLargeExtraLinear(t *testing.T) {
+	opts, key := basicOptions(t)
+	const n = 60000
+	var b strings.Builder
+	b.WriteString(`{"name":"","zz":1e400`)
+	for i := range n {
+		fmt.Fprintf(&b, `,"k%d":%d`, i, i%7)
+	}
+	b.WriteString("}")
+	opts.Issuer.Extra = mustObject(t, b.String())
+	start := time.Now()
+	d := mustBuild(t, opts, key)
+	p := d.Issuer()
+	if el := time.Since(start); el > 20*time.Second {
+		t.Errorf("build and read back took %v", el)
+	}
+	iss, _ := d.Object().Object("issuer")
+	if iss.Len() != n+5 || p.Extra.Len() != n+2 {
+		t.Fatalf("issuer has %d members, Extra %d", iss.Len(), p.Extra.Len())
+	}
+	keys := iss.Members()
+	if keys[0].Key != "id" || keys[3].Key != "name" || keys[4].Key != "zz" || keys[n+4].Key != fmt.Sprint("k", n-1) {
+		t.Errorf("member order %s %s %s %s", keys[0].Key, keys[3].Key, keys[4].Key, keys[n+4].Key)
+	}
+	if v, _ := iss.Get("k12"); v != 5.0 {
+		t.Errorf("k12 = %v", v)
+	}
+	if v, _ := iss.Get("zz"); v != nil {
+		t.Errorf("zz = %v, want null (JSON has no Infinity)", v)
+	}
+	// Rebuilding from the accessor reproduces the party.
+	opts2, _ := basicOptions(t)
+	opts2.Issuer = p
+	d2 := mustBuild(t, opts2, key)
+	if d2.ID() != d.ID() {
+		t.Error("rebuild from Issuer() changed the document")
+	}
+	if !Verify(d2).Valid {
+		t.Error("large document invalid")
 	}
 }

@@ -112,12 +112,59 @@ func (w objWriter) obj(k string, v *canon.Object) { w.set(k, v, v != nil) }
 
 // done appends the remaining Extra members and returns the object.
 func (w objWriter) done() *canon.Object {
+	if w.x.Len() > smallExtra {
+		if o, ok := w.appendLarge(); ok {
+			return o
+		}
+	}
 	for _, m := range w.x.Members() {
 		if !w.o.Has(m.Key) {
 			w.o.Set(m.Key, m.Value)
 		}
 	}
 	return w.o
+}
+
+// smallExtra is the Extra size up to which members are appended one by one
+// (canon.Object.Set scans the members, so that is quadratic).
+const smallExtra = 32
+
+// appendLarge appends many Extra members in linear time by going through
+// JSON text, which canon's parser turns into an object without quadratic
+// scans. The text round trip is exact for the value model except that
+// non-finite numbers become null, which is how JSON writes them anyway.
+func (w objWriter) appendLarge() (*canon.Object, bool) {
+	typed := w.o.Members()
+	buf := make([]byte, 0, canon.JSONSize(w.x)+canon.JSONSize(w.o)+2)
+	buf = append(buf, '{')
+	for i, m := range typed {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = canon.AppendQuote(buf, m.Key)
+		buf = append(buf, ':')
+		buf = canon.AppendJSON(buf, m.Value)
+	}
+	first := len(typed) == 0
+	for _, m := range w.x.Members() {
+		if w.o.Has(m.Key) { // w.o holds only the few typed members
+			continue
+		}
+		if !first {
+			buf = append(buf, ',')
+		}
+		first = false
+		buf = canon.AppendQuote(buf, m.Key)
+		buf = append(buf, ':')
+		buf = canon.AppendJSON(buf, m.Value)
+	}
+	buf = append(buf, '}')
+	v, err := canon.ParseLimits(buf, canon.Limits{MaxBytes: len(buf)})
+	if err != nil {
+		return nil, false // e.g. nesting deeper than the parser allows
+	}
+	o, ok := v.(*canon.Object)
+	return o, ok
 }
 
 func (p Party) object() *canon.Object {
@@ -221,17 +268,24 @@ func (r *objReader) obj(k string) *canon.Object {
 }
 
 // rest collects the members that taken does not claim for a typed field
-// (unknown names, and known names holding a type the field cannot hold).
+// (unknown names, and known names holding a type the field cannot hold), in
+// their order. It runs in time linear in the size of the object, however many
+// members it has: it copies the object and deletes the few claimed members.
 func (r *objReader) rest(taken func(k string, v any) bool) *canon.Object {
-	var x *canon.Object
+	var claimed [8]string
+	n := 0
 	for _, m := range r.o.Members() {
-		if taken(m.Key, m.Value) {
-			continue
+		if taken(m.Key, m.Value) && n < len(claimed) {
+			claimed[n] = m.Key
+			n++
 		}
-		if x == nil {
-			x = canon.NewObject(2)
-		}
-		x.Set(m.Key, m.Value)
+	}
+	if n == r.o.Len() {
+		return nil
+	}
+	x := canon.CloneObject(r.o)
+	for _, k := range claimed[:n] {
+		x.Delete(k)
 	}
 	return x
 }
