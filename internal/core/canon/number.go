@@ -7,7 +7,7 @@ import (
 
 // AppendNumber appends f as JSON.stringify writes a number: for a finite f
 // that is JavaScript's Number.prototype.toString (shortest round-trip digits;
-// plain notation for 1e-7 < |f| < 1e21, otherwise exponent form such as
+// plain notation for 1e-6 <= |f| < 1e21, otherwise exponent form such as
 // 1e+21, 1.5e-7 or 5e-324; -0 is written 0). JSON has no NaN or infinities:
 // those are written null. Use JSString for JavaScript's String(f), which
 // writes NaN, Infinity and -Infinity.
