@@ -48,5 +48,9 @@ func benchStore(b *testing.B) *Store {
 }
 
 func BenchmarkRecordResults(b *testing.B) { storetest.BenchRecordResults(b, benchStore(b)) }
-func BenchmarkPutSigs(b *testing.B)       { storetest.BenchPutSigs(b, benchStore(b)) }
-func BenchmarkGetSigs(b *testing.B)       { storetest.BenchGetSigs(b, benchStore(b)) }
+func BenchmarkRecordResultsParallel(b *testing.B) {
+	b.SetParallelism(2)
+	storetest.BenchRecordResultsParallel(b, benchStore(b))
+}
+func BenchmarkPutSigs(b *testing.B) { storetest.BenchPutSigs(b, benchStore(b)) }
+func BenchmarkGetSigs(b *testing.B) { storetest.BenchGetSigs(b, benchStore(b)) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stele-go/stele/internal/store"
@@ -91,4 +92,38 @@ func benchKey(seed string, n int) [32]byte {
 	var buf [8]byte
 	binary.BigEndian.PutUint64(buf[:], uint64(n))
 	return sha256.Sum256(append([]byte(seed), buf[:]...))
+}
+
+// BenchRecordResultsParallel measures RecordResults of ChunkSize-result
+// chunks from concurrent writers (b.RunParallel) into one job, as several
+// verifier workers do.
+func BenchRecordResultsParallel(b *testing.B, s store.Store) {
+	ctx := context.Background()
+	id := newID(b, "bench")
+	if err := s.CreateJob(ctx, store.Job{ID: id, Kind: store.KindVerify, Total: b.N * ChunkSize}); err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		chunk := make([]store.Result, ChunkSize)
+		for pb.Next() {
+			c := int(next.Add(1) - 1)
+			for j := range chunk {
+				n := c*ChunkSize + j
+				chunk[j] = result(n, outcomeOf(n), "ref")
+			}
+			if _, err := s.RecordResults(ctx, id, chunk); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*ChunkSize)/b.Elapsed().Seconds(), "results/s")
+	job, err := s.GetJob(ctx, id)
+	if err != nil || job.Done != b.N*ChunkSize {
+		b.Fatalf("job after the benchmark = %+v, %v; want Done = %d", job, err, b.N*ChunkSize)
+	}
 }
