@@ -20,7 +20,7 @@ func (v *Verifier) VerifyBatchContext(ctx context.Context, docs []*Document) []R
 	nowMs := v.nowMillis()
 	states := make([]verification, len(docs))
 	live := make([]*verification, 0, len(docs))
-	sc := &batchScratch{
+	sc := &scratch{
 		checks: make([]Check, len(checkNames)*len(docs)),
 		arena:  make([]byte, 0, 1536*len(docs)),
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stele-go/stele/internal/core/canon"
@@ -87,6 +88,7 @@ type Verifier struct {
 	now   func() time.Time
 	cache SignatureCache
 	log   *slog.Logger
+	pool  *sync.Pool // of *scratch, shared by copies made with At
 }
 
 // VerifierOption configures a Verifier.
@@ -129,7 +131,7 @@ func WithLogger(l *slog.Logger) VerifierOption {
 // NewVerifier returns a Verifier; an invalid option yields an error matching
 // ErrInvalidOption.
 func NewVerifier(opts ...VerifierOption) (*Verifier, error) {
-	v := &Verifier{now: time.Now}
+	v := &Verifier{now: time.Now, pool: new(sync.Pool)}
 	for _, opt := range opts {
 		if err := opt(v); err != nil {
 			return nil, err
@@ -163,10 +165,12 @@ func (v *Verifier) VerifyContext(ctx context.Context, doc *Document) Result {
 	if doc == nil || doc.obj == nil {
 		return Result{}
 	}
+	sc := v.getScratch()
 	var vr verification
-	vr.prepare(doc, v.nowMillis(), nil)
+	vr.prepare(doc, v.nowMillis(), sc)
 	v.resolve(ctx, []*verification{&vr}, false)
 	vr.finish()
+	v.putScratch(sc)
 	return vr.res
 }
 
@@ -227,41 +231,54 @@ const (
 	iNonce
 )
 
-// prepare computes the canonical form once and runs every check that needs
-// no Ed25519 work; it records the signatures to verify in slots.
-// batchScratch is memory shared by the verifications of one batch: one
-// parser, one backing array for all checks and one for all canonical forms
-// (slices of an arena stay valid when a later append moves it).
-type batchScratch struct {
+// scratch is memory reused across verifications: a CCL parser, a backing
+// array for checks (batches only: a single Result owns its checks) and an
+// arena for canonical forms (slices of the arena stay valid when a later
+// append moves it).
+type scratch struct {
 	parser ccl.Parser
 	checks []Check
 	arena  []byte
 }
 
-func (vr *verification) prepare(doc *Document, nowMs int64, sc *batchScratch) {
+// maxPooledArena bounds the arena a Verifier keeps for reuse.
+const maxPooledArena = 64 << 10
+
+func (v *Verifier) getScratch() *scratch {
+	if v.pool != nil {
+		if sc, ok := v.pool.Get().(*scratch); ok {
+			return sc
+		}
+	}
+	return &scratch{arena: make([]byte, 0, 2048)}
+}
+
+func (v *Verifier) putScratch(sc *scratch) {
+	if v.pool == nil || cap(sc.arena) > maxPooledArena {
+		return
+	}
+	sc.arena = sc.arena[:0]
+	sc.checks = nil
+	v.pool.Put(sc)
+}
+
+// prepare computes the canonical form once and runs every check that needs
+// no Ed25519 work; it records the signatures to verify in slots.
+func (vr *verification) prepare(doc *Document, nowMs int64, sc *scratch) {
 	o := doc.obj
 	vr.doc = doc
 	var checks []Check
-	var parser *ccl.Parser
-	if sc != nil && len(sc.checks) >= len(checkNames) {
+	if len(sc.checks) >= len(checkNames) {
 		checks = sc.checks[:len(checkNames):len(checkNames)]
 		sc.checks = sc.checks[len(checkNames):]
-		parser = &sc.parser
 	} else {
 		checks = make([]Check, len(checkNames))
 	}
-	for i := range checks {
-		checks[i].Name = checkNames[i]
-	}
 	vr.res = Result{Checks: checks, Document: doc}
 
-	if sc != nil {
-		start := len(sc.arena)
-		sc.arena = canon.AppendCanonicalExcept(sc.arena, o, excluded[:]...)
-		vr.canonical = sc.arena[start:len(sc.arena):len(sc.arena)]
-	} else {
-		vr.canonical = canon.AppendCanonicalExcept(make([]byte, 0, 2048), o, excluded[:]...)
-	}
+	start := len(sc.arena)
+	sc.arena = canon.AppendCanonicalExcept(sc.arena, o, excluded[:]...)
+	vr.canonical = sc.arena[start:len(sc.arena):len(sc.arena)]
 	vr.digest = sha256.Sum256(vr.canonical)
 	size := documentSize(o, len(vr.canonical))
 
@@ -307,7 +324,7 @@ func (vr *verification) prepare(doc *Document, nowMs int64, sc *batchScratch) {
 	}
 
 	// 5. ccl_parses
-	checks[iCCL] = cclCheck(o, parser)
+	checks[iCCL] = cclCheck(o, &sc.parser)
 
 	// 6. enforcement_valid, 7. proof_valid
 	checks[iEnforcement] = typeCheck(o, "enforcement", CheckEnforcementValid, "Enforcement", "enforcement",
@@ -451,9 +468,6 @@ func cclCheck(o *canon.Object, parser *ccl.Parser) Check {
 	src, ok := o.String("constraints")
 	if !ok {
 		return Check{CheckCCLParses, false, "CCL parse error: constraints is not a string"}
-	}
-	if parser == nil {
-		parser = new(ccl.Parser)
 	}
 	p, err := parser.Parse(src)
 	if err != nil {

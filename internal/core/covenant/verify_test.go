@@ -366,3 +366,45 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+// TestVerifierConcurrent shares one Verifier (scratch pool, cache) between
+// goroutines verifying the corpus singly and in batches.
+func TestVerifierConcurrent(t *testing.T) {
+	c := loadCorpus(t)
+	docs, exp, names := c.all()
+	v := mustVerifier(t, WithClock(fixedClock(c.generatedAt)), WithSignatureCache(NewMemorySignatureCache(64)))
+	errs := make(chan string, 1000)
+	done := make(chan struct{})
+	for g := 0; g < 8; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for round := 0; round < 3; round++ {
+				for i := range docs {
+					j := (i + g*7) % len(docs)
+					if r := v.Verify(docs[j]); r.Valid != exp[j].Valid || !equalStrings(failedNames(r), orEmpty(exp[j].Failed)) {
+						errs <- names[j]
+					}
+				}
+				for i, r := range v.VerifyBatch(docs) {
+					if r.Valid != exp[i].Valid {
+						errs <- "batch " + names[i]
+					}
+				}
+			}
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		<-done
+	}
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
