@@ -1,5 +1,7 @@
 package ccl
 
+import "strings"
+
 // tokenType classifies a token. The names (tokenType.String) are the
 // reference's, because they appear in error messages.
 type tokenType uint8
@@ -105,35 +107,74 @@ func wordType(w string) tokenType {
 		}
 		buf[i] = c
 	}
-	switch string(buf[:len(w)]) {
-	case "permit":
-		return tkPermit
-	case "deny":
-		return tkDeny
-	case "require":
-		return tkRequire
-	case "limit":
-		return tkLimit
-	case "on":
-		return tkOn
-	case "when":
-		return tkWhen
-	case "severity":
-		return tkSeverity
-	case "per":
-		return tkPer
-	case "second", "seconds", "minute", "minutes", "hour", "hours", "day", "days":
-		return tkSeconds
-	case "and":
-		return tkAnd
-	case "or":
-		return tkOr
-	case "not":
-		return tkNot
-	case "constructor":
-		return tkProtoConstructor
-	case "__proto__":
-		return tkProtoObject
+	lw := buf[:len(w)]
+	// Dispatch on the first letter so that most identifiers are settled by
+	// one comparison.
+	switch lw[0] {
+	case 'p':
+		switch string(lw) {
+		case "permit":
+			return tkPermit
+		case "per":
+			return tkPer
+		}
+	case 'd':
+		switch string(lw) {
+		case "deny":
+			return tkDeny
+		case "day", "days":
+			return tkSeconds
+		}
+	case 'r':
+		if string(lw) == "require" {
+			return tkRequire
+		}
+	case 'l':
+		if string(lw) == "limit" {
+			return tkLimit
+		}
+	case 'o':
+		switch string(lw) {
+		case "on":
+			return tkOn
+		case "or":
+			return tkOr
+		}
+	case 'w':
+		if string(lw) == "when" {
+			return tkWhen
+		}
+	case 's':
+		switch string(lw) {
+		case "severity":
+			return tkSeverity
+		case "second", "seconds":
+			return tkSeconds
+		}
+	case 'm':
+		if string(lw) == "minute" || string(lw) == "minutes" {
+			return tkSeconds
+		}
+	case 'h':
+		if string(lw) == "hour" || string(lw) == "hours" {
+			return tkSeconds
+		}
+	case 'a':
+		if string(lw) == "and" {
+			return tkAnd
+		}
+	case 'n':
+		if string(lw) == "not" {
+			return tkNot
+		}
+	case 'c':
+		if string(lw) == "constructor" {
+			return tkProtoConstructor
+		}
+	case '_':
+		if string(lw) == "__proto__" {
+			return tkProtoObject
+		}
 	}
 	return tkIdentifier
 }
@@ -157,11 +198,46 @@ func asciiEqualFold(a, b string) bool {
 	return true
 }
 
-func isIdentStart(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_'
-}
+// Byte classes for the lexer's dispatch.
+const (
+	clOther   uint8 = iota // skipped (rule 12), including every non-ASCII byte
+	clBlank                // space, tab, CR
+	clNewline              // LF
+	clIdent                // [A-Za-z_]
+	clDigit                // [0-9]
+	clPunct                // ( ) [ ] , .
+	clOp                   // ! < > =
+	clStar                 // *
+	clQuote                // '
+	clHash                 // #
+	clSlash                // /
+)
 
-func isIdentPart(c byte) bool { return isIdentStart(c) || '0' <= c && c <= '9' }
+// byteClass classifies ASCII bytes; every other byte is clOther.
+var byteClass = func() (t [256]uint8) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = clIdent
+		t[c-'a'+'A'] = clIdent
+	}
+	t['_'] = clIdent
+	for c := '0'; c <= '9'; c++ {
+		t[c] = clDigit
+	}
+	t[' '], t['\t'], t['\r'] = clBlank, clBlank, clBlank
+	t['\n'] = clNewline
+	for _, c := range "()[],." {
+		t[c] = clPunct
+	}
+	for _, c := range "!<>=" {
+		t[c] = clOp
+	}
+	t['*'], t['\''], t['#'], t['/'] = clStar, clQuote, clHash, clSlash
+	return t
+}()
+
+func isIdentStart(c byte) bool { return byteClass[c] == clIdent }
+
+func isIdentPart(c byte) bool { k := byteClass[c]; return k == clIdent || k == clDigit }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
@@ -189,49 +265,32 @@ func lex(src string, toks []token) []token {
 	toks = toks[:0]
 	line, col := int32(1), int32(1)
 	n := len(src)
-	emit := func(t tokenType, start, end int, l, c int32) {
-		toks = append(toks, token{typ: t, start: int32(start), end: int32(end), line: l, col: c})
-	}
 	for i := 0; i < n; {
 		c := src[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\r':
+		switch byteClass[c] {
+		case clIdent:
+			start := i
+			for i++; i < n && isIdentPart(src[i]); i++ {
+			}
+			toks = append(toks, token{typ: wordType(src[start:i]), start: int32(start), end: int32(i), line: line, col: col})
+			col += int32(i - start)
+		case clBlank:
 			i++
 			col++
-		case c == '\n':
+		case clNewline:
 			if len(toks) > 0 && toks[len(toks)-1].typ != tkNewline {
-				emit(tkNewline, i, i+1, line, col)
+				toks = append(toks, token{typ: tkNewline, start: int32(i), end: int32(i + 1), line: line, col: col})
 			}
 			i++
 			line++
 			col = 1
-		case c == '#':
-			start, l, cl := i, line, col
-			for i < n && src[i] != '\n' {
-				col += utf16Units(src[i])
-				i++
+		case clDigit:
+			start := i
+			for i++; i < n && isDigit(src[i]); i++ {
 			}
-			emit(tkComment, start, i, l, cl)
-		case c == '\'':
-			start, l, cl := i, line, col
-			i++
-			col++
-			for i < n && src[i] != '\'' {
-				if src[i] == '\n' {
-					line++
-					col = 1
-				} else {
-					col += utf16Units(src[i])
-				}
-				i++
-			}
-			end := i
-			if i < n { // closing quote; an unterminated string runs to the end
-				i++
-				col++
-			}
-			emit(tkString, start+1, end, l, cl)
-		case c == '(' || c == ')' || c == '[' || c == ']' || c == ',' || c == '.':
+			toks = append(toks, token{typ: tkNumber, start: int32(start), end: int32(i), line: line, col: col})
+			col += int32(i - start)
+		case clPunct:
 			var t tokenType
 			switch c {
 			case '(':
@@ -247,10 +306,10 @@ func lex(src string, toks []token) []token {
 			default:
 				t = tkDot
 			}
-			emit(t, i, i+1, line, col)
+			toks = append(toks, token{typ: t, start: int32(i), end: int32(i + 1), line: line, col: col})
 			i++
 			col++
-		case c == '!' || c == '<' || c == '>' || c == '=':
+		case clOp:
 			w := 1
 			if c != '=' && i+1 < n && src[i+1] == '=' {
 				w = 2
@@ -260,49 +319,77 @@ func lex(src string, toks []token) []token {
 				col++
 				continue
 			}
-			emit(tkOperator, i, i+w, line, col)
+			toks = append(toks, token{typ: tkOperator, start: int32(i), end: int32(i + w), line: line, col: col})
 			i += w
 			col += int32(w)
-		case c == '*':
+		case clStar:
 			w, t := 1, tkWildcard
 			if i+1 < n && src[i+1] == '*' {
 				w, t = 2, tkDoubleWildcard
 			}
-			emit(t, i, i+w, line, col)
+			toks = append(toks, token{typ: t, start: int32(i), end: int32(i + w), line: line, col: col})
 			i += w
 			col += int32(w)
-		case isDigit(c):
-			start, cl := i, col
-			for i < n && isDigit(src[i]) {
-				i++
+		case clQuote:
+			// Everything up to the next quote, verbatim; an unterminated
+			// string runs to the end.
+			l, cl := line, col
+			end := n
+			if j := strings.IndexByte(src[i+1:], '\''); j >= 0 {
+				end = i + 1 + j
 			}
-			col += int32(i - start)
-			emit(tkNumber, start, i, line, cl)
-		case isIdentStart(c):
-			start, cl := i, col
-			for i < n && isIdentPart(src[i]) {
+			toks = append(toks, token{typ: tkString, start: int32(i + 1), end: int32(end), line: l, col: cl})
+			col++ // the opening quote
+			line, col = advance(src[i+1:end], line, col)
+			i = end
+			if i < n {
 				i++
+				col++
 			}
-			col += int32(i - start)
-			emit(wordType(src[start:i]), start, i, line, cl)
-		case c == '/':
+		case clHash:
+			// A comment runs to the end of the line.
+			end := n
+			if j := strings.IndexByte(src[i:], '\n'); j >= 0 {
+				end = i + j
+			}
+			toks = append(toks, token{typ: tkComment, start: int32(i), end: int32(end), line: line, col: col})
+			_, col = advance(src[i:end], line, col)
+			i = end
+		case clSlash:
 			// An unquoted path runs to the next space, tab, CR or LF.
-			start, cl := i, col
+			start := i
 			for i < n {
 				d := src[i]
 				if d == ' ' || d == '\t' || d == '\r' || d == '\n' {
 					break
 				}
-				col += utf16Units(d)
 				i++
 			}
-			emit(tkString, start, i, line, cl)
+			toks = append(toks, token{typ: tkString, start: int32(start), end: int32(i), line: line, col: col})
+			_, col = advance(src[start:i], line, col)
 		default:
 			// Any other character is skipped.
 			col += utf16Units(c)
 			i++
 		}
 	}
-	emit(tkEOF, n, n, line, col)
+	toks = append(toks, token{typ: tkEOF, start: int32(n), end: int32(n), line: line, col: col})
 	return toks
+}
+
+// advance returns the line and column after text s that starts at line,col.
+func advance(s string, line, col int32) (int32, int32) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\n':
+			line++
+			col = 1
+		case c < 0x80:
+			col++
+		default:
+			col += utf16Units(c)
+		}
+	}
+	return line, col
 }

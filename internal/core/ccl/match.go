@@ -150,8 +150,11 @@ func matchSegments(p []segment, t string, sep byte) bool {
 				ti = segEnd(t, ti, sep) + 1
 				continue
 			default:
-				if te := segEnd(t, ti, sep); p[pi].lit == t[ti:te] {
-					pi, ti = pi+1, te+1
+				// A literal holds no separator: it matches when it is a
+				// prefix of the rest that ends at a separator or the end.
+				lit := p[pi].lit
+				if e := ti + len(lit); e <= len(t) && t[ti:e] == lit && (e == len(t) || t[e] == sep) {
+					pi, ti = pi+1, e+1
 					continue
 				}
 			}
@@ -169,7 +172,15 @@ func matchSegments(p []segment, t string, sep byte) bool {
 }
 
 // countSegments returns the number of sep-separated segments of s.
-func countSegments(s string, sep byte) int { return strings.Count(s, string(sep)) + 1 }
+func countSegments(s string, sep byte) int {
+	n := 1
+	for i := 0; i < len(s); i++ {
+		if s[i] == sep {
+			n++
+		}
+	}
+	return n
+}
 
 // appendSegments appends the segments of s to dst and returns dst and the sum
 // of their weights.

@@ -38,7 +38,7 @@ func (p *Parser) Parse(src string) (*Document, error) {
 		return nil, &SyntaxError{Line: 1, Column: 1, Detail: emptyInputDetail}
 	}
 	if p.toks == nil {
-		p.toks = make([]token, 0, len(src)/4+8)
+		p.toks = make([]token, 0, len(src)/5+8)
 	}
 	p.toks = lex(src, p.toks)
 	ps := parser{src: src, toks: p.toks}
