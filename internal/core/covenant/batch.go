@@ -22,7 +22,6 @@ func (v *Verifier) VerifyBatchContext(ctx context.Context, docs []*Document) []R
 	live := make([]*verification, 0, len(docs))
 	sc := &scratch{
 		checks: make([]Check, len(checkNames)*len(docs)),
-		arena:  make([]byte, 0, 1536*len(docs)),
 	}
 	for i, doc := range docs {
 		if doc == nil || doc.obj == nil {

@@ -26,6 +26,18 @@ func hexVal(c byte) (byte, bool) {
 	return 0, false
 }
 
+// hexTable maps a byte to its hex digit value, or 0xff.
+var hexTable = func() (t [256]byte) {
+	for i := range t {
+		v, ok := hexVal(byte(i))
+		if !ok {
+			v = 0xff
+		}
+		t[i] = v
+	}
+	return t
+}()
+
 // decodeHexInto decodes s (either case) into dst and reports success; s must
 // be exactly 2*len(dst) hex digits. This is the reference's fromHex followed
 // by its verifier's length check: any other input yields false.
@@ -33,15 +45,13 @@ func decodeHexInto(dst []byte, s string) bool {
 	if len(s) != 2*len(dst) {
 		return false
 	}
+	var bad byte
 	for i := range dst {
-		hi, ok1 := hexVal(s[2*i])
-		lo, ok2 := hexVal(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
+		hi, lo := hexTable[s[2*i]], hexTable[s[2*i+1]]
+		bad |= hi | lo
+		dst[i] = hi<<4 | lo&0x0f
 	}
-	return true
+	return bad&0xf0 == 0
 }
 
 // isHex reports whether s is non-empty and all hex digits (either case).
@@ -49,12 +59,11 @@ func isHex(s string) bool {
 	if s == "" {
 		return false
 	}
+	var bad byte
 	for i := 0; i < len(s); i++ {
-		if _, ok := hexVal(s[i]); !ok {
-			return false
-		}
+		bad |= hexTable[s[i]]
 	}
-	return true
+	return bad&0xf0 == 0
 }
 
 // equalHexConstantTime compares s with want in time independent of their

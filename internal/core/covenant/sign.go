@@ -24,7 +24,7 @@ func Countersign(doc *Document, key *keys.PrivateKey, role string) (*Document, e
 
 // CountersignAt is Countersign with the countersignature's timestamp set to at.
 func CountersignAt(doc *Document, key *keys.PrivateKey, role string, at time.Time) (*Document, error) {
-	if doc == nil || key == nil {
+	if doc == nil || doc.obj == nil || key == nil {
 		return nil, fmt.Errorf("countersign: nil document or key: %w", ErrInvalidInput)
 	}
 	var existing []any
@@ -61,7 +61,7 @@ func Resign(doc *Document, key *keys.PrivateKey) (*Document, error) {
 
 // ResignWithRand is Resign with the nonce read from r (nil: crypto/rand).
 func ResignWithRand(doc *Document, key *keys.PrivateKey, r io.Reader) (*Document, error) {
-	if doc == nil || key == nil {
+	if doc == nil || doc.obj == nil || key == nil {
 		return nil, fmt.Errorf("resign: nil document or key: %w", ErrInvalidInput)
 	}
 	if err := checkIssuerKey(doc.Issuer().PublicKey, key); err != nil {
@@ -79,7 +79,7 @@ func Rotate(doc *Document, key *keys.PrivateKey) (*Document, error) {
 
 // RotateWithRand is Rotate with the nonce read from r (nil: crypto/rand).
 func RotateWithRand(doc *Document, key *keys.PrivateKey, r io.Reader) (*Document, error) {
-	if doc == nil || key == nil {
+	if doc == nil || doc.obj == nil || key == nil {
 		return nil, fmt.Errorf("rotate: nil document or key: %w", ErrInvalidInput)
 	}
 	o := canon.CloneObject(doc.obj)

@@ -60,6 +60,12 @@ func TestCountersign(t *testing.T) {
 	if _, err := Countersign(nil, auditor, RoleAuditor); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("nil document: %v", err)
 	}
+	if _, err := Countersign(&Document{}, auditor, RoleAuditor); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("zero document: %v", err)
+	}
+	if _, err := Rotate(&Document{}, auditor); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("zero document: %v", err)
+	}
 	if _, err := Countersign(d, nil, RoleAuditor); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("nil key: %v", err)
 	}

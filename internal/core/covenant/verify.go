@@ -205,10 +205,10 @@ type verification struct {
 	res       Result
 	canonical []byte
 	digest    [32]byte
-	slots     []sigSlot // [0] issuer, then countersignatures
-	slotBuf   [3]sigSlot
-	csMessage string // countersignatures check message when decided without slots
-	csEntries int    // number of countersignatures to verify (len(slots)-1)
+	slots     []sigSlot  // [0] issuer, then countersignatures
+	slotBuf   [1]sigSlot // the issuer's; countersignatures append
+	csMessage string     // countersignatures check message when decided without slots
+	csEntries int        // number of countersignatures to verify (len(slots)-1)
 }
 
 var checkNames = [11]string{
@@ -241,8 +241,14 @@ type scratch struct {
 	arena  []byte
 }
 
-// maxPooledArena bounds the arena a Verifier keeps for reuse.
-const maxPooledArena = 64 << 10
+// Arena sizes: a Verifier keeps arenas up to maxPooledArena for reuse; a
+// batch writes canonical forms into chunks of arenaChunk bytes, starting a
+// new chunk when fewer than arenaReserve bytes remain.
+const (
+	maxPooledArena = 64 << 10
+	arenaChunk     = 64 << 10
+	arenaReserve   = 4 << 10
+)
 
 func (v *Verifier) getScratch() *scratch {
 	if v.pool != nil {
@@ -250,7 +256,7 @@ func (v *Verifier) getScratch() *scratch {
 			return sc
 		}
 	}
-	return &scratch{arena: make([]byte, 0, 2048)}
+	return new(scratch)
 }
 
 func (v *Verifier) putScratch(sc *scratch) {
@@ -276,6 +282,11 @@ func (vr *verification) prepare(doc *Document, nowMs int64, sc *scratch) {
 	}
 	vr.res = Result{Checks: checks, Document: doc}
 
+	if cap(sc.arena)-len(sc.arena) < arenaReserve {
+		// Start a new chunk rather than let append copy the whole arena;
+		// the canonical forms already written stay in the old one.
+		sc.arena = make([]byte, 0, arenaChunk)
+	}
 	start := len(sc.arena)
 	sc.arena = canon.AppendCanonicalExcept(sc.arena, o, excluded[:]...)
 	vr.canonical = sc.arena[start:len(sc.arena):len(sc.arena)]
@@ -344,7 +355,7 @@ func (vr *verification) prepare(doc *Document, nowMs int64, sc *scratch) {
 		}
 		ds := jsString(d, present)
 		if n >= 1 && n <= MaxChainDepth {
-			checks[iChainDepth] = Check{CheckChainDepth, true, "Chain depth " + ds + " is within limit"}
+			checks[iChainDepth] = Check{CheckChainDepth, true, chainDepthMessage(d, ds)}
 		} else {
 			checks[iChainDepth] = Check{CheckChainDepth, false, "Chain depth " + ds + " exceeds maximum of " + strconv.Itoa(MaxChainDepth)}
 		}
@@ -477,6 +488,9 @@ func cclCheck(o *canon.Object, parser *ccl.Parser) Check {
 	if n > MaxConstraints {
 		return Check{CheckCCLParses, false, "Constraints exceed maximum of " + strconv.Itoa(MaxConstraints) + " statements"}
 	}
+	if n < len(cclParsedMessages) {
+		return Check{CheckCCLParses, true, cclParsedMessages[n]}
+	}
 	return Check{CheckCCLParses, true, "CCL parsed successfully (" + strconv.Itoa(n) + " statement(s))"}
 }
 
@@ -492,6 +506,9 @@ func typeCheck(o *canon.Object, member, name, title, lower, absent string, valid
 	}
 	ts := jsString(t, present)
 	if s, isStr := t.(string); isStr && valid(s) {
+		if msg, ok := validTypeMessages[title+" "+s]; ok {
+			return Check{name, true, msg}
+		}
 		return Check{name, true, title + " type '" + ts + "' is valid"}
 	}
 	return Check{name, false, "Unknown " + lower + " type '" + ts + "'"}
@@ -624,4 +641,45 @@ func sigCacheKey(s *sigSlot) [32]byte {
 	n += copy(buf[n:], s.pub[:])
 	copy(buf[n:], s.sig[:])
 	return sha256.Sum256(buf[:])
+}
+
+// Constant tables of the common success messages, so that verifying a
+// typical document builds few strings.
+var (
+	cclParsedMessages = [...]string{
+		"CCL parsed successfully (0 statement(s))", "CCL parsed successfully (1 statement(s))",
+		"CCL parsed successfully (2 statement(s))", "CCL parsed successfully (3 statement(s))",
+		"CCL parsed successfully (4 statement(s))", "CCL parsed successfully (5 statement(s))",
+		"CCL parsed successfully (6 statement(s))", "CCL parsed successfully (7 statement(s))",
+		"CCL parsed successfully (8 statement(s))", "CCL parsed successfully (9 statement(s))",
+	}
+	chainDepthMessages = [...]string{"",
+		"Chain depth 1 is within limit", "Chain depth 2 is within limit", "Chain depth 3 is within limit",
+		"Chain depth 4 is within limit", "Chain depth 5 is within limit", "Chain depth 6 is within limit",
+		"Chain depth 7 is within limit", "Chain depth 8 is within limit", "Chain depth 9 is within limit",
+		"Chain depth 10 is within limit", "Chain depth 11 is within limit", "Chain depth 12 is within limit",
+		"Chain depth 13 is within limit", "Chain depth 14 is within limit", "Chain depth 15 is within limit",
+		"Chain depth 16 is within limit",
+	}
+	validTypeMessages = map[string]string{
+		"Enforcement capability":    "Enforcement type 'capability' is valid",
+		"Enforcement monitor":       "Enforcement type 'monitor' is valid",
+		"Enforcement audit":         "Enforcement type 'audit' is valid",
+		"Enforcement bond":          "Enforcement type 'bond' is valid",
+		"Enforcement composite":     "Enforcement type 'composite' is valid",
+		"Proof tee":                 "Proof type 'tee' is valid",
+		"Proof capability_manifest": "Proof type 'capability_manifest' is valid",
+		"Proof audit_log":           "Proof type 'audit_log' is valid",
+		"Proof bond_reference":      "Proof type 'bond_reference' is valid",
+		"Proof zkp":                 "Proof type 'zkp' is valid",
+		"Proof composite":           "Proof type 'composite' is valid",
+	}
+)
+
+// chainDepthMessage is "Chain depth <d> is within limit".
+func chainDepthMessage(d any, ds string) string {
+	if f, ok := d.(float64); ok && f == math.Trunc(f) && f >= 1 && int(f) < len(chainDepthMessages) {
+		return chainDepthMessages[int(f)]
+	}
+	return "Chain depth " + ds + " is within limit"
 }

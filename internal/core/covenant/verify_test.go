@@ -408,3 +408,31 @@ func orEmpty(s []string) []string {
 	}
 	return s
 }
+
+// TestMessageTables checks the precomputed messages against the formatting
+// they replace.
+func TestMessageTables(t *testing.T) {
+	for n, m := range cclParsedMessages {
+		if m != "CCL parsed successfully ("+strconv.Itoa(n)+" statement(s))" {
+			t.Errorf("cclParsedMessages[%d] = %q", n, m)
+		}
+	}
+	for d := 1; d < len(chainDepthMessages); d++ {
+		if m := chainDepthMessage(float64(d), "x"); m != "Chain depth "+strconv.Itoa(d)+" is within limit" {
+			t.Errorf("depth %d: %q", d, m)
+		}
+	}
+	for _, typ := range []string{"capability", "monitor", "audit", "bond", "composite"} {
+		if m := validTypeMessages["Enforcement "+typ]; m != "Enforcement type '"+typ+"' is valid" || !ValidEnforcementType(typ) {
+			t.Errorf("enforcement %s: %q", typ, m)
+		}
+	}
+	for _, typ := range []string{"tee", "capability_manifest", "audit_log", "bond_reference", "zkp", "composite"} {
+		if m := validTypeMessages["Proof "+typ]; m != "Proof type '"+typ+"' is valid" || !ValidProofType(typ) {
+			t.Errorf("proof %s: %q", typ, m)
+		}
+	}
+	if len(validTypeMessages) != 11 {
+		t.Errorf("%d type messages", len(validTypeMessages))
+	}
+}
