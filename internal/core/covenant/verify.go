@@ -83,7 +83,8 @@ type SignatureCache interface {
 }
 
 // Verifier runs the reference's verifyCovenant checks (§3.6). A Verifier is
-// safe for concurrent use.
+// safe for concurrent use. The zero Verifier verifies as of the current time
+// without a cache; NewVerifier also gives it a pool of scratch memory.
 type Verifier struct {
 	now   func() time.Time
 	cache SignatureCache

@@ -436,3 +436,14 @@ func TestMessageTables(t *testing.T) {
 		t.Errorf("%d type messages", len(validTypeMessages))
 	}
 }
+
+func TestZeroVerifier(t *testing.T) {
+	var v Verifier
+	full := fullDocument(t)
+	if r := v.Verify(full); !r.Valid {
+		t.Errorf("zero Verifier: %v", r.Failed())
+	}
+	if rs := v.VerifyBatch([]*Document{full}); !rs[0].Valid {
+		t.Errorf("zero Verifier batch: %v", rs[0].Failed())
+	}
+}
