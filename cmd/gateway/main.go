@@ -47,6 +47,8 @@ type config struct {
 	addr            string
 	natsURL         string
 	redisURL        string
+	redisPrefix     string
+	streams         jobs.StreamConfig
 	embedded        bool
 	dataDir         string
 	concurrency     int
@@ -77,6 +79,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&c.natsURL, "nats", nats.DefaultURL, "NATS server URL(s), comma-separated")
 	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis URL (redis://, rediss://, redis+cluster://, or with ?master_name= for Sentinel)")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", "stele:", "prefix of every Redis key (the verifiers must use the same)")
+	fs.Int64Var(&c.streams.JobsMaxBytes, "jobs-max-bytes", 1<<30, "size limit of the work queue (as the verifiers')")
+	fs.Int64Var(&c.streams.JobsMaxMsgs, "jobs-max-msgs", 1_000_000, "message limit of the work queue (as the verifiers')")
 	fs.BoolVar(&c.embedded, "embedded", false, "run the all-in-one: in-process NATS, SQLite store, gateway and verifier")
 	fs.StringVar(&c.dataDir, "data", ".stele-data", "data directory of the all-in-one (--embedded)")
 	fs.IntVar(&c.concurrency, "concurrency", 0, "chunks the embedded verifier processes at once (0: one per CPU)")
@@ -120,6 +125,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.concurrency < 0 || c.chunkItems < 1 || c.replicas < 1 || c.jobTTL <= 0 {
 		return c, errors.New("--concurrency, --chunk-items, --stream-replicas and --job-ttl must be positive")
 	}
+	c.streams.Replicas = c.replicas
+	if _, err := jobs.JobsStreamConfig(c.streams); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -157,12 +166,13 @@ func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(ctx, cfg.startupTimeout)
 	defer cancel()
 	in, err := embedded.Start(sctx, embedded.Config{
-		DataDir:     cfg.dataDir,
-		Addr:        cfg.addr,
-		Concurrency: cfg.concurrency,
-		Limits:      cfg.limits,
-		JobTTL:      cfg.jobTTL,
-		Logger:      log,
+		DataDir:          cfg.dataDir,
+		Addr:             cfg.addr,
+		Concurrency:      cfg.concurrency,
+		Limits:           cfg.limits,
+		PublisherOptions: []jobs.PublisherOption{jobs.WithChunkItems(cfg.chunkItems)},
+		JobTTL:           cfg.jobTTL,
+		Logger:           log,
 	})
 	if err != nil {
 		if errors.Is(err, embedded.ErrLocked) {
@@ -216,13 +226,13 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	if err := retry(sctx, log, "ensure streams", func(ctx context.Context) error {
-		return jobs.EnsureStreams(ctx, js, jobs.StreamConfig{Replicas: cfg.replicas})
+		return jobs.EnsureStreams(ctx, js, cfg.streams)
 	}); err != nil {
 		return err
 	}
 	var st *redisstore.Store
 	if err := retry(sctx, log, "connect to redis", func(ctx context.Context) (err error) {
-		st, err = redisstore.Open(ctx, cfg.redisURL, redisstore.WithJobTTL(cfg.jobTTL))
+		st, err = redisstore.Open(ctx, cfg.redisURL, redisstore.WithKeyPrefix(cfg.redisPrefix), redisstore.WithJobTTL(cfg.jobTTL))
 		return err
 	}); err != nil {
 		return err

@@ -54,6 +54,9 @@ type Config struct {
 	Concurrency int
 	// Limits bound gateway requests (see gateway.Limits).
 	Limits gateway.Limits
+	// PublisherOptions tune how the gateway chunks jobs (see
+	// jobs.NewPublisher).
+	PublisherOptions []jobs.PublisherOption
 	// JobTTL is how long jobs and results are kept after their last change
 	// (default store.DefaultJobTTL).
 	JobTTL time.Duration
@@ -79,7 +82,7 @@ type Instance struct {
 
 // Start starts an instance and returns once the gateway accepts requests.
 // ctx bounds the start-up only. Shutdown stops the instance.
-func Start(ctx context.Context, cfg Config) (in *Instance, err error) {
+func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 	if cfg.DataDir == "" {
 		return nil, fmt.Errorf("%w: empty data directory", ErrInvalidConfig)
 	}
@@ -92,7 +95,7 @@ func Start(ctx context.Context, cfg Config) (in *Instance, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded: data directory: %w", err)
 	}
-	in = &Instance{log: cfg.Logger, served: make(chan error, 1)}
+	in := &Instance{log: cfg.Logger, served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			in.release(context.Background())
@@ -163,11 +166,12 @@ func Start(ctx context.Context, cfg Config) (in *Instance, err error) {
 	}
 
 	in.gw, err = gateway.New(gateway.Config{
-		Store:    in.st,
-		NATS:     in.nc,
-		Limits:   cfg.Limits,
-		SpoolDir: filepath.Join(cfg.DataDir, "spool"),
-		Logger:   cfg.Logger,
+		Store:            in.st,
+		NATS:             in.nc,
+		Limits:           cfg.Limits,
+		PublisherOptions: cfg.PublisherOptions,
+		SpoolDir:         filepath.Join(cfg.DataDir, "spool"),
+		Logger:           cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseConfigPrecedence(t *testing.T) {
+	env := map[string]string{
+		"STELE_NATS_URL":  "nats://env:4222",
+		"STELE_REDIS_URL": "redis://env:6379/1",
+		"STELE_ADDR":      "127.0.0.1:9999",
+		"STELE_MAX_ITEMS": "50",
+		"STELE_MAX_WAIT":  "5s",
+		"STELE_EMBEDDED":  "true",
+	}
+	c, err := parseConfig([]string{"--addr", "127.0.0.1:7000", "--max-items", "7"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.addr != "127.0.0.1:7000" || c.limits.MaxItems != 7 {
+		t.Errorf("flags must win over the environment: addr %s, max items %d", c.addr, c.limits.MaxItems)
+	}
+	if c.natsURL != "nats://env:4222" || c.redisURL != "redis://env:6379/1" || c.limits.MaxWait != 5*time.Second || !c.embedded {
+		t.Errorf("environment not applied: %+v", c)
+	}
+	if c.streams.Replicas != 1 || c.streams.JobsMaxMsgs != 1_000_000 {
+		t.Errorf("stream config %+v", c.streams)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--max-items", "x"}, nil, "max-items"},
+		{nil, map[string]string{"STELE_MAX_WAIT": "forever"}, "STELE_MAX_WAIT"},
+		{[]string{"--log-format", "xml"}, nil, "log-format"},
+		{[]string{"--chunk-items", "0"}, nil, "chunk-items"},
+		{[]string{"--jobs-max-bytes", "-5"}, nil, "negative"},
+		{[]string{"extra"}, nil, "unexpected argument"},
+	}
+	for _, c := range cases {
+		_, err := parseConfig(c.args, func(k string) string { return c.env[k] }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v %v: error %v, want one mentioning %q", c.args, c.env, err, c.want)
+		}
+	}
+}

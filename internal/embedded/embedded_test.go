@@ -1,0 +1,176 @@
+package embedded_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+
+	"github.com/stele-go/stele/internal/embedded"
+	"github.com/stele-go/stele/internal/store"
+	"github.com/stele-go/stele/tests/corpus"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func start(t *testing.T, dir string) *embedded.Instance {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	in, err := embedded.Start(ctx, embedded.Config{
+		DataDir: dir,
+		Addr:    "127.0.0.1:0",
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { in.Shutdown(context.Background()) })
+	return in
+}
+
+func shutdown(t *testing.T, in *embedded.Instance) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := in.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+type answer struct {
+	store.Job
+	Items []store.Result `json:"items"`
+}
+
+func post(t *testing.T, url string, body []byte) answer {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST: %d %s", resp.StatusCode, data)
+	}
+	var a answer
+	if err := json.Unmarshal(data, &a); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func get(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if v != nil && resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// TestRestartKeepsData starts an instance, verifies the reference corpus,
+// stops it, starts a new one on the same directory and finds the job, its
+// results and the stored covenants unchanged.
+func TestRestartKeepsData(t *testing.T) {
+	dir := t.TempDir()
+	docs, at, err := corpus.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `{"at":%q,"items":[`, at.Format(time.RFC3339Nano))
+	for i, d := range docs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"ref":%q,"document":%s}`, d.Name, d.JSON)
+	}
+	b.WriteString("]}")
+
+	in := start(t, dir)
+	base := "http://" + in.Addr()
+	a := post(t, base+"/v1/verify?wait=60s", b.Bytes())
+	if a.Status != store.StatusCompleted || len(a.Items) != len(docs) {
+		t.Fatalf("job %+v with %d items", a.Job, len(a.Items))
+	}
+	for i, d := range docs {
+		if a.Items[i].Valid != d.Valid {
+			t.Errorf("%s: valid %v, reference %v", d.Name, a.Items[i].Valid, d.Valid)
+		}
+	}
+	// A second instance cannot open the directory while the first runs.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := embedded.Start(ctx, embedded.Config{DataDir: dir, Addr: "127.0.0.1:0"}); !errors.Is(err, embedded.ErrLocked) {
+		t.Errorf("second instance on the same directory: %v, want ErrLocked", err)
+	}
+	shutdown(t, in)
+	for _, p := range []string{"stele.db", "nats"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("data directory lacks %s: %v", p, err)
+		}
+	}
+
+	in = start(t, dir)
+	base = "http://" + in.Addr()
+	var job store.Job
+	if code := get(t, base+"/v1/jobs/"+a.ID, &job); code != http.StatusOK {
+		t.Fatalf("job after restart: %d", code)
+	}
+	if diff := cmp.Diff(a.Job, job); diff != "" {
+		t.Errorf("job changed across the restart (-before +after):\n%s", diff)
+	}
+	var page struct {
+		Items []store.Result `json:"items"`
+	}
+	if code := get(t, fmt.Sprintf("%s/v1/jobs/%s/results?limit=%d", base, a.ID, len(docs)), &page); code != http.StatusOK {
+		t.Fatalf("results after restart: %d", code)
+	}
+	if diff := cmp.Diff(a.Items, page.Items); diff != "" {
+		t.Errorf("results changed across the restart (-before +after):\n%s", diff)
+	}
+	if code := get(t, base+"/v1/covenants/"+docs[0].ID, nil); code != http.StatusOK {
+		t.Errorf("covenant after restart: %d", code)
+	}
+	shutdown(t, in)
+}
+
+// TestWriteExample checks that the printed example request verifies.
+func TestWriteExample(t *testing.T) {
+	dir := t.TempDir()
+	in := start(t, dir)
+	path, err := embedded.WriteExample(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := post(t, "http://"+in.Addr()+"/v1/verify?wait=30s", body)
+	if a.Valid != 1 || len(a.Items) != 1 || !a.Items[0].Valid || a.Items[0].Ref != "example" {
+		t.Errorf("example: %+v", a)
+	}
+	shutdown(t, in)
+}
