@@ -26,7 +26,7 @@ func TestDepthExceeds(t *testing.T) {
 		{`{"a":{}}`, 1, true},
 		{`{"a":[1,[2]]}`, 3, false},
 		{`{"a":[1,[2]]}`, 2, true},
-		{`{"a":"[[[[[[["}`, 1, false},        // brackets inside strings do not count
+		{`{"a":"[[[[[[["}`, 1, false},       // brackets inside strings do not count
 		{`{"a":"\"[[[[","b":{}}`, 2, false}, // nor after an escaped quote
 		{`{"a":"\\","b":[[]]}`, 2, true},    // an escaped backslash ends the escape
 		{strings.Repeat("[", 300), 256, true},
