@@ -15,6 +15,7 @@ import (
 
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/redisstore"
+	"github.com/stele-go/stele/internal/sqlitestore"
 	"github.com/stele-go/stele/internal/store"
 	"github.com/stele-go/stele/internal/testutil/natstest"
 	"github.com/stele-go/stele/internal/testutil/redistest"
@@ -204,6 +205,17 @@ func newStore(t testing.TB, opts ...redisstore.Option) store.Store {
 	st, err := redisstore.Open(testContext(t), url, opts...)
 	if err != nil {
 		t.Fatalf("redisstore: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// newSQLiteStore returns a real SQLite store in a temporary directory.
+func newSQLiteStore(t testing.TB) store.Store {
+	t.Helper()
+	st, err := sqlitestore.Open(testContext(t), filepath.Join(t.TempDir(), "stele.db"))
+	if err != nil {
+		t.Fatalf("sqlitestore: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
 	return st

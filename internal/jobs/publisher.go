@@ -255,9 +255,11 @@ func (w *ChunkWriter) envelopeLen() int {
 }
 
 // Add queues one item; its Index is set to the number of items added before
-// it. A document whose encoded item cannot fit in a chunk is staged in the
-// store (see WithStaging) and sent by reference. Add blocks while the publish
-// window is full. After an error the writer is unusable.
+// it. The item is copied: its byte slices may be reused once Add returns. A
+// document whose encoded item cannot fit in a chunk is staged in the store
+// (see WithStaging) and sent by reference. Add blocks while the publish
+// window is full. After an error the writer is unusable (Close returns the
+// error; chunks already published stay queued).
 func (w *ChunkWriter) Add(ctx context.Context, it Item) error {
 	if w.closed {
 		return ErrClosed

@@ -33,13 +33,26 @@ type pipeline struct {
 
 func newPipeline(t testing.TB, cc jobs.ConsumerConfig, popts ...jobs.PublisherOption) *pipeline {
 	t.Helper()
+	return newPipelineWith(t, newStore(t), cc, popts...)
+}
+
+// storeKinds are the stores the runner is tested with.
+var storeKinds = []struct {
+	name string
+	open func(testing.TB) store.Store
+}{
+	{"redis", func(t testing.TB) store.Store { return newStore(t) }},
+	{"sqlite", newSQLiteStore},
+}
+
+func newPipelineWith(t testing.TB, st store.Store, cc jobs.ConsumerConfig, popts ...jobs.PublisherOption) *pipeline {
+	t.Helper()
 	url, js := setup(t)
 	ctx := testContext(t)
 	cons, err := jobs.EnsureConsumer(ctx, js, store.KindVerify, cc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newStore(t)
 	pub, err := jobs.NewPublisher(js, append([]jobs.PublisherOption{jobs.WithStaging(st)}, popts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +312,14 @@ var cmpEmpty = cmp.Comparer(func(a, b []string) bool {
 })
 
 func TestRunnerVerifiesReferenceCorpus(t *testing.T) {
-	p := newPipeline(t, jobs.ConsumerConfig{}, jobs.WithChunkItems(16))
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			testRunnerVerifiesReferenceCorpus(t, newPipelineWith(t, sk.open(t), jobs.ConsumerConfig{}, jobs.WithChunkItems(16)))
+		})
+	}
+}
+
+func testRunnerVerifiesReferenceCorpus(t *testing.T, p *pipeline) {
 	items, want, at := mixedJob(t, p.st)
 	job := jobs.Job{ID: "corpus", Kind: store.KindVerify, At: at.Format(time.RFC3339Nano)}
 
@@ -437,7 +457,14 @@ func (f *flakyJobs) RecordResults(ctx context.Context, jobID string, results []s
 }
 
 func TestRunnerRedeliveryDoesNotDoubleCount(t *testing.T) {
-	p := newPipeline(t, jobs.ConsumerConfig{}, jobs.WithChunkItems(10))
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			testRunnerRedelivery(t, newPipelineWith(t, sk.open(t), jobs.ConsumerConfig{}, jobs.WithChunkItems(10)))
+		})
+	}
+}
+
+func testRunnerRedelivery(t *testing.T, p *pipeline) {
 	items, want, at := mixedJob(t, p.st)
 	job := jobs.Job{ID: "redeliver", Kind: store.KindVerify, At: at.Format(time.RFC3339Nano)}
 	p.submit(t, job, items)

@@ -95,7 +95,9 @@ type Chunk struct {
 	Kind  store.JobKind `json:"kind"`
 	Chunk int           `json:"chunk"`
 	// At, when set (RFC 3339), verifies as of that instant instead of now.
-	At    string `json:"at,omitempty"`
+	At string `json:"at,omitempty"`
+	// Chain is reserved for chain verification of the items as one
+	// delegation chain; the verify handler does not act on it yet.
 	Chain bool   `json:"chain,omitempty"`
 	Items []Item `json:"items"`
 }

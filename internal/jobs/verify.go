@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -206,12 +207,40 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 			toStore = append(toStore, storeDocument(doc))
 		}
 	}
-	if len(toStore) > 0 {
-		if err := h.docs.PutDocuments(ctx, toStore); err != nil {
-			return nil, fmt.Errorf("verify chunk %s.%d: store %d documents: %w", c.JobID, c.Chunk, len(toStore), err)
-		}
+	if err := h.storeDocuments(ctx, toStore); err != nil {
+		return nil, fmt.Errorf("verify chunk %s.%d: %w", c.JobID, c.Chunk, err)
 	}
 	return results, nil
+}
+
+// storeDocuments writes the documents that are not already stored with the
+// same bytes. Reading first costs one round trip; it saves rewriting a
+// document and its index entries every time it is verified again.
+func (h *VerifyHandler) storeDocuments(ctx context.Context, docs []store.Document) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(docs))
+	for i := range docs {
+		ids[i] = docs[i].ID
+	}
+	existing, err := h.docs.GetDocuments(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("read %d documents: %w", len(ids), err)
+	}
+	changed := docs[:0]
+	for i := range docs {
+		if i >= len(existing) || !bytes.Equal(existing[i], docs[i].JSON) {
+			changed = append(changed, docs[i])
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	if err := h.docs.PutDocuments(ctx, changed); err != nil {
+		return fmt.Errorf("store %d documents: %w", len(changed), err)
+	}
+	return nil
 }
 
 // authentic reports whether the document's content matches its ID and all
