@@ -25,9 +25,13 @@ const (
 	MaxRegexpLength = 1024
 
 	// RegexpMatchTimeout bounds one `matches` test. A test that runs out of
-	// time does not match and is logged. The regular-expression engine checks
-	// its deadline against a coarse clock (about 100 ms), so a runaway test
-	// stops after roughly RegexpMatchTimeout plus that period.
+	// time is tried once more (a wall-clock timeout also fires when the
+	// goroutine was only descheduled); if it runs out of time again it does
+	// not match and is logged. The regular-expression engine (regexp2)
+	// checks its deadline against a coarse clock that ticks every 100 ms, so
+	// a runaway test actually stops after 100–200 ms per attempt. That clock
+	// is a goroutine regexp2 runs for about a second after the last test with
+	// a timeout (goleak users: ignore github.com/dlclark/regexp2.runClock).
 	RegexpMatchTimeout = 10 * time.Millisecond
 )
 

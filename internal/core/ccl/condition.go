@@ -126,9 +126,17 @@ func (e *Evaluator) match(c *Condition, pattern, subject string) bool {
 	if state != reOK {
 		return false
 	}
-	ok, err := re.MatchRunes(utf16Runes(subject))
+	units := utf16Runes(subject)
+	ok, err := re.MatchRunes(units)
 	if err != nil {
-		e.log().Warn("ccl: matches condition timed out; treated as false",
+		// The timeout is wall-clock time, so it also fires when this
+		// goroutine was merely descheduled on a loaded machine. A second
+		// attempt tells that apart from a pattern that really runs away
+		// (which then costs two timeouts).
+		ok, err = re.MatchRunes(units)
+	}
+	if err != nil {
+		e.log().Warn("ccl: matches condition timed out twice; treated as false",
 			"field", c.Field, "pattern", truncate(pattern, 64), "subject_bytes", len(subject),
 			"timeout", RegexpMatchTimeout, "err", err)
 		return false
