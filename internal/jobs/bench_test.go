@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"strings"
@@ -149,3 +150,56 @@ func BenchmarkVerifyBatchAllCores(b *testing.B) {
 }
 
 var benchConcurrency = 8
+
+// BenchmarkHandleChunk measures one processor on one 256-document chunk:
+// decode the message, parse, verify, store the documents (Redis), without
+// recording results. Compare ns/doc with BenchmarkVerifyBatch256.
+func BenchmarkHandleChunk(b *testing.B) {
+	pool := benchDocs(b, 256)
+	items := make([]jobs.Item, len(pool))
+	for i := range items {
+		items[i] = jobs.Item{Index: i, Document: pool[i]}
+	}
+	data, err := json.Marshal(jobs.Chunk{V: 1, JobID: "bench", Kind: store.KindVerify, Items: items})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := newStore(b)
+	h, err := jobs.NewVerifyHandler(jobs.VerifyConfig{Documents: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := testContext(b)
+	b.ResetTimer()
+	for b.Loop() {
+		c, err := jobs.DecodeChunk(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := h.HandleChunk(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pool)), "ns/doc")
+}
+
+// BenchmarkVerifyBatch256 is the core's share of BenchmarkHandleChunk:
+// parse and batch-verify the same 256 documents on one goroutine.
+func BenchmarkVerifyBatch256(b *testing.B) {
+	pool := benchDocs(b, 256)
+	v, err := covenant.NewVerifier()
+	if err != nil {
+		b.Fatal(err)
+	}
+	docs := make([]*covenant.Document, len(pool))
+	b.ResetTimer()
+	for b.Loop() {
+		for i, raw := range pool {
+			if docs[i], err = covenant.Parse(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+		v.VerifyBatch(docs)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pool)), "ns/doc")
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -209,8 +210,7 @@ type ChunkWriter struct {
 	nItems  int
 	chunk   int
 	next    int // index of the next item
-	enc     *json.Encoder
-	encBuf  bytes.Buffer
+	encBuf  []byte
 	pending []jetstream.PubAckFuture
 	stats   PublishStats
 	err     error
@@ -224,8 +224,6 @@ func (p *Publisher) NewChunkWriter(job Job) (*ChunkWriter, error) {
 	}
 	subject, _ := SubjectFor(job.Kind)
 	w := &ChunkWriter{p: p, job: job, subject: subject}
-	w.enc = json.NewEncoder(&w.encBuf)
-	w.enc.SetEscapeHTML(false)
 
 	// The envelope: {"v":1,"jobId":…,"kind":…[,"at":…][,"chain":true],"chunk":N,"items":[…]}
 	var b bytes.Buffer
@@ -302,15 +300,88 @@ func (w *ChunkWriter) Add(ctx context.Context, it Item) error {
 	return nil
 }
 
-// encodeItem returns the compact JSON of it without HTML escaping (documents
-// travel byte-for-byte). The slice is valid until the next call.
+// encodeItem returns the JSON of it. Raw members (document, sign) are
+// checked to be one JSON value and copied verbatim: documents travel byte
+// for byte. The slice is valid until the next call.
 func (w *ChunkWriter) encodeItem(it Item) ([]byte, error) {
-	w.encBuf.Reset()
-	if err := w.enc.Encode(&it); err != nil {
-		return nil, fmt.Errorf("jobs: job %s item %d: %w: %v", w.job.ID, it.Index, ErrInvalidJob, err)
+	for _, raw := range []json.RawMessage{it.Document, it.Sign} {
+		if raw != nil && !validJSON(raw) {
+			return nil, fmt.Errorf("jobs: job %s item %d: %w: document is not valid JSON", w.job.ID, it.Index, ErrInvalidJob)
+		}
 	}
-	b := w.encBuf.Bytes()
-	return b[:len(b)-1], nil // Encode appends a newline
+	b := w.encBuf[:0]
+	b = append(b, `{"index":`...)
+	b = strconv.AppendInt(b, int64(it.Index), 10)
+	str := func(name, v string) {
+		if v != "" {
+			b = append(b, `,"`...)
+			b = append(b, name...)
+			b = append(b, `":`...)
+			b = appendJSONString(b, v)
+		}
+	}
+	raw := func(name string, v json.RawMessage) {
+		if v != nil {
+			b = append(b, `,"`...)
+			b = append(b, name...)
+			b = append(b, `":`...)
+			b = append(b, v...)
+		}
+	}
+	str("ref", it.Ref)
+	raw("document", it.Document)
+	str("documentId", it.DocumentID)
+	str("blob", it.Blob)
+	str("error", it.Error)
+	raw("sign", it.Sign)
+	b = append(b, '}')
+	w.encBuf = b
+	return b, nil
+}
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, invalid UTF-8 replaced by U+FFFD (as
+// encoding/json does), everything else literal.
+func appendJSONString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // stage stores it.Document under the hash of its bytes and returns the item

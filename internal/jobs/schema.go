@@ -25,7 +25,6 @@
 package jobs
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -158,17 +157,16 @@ func ValidJobID(id string) bool {
 	return true
 }
 
-// DecodeChunk decodes and checks a chunk message. Errors wrap
+// DecodeChunk decodes and checks a chunk message. Documents (and sign
+// requests) are returned as sub-slices of data, which must not be modified
+// while the chunk is in use. Member names match exactly and unknown members
+// are ignored. Errors wrap
 // [ErrBadMessage] (the message can never be processed) or
 // [ErrUnsupportedVersion] (a newer producer wrote it).
 func DecodeChunk(data []byte) (*Chunk, error) {
 	var c Chunk
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&c); err != nil {
+	if err := decodeChunkJSON(data, &c); err != nil {
 		return nil, fmt.Errorf("decode chunk: %w: %v", ErrBadMessage, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("decode chunk: %w: trailing data", ErrBadMessage)
 	}
 	if c.V > SchemaVersion {
 		return nil, fmt.Errorf("decode chunk %s.%d: version %d: %w", c.JobID, c.Chunk, c.V, ErrUnsupportedVersion)

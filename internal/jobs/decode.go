@@ -1,0 +1,472 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/stele-go/stele/internal/store"
+)
+
+// This file decodes chunk messages without encoding/json's reflection: a
+// chunk is mostly documents, which only need their extent found (they are
+// parsed by the covenant package afterwards), and encoding/json scans each
+// of them twice and copies it. Here every document is scanned once, validated
+// with the JSON grammar, and handed over as a sub-slice of the message.
+//
+// The accepted language is JSON (RFC 8259) as encoding/json's scanner
+// accepts it: bytes >= 0x20 inside strings are not checked for UTF-8 (string
+// members with invalid UTF-8 are decoded with U+FFFD replacement, as
+// encoding/json does). Member names match exactly; unknown members are
+// skipped; a repeated member keeps its last value; null leaves a member
+// unset except a raw member (document, sign), which keeps the literal null.
+
+// maxNesting bounds the nesting depth of a chunk, as encoding/json does.
+const maxNesting = 10000
+
+var errSyntax = errors.New("invalid JSON")
+
+type decoder struct {
+	data  []byte
+	i     int
+	depth int
+}
+
+func (d *decoder) fail(what string) error {
+	return fmt.Errorf("%w: %s at offset %d", errSyntax, what, d.i)
+}
+
+func (d *decoder) ws() {
+	for d.i < len(d.data) {
+		switch d.data[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// atEnd reports whether only space is left.
+func (d *decoder) atEnd() bool {
+	d.ws()
+	return d.i >= len(d.data)
+}
+
+// peek returns the next non-space byte, 0 at the end.
+func (d *decoder) peek() byte {
+	d.ws()
+	if d.i >= len(d.data) {
+		return 0
+	}
+	return d.data[d.i]
+}
+
+func (d *decoder) expect(c byte) error {
+	if d.peek() != c {
+		return d.fail(fmt.Sprintf("expected %q", c))
+	}
+	d.i++
+	return nil
+}
+
+// skip validates one value and returns its bytes.
+func (d *decoder) skip() ([]byte, error) {
+	d.ws()
+	start := d.i
+	if err := d.value(); err != nil {
+		return nil, err
+	}
+	return d.data[start:d.i], nil
+}
+
+// value validates one value at d.i (no leading space).
+func (d *decoder) value() error {
+	if d.i >= len(d.data) {
+		return d.fail("unexpected end")
+	}
+	switch c := d.data[d.i]; {
+	case c == '"':
+		_, _, err := d.stringToken()
+		return err
+	case c == '{':
+		return d.object(func([]byte) error { _, err := d.skip(); return err })
+	case c == '[':
+		return d.array(func() error { _, err := d.skip(); return err })
+	case c == '-' || (c >= '0' && c <= '9'):
+		_, err := d.number()
+		return err
+	case c == 't':
+		return d.literal("true")
+	case c == 'f':
+		return d.literal("false")
+	case c == 'n':
+		return d.literal("null")
+	}
+	return d.fail("unexpected character")
+}
+
+func (d *decoder) literal(lit string) error {
+	if !bytes.HasPrefix(d.data[d.i:], []byte(lit)) {
+		return d.fail("invalid literal")
+	}
+	d.i += len(lit)
+	return nil
+}
+
+// number validates a number and returns its text.
+func (d *decoder) number() ([]byte, error) {
+	start := d.i
+	b := d.data
+	if d.i < len(b) && b[d.i] == '-' {
+		d.i++
+	}
+	switch {
+	case d.i < len(b) && b[d.i] == '0':
+		d.i++
+	case d.i < len(b) && b[d.i] >= '1' && b[d.i] <= '9':
+		for d.i < len(b) && b[d.i] >= '0' && b[d.i] <= '9' {
+			d.i++
+		}
+	default:
+		return nil, d.fail("invalid number")
+	}
+	if d.i < len(b) && b[d.i] == '.' {
+		d.i++
+		n := d.i
+		for d.i < len(b) && b[d.i] >= '0' && b[d.i] <= '9' {
+			d.i++
+		}
+		if d.i == n {
+			return nil, d.fail("invalid number")
+		}
+	}
+	if d.i < len(b) && (b[d.i] == 'e' || b[d.i] == 'E') {
+		d.i++
+		if d.i < len(b) && (b[d.i] == '+' || b[d.i] == '-') {
+			d.i++
+		}
+		n := d.i
+		for d.i < len(b) && b[d.i] >= '0' && b[d.i] <= '9' {
+			d.i++
+		}
+		if d.i == n {
+			return nil, d.fail("invalid number")
+		}
+	}
+	return b[start:d.i], nil
+}
+
+// stringToken validates a string at d.i and returns its contents (without
+// quotes) and whether it holds escapes or non-ASCII bytes.
+func (d *decoder) stringToken() ([]byte, bool, error) {
+	b := d.data
+	d.i++ // opening quote
+	start := d.i
+	special := false
+	for d.i < len(b) {
+		c := b[d.i]
+		switch {
+		case c == '"':
+			s := b[start:d.i]
+			d.i++
+			return s, special, nil
+		case c < 0x20:
+			return nil, false, d.fail("control character in string")
+		case c == '\\':
+			special = true
+			d.i++
+			if d.i >= len(b) {
+				return nil, false, d.fail("unexpected end")
+			}
+			switch b[d.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				d.i++
+			case 'u':
+				d.i++
+				if d.i+4 > len(b) {
+					return nil, false, d.fail("unexpected end")
+				}
+				for _, h := range b[d.i : d.i+4] {
+					if !isHex(h) {
+						return nil, false, d.fail("invalid \\u escape")
+					}
+				}
+				d.i += 4
+			default:
+				return nil, false, d.fail("invalid escape")
+			}
+		default:
+			if c >= utf8.RuneSelf {
+				special = true
+			}
+			d.i++
+		}
+	}
+	return nil, false, d.fail("unterminated string")
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// str decodes a string value (or null, which leaves *dst unchanged).
+func (d *decoder) str(dst *string) error {
+	switch d.peek() {
+	case 'n':
+		return d.literal("null")
+	case '"':
+	default:
+		return d.fail("expected a string")
+	}
+	start := d.i
+	s, special, err := d.stringToken()
+	if err != nil {
+		return err
+	}
+	if !special || utf8.Valid(s) && bytes.IndexByte(s, '\\') < 0 {
+		*dst = string(s)
+		return nil
+	}
+	// Escapes or invalid UTF-8: rare; use encoding/json's rules.
+	return json.Unmarshal(d.data[start:d.i], dst)
+}
+
+// integer decodes an integer value (or null).
+func (d *decoder) integer(dst *int) error {
+	switch c := d.peek(); {
+	case c == 'n':
+		return d.literal("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+	default:
+		return d.fail("expected a number")
+	}
+	tok, err := d.number()
+	if err != nil {
+		return err
+	}
+	n, err := strconv.ParseInt(string(tok), 10, strconv.IntSize)
+	if err != nil {
+		return d.fail("expected an integer")
+	}
+	*dst = int(n)
+	return nil
+}
+
+// boolean decodes true, false (or null).
+func (d *decoder) boolean(dst *bool) error {
+	switch d.peek() {
+	case 't':
+		*dst = true
+		return d.literal("true")
+	case 'f':
+		*dst = false
+		return d.literal("false")
+	case 'n':
+		return d.literal("null")
+	}
+	return d.fail("expected a boolean")
+}
+
+// raw keeps any value as raw JSON.
+func (d *decoder) raw(dst *json.RawMessage) error {
+	b, err := d.skip()
+	if err != nil {
+		return err
+	}
+	*dst = b
+	return nil
+}
+
+// object walks an object at d.i, calling member for each member with the
+// decoded member name and d positioned before the value.
+func (d *decoder) object(member func(name []byte) error) error {
+	d.depth++
+	if d.depth > maxNesting {
+		return d.fail("nesting too deep")
+	}
+	defer func() { d.depth-- }()
+	d.i++ // '{'
+	if d.peek() == '}' {
+		d.i++
+		return nil
+	}
+	var nameBuf string
+	for {
+		if d.peek() != '"' {
+			return d.fail("expected a member name")
+		}
+		start := d.i
+		name, special, err := d.stringToken()
+		if err != nil {
+			return err
+		}
+		if special {
+			if err := json.Unmarshal(d.data[start:d.i], &nameBuf); err != nil {
+				return d.fail("invalid member name")
+			}
+			name = []byte(nameBuf)
+		}
+		if err := d.expect(':'); err != nil {
+			return err
+		}
+		if err := member(name); err != nil {
+			return err
+		}
+		switch d.peek() {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			return nil
+		default:
+			return d.fail("expected ',' or '}'")
+		}
+	}
+}
+
+// array walks an array at d.i, calling elem for each element.
+func (d *decoder) array(elem func() error) error {
+	d.depth++
+	if d.depth > maxNesting {
+		return d.fail("nesting too deep")
+	}
+	defer func() { d.depth-- }()
+	d.i++ // '['
+	if d.peek() == ']' {
+		d.i++
+		return nil
+	}
+	for {
+		d.ws()
+		if err := elem(); err != nil {
+			return err
+		}
+		switch d.peek() {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			return nil
+		default:
+			return d.fail("expected ',' or ']'")
+		}
+	}
+}
+
+// decodeChunkJSON decodes the JSON of a chunk into c.
+func decodeChunkJSON(data []byte, c *Chunk) error {
+	d := &decoder{data: data}
+	switch d.peek() {
+	case '{':
+	case 'n': // null: nothing set, as encoding/json does
+		if err := d.literal("null"); err != nil {
+			return err
+		}
+		if !d.atEnd() {
+			return d.fail("trailing data")
+		}
+		return nil
+	default:
+		return d.fail("expected an object")
+	}
+	err := d.object(func(name []byte) error {
+		switch string(name) {
+		case "v":
+			return d.integer(&c.V)
+		case "jobId":
+			return d.str(&c.JobID)
+		case "kind":
+			k := string(c.Kind)
+			if err := d.str(&k); err != nil {
+				return err
+			}
+			c.Kind = store.JobKind(k)
+			return nil
+		case "chunk":
+			return d.integer(&c.Chunk)
+		case "at":
+			return d.str(&c.At)
+		case "chain":
+			return d.boolean(&c.Chain)
+		case "items":
+			return d.items(&c.Items)
+		}
+		_, err := d.skip()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !d.atEnd() {
+		return d.fail("trailing data")
+	}
+	return nil
+}
+
+func (d *decoder) items(dst *[]Item) error {
+	switch d.peek() {
+	case 'n':
+		*dst = nil
+		return d.literal("null")
+	case '[':
+	default:
+		return d.fail("expected an array")
+	}
+	items := []Item{}
+	err := d.array(func() error {
+		var it Item
+		switch d.peek() {
+		case 'n':
+			if err := d.literal("null"); err != nil {
+				return err
+			}
+		case '{':
+			if err := d.object(func(name []byte) error { return d.itemMember(&it, name) }); err != nil {
+				return err
+			}
+		default:
+			return d.fail("expected an item object")
+		}
+		items = append(items, it)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*dst = items
+	return nil
+}
+
+func (d *decoder) itemMember(it *Item, name []byte) error {
+	switch string(name) {
+	case "index":
+		return d.integer(&it.Index)
+	case "ref":
+		return d.str(&it.Ref)
+	case "document":
+		return d.raw(&it.Document)
+	case "documentId":
+		return d.str(&it.DocumentID)
+	case "blob":
+		return d.str(&it.Blob)
+	case "error":
+		return d.str(&it.Error)
+	case "sign":
+		return d.raw(&it.Sign)
+	}
+	_, err := d.skip()
+	return err
+}
+
+// validJSON reports whether b is one JSON value (with surrounding space).
+func validJSON(b []byte) bool {
+	d := &decoder{data: b}
+	if _, err := d.skip(); err != nil {
+		return false
+	}
+	return d.atEnd()
+}
