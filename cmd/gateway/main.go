@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -60,6 +61,7 @@ type config struct {
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
 	logFormat       string
+	debugAddr       string
 }
 
 // envNames maps flags whose variable is not the mechanical STELE_<FLAG>.
@@ -97,6 +99,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve net/http/pprof on this address (keep it private, e.g. 127.0.0.1:6060)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -150,6 +153,9 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.debugAddr != "" {
+		go serveDebug(cfg.debugAddr, log)
+	}
 	if cfg.embedded {
 		err = runEmbedded(ctx, cfg, log)
 	} else {
@@ -278,6 +284,21 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		log.Warn("nats drain", "err", err)
 	}
 	return nil
+}
+
+// serveDebug serves the profiling endpoints of net/http/pprof.
+func serveDebug(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("debug endpoints listening", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil {
+		log.Error("debug server stopped", "err", err)
+	}
 }
 
 // retry calls fn until it succeeds or ctx ends, backing off up to 2 s.

@@ -194,7 +194,7 @@ func New(cfg Config) (*Server, error) {
 	// One subscription for every job's completion: "*" matches the job ID
 	// token only, so per-document ".invalid" events are not delivered here.
 	s.sub, err = cfg.NATS.Subscribe(jobs.SubjectJobEventPrefix+"*", func(m *nats.Msg) {
-		s.waiters.notify(m.Subject[len(jobs.SubjectJobEventPrefix):])
+		s.waiters.notify(m.Subject[len(jobs.SubjectJobEventPrefix):], m.Data)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: subscribe to job events: %w", err)

@@ -41,7 +41,8 @@ func TestVerifyRejects(t *testing.T) {
 		status                int
 		code, field           string
 	}{
-		{"malformed JSON", "", ctJSON, `{"items":[`, 400, "invalid_json", "items"},
+		{"malformed JSON", "", ctJSON, `{"items":[`, 400, "invalid_json", "items[0]"},
+		{"malformed items", "", ctJSON, `{"items":[{"document":{}} {"document":{}}]}`, 400, "invalid_json", "items"},
 		{"not JSON", "", ctJSON, `hello`, 400, "invalid_json", ""},
 		{"not an object", "", ctJSON, `[]`, 400, "invalid_field", ""},
 		{"no items", "", ctJSON, `{}`, 400, "missing_field", "items"},
@@ -131,8 +132,8 @@ func TestVerifyQueuesJSON(t *testing.T) {
 		t.Errorf("chunk header %+v", c)
 	}
 	want := []jobs.Item{
-		{Index: 0, Ref: "a", Document: compact(t, docs[0].JSON)},
-		{Index: 1, Document: compact(t, docs[1].JSON)},
+		{Index: 0, Ref: "a", Document: bytes.TrimSpace(docs[0].JSON)}, // as received, byte for byte
+		{Index: 1, Document: bytes.TrimSpace(docs[1].JSON)},
 		{Index: 2, Ref: "c", DocumentID: strings.ToLower(ref)},
 	}
 	if diff := cmp.Diff(want, c.Items, cmp.Comparer(func(a, b json.RawMessage) bool { return bytes.Equal(a, b) })); diff != "" {

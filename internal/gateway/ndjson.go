@@ -3,14 +3,12 @@ package gateway
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/stele-go/stele/internal/jobs"
@@ -163,17 +161,17 @@ func (s *Server) feedLines(ctx context.Context, r io.Reader, cw itemAdder) error
 
 // checkLine returns why line cannot be queued as a document, or "".
 func (s *Server) checkLine(line []byte) string {
-	switch {
-	case len(line) > s.lim.MaxDocumentBytes:
+	if len(line) > s.lim.MaxDocumentBytes {
 		return fmt.Sprintf("document exceeds %d bytes", s.lim.MaxDocumentBytes)
-	case depthExceeds(line, s.lim.MaxDepth):
-		return fmt.Sprintf("document nests deeper than %d levels", s.lim.MaxDepth)
-	case !json.Valid(line):
-		var v any
-		err := json.Unmarshal(line, &v)
-		return "malformed JSON: " + strings.TrimPrefix(err.Error(), "json: ")
-	case line[0] != '{':
-		return "document must be a JSON object, got " + jsonKind(line)
+	}
+	if err := checkJSONDocument(line, s.lim.MaxDepth); err != nil {
+		switch {
+		case err.TooDeep:
+			return fmt.Sprintf("document nests deeper than %d levels", s.lim.MaxDepth)
+		case err.NotObject:
+			return err.Msg
+		}
+		return "malformed JSON " + err.Error()
 	}
 	return ""
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -25,96 +24,151 @@ type verifyRequest struct {
 	At    string // normalised RFC 3339 (UTC, milliseconds) or ""
 }
 
+// maxParamDepth bounds the nesting of request members other than documents
+// (they are all scalars; anything nested is rejected after this check).
+const maxParamDepth = 32
+
 // parseVerifyJSON reads and validates a JSON verify request completely; it
 // returns an *Error naming the offending field for any problem, so that
-// nothing is queued for a request that is rejected.
+// nothing is queued for a request that is rejected. Documents are checked
+// for JSON syntax, size and depth, and kept as the bytes received.
 func parseVerifyJSON(r io.Reader, lim Limits) (*verifyRequest, error) {
-	p := &requestParser{dec: json.NewDecoder(r), lim: lim}
-	req, err := p.parse()
+	body, err := io.ReadAll(r)
 	if err != nil {
-		return nil, p.wrap(err)
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return nil, fieldError(ErrBodyTooLarge, "", "request body exceeds %d bytes; send large batches as application/x-ndjson", maxErr.Limit)
+		}
+		return nil, fieldError(ErrInvalidJSON, "", "reading the request body failed: %v", err)
 	}
-	return req, nil
+	p := &requestParser{b: body, lim: lim}
+	return p.parse()
 }
 
+// requestParser walks a request body held in memory.
 type requestParser struct {
-	dec  *json.Decoder
-	lim  Limits
-	path string // the field being read, for errors from the decoder
+	b   []byte
+	lim Limits
 }
 
-// wrap turns decoder and reader errors into API errors naming the field that
-// was being read.
-func (p *requestParser) wrap(err error) error {
-	var apiErr *Error
-	if errors.As(err, &apiErr) {
-		return err
+// syntax turns a scan error into an API error naming field.
+func (p *requestParser) syntax(field string, err *scanError) error {
+	if err.TooDeep {
+		return fieldError(ErrTooDeep, field, "document nests deeper than %d levels", p.lim.MaxDepth)
 	}
-	var maxErr *http.MaxBytesError
-	if errors.As(err, &maxErr) {
-		return fieldError(ErrBodyTooLarge, "", "request body exceeds %d bytes; send large batches as application/x-ndjson", maxErr.Limit)
+	return fieldError(ErrInvalidJSON, field, "malformed JSON at byte %d: %s", err.Off, err.Msg)
+}
+
+// expect checks that b[i] (after whitespace) is c and returns the offset
+// after it.
+func (p *requestParser) expect(i int, c byte, field, what string) (int, error) {
+	i = skipWS(p.b, i)
+	if i >= len(p.b) || p.b[i] != c {
+		return i, p.syntax(field, syntaxErr(p.b, i, what))
 	}
-	var synErr *json.SyntaxError
-	if errors.As(err, &synErr) {
-		return fieldError(ErrInvalidJSON, p.path, "malformed JSON at byte %d: %s", synErr.Offset, strings.TrimPrefix(synErr.Error(), "json: "))
+	return i + 1, nil
+}
+
+// member reads an object member's key at i (after whitespace), returning
+// the key and the offset of its value; done reports the closing brace
+// instead. first says whether this is the object's first member.
+func (p *requestParser) member(i int, first bool, field string) (key string, next int, done bool, err error) {
+	i = skipWS(p.b, i)
+	if i < len(p.b) && p.b[i] == '}' {
+		return "", i + 1, true, nil
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return fieldError(ErrInvalidJSON, p.path, "malformed JSON: unexpected end of input")
+	if !first {
+		if i >= len(p.b) || p.b[i] != ',' {
+			return "", i, false, p.syntax(field, syntaxErr(p.b, i, "',' or '}'"))
+		}
+		i = skipWS(p.b, i+1)
 	}
-	return fmt.Errorf("read request: %w", err)
+	start := i
+	if i >= len(p.b) || p.b[i] != '"' {
+		return "", i, false, p.syntax(field, syntaxErr(p.b, i, "a string key"))
+	}
+	end, serr := skipString(p.b, i)
+	if serr != nil {
+		return "", end, false, p.syntax(field, serr)
+	}
+	key, err = decodeString(p.b[start:end], field)
+	if err != nil {
+		return "", end, false, err
+	}
+	next, err = p.expect(end, ':', field, "':'")
+	if err != nil {
+		return "", next, false, err
+	}
+	return key, skipWS(p.b, next), false, nil
+}
+
+// value returns the raw JSON value at i and the offset after it.
+func (p *requestParser) value(i, maxDepth int, field string) (json.RawMessage, int, error) {
+	i = skipWS(p.b, i)
+	end, serr := skipValue(p.b, i, maxDepth)
+	if serr != nil {
+		return nil, end, p.syntax(field, serr)
+	}
+	return p.b[i:end], end, nil
 }
 
 func (p *requestParser) parse() (*verifyRequest, error) {
-	tok, err := p.dec.Token()
-	if err != nil {
-		return nil, err
+	i := skipWS(p.b, 0)
+	if i >= len(p.b) {
+		return nil, fieldError(ErrInvalidJSON, "", "empty request body: send {\"items\":[…]}")
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	if p.b[i] != '{' {
+		if _, _, err := p.value(i, maxParamDepth, ""); err != nil {
+			return nil, err
+		}
 		return nil, fieldError(ErrInvalidField, "", "request body must be a JSON object")
 	}
 	req := &verifyRequest{}
-	seen := map[string]bool{}
-	for p.dec.More() {
-		key, err := p.key()
+	var seenItems, seenAt bool
+	i++
+	for first := true; ; first = false {
+		key, next, done, err := p.member(i, first, "")
 		if err != nil {
 			return nil, err
 		}
-		if seen[key] {
-			return nil, fieldError(ErrInvalidField, key, "duplicate field")
+		if done {
+			i = next
+			break
 		}
-		seen[key] = true
-		p.path = key
 		switch key {
 		case "items":
-			if req.Items, err = p.items(); err != nil {
+			if seenItems {
+				return nil, fieldError(ErrInvalidField, key, "duplicate field")
+			}
+			seenItems = true
+			if req.Items, i, err = p.items(next); err != nil {
 				return nil, err
 			}
 		case "at":
-			raw, err := p.value()
-			if err != nil {
+			if seenAt {
+				return nil, fieldError(ErrInvalidField, key, "duplicate field")
+			}
+			seenAt = true
+			var raw json.RawMessage
+			if raw, i, err = p.value(next, maxParamDepth, key); err != nil {
 				return nil, err
 			}
-			if isNull(raw) {
-				continue
-			}
-			if req.At, err = parseAt("at", raw); err != nil {
-				return nil, err
+			if !isNull(raw) {
+				if req.At, err = parseAt(key, raw); err != nil {
+					return nil, err
+				}
 			}
 		default:
+			if _, _, err := p.value(next, maxParamDepth, key); err != nil {
+				return nil, err
+			}
 			return nil, fieldError(ErrUnknownField, key, "unknown field (expected items, at)")
 		}
 	}
-	p.path = ""
-	if _, err := p.dec.Token(); err != nil { // the closing brace
-		return nil, err
+	if i = skipWS(p.b, i); i != len(p.b) {
+		return nil, fieldError(ErrInvalidJSON, "", "malformed JSON at byte %d: data after the request object", i)
 	}
-	if _, err := p.dec.Token(); err != io.EOF {
-		if err != nil {
-			return nil, err
-		}
-		return nil, fieldError(ErrInvalidJSON, "", "malformed JSON: data after the request object")
-	}
-	if !seen["items"] || req.Items == nil {
+	if req.Items == nil {
 		return nil, fieldError(ErrMissingField, "items", "required: an array of {ref, document} or {ref, documentId}")
 	}
 	if len(req.Items) == 0 {
@@ -123,132 +177,139 @@ func (p *requestParser) parse() (*verifyRequest, error) {
 	return req, nil
 }
 
-// key reads an object key.
-func (p *requestParser) key() (string, error) {
-	tok, err := p.dec.Token()
-	if err != nil {
-		return "", err
+// items reads the items array at i (null gives nil items).
+func (p *requestParser) items(i int) ([]verifyItem, int, error) {
+	if bytes.HasPrefix(p.b[i:], []byte("null")) {
+		return nil, i + 4, nil
 	}
-	k, ok := tok.(string)
-	if !ok {
-		return "", fieldError(ErrInvalidJSON, p.path, "malformed JSON: expected an object key")
-	}
-	return k, nil
-}
-
-// value reads one complete JSON value as raw text.
-func (p *requestParser) value() (json.RawMessage, error) {
-	var raw json.RawMessage
-	if err := p.dec.Decode(&raw); err != nil {
-		return nil, err
-	}
-	return raw, nil
-}
-
-func (p *requestParser) items() ([]verifyItem, error) {
-	tok, err := p.dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	if tok == nil {
-		return nil, nil
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return nil, fieldError(ErrInvalidField, "items", "must be an array")
+	if i >= len(p.b) || p.b[i] != '[' {
+		if _, _, err := p.value(i, maxParamDepth, "items"); err != nil {
+			return nil, i, err
+		}
+		return nil, i, fieldError(ErrInvalidField, "items", "must be an array")
 	}
 	items := []verifyItem{}
-	for i := 0; p.dec.More(); i++ {
-		if i >= p.lim.MaxItems {
-			return nil, fieldError(ErrTooManyItems, "items", "at most %d items per JSON request; send larger batches as application/x-ndjson", p.lim.MaxItems)
+	i++
+	for n := 0; ; n++ {
+		i = skipWS(p.b, i)
+		if i < len(p.b) && p.b[i] == ']' {
+			return items, i + 1, nil
 		}
-		item, err := p.item(i)
+		if n > 0 {
+			if i >= len(p.b) || p.b[i] != ',' {
+				return nil, i, p.syntax("items", syntaxErr(p.b, i, "',' or ']'"))
+			}
+			i = skipWS(p.b, i+1)
+		}
+		if n >= p.lim.MaxItems {
+			return nil, i, fieldError(ErrTooManyItems, "items", "at most %d items per JSON request; send larger batches as application/x-ndjson", p.lim.MaxItems)
+		}
+		item, next, err := p.item(i, n)
 		if err != nil {
-			return nil, err
+			return nil, next, err
 		}
 		items = append(items, item)
+		i = next
 	}
-	if _, err := p.dec.Token(); err != nil { // the closing bracket
-		return nil, err
-	}
-	return items, nil
 }
 
-func (p *requestParser) item(i int) (verifyItem, error) {
+func (p *requestParser) item(i, n int) (verifyItem, int, error) {
 	var item verifyItem
-	base := fmt.Sprintf("items[%d]", i)
-	p.path = base
-	tok, err := p.dec.Token()
-	if err != nil {
-		return item, err
+	base := fmt.Sprintf("items[%d]", n)
+	if i >= len(p.b) || p.b[i] != '{' {
+		if _, _, err := p.value(i, maxParamDepth, base); err != nil {
+			return item, i, err
+		}
+		return item, i, fieldError(ErrInvalidField, base, "must be an object {ref, document} or {ref, documentId}")
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return item, fieldError(ErrInvalidField, base, "must be an object {ref, document} or {ref, documentId}")
-	}
-	seen := map[string]bool{}
-	for p.dec.More() {
-		key, err := p.key()
+	var seen [3]bool // ref, document, documentId
+	i++
+	for first := true; ; first = false {
+		key, next, done, err := p.member(i, first, base)
 		if err != nil {
-			return item, err
+			return item, next, err
+		}
+		if done {
+			i = next
+			break
 		}
 		field := base + "." + key
-		if seen[key] {
-			return item, fieldError(ErrInvalidField, field, "duplicate field")
-		}
-		seen[key] = true
-		p.path = field
+		var k int
 		switch key {
-		case "ref", "document", "documentId":
+		case "ref":
+			k = 0
+		case "document":
+			k = 1
+		case "documentId":
+			k = 2
 		default:
-			return item, fieldError(ErrUnknownField, field, "unknown field (expected ref, document, documentId)")
+			if _, _, err := p.value(next, maxParamDepth, field); err != nil {
+				return item, next, err
+			}
+			return item, next, fieldError(ErrUnknownField, field, "unknown field (expected ref, document, documentId)")
 		}
-		raw, err := p.value()
+		if seen[k] {
+			return item, next, fieldError(ErrInvalidField, field, "duplicate field")
+		}
+		seen[k] = true
+		depth := maxParamDepth
+		if k == 1 {
+			depth = p.lim.MaxDepth
+		}
+		raw, end, err := p.value(next, depth, field)
 		if err != nil {
-			return item, err
+			return item, end, err
 		}
+		i = end
 		if isNull(raw) {
 			continue
 		}
-		switch key {
-		case "ref":
+		switch k {
+		case 0:
 			if item.Ref, err = parseRef(field, raw, p.lim); err != nil {
-				return item, err
+				return item, i, err
 			}
-		case "document":
+		case 1:
 			if err := checkDocument(field, raw, p.lim); err != nil {
-				return item, err
+				return item, i, err
 			}
 			item.Document = raw
-		case "documentId":
+		case 2:
 			if item.DocumentID, err = parseDocumentID(field, raw); err != nil {
-				return item, err
+				return item, i, err
 			}
 		}
 	}
-	p.path = base
-	if _, err := p.dec.Token(); err != nil { // the closing brace
-		return item, err
-	}
 	switch {
 	case item.Document == nil && item.DocumentID == "":
-		return item, fieldError(ErrMissingField, base, "needs one of document or documentId")
+		return item, i, fieldError(ErrMissingField, base, "needs one of document or documentId")
 	case item.Document != nil && item.DocumentID != "":
-		return item, fieldError(ErrInvalidField, base, "has both document and documentId; give exactly one")
+		return item, i, fieldError(ErrInvalidField, base, "has both document and documentId; give exactly one")
 	}
-	return item, nil
+	return item, i, nil
 }
 
 func isNull(raw []byte) bool { return bytes.Equal(raw, []byte("null")) }
 
-// parseString decodes a raw JSON value that must be a string.
-func parseString(field string, raw json.RawMessage) (string, error) {
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", fieldError(ErrInvalidField, field, "must be a string, got %s", jsonKind(raw))
+// decodeString decodes a raw JSON string (already checked by skipString).
+func decodeString(raw []byte, field string) (string, error) {
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner), nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", fieldError(ErrInvalidJSON, field, "malformed string: %v", err)
 	}
 	return s, nil
+}
+
+// parseString decodes a raw JSON value that must be a string.
+func parseString(field string, raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", fieldError(ErrInvalidField, field, "must be a string, got %s", jsonKind(raw))
+	}
+	return decodeString(raw, field)
 }
 
 func parseRef(field string, raw json.RawMessage, lim Limits) (string, error) {
@@ -312,9 +373,9 @@ func parseAtString(field, s string) (string, error) {
 	return t.UTC().Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z07:00"), nil
 }
 
-// checkDocument applies the gateway's limits to one inline document before
-// anything parses it: it must be a JSON object, at most MaxDocumentBytes long
-// and at most MaxDepth deep.
+// checkDocument applies the gateway's limits to one inline document that
+// skipValue has already checked for syntax and depth: it must be a JSON
+// object of at most MaxDocumentBytes.
 func checkDocument(field string, raw []byte, lim Limits) error {
 	if len(raw) > lim.MaxDocumentBytes {
 		return fieldError(ErrDocumentTooLarge, field, "document is %d bytes; the limit is %d", len(raw), lim.MaxDocumentBytes)
@@ -322,15 +383,12 @@ func checkDocument(field string, raw []byte, lim Limits) error {
 	if len(raw) == 0 || raw[0] != '{' {
 		return fieldError(ErrInvalidField, field, "must be a JSON object, got %s", jsonKind(raw))
 	}
-	if depthExceeds(raw, lim.MaxDepth) {
-		return fieldError(ErrTooDeep, field, "document nests deeper than %d levels", lim.MaxDepth)
-	}
 	return nil
 }
 
 // depthExceeds reports whether the JSON text nests arrays and objects deeper
 // than max. It only tracks brackets outside strings, so it is meant for text
-// that is otherwise known (or about to be checked) to be valid JSON.
+// that is otherwise known to be valid JSON.
 func depthExceeds(data []byte, max int) bool {
 	depth := 0
 	inString := false

@@ -106,7 +106,7 @@ func (s *Server) verifyJSON(w http.ResponseWriter, r *http.Request, at string, w
 // answers 202, or 200 with the results when ?wait saw the job complete.
 func (s *Server) queueAndAnswer(w http.ResponseWriter, r *http.Request, total int, at string, wait time.Duration, feed func(context.Context, *jobs.ChunkWriter) error) {
 	jobID := newJobID()
-	var wake <-chan struct{}
+	var wake <-chan *store.Job
 	if wait > 0 {
 		var done func()
 		wake, done = s.waiters.add(jobID) // before the job exists: no event can be missed

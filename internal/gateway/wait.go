@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/store"
 )
 
@@ -14,20 +16,22 @@ import (
 // also polls the store (see waitJob): the event only makes the answer fast.
 type waiters struct {
 	mu sync.Mutex
-	m  map[string]map[chan struct{}]struct{}
+	m  map[string]map[chan *store.Job]struct{}
 }
 
 func newWaiters() *waiters {
-	return &waiters{m: make(map[string]map[chan struct{}]struct{})}
+	return &waiters{m: make(map[string]map[chan *store.Job]struct{})}
 }
 
 // add registers interest in jobID; call the returned function to deregister.
-func (w *waiters) add(jobID string) (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
+// The channel receives the job as the completion event reported it (nil if
+// the event could not be decoded).
+func (w *waiters) add(jobID string) (<-chan *store.Job, func()) {
+	ch := make(chan *store.Job, 1)
 	w.mu.Lock()
 	set := w.m[jobID]
 	if set == nil {
-		set = make(map[chan struct{}]struct{})
+		set = make(map[chan *store.Job]struct{})
 		w.m[jobID] = set
 	}
 	set[ch] = struct{}{}
@@ -43,16 +47,26 @@ func (w *waiters) add(jobID string) (<-chan struct{}, func()) {
 	}
 }
 
-// notify wakes every waiter of jobID without blocking.
-func (w *waiters) notify(jobID string) {
+// notify wakes every waiter of jobID without blocking, handing it the job
+// from the event payload. The payload is decoded only when someone waits.
+func (w *waiters) notify(jobID string, payload []byte) {
 	w.mu.Lock()
-	for ch := range w.m[jobID] {
+	defer w.mu.Unlock()
+	set := w.m[jobID]
+	if len(set) == 0 {
+		return
+	}
+	var job *store.Job
+	var ev jobs.Event
+	if err := json.Unmarshal(payload, &ev); err == nil && ev.Type == jobs.EventJobCompleted && ev.Job != nil && ev.Job.ID == jobID {
+		job = ev.Job
+	}
+	for ch := range set {
 		select {
-		case ch <- struct{}{}:
+		case ch <- job:
 		default:
 		}
 	}
-	w.mu.Unlock()
 }
 
 // len returns the number of jobs with waiters (for tests).
@@ -70,8 +84,10 @@ const (
 )
 
 // waitJob waits until the job completes, at most d, and returns its latest
-// state (completed or not). wake signals that the completion event arrived.
-func (s *Server) waitJob(ctx context.Context, jobID string, wake <-chan struct{}, d time.Duration) (store.Job, error) {
+// state (completed or not). wake delivers the completion event's job; the
+// store is read only when the event carried none, on poll ticks and at the
+// deadline.
+func (s *Server) waitJob(ctx context.Context, jobID string, wake <-chan *store.Job, d time.Duration) (store.Job, error) {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	poll := firstPoll
@@ -79,7 +95,10 @@ func (s *Server) waitJob(ctx context.Context, jobID string, wake <-chan struct{}
 	defer tick.Stop()
 	for {
 		select {
-		case <-wake:
+		case job := <-wake:
+			if job != nil && job.Status == store.StatusCompleted {
+				return *job, nil
+			}
 		case <-tick.C:
 			poll = min(2*poll, maxPoll)
 			tick.Reset(poll)
