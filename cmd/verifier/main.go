@@ -107,7 +107,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	str(&c.prefix, "redis-prefix", "STELE_REDIS_PREFIX", "stele:", "prefix of every Redis key")
 	str(&c.name, "name", "STELE_WORKER_NAME", defaultName(), "worker name in logs and NATS connection")
 	str(&logLevel, "log-level", "STELE_LOG_LEVEL", "info", "log level: debug, info, warn or error")
-	num(&c.runner.Concurrency, "concurrency", "STELE_CONCURRENCY", runtime.GOMAXPROCS(0), "chunks verified at once")
+	num(&c.runner.Concurrency, "concurrency", "STELE_CONCURRENCY", 2*runtime.GOMAXPROCS(0), "chunks verified at once")
 	num(&c.runner.FetchBatch, "fetch-batch", "STELE_FETCH_BATCH", 0, "messages per pull (0: the concurrency)")
 	dur(&c.runner.FetchMaxWait, "fetch-wait", "STELE_FETCH_WAIT", 2*time.Second, "how long one pull waits for messages")
 	dur(&c.runner.ShutdownTimeout, "shutdown-timeout", "STELE_SHUTDOWN_TIMEOUT", 30*time.Second, "longest drain on SIGTERM")

@@ -149,7 +149,7 @@ func BenchmarkVerifyBatchAllCores(b *testing.B) {
 	b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "cores")
 }
 
-var benchConcurrency = 8
+var benchConcurrency = 0 // the default
 
 // BenchmarkHandleChunk measures one processor on one 256-document chunk:
 // decode the message, parse, verify, store the documents (Redis), without

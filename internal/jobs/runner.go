@@ -46,7 +46,8 @@ type PoisonFunc func(ctx context.Context, msg jetstream.Msg, err error)
 // each field.
 type RunnerConfig struct {
 	// Concurrency is the number of chunks processed at once (default
-	// GOMAXPROCS).
+	// 2×GOMAXPROCS: a chunk spends part of its time waiting for the store
+	// and the server, so twice the cores keeps them busy).
 	Concurrency int
 	// FetchBatch is the number of messages requested per pull (default
 	// Concurrency). At most FetchBatch + Concurrency chunks are in hand.
@@ -77,7 +78,7 @@ func (c RunnerConfig) Validate() error {
 
 func (c RunnerConfig) withDefaults() (RunnerConfig, error) {
 	if c.Concurrency == 0 {
-		c.Concurrency = runtime.GOMAXPROCS(0)
+		c.Concurrency = 2 * runtime.GOMAXPROCS(0)
 	}
 	if c.FetchBatch == 0 {
 		c.FetchBatch = c.Concurrency
