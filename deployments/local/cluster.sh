@@ -3,7 +3,7 @@
 # nats-server with JetStream, redis-server, the gateway and N verifiers, each
 # a separate process on loopback ports, with state and logs under $DIR.
 #
-#   deployments/local/cluster.sh up [N]   start (N verifiers, default 2)
+#   deployments/local/cluster.sh up [N]   start (N verifiers, default 2; VERIFIER_ARGS and GATEWAY_ARGS add flags)
 #   deployments/local/cluster.sh pids     print the PIDs of gateway and verifiers, comma-separated
 #   deployments/local/cluster.sh down     stop everything (SIGTERM)
 #
@@ -30,10 +30,12 @@ up)
   mkdir -p "$DIR/logs" "$DIR/jetstream"
   start nats "$NATS_SERVER" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$DIR/jetstream"
   start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no --dir "$DIR"
-  for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 not open; see $DIR/logs" >&2; exit 1; }
+  wait_port "$NATS_PORT"
+  wait_port "$REDIS_PORT"
   export STELE_NATS_URL=nats://127.0.0.1:$NATS_PORT STELE_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 STELE_LOG_LEVEL=${STELE_LOG_LEVEL:-warn}
-  start gateway bin/gateway --addr "$ADDR"
-  for i in $(seq "$n"); do start "verifier-$i" bin/verifier --name "verifier-$i"; done
+  start gateway bin/gateway --addr "$ADDR" ${GATEWAY_ARGS:-}
+  for i in $(seq "$n"); do start "verifier-$i" bin/verifier --name "verifier-$i" ${VERIFIER_ARGS:-}; done
   for _ in $(seq 100); do curl -sf "http://$ADDR/readyz" >/dev/null && break; sleep 0.1; done
   curl -sf "http://$ADDR/readyz" >/dev/null || { echo "gateway not ready; see $DIR/logs" >&2; exit 1; }
   echo "cluster up: http://$ADDR (logs in $DIR/logs)"

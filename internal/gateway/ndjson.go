@@ -35,6 +35,7 @@ const spoolBuffer = 256 << 10
 const lineSlack = 64 << 10
 
 func (s *Server) verifyNDJSON(w http.ResponseWriter, r *http.Request, at string, wait time.Duration) {
+	start := time.Now()
 	f, total, err := s.spool(http.MaxBytesReader(w, r.Body, s.lim.MaxStreamBytes))
 	if f != nil {
 		defer func() {
@@ -50,6 +51,7 @@ func (s *Server) verifyNDJSON(w http.ResponseWriter, r *http.Request, at string,
 		s.fail(w, r, fieldError(ErrInvalidField, "body", "the upload holds no documents (one JSON object per line)"))
 		return
 	}
+	s.log.DebugContext(r.Context(), "upload spooled", "documents", total, "duration", time.Since(start))
 	feed := func(ctx context.Context, cw *jobs.ChunkWriter) error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("rewind spool: %w", err)

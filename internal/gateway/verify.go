@@ -139,6 +139,7 @@ func (s *Server) queueAndAnswer(w http.ResponseWriter, r *http.Request, total in
 func (s *Server) queue(reqCtx context.Context, jobID string, total int, at string, feed func(context.Context, *jobs.ChunkWriter) error) (store.Job, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), queueTimeout)
 	defer cancel()
+	start := time.Now()
 	job := store.Job{ID: jobID, Kind: store.KindVerify, Total: total, CreatedAt: time.Now()}
 	if !s.nc.IsConnected() {
 		// Fail before creating a job that could not be queued.
@@ -166,7 +167,8 @@ func (s *Server) queue(reqCtx context.Context, jobID string, total int, at strin
 	if stats.Items != total {
 		return job, fmt.Errorf("queue job %s: published %d items of %d: %w", jobID, stats.Items, total, ErrInternal)
 	}
-	s.log.DebugContext(reqCtx, "job queued", "job", jobID, "items", stats.Items, "chunks", stats.Chunks, "staged", stats.Staged)
+	s.log.DebugContext(reqCtx, "job queued", "job", jobID, "items", stats.Items, "chunks", stats.Chunks,
+		"staged", stats.Staged, "duration", time.Since(start))
 	job.Status = store.StatusQueued
 	return job, nil
 }

@@ -145,7 +145,7 @@ func TestRunAgainstEmbedded(t *testing.T) {
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Inproc == nil || rep.Inproc.DocsPerS <= 0 || rep.Inproc.Invalid != 0 {
+	if rep.Inproc == nil || rep.Inproc.DocsPerS <= 0 || rep.Inproc.VerifyDocsPerS <= 0 || rep.Inproc.Invalid != 0 {
 		t.Errorf("inproc %+v", rep.Inproc)
 	}
 	for _, s := range []*SubmitResult{rep.Submit, rep.Resubmit} {

@@ -28,8 +28,8 @@ func bars(rep *Report) []Bar {
 		ratio := rep.Submit.DocsPerS / rep.Inproc.DocsPerS
 		out = append(out, Bar{
 			Name:     "end-to-end throughput",
-			Target:   fmt.Sprintf(">= %.1f × in-process (%.0f docs/s)", barThroughputRatio, barThroughputRatio*rep.Inproc.DocsPerS),
-			Measured: fmt.Sprintf("%.0f docs/s = %.2f ×", rep.Submit.DocsPerS, ratio),
+			Target:   fmt.Sprintf(">= %.1f × in-process parse+verify (%.0f docs/s)", barThroughputRatio, barThroughputRatio*rep.Inproc.DocsPerS),
+			Measured: fmt.Sprintf("%.0f docs/s = %.2f × (%.2f × verify-only)", rep.Submit.DocsPerS, ratio, rep.Submit.DocsPerS/rep.Inproc.VerifyDocsPerS),
 			Pass:     ratio >= barThroughputRatio && rep.Submit.Failed == 0 && rep.Submit.Invalid == 0,
 		})
 	}
@@ -85,8 +85,8 @@ func writeTable(w io.Writer, rep *Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "set\t%d documents, ~%d bytes, %d keys (%s)\n", rep.Set.N, rep.Set.Size, rep.Set.Keys, map[bool]string{true: "cached", false: "generated in " + rep.Generate.Round(time.Millisecond).String()}[rep.Cached])
 	if r := rep.Inproc; r != nil {
-		fmt.Fprintf(tw, "in-process\t%.0f docs/s\t%d workers, %d verifications of %d distinct documents in %v, %d invalid\n",
-			r.DocsPerS, r.Workers, r.Documents, r.Sample, r.Elapsed.Round(time.Millisecond), r.Invalid)
+		fmt.Fprintf(tw, "in-process\t%.0f docs/s\tparse+verify: %d workers, %d documents (%d distinct) in %v; verify only: %.0f docs/s; %d invalid\n",
+			r.DocsPerS, r.Workers, r.Documents, r.Sample, r.Elapsed.Round(time.Millisecond), r.VerifyDocsPerS, r.Invalid)
 	}
 	for _, s := range []struct {
 		name string
