@@ -11,10 +11,11 @@
 //	permit transfer on '/accounts/*' when amount <= 1000 and currency in ['USD', 'EUR']
 //	limit api.call 100 per 1 hours
 //
-// Parse turns it into a Document; Evaluate decides an action on a resource
-// under a context (a JSON object from package canon). The most specific
-// matching permit or deny wins; a deny wins only over a permit of equal
-// specificity; nothing matching is a default deny.
+// Parse turns it into a Document; Check only validates it (the same errors,
+// and the statement count) without building anything. Evaluate decides an
+// action on a resource under a context (a JSON object from package canon).
+// The most specific matching permit or deny wins; a deny wins only over a
+// permit of equal specificity; nothing matching is a default deny.
 //
 // Where the reference is unsafe this package differs on purpose, as PROTOCOL.md
 // decides:

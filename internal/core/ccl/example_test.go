@@ -38,6 +38,17 @@ func ExampleParse_error() {
 	// CCL Syntax Error at 1:13: Expected 'on' after action, but got 'read' (IDENTIFIER)
 }
 
+// Check validates a policy as Parse does, without building it.
+func ExampleCheck() {
+	n, err := ccl.Check("permit read on '/data/**'\nlimit api.call 100 per 1 hours")
+	fmt.Println(n, err)
+	_, err = ccl.Check("permit read on '/a' when amount <= ")
+	fmt.Println(err)
+	// Output:
+	// 2 <nil>
+	// CCL Syntax Error at 1:36: Expected value (string, number, boolean, or array), got ''
+}
+
 func ExampleMerge() {
 	parent, _ := ccl.Parse("deny read on '/data/**'")
 	child, _ := ccl.Parse("permit read on '/data/public'")

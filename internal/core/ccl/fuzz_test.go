@@ -14,45 +14,8 @@ import (
 // It is seeded from the policies of the conformance corpus and of the
 // reference cases.
 func FuzzParse(f *testing.F) {
-	seeds := 0
-	file, err := os.Open(vectorFile(f, "ccl-eval-corpus.jsonl"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	seen := map[string]bool{}
-	sc := bufio.NewScanner(file)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var c struct {
-			CCL string `json:"ccl"`
-		}
-		if json.Unmarshal(sc.Bytes(), &c) == nil && !seen[c.CCL] {
-			seen[c.CCL] = true
-			f.Add(c.CCL)
-			seeds++
-		}
-	}
-	file.Close()
-	if data, err := os.ReadFile("testdata/reference-cases.json"); err == nil {
-		var rc struct {
-			Parse []struct {
-				Src string `json:"src"`
-			} `json:"parse"`
-		}
-		if err := json.Unmarshal(data, &rc); err != nil {
-			f.Fatal(err)
-		}
-		for _, c := range rc.Parse {
-			f.Add(c.Src)
-			seeds++
-		}
-	}
-	for _, tt := range parseErrorTests {
-		f.Add(tt.src)
-		seeds++
-	}
-	if seeds < 500 {
-		f.Fatalf("only %d fuzz seeds loaded", seeds)
+	for _, src := range fuzzSeeds(f) {
+		f.Add(src)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
 		doc, err := Parse(src)
@@ -125,4 +88,66 @@ func serializable(doc *Document) bool {
 		}
 	}
 	return true
+}
+
+// fuzzSeeds returns the policies of the conformance corpus, the sources of
+// the reference cases (parse cases and policies) and the parse error tests,
+// without duplicates.
+func fuzzSeeds(tb testing.TB) []string {
+	tb.Helper()
+	var seeds []string
+	seen := map[string]bool{}
+	add := func(src string) {
+		if !seen[src] {
+			seen[src] = true
+			seeds = append(seeds, src)
+		}
+	}
+	file, err := os.Open(vectorFile(tb, "ccl-eval-corpus.jsonl"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer file.Close()
+	sc := bufio.NewScanner(file)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var c struct {
+			CCL string `json:"ccl"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			tb.Fatalf("ccl-eval-corpus.jsonl: %v", err)
+		}
+		add(c.CCL)
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	data, err := os.ReadFile("testdata/reference-cases.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var rc struct {
+		Parse []struct {
+			Src string `json:"src"`
+		} `json:"parse"`
+		Policies []struct {
+			Src string `json:"src"`
+		} `json:"policies"`
+	}
+	if err := json.Unmarshal(data, &rc); err != nil {
+		tb.Fatal(err)
+	}
+	for _, c := range rc.Parse {
+		add(c.Src)
+	}
+	for _, c := range rc.Policies {
+		add(c.Src)
+	}
+	for _, tt := range parseErrorTests {
+		add(tt.src)
+	}
+	if len(seeds) < 500 {
+		tb.Fatalf("only %d fuzz seeds loaded", len(seeds))
+	}
+	return seeds
 }

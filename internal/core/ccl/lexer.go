@@ -90,93 +90,115 @@ type token struct {
 // case), else a keyword (any case), else an identifier. The reference looks
 // keywords up in a plain JavaScript object, so "constructor" and "__proto__"
 // (in any case) find inherited members: they get the two bogus types.
+//
+// It dispatches on the first letter folded to lower case (w[0]|0x20, which
+// maps '_' to 0x7f and no other identifier byte onto a letter) and on the
+// length, so that most identifiers are settled by a comparison or two.
 func wordType(w string) tokenType {
-	switch w {
-	case "contains", "not_contains", "in", "not_in", "matches", "starts_with", "ends_with":
-		return tkOperator
-	}
-	const longest = len("constructor")
-	if len(w) < 2 || len(w) > longest {
+	n := len(w)
+	if n < 2 || n > len("not_contains") {
 		return tkIdentifier
 	}
-	var buf [longest]byte
-	for i := 0; i < len(w); i++ {
-		c := w[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		buf[i] = c
-	}
-	lw := buf[:len(w)]
-	// Dispatch on the first letter so that most identifiers are settled by
-	// one comparison.
-	switch lw[0] {
+	switch w[0] | 0x20 {
 	case 'p':
-		switch string(lw) {
-		case "permit":
+		switch {
+		case n == 6 && asciiEqualFold(w, "permit"):
 			return tkPermit
-		case "per":
+		case n == 3 && asciiEqualFold(w, "per"):
 			return tkPer
 		}
 	case 'd':
-		switch string(lw) {
-		case "deny":
+		switch {
+		case n == 4 && asciiEqualFold(w, "deny"):
 			return tkDeny
-		case "day", "days":
+		case (n == 3 || n == 4) && asciiEqualFold(w[:3], "day") && (n == 3 || w[3]|0x20 == 's'):
 			return tkSeconds
 		}
 	case 'r':
-		if string(lw) == "require" {
+		if n == 7 && asciiEqualFold(w, "require") {
 			return tkRequire
 		}
 	case 'l':
-		if string(lw) == "limit" {
+		if n == 5 && asciiEqualFold(w, "limit") {
 			return tkLimit
 		}
 	case 'o':
-		switch string(lw) {
-		case "on":
-			return tkOn
-		case "or":
-			return tkOr
+		if n == 2 {
+			switch w[1] | 0x20 {
+			case 'n':
+				return tkOn
+			case 'r':
+				return tkOr
+			}
 		}
 	case 'w':
-		if string(lw) == "when" {
+		if n == 4 && asciiEqualFold(w, "when") {
 			return tkWhen
 		}
 	case 's':
-		switch string(lw) {
-		case "severity":
+		switch {
+		case n == 11 && w == "starts_with":
+			return tkOperator
+		case n == 8 && asciiEqualFold(w, "severity"):
 			return tkSeverity
-		case "second", "seconds":
+		case (n == 6 || n == 7) && isUnit(w, "second"):
 			return tkSeconds
 		}
 	case 'm':
-		if string(lw) == "minute" || string(lw) == "minutes" {
+		switch {
+		case n == 7 && w == "matches":
+			return tkOperator
+		case (n == 6 || n == 7) && isUnit(w, "minute"):
 			return tkSeconds
 		}
 	case 'h':
-		if string(lw) == "hour" || string(lw) == "hours" {
+		if (n == 4 || n == 5) && isUnit(w, "hour") {
 			return tkSeconds
 		}
 	case 'a':
-		if string(lw) == "and" {
+		if n == 3 && asciiEqualFold(w, "and") {
 			return tkAnd
 		}
 	case 'n':
-		if string(lw) == "not" {
+		switch {
+		case n == 3 && asciiEqualFold(w, "not"):
 			return tkNot
+		case n == 6 && w == "not_in", n == 12 && w == "not_contains":
+			return tkOperator
 		}
 	case 'c':
-		if string(lw) == "constructor" {
+		switch {
+		case n == 8 && w == "contains":
+			return tkOperator
+		case n == 11 && asciiEqualFold(w, "constructor"):
 			return tkProtoConstructor
 		}
-	case '_':
-		if string(lw) == "__proto__" {
+	case 'e':
+		if n == 9 && w == "ends_with" {
+			return tkOperator
+		}
+	case 'i':
+		if n == 2 && w == "in" {
+			return tkOperator
+		}
+	case '_' | 0x20:
+		if n == 9 && asciiEqualFold(w, "__proto__") {
 			return tkProtoObject
 		}
 	}
 	return tkIdentifier
+}
+
+// isUnit reports whether w is the time unit singular (lower case) or its
+// plural, in any case.
+func isUnit(w, singular string) bool {
+	switch len(w) {
+	case len(singular):
+		return asciiEqualFold(w, singular)
+	case len(singular) + 1:
+		return w[len(singular)]|0x20 == 's' && asciiEqualFold(w[:len(singular)], singular)
+	}
+	return false
 }
 
 // asciiEqualFold reports whether a and b are equal ignoring ASCII case; b is
@@ -259,28 +281,86 @@ func utf16Units(c byte) int32 {
 }
 
 // lex appends the tokens of src to toks (reusing its storage) and returns
-// them; the last token is EOF. It follows the reference's lexer rule for rule,
-// including what it silently skips (PROTOCOL.md §4.1). It cannot fail.
+// them; the last token is EOF. It cannot fail.
 func lex(src string, toks []token) []token {
 	toks = toks[:0]
-	line, col := int32(1), int32(1)
+	sc := newScanner(src)
+	for {
+		if len(toks) == cap(toks) {
+			toks = append(toks, token{})[:len(toks)]
+		}
+		toks = toks[:len(toks)+1]
+		t := &toks[len(toks)-1]
+		sc.scan(t)
+		if t.typ == tkEOF {
+			return toks
+		}
+	}
+}
+
+// scanner produces the tokens of a source one at a time, following the
+// reference's lexer rule for rule, including what it silently skips
+// (PROTOCOL.md §4.1). Both Parse (through lex) and Check read their tokens
+// from it, so they see the same tokens. A scanner is a small value: copying
+// it saves a position to scan again from.
+type scanner struct {
+	src       string
+	i         int // offset of the next byte to read
+	line, col int32
+	// last is the type of the last token produced, tkNewline before the
+	// first: a line feed makes a NEWLINE token only after a token other
+	// than NEWLINE.
+	last tokenType
+}
+
+func newScanner(src string) scanner {
+	return scanner{src: src, line: 1, col: 1, last: tkNewline}
+}
+
+// next returns the next token; at the end of the source it returns EOF,
+// again on every later call.
+func (s *scanner) next() token {
+	var t token
+	s.scan(&t)
+	return t
+}
+
+// scan is next writing the token to *t. (Filling the caller's token field by
+// field is markedly faster than returning a token that the caller copies.)
+func (s *scanner) scan(t *token) {
+	src, i, line, col := s.src, s.i, s.line, s.col
 	n := len(src)
-	for i := 0; i < n; {
+	for {
+		// Single spaces between tokens are the common case: skip them
+		// before the dispatch.
+		for i < n && src[i] == ' ' {
+			i++
+			col++
+		}
+		if i >= n {
+			t.set(tkEOF, int32(n), int32(n), line, col)
+			break
+		}
 		c := src[i]
 		switch byteClass[c] {
 		case clIdent:
 			start := i
 			for i++; i < n && isIdentPart(src[i]); i++ {
 			}
-			toks = append(toks, token{typ: wordType(src[start:i]), start: int32(start), end: int32(i), line: line, col: col})
+			t.set(wordType(src[start:i]), int32(start), int32(i), line, col)
 			col += int32(i - start)
 		case clBlank:
 			i++
 			col++
+			continue
 		case clNewline:
-			if len(toks) > 0 && toks[len(toks)-1].typ != tkNewline {
-				toks = append(toks, token{typ: tkNewline, start: int32(i), end: int32(i + 1), line: line, col: col})
+			if s.last == tkNewline {
+				i++
+				line++
+				col = 1
+				continue
 			}
+			t.set(tkNewline, int32(i), int32(i+1), line, col)
 			i++
 			line++
 			col = 1
@@ -288,25 +368,25 @@ func lex(src string, toks []token) []token {
 			start := i
 			for i++; i < n && isDigit(src[i]); i++ {
 			}
-			toks = append(toks, token{typ: tkNumber, start: int32(start), end: int32(i), line: line, col: col})
+			t.set(tkNumber, int32(start), int32(i), line, col)
 			col += int32(i - start)
 		case clPunct:
-			var t tokenType
+			var typ tokenType
 			switch c {
 			case '(':
-				t = tkLParen
+				typ = tkLParen
 			case ')':
-				t = tkRParen
+				typ = tkRParen
 			case '[':
-				t = tkLBracket
+				typ = tkLBracket
 			case ']':
-				t = tkRBracket
+				typ = tkRBracket
 			case ',':
-				t = tkComma
+				typ = tkComma
 			default:
-				t = tkDot
+				typ = tkDot
 			}
-			toks = append(toks, token{typ: t, start: int32(i), end: int32(i + 1), line: line, col: col})
+			t.set(typ, int32(i), int32(i+1), line, col)
 			i++
 			col++
 		case clOp:
@@ -319,26 +399,25 @@ func lex(src string, toks []token) []token {
 				col++
 				continue
 			}
-			toks = append(toks, token{typ: tkOperator, start: int32(i), end: int32(i + w), line: line, col: col})
+			t.set(tkOperator, int32(i), int32(i+w), line, col)
 			i += w
 			col += int32(w)
 		case clStar:
-			w, t := 1, tkWildcard
+			w, typ := 1, tkWildcard
 			if i+1 < n && src[i+1] == '*' {
-				w, t = 2, tkDoubleWildcard
+				w, typ = 2, tkDoubleWildcard
 			}
-			toks = append(toks, token{typ: t, start: int32(i), end: int32(i + w), line: line, col: col})
+			t.set(typ, int32(i), int32(i+w), line, col)
 			i += w
 			col += int32(w)
 		case clQuote:
 			// Everything up to the next quote, verbatim; an unterminated
 			// string runs to the end.
-			l, cl := line, col
 			end := n
 			if j := strings.IndexByte(src[i+1:], '\''); j >= 0 {
 				end = i + 1 + j
 			}
-			toks = append(toks, token{typ: tkString, start: int32(i + 1), end: int32(end), line: l, col: cl})
+			t.set(tkString, int32(i+1), int32(end), line, col)
 			col++ // the opening quote
 			line, col = advance(src[i+1:end], line, col)
 			i = end
@@ -352,7 +431,7 @@ func lex(src string, toks []token) []token {
 			if j := strings.IndexByte(src[i:], '\n'); j >= 0 {
 				end = i + j
 			}
-			toks = append(toks, token{typ: tkComment, start: int32(i), end: int32(end), line: line, col: col})
+			t.set(tkComment, int32(i), int32(end), line, col)
 			_, col = advance(src[i:end], line, col)
 			i = end
 		case clSlash:
@@ -365,16 +444,28 @@ func lex(src string, toks []token) []token {
 				}
 				i++
 			}
-			toks = append(toks, token{typ: tkString, start: int32(start), end: int32(i), line: line, col: col})
+			t.set(tkString, int32(start), int32(i), line, col)
 			_, col = advance(src[start:i], line, col)
 		default:
 			// Any other character is skipped.
 			col += utf16Units(c)
 			i++
+			continue
 		}
+		break
 	}
-	toks = append(toks, token{typ: tkEOF, start: int32(n), end: int32(n), line: line, col: col})
-	return toks
+	s.i, s.line, s.col, s.last = i, line, col, t.typ
+}
+
+// set fills t field by field: a composite literal would be built on the
+// stack and copied with wide moves, which stall on the narrow stores that
+// just built it.
+func (t *token) set(typ tokenType, start, end int32, line, col int32) {
+	t.typ = typ
+	t.start = start
+	t.end = end
+	t.line = line
+	t.col = col
 }
 
 // advance returns the line and column after text s that starts at line,col.

@@ -2,6 +2,7 @@ package ccl
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -99,5 +100,140 @@ func TestIsBlank(t *testing.T) {
 	}
 	if _, err := Parse(strings.Repeat("\u3000", 3)); err == nil || err.Error() != "CCL Syntax Error at 1:1: "+emptyInputDetail {
 		t.Errorf("Parse(ideographic spaces) = %v", err)
+	}
+}
+
+// refWordType is the straightforward wordType the optimised one must match.
+// It classifies an identifier-shaped word: a word operator (exact
+// case), else a keyword (any case), else an identifier. The reference looks
+// keywords up in a plain JavaScript object, so "constructor" and "__proto__"
+// (in any case) find inherited members: they get the two bogus types.
+func refWordType(w string) tokenType {
+	switch w {
+	case "contains", "not_contains", "in", "not_in", "matches", "starts_with", "ends_with":
+		return tkOperator
+	}
+	const longest = len("constructor")
+	if len(w) < 2 || len(w) > longest {
+		return tkIdentifier
+	}
+	var buf [longest]byte
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	lw := buf[:len(w)]
+	// Dispatch on the first letter so that most identifiers are settled by
+	// one comparison.
+	switch lw[0] {
+	case 'p':
+		switch string(lw) {
+		case "permit":
+			return tkPermit
+		case "per":
+			return tkPer
+		}
+	case 'd':
+		switch string(lw) {
+		case "deny":
+			return tkDeny
+		case "day", "days":
+			return tkSeconds
+		}
+	case 'r':
+		if string(lw) == "require" {
+			return tkRequire
+		}
+	case 'l':
+		if string(lw) == "limit" {
+			return tkLimit
+		}
+	case 'o':
+		switch string(lw) {
+		case "on":
+			return tkOn
+		case "or":
+			return tkOr
+		}
+	case 'w':
+		if string(lw) == "when" {
+			return tkWhen
+		}
+	case 's':
+		switch string(lw) {
+		case "severity":
+			return tkSeverity
+		case "second", "seconds":
+			return tkSeconds
+		}
+	case 'm':
+		if string(lw) == "minute" || string(lw) == "minutes" {
+			return tkSeconds
+		}
+	case 'h':
+		if string(lw) == "hour" || string(lw) == "hours" {
+			return tkSeconds
+		}
+	case 'a':
+		if string(lw) == "and" {
+			return tkAnd
+		}
+	case 'n':
+		if string(lw) == "not" {
+			return tkNot
+		}
+	case 'c':
+		if string(lw) == "constructor" {
+			return tkProtoConstructor
+		}
+	case '_':
+		if string(lw) == "__proto__" {
+			return tkProtoObject
+		}
+	}
+	return tkIdentifier
+}
+
+func TestWordTypeMatchesReference(t *testing.T) {
+	words := []string{"", "a", "x_", "_", "__", "__proto", "__proto__x", "constructo", "constructors", "ins", "i", "notin", "not_i"}
+	for _, w := range []string{"contains", "not_contains", "in", "not_in", "matches", "starts_with", "ends_with",
+		"permit", "deny", "require", "limit", "on", "when", "severity", "per", "second", "seconds", "minute", "minutes",
+		"hour", "hours", "day", "days", "and", "or", "not", "constructor", "__proto__"} {
+		// Every spelling with the case of each letter flipped in turn, all
+		// upper case, and the word with a letter added or removed.
+		words = append(words, w, strings.ToUpper(w), w+"s", w+"x", w[:len(w)-1], "x"+w, w[1:])
+		for i := range len(w) {
+			b := []byte(w)
+			if 'a' <= b[i] && b[i] <= 'z' {
+				b[i] -= 'a' - 'A'
+			}
+			words = append(words, string(b))
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789"
+	for range 200000 {
+		b := make([]byte, 1+r.IntN(13))
+		b[0] = "onsdmhacpelwirt_ONSDMHACPELWIRT"[r.IntN(31)]
+		for i := 1; i < len(b); i++ {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		words = append(words, string(b))
+	}
+	keywords := 0
+	for _, w := range words {
+		got, want := wordType(w), refWordType(w)
+		if got != want {
+			t.Errorf("wordType(%q) = %v, want %v", w, got, want)
+		}
+		if want != tkIdentifier {
+			keywords++
+		}
+	}
+	if keywords < 200 {
+		t.Errorf("only %d of the words are keywords or operators", keywords)
 	}
 }

@@ -30,12 +30,8 @@ type Parser struct {
 // Parse is the package-level Parse using p's buffers. The returned Document
 // does not share memory with p.
 func (p *Parser) Parse(src string) (*Document, error) {
-	if len(src) > MaxSourceBytes {
-		return nil, &SyntaxError{Line: 1, Column: 1, Err: ErrTooLarge,
-			Detail: "CCL source of " + strconv.Itoa(len(src)) + " bytes exceeds the maximum of " + strconv.Itoa(MaxSourceBytes)}
-	}
-	if isBlank(src) {
-		return nil, &SyntaxError{Line: 1, Column: 1, Detail: emptyInputDetail}
+	if err := checkSource(src); err != nil {
+		return nil, err
 	}
 	if p.toks == nil {
 		p.toks = make([]token, 0, len(src)/5+8)
@@ -47,6 +43,80 @@ func (p *Parser) Parse(src string) (*Document, error) {
 		p.toks = nil // do not pin a huge buffer
 	}
 	return doc, err
+}
+
+// checkSource refuses, before lexing, a source that is too large or blank.
+func checkSource(src string) error {
+	if len(src) > MaxSourceBytes {
+		return &SyntaxError{Line: 1, Column: 1, Err: ErrTooLarge,
+			Detail: "CCL source of " + strconv.Itoa(len(src)) + " bytes exceeds the maximum of " + strconv.Itoa(MaxSourceBytes)}
+	}
+	if isBlank(src) {
+		return &SyntaxError{Line: 1, Column: 1, Detail: emptyInputDetail}
+	}
+	return nil
+}
+
+// The parser's errors, shared by Parse and Check.
+
+// errAt builds the reference's error for a token of src:
+// "<prefix>'<value>'<suffix>".
+func errAt(src string, t *token, prefix, suffix string) *SyntaxError {
+	return &SyntaxError{Line: int(t.line), Column: int(t.col), Detail: prefix + "'" + src[t.start:t.end] + "'" + suffix}
+}
+
+// errExpect is the reference's expect() failure: tok is not of the type msg
+// asks for.
+func errExpect(src string, tok *token, msg string) *SyntaxError {
+	if tok.typ == tkEOF {
+		return &SyntaxError{Line: int(tok.line), Column: int(tok.col), Detail: msg + ", but got end of input"}
+	}
+	return errAt(src, tok, msg+", but got ", " ("+tok.typ.String()+")")
+}
+
+// errTooDeep refuses a `not` or parenthesis at MaxConditionDepth.
+func errTooDeep(t *token) *SyntaxError {
+	return &SyntaxError{Line: int(t.line), Column: int(t.col), Err: ErrTooDeep,
+		Detail: "Condition nesting exceeds the maximum depth of " + strconv.Itoa(MaxConditionDepth)}
+}
+
+// Error texts of the grammar rules, shared by Parse and Check.
+const (
+	msgStatement      = "Expected statement keyword (permit, deny, require, or limit), but got "
+	msgStatementAfter = ". Each line must start with one of: permit, deny, require, limit"
+	msgOn             = "Expected 'on' after action"
+	msgCount          = "Expected count number after action in limit statement, got "
+	msgPer            = "Expected 'per' in limit statement"
+	msgPeriod         = "Expected period number after 'per' in limit statement, got "
+	msgUnit           = "Expected time unit (seconds, minutes, hours, days) in limit statement"
+	msgAction         = "Expected action identifier, got "
+	msgActionDot      = "Expected identifier or wildcard after dot in action, got "
+	msgResource       = "Expected resource (string or pattern), got "
+	msgSeverity       = "Expected severity level (critical, high, medium, low), got "
+	msgSeverityBad    = "Invalid severity level "
+	msgSeverityBadEnd = ", expected critical, high, medium, or low"
+	msgRParen         = "Expected ')' after condition"
+	msgField          = "Expected field identifier, got "
+	msgFieldDot       = "Expected identifier after dot in field, got "
+	msgValue          = "Expected value (string, number, boolean, or array), got "
+	msgLBracket       = "Expected '['"
+	msgScalar         = "Expected scalar value in array, got "
+	msgRBracket       = "Expected ']'"
+)
+
+// errOperator is the error for a field not followed by an operator.
+func errOperator(src string, op *token, field string) *SyntaxError {
+	return errAt(src, op, "Expected operator after field '"+field+"', got ", "")
+}
+
+// severityLevel returns the severity level v names (any case).
+func severityLevel(v string) (string, bool) {
+	for _, lvl := range [...]string{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow} {
+		if asciiEqualFold(v, lvl) {
+			return lvl, true
+		}
+	}
+	return "", false
 }
 
 // parser is the state of one parse.
@@ -115,19 +185,15 @@ func (p *parser) skipNewlinesAndComments() {
 	}
 }
 
-// errAt builds the reference's error for a token: "<prefix>'<value>'<suffix>".
 func (p *parser) errAt(t *token, prefix, suffix string) *SyntaxError {
-	return &SyntaxError{Line: int(t.line), Column: int(t.col), Detail: prefix + "'" + p.value(t) + "'" + suffix}
+	return errAt(p.src, t, prefix, suffix)
 }
 
 // expect consumes a token of type t or fails as the reference's expect().
 func (p *parser) expect(t tokenType, msg string) (*token, error) {
 	tok := p.cur()
 	if tok.typ != t {
-		if tok.typ == tkEOF {
-			return nil, &SyntaxError{Line: int(tok.line), Column: int(tok.col), Detail: msg + ", but got end of input"}
-		}
-		return nil, p.errAt(tok, msg+", but got ", " ("+tok.typ.String()+")")
+		return nil, errExpect(p.src, tok, msg)
 	}
 	p.advance()
 	return tok, nil
@@ -154,8 +220,7 @@ func (p *parser) document() (*Document, error) {
 		switch tok.typ {
 		case tkPermit, tkDeny, tkRequire, tkLimit:
 		default:
-			return nil, p.errAt(tok, "Expected statement keyword (permit, deny, require, or limit), but got ",
-				". Each line must start with one of: permit, deny, require, limit")
+			return nil, p.errAt(tok, msgStatement, msgStatementAfter)
 		}
 		s := &store[len(stmts)]
 		if err := p.statement(s); err != nil {
@@ -197,7 +262,7 @@ func (p *parser) statement(s *Statement) error {
 			return err
 		}
 	} else {
-		if _, err := p.expect(tkOn, "Expected 'on' after action"); err != nil {
+		if _, err := p.expect(tkOn, msgOn); err != nil {
 			return err
 		}
 		if s.Resource, err = p.resource(); err != nil {
@@ -223,20 +288,20 @@ func (p *parser) statement(s *Statement) error {
 func (p *parser) limitTail(s *Statement) error {
 	t := p.cur()
 	if t.typ != tkNumber {
-		return p.errAt(t, "Expected count number after action in limit statement, got ", "")
+		return p.errAt(t, msgCount, "")
 	}
 	s.Count = parseInt(p.value(t))
 	p.advance()
-	if _, err := p.expect(tkPer, "Expected 'per' in limit statement"); err != nil {
+	if _, err := p.expect(tkPer, msgPer); err != nil {
 		return err
 	}
 	t = p.cur()
 	if t.typ != tkNumber {
-		return p.errAt(t, "Expected period number after 'per' in limit statement, got ", "")
+		return p.errAt(t, msgPeriod, "")
 	}
 	period := parseInt(p.value(t))
 	p.advance()
-	unit, err := p.expect(tkSeconds, "Expected time unit (seconds, minutes, hours, days) in limit statement")
+	unit, err := p.expect(tkSeconds, msgUnit)
 	if err != nil {
 		return err
 	}
@@ -297,7 +362,7 @@ func (p *parser) action() (string, error) {
 		return "**", nil
 	case tkWildcard, tkIdentifier:
 	default:
-		return "", p.errAt(t, "Expected action identifier, got ", "")
+		return "", p.errAt(t, msgAction, "")
 	}
 	from := p.pos
 	p.advance()
@@ -308,7 +373,7 @@ func (p *parser) action() (string, error) {
 		case tkIdentifier, tkWildcard, tkDoubleWildcard:
 			p.advance()
 		default:
-			return "", p.errAt(t, "Expected identifier or wildcard after dot in action, got ", "")
+			return "", p.errAt(t, msgActionDot, "")
 		}
 	}
 	return p.joined(from, p.pos), nil
@@ -321,27 +386,19 @@ func (p *parser) resource() (string, error) {
 		p.advance()
 		return p.value(t), nil
 	}
-	return "", p.errAt(t, "Expected resource (string or pattern), got ", "")
+	return "", p.errAt(t, msgResource, "")
 }
 
 func (p *parser) severity() (string, error) {
 	t := p.cur()
 	if t.typ != tkIdentifier {
-		return "", p.errAt(t, "Expected severity level (critical, high, medium, low), got ", "")
+		return "", p.errAt(t, msgSeverity, "")
 	}
-	v := p.value(t)
-	for _, lvl := range [...]string{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow} {
-		if asciiEqualFold(v, lvl) {
-			p.advance()
-			return lvl, nil
-		}
+	if lvl, ok := severityLevel(p.value(t)); ok {
+		p.advance()
+		return lvl, nil
 	}
-	return "", p.errAt(t, "Invalid severity level ", ", expected critical, high, medium, or low")
-}
-
-func (p *parser) tooDeep(t *token) error {
-	return &SyntaxError{Line: int(t.line), Column: int(t.col), Err: ErrTooDeep,
-		Detail: "Condition nesting exceeds the maximum depth of " + strconv.Itoa(MaxConditionDepth)}
+	return "", p.errAt(t, msgSeverityBad, msgSeverityBadEnd)
 }
 
 // orExpr := andExpr { OR andExpr }, flattening into one "or" node.
@@ -396,7 +453,7 @@ func (p *parser) notExpr(depth int) (*Condition, error) {
 	switch {
 	case p.check(tkNot):
 		if depth >= MaxConditionDepth {
-			return nil, p.tooDeep(p.cur())
+			return nil, errTooDeep(p.cur())
 		}
 		p.advance()
 		inner, err := p.notExpr(depth + 1)
@@ -408,14 +465,14 @@ func (p *parser) notExpr(depth int) (*Condition, error) {
 		return c, nil
 	case p.check(tkLParen):
 		if depth >= MaxConditionDepth {
-			return nil, p.tooDeep(p.cur())
+			return nil, errTooDeep(p.cur())
 		}
 		p.advance()
 		inner, err := p.orExpr(depth + 1)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := p.expect(tkRParen, "Expected ')' after condition"); err != nil {
+		if _, err := p.expect(tkRParen, msgRParen); err != nil {
 			return nil, err
 		}
 		return inner, nil
@@ -427,7 +484,7 @@ func (p *parser) notExpr(depth int) (*Condition, error) {
 func (p *parser) comparison() (*Condition, error) {
 	t := p.cur()
 	if t.typ != tkIdentifier {
-		return nil, p.errAt(t, "Expected field identifier, got ", "")
+		return nil, p.errAt(t, msgField, "")
 	}
 	from := p.pos
 	p.advance()
@@ -435,7 +492,7 @@ func (p *parser) comparison() (*Condition, error) {
 		p.advance()
 		t = p.cur()
 		if t.typ != tkIdentifier {
-			return nil, p.errAt(t, "Expected identifier after dot in field, got ", "")
+			return nil, p.errAt(t, msgFieldDot, "")
 		}
 		p.advance()
 	}
@@ -443,7 +500,7 @@ func (p *parser) comparison() (*Condition, error) {
 
 	op := p.cur()
 	if op.typ != tkOperator {
-		return nil, p.errAt(op, "Expected operator after field '"+field+"', got ", "")
+		return nil, errOperator(p.src, op, field)
 	}
 	p.advance()
 
@@ -485,13 +542,13 @@ func (p *parser) literal() (any, error) {
 	case tkLBracket:
 		return p.array()
 	}
-	return nil, p.errAt(t, "Expected value (string, number, boolean, or array), got ", "")
+	return nil, p.errAt(t, msgValue, "")
 }
 
 // array := LBRACKET [scalar { COMMA scalar }] RBRACKET; every element becomes
 // a string (JavaScript String()).
 func (p *parser) array() ([]string, error) {
-	if _, err := p.expect(tkLBracket, "Expected '['"); err != nil {
+	if _, err := p.expect(tkLBracket, msgLBracket); err != nil {
 		return nil, err
 	}
 	vals := []string{}
@@ -504,7 +561,7 @@ func (p *parser) array() ([]string, error) {
 			case tkNumber:
 				vals = append(vals, canon.JSString(parseInt(p.value(t))))
 			default:
-				return nil, p.errAt(t, "Expected scalar value in array, got ", "")
+				return nil, p.errAt(t, msgScalar, "")
 			}
 			p.advance()
 			if !p.check(tkComma) {
@@ -513,7 +570,7 @@ func (p *parser) array() ([]string, error) {
 			p.advance()
 		}
 	}
-	if _, err := p.expect(tkRBracket, "Expected ']'"); err != nil {
+	if _, err := p.expect(tkRBracket, msgRBracket); err != nil {
 		return nil, err
 	}
 	return vals, nil
