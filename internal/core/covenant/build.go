@@ -4,15 +4,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/stele-go/stele/internal/core/canon"
 	"github.com/stele-go/stele/internal/core/ccl"
-	"github.com/stele-go/stele/internal/core/jstime"
 	"github.com/stele-go/stele/internal/core/keys"
 )
 
@@ -89,11 +88,13 @@ func Build(opts BuildOptions, key *keys.PrivateKey) (*Document, error) {
 	if err := checkIssuerKey(opts.Issuer.PublicKey, key); err != nil {
 		return nil, err
 	}
-	policy, err := ccl.Parse(opts.Constraints)
+	// Only the validity and the statement count matter here: validate
+	// without building the policy.
+	n, err := ccl.Check(opts.Constraints)
 	if err != nil {
 		return nil, &BuildError{Field: "constraints", Message: "Invalid CCL constraints: " + err.Error(), Err: err}
 	}
-	if n := len(policy.Statements); n > MaxConstraints {
+	if n > MaxConstraints {
 		return nil, buildErr("constraints", fmt.Sprintf(
 			"Constraints exceed maximum of %d statements (got %d)", MaxConstraints, n))
 	}
@@ -135,7 +136,7 @@ func Build(opts BuildOptions, key *keys.PrivateKey) (*Document, error) {
 	var nonce [32]byte
 	if opts.Rand == nil {
 		_, _ = rand.Read(nonce[:]) // never fails (crypto/rand)
-	} else if _, err := io.ReadFull(opts.Rand, nonce[:]); err != nil {
+	} else if err := readNonce(opts.Rand, &nonce); err != nil {
 		return nil, &BuildError{Field: "nonce", Message: "cannot read nonce: " + err.Error(), Err: err}
 	}
 	now := time.Now
@@ -143,36 +144,61 @@ func Build(opts BuildOptions, key *keys.PrivateKey) (*Document, error) {
 		now = opts.Now
 	}
 
-	o := canon.NewObject(17)
+	// The strings Build makes itself (nonce, createdAt, ID, signature) are
+	// substrings of one: what a strings.Builder has written stays unchanged.
+	var gen strings.Builder
+	gen.Grow(generatedSize)
+	var tmp [2 * (sha256.Size + keys.SignatureSize)]byte
+	hexEncode(tmp[:64], nonce[:])
+	gen.Write(tmp[:64])
+	gen.Write(appendTimestamp(tmp[:0], now()))
+	var b built
+	b.nonce = gen.String()[:64]
+	b.createdAt = gen.String()[64:]
+
+	// The Document and the objects of its typed members share one
+	// allocation.
+	a := new(buildArena)
+	o := &a.objs[0]
+	*o = *canon.NewObject(8 + count(len(opts.Obligations) > 0, opts.Chain != nil, opts.Enforcement != nil,
+		opts.Proof != nil, opts.Revocation != nil, opts.Metadata != nil, opts.ExpiresAt != "", opts.ActivatesAt != ""))
+	b.issuer = opts.Issuer.object(&a.objs[1])
+	b.beneficiary = opts.Beneficiary.object(&a.objs[2])
 	o.Set("id", "")
 	o.Set("version", ProtocolVersion)
-	o.Set("issuer", opts.Issuer.object())
-	o.Set("beneficiary", opts.Beneficiary.object())
+	o.Set("issuer", b.issuer)
+	o.Set("beneficiary", b.beneficiary)
 	o.Set("constraints", opts.Constraints)
-	o.Set("nonce", hex.EncodeToString(nonce[:]))
-	o.Set("createdAt", jstime.Format(now()))
+	o.Set("nonce", b.nonce)
+	o.Set("createdAt", b.createdAt)
 	o.Set("signature", "")
-	if len(opts.Obligations) > 0 {
-		a := make([]any, len(opts.Obligations))
-		for i, ob := range opts.Obligations {
-			a[i] = ob.object()
+	if n := len(opts.Obligations); n > 0 {
+		b.obligations = make([]any, n)
+		objs := make([]canon.Object, n)
+		for i := range opts.Obligations {
+			b.obligations[i] = opts.Obligations[i].object(&objs[i])
 		}
-		o.Set("obligations", a)
+		o.Set("obligations", b.obligations)
 	}
 	if opts.Chain != nil {
-		o.Set("chain", opts.Chain.object())
+		b.chain = opts.Chain.object(&a.objs[3])
+		o.Set("chain", b.chain)
 	}
 	if opts.Enforcement != nil {
-		o.Set("enforcement", opts.Enforcement.object())
+		b.enforcement = opts.Enforcement.object(&a.objs[4])
+		o.Set("enforcement", b.enforcement)
 	}
 	if opts.Proof != nil {
-		o.Set("proof", opts.Proof.object())
+		b.proof = opts.Proof.object(&a.objs[5])
+		o.Set("proof", b.proof)
 	}
 	if opts.Revocation != nil {
-		o.Set("revocation", opts.Revocation.object())
+		b.revocation = opts.Revocation.object(&a.objs[6])
+		o.Set("revocation", b.revocation)
 	}
 	if opts.Metadata != nil {
-		o.Set("metadata", opts.Metadata.object())
+		b.metadata = opts.Metadata.object(&a.objs[7])
+		o.Set("metadata", b.metadata)
 	}
 	if opts.ExpiresAt != "" {
 		o.Set("expiresAt", opts.ExpiresAt)
@@ -181,22 +207,70 @@ func Build(opts BuildOptions, key *keys.PrivateKey) (*Document, error) {
 		o.Set("activatesAt", opts.ActivatesAt)
 	}
 
-	d := &Document{obj: o}
-	canonical := d.AppendCanonicalForm(make([]byte, 0, 2048))
-	sign(d.obj, key, canonical)
-	if n := documentSize(o, len(canonical)); n > MaxDocumentSize {
+	// One canonical form gives both the ID and the signature; it is written
+	// from the typed members (see built), and the document size follows from
+	// its length.
+	var stack [canonicalStackSize]byte
+	canonical := b.appendCanonical(stack[:0], &opts)
+	sign(o, key, canonical, &gen)
+	size := len(canonical) + signedMembersSize
+	if hasProto(&opts) {
+		size = canon.JSONSize(o) // the canonical form leaves out "__proto__" members
+	}
+	if size > MaxDocumentSize {
 		return nil, buildErr("document", fmt.Sprintf(
 			"Serialized document exceeds maximum size of %d bytes", MaxDocumentSize))
 	}
-	return d, nil
+	a.doc.obj = o
+	return &a.doc, nil
 }
 
-// sign sets signature and id of o from its canonical form.
-func sign(o *canon.Object, key *keys.PrivateKey, canonical []byte) {
+// buildArena is the memory of a document Build makes: the Document, its
+// object and the objects of its typed members.
+type buildArena struct {
+	doc Document
+	// The document, issuer, beneficiary, chain, enforcement, proof,
+	// revocation, metadata.
+	objs [8]canon.Object
+}
+
+// signedMembersSize is what the members outside the canonical form add to a
+// freshly signed document's compact JSON: `"id":"<64 hex>",` and
+// `"signature":"<128 hex>",`.
+const signedMembersSize = len(`"id":"",`) + 64 + len(`"signature":"",`) + 128
+
+// canonicalStackSize is the size of the buffer on Build's stack for the
+// canonical form, enough for most documents; a larger one goes to the heap.
+const canonicalStackSize = 3 << 10
+
+// readNonce fills nonce from r. (A separate function, so that the caller's
+// nonce stays on its stack when r is not used.)
+func readNonce(r io.Reader, nonce *[32]byte) error {
+	buf := make([]byte, len(nonce))
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return err
+	}
+	copy(nonce[:], buf)
+	return nil
+}
+
+// generatedSize is the length of the strings Build generates: nonce,
+// createdAt (in years 0000–9999), ID and signature.
+const generatedSize = 64 + len(timestampLayout) + 2*sha256.Size + 2*keys.SignatureSize
+
+// sign sets signature and id of o from its canonical form; gen receives their
+// hex digits.
+func sign(o *canon.Object, key *keys.PrivateKey, canonical []byte, gen *strings.Builder) {
 	sig := key.Sign(canonical)
 	sum := sha256.Sum256(canonical)
-	o.Set("signature", hex.EncodeToString(sig))
-	o.Set("id", hex.EncodeToString(sum[:]))
+	var buf [2 * (sha256.Size + keys.SignatureSize)]byte
+	hexEncode(buf[:2*sha256.Size], sum[:])
+	hexEncode(buf[2*sha256.Size:], sig)
+	from := gen.Len()
+	gen.Write(buf[:])
+	s := gen.String()[from:]
+	o.Set("signature", s[2*sha256.Size:])
+	o.Set("id", s[:2*sha256.Size])
 }
 
 func isZeroParty(p Party) bool {

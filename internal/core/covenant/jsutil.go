@@ -4,13 +4,15 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/stele-go/stele/internal/core/canon"
+	"github.com/stele-go/stele/internal/core/jstime"
 )
 
 // This file holds the few JavaScript semantics the reference's checks depend
-// on: truthiness, String(), Number() and UTF-16 string lengths. Strings are
+// on: truthiness, String(), Number(), UTF-16 string lengths and timestamps. Strings are
 // WTF-8 (see package canon): a lone surrogate is a 3-byte sequence
 // 0xED 0xA0..0xBF 0x80..0xBF.
 
@@ -240,4 +242,46 @@ func digitVal(c rune) (int, bool) {
 		return int(c-'A') + 10, true
 	}
 	return 0, false
+}
+
+// formatTimestamp is jstime.Format(t), JavaScript's toISOString.
+func formatTimestamp(t time.Time) string {
+	var buf [len(timestampLayout)]byte
+	return string(appendTimestamp(buf[:0], t))
+}
+
+const timestampLayout = "2006-01-02T15:04:05.000Z"
+
+// appendTimestamp appends jstime.Format(t), written directly for the years
+// 0000–9999 (jstime.Format goes through time.Time.Format, several times
+// slower).
+func appendTimestamp(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return append(dst, jstime.Format(t)...)
+	}
+	hour, minute, second := t.Clock()
+	var b [len(timestampLayout)]byte
+	put := func(at, v, digits int) {
+		for i := at + digits - 1; i >= at; i-- {
+			b[i] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(0, year, 4)
+	b[4] = '-'
+	put(5, int(month), 2)
+	b[7] = '-'
+	put(8, day, 2)
+	b[10] = 'T'
+	put(11, hour, 2)
+	b[13] = ':'
+	put(14, minute, 2)
+	b[16] = ':'
+	put(17, second, 2)
+	b[19] = '.'
+	put(20, t.Nanosecond()/1e6, 3)
+	b[23] = 'Z'
+	return append(dst, b[:]...)
 }

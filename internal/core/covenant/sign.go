@@ -5,10 +5,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/stele-go/stele/internal/core/canon"
-	"github.com/stele-go/stele/internal/core/jstime"
 	"github.com/stele-go/stele/internal/core/keys"
 )
 
@@ -40,7 +40,7 @@ func CountersignAt(doc *Document, key *keys.PrivateKey, role string, at time.Tim
 		SignerPublicKey: key.PublicHex(),
 		SignerRole:      role,
 		Signature:       hex.EncodeToString(sig),
-		Timestamp:       jstime.Format(at),
+		Timestamp:       formatTimestamp(at),
 	}
 	list := make([]any, len(existing), len(existing)+1)
 	copy(list, existing)
@@ -100,6 +100,6 @@ func resign(o *canon.Object, key *keys.PrivateKey, r io.Reader) (*Document, erro
 	o.Set("id", "")
 	o.Delete("countersignatures")
 	d := &Document{obj: o}
-	sign(o, key, d.AppendCanonicalForm(make([]byte, 0, 1024)))
+	sign(o, key, d.AppendCanonicalForm(make([]byte, 0, 1024)), new(strings.Builder))
 	return d, nil
 }

@@ -1,6 +1,10 @@
 package covenant
 
-import "github.com/stele-go/stele/internal/core/canon"
+import (
+	"math"
+
+	"github.com/stele-go/stele/internal/core/canon"
+)
 
 // Party is a participant named in a covenant: the issuer, the beneficiary or
 // (in countersignatures, by key only) a third party.
@@ -91,8 +95,25 @@ type objWriter struct {
 	x *canon.Object
 }
 
-func newObj(n int, extra *canon.Object) objWriter {
-	return objWriter{o: canon.NewObject(n + extra.Len()), x: extra}
+// newObj starts writing an object with room for n typed members into in, a
+// zero Object (nil: a new one). Build passes objects of one allocation.
+func newObj(in *canon.Object, n int, extra *canon.Object) objWriter {
+	if in == nil {
+		in = new(canon.Object)
+	}
+	*in = *canon.NewObject(n + extra.Len())
+	return objWriter{o: in, x: extra}
+}
+
+// count returns how many of bs are true.
+func count(bs ...bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }
 
 // set writes k: Extra's value when Extra has k, else v when write is set.
@@ -167,26 +188,29 @@ func (w objWriter) appendLarge() (*canon.Object, bool) {
 	return o, ok
 }
 
-func (p Party) object() *canon.Object {
-	w := newObj(5, p.Extra)
+// The object methods return a typed value as the object a document holds,
+// written into in, a zero Object (nil: a new one).
+
+func (p Party) object(in *canon.Object) *canon.Object {
+	w := newObj(in, 3+count(p.Name != "", p.Metadata != nil), p.Extra)
 	w.req("id", p.ID)
 	w.req("publicKey", p.PublicKey)
-	w.req("role", p.Role)
+	w.req("role", vocabulary(p.Role))
 	w.str("name", p.Name)
 	w.obj("metadata", p.Metadata)
 	return w.done()
 }
 
-func (c ChainRef) object() *canon.Object {
-	w := newObj(3, c.Extra)
+func (c ChainRef) object(in *canon.Object) *canon.Object {
+	w := newObj(in, 3, c.Extra)
 	w.req("parentId", c.ParentID)
-	w.req("relation", c.Relation)
-	w.req("depth", c.Depth)
+	w.req("relation", vocabulary(c.Relation))
+	w.req("depth", number(c.Depth))
 	return w.done()
 }
 
-func (b Obligation) object() *canon.Object {
-	w := newObj(4, b.Extra)
+func (b Obligation) object(in *canon.Object) *canon.Object {
+	w := newObj(in, 3+count(b.Deadline != ""), b.Extra)
 	w.req("id", b.ID)
 	w.req("description", b.Description)
 	w.req("action", b.Action)
@@ -194,32 +218,32 @@ func (b Obligation) object() *canon.Object {
 	return w.done()
 }
 
-func (e Enforcement) object() *canon.Object {
-	w := newObj(3, e.Extra)
-	w.req("type", e.Type)
+func (e Enforcement) object(in *canon.Object) *canon.Object {
+	w := newObj(in, 1+count(e.Config != nil, e.Description != ""), e.Extra)
+	w.req("type", vocabulary(e.Type))
 	w.obj("config", e.Config)
 	w.str("description", e.Description)
 	return w.done()
 }
 
-func (p Proof) object() *canon.Object {
-	w := newObj(3, p.Extra)
-	w.req("type", p.Type)
+func (p Proof) object(in *canon.Object) *canon.Object {
+	w := newObj(in, 1+count(p.Config != nil, p.Description != ""), p.Extra)
+	w.req("type", vocabulary(p.Type))
 	w.obj("config", p.Config)
 	w.str("description", p.Description)
 	return w.done()
 }
 
-func (r Revocation) object() *canon.Object {
-	w := newObj(3, r.Extra)
+func (r Revocation) object(in *canon.Object) *canon.Object {
+	w := newObj(in, 1+count(r.Endpoint != "", r.Config != nil), r.Extra)
 	w.req("method", r.Method)
 	w.str("endpoint", r.Endpoint)
 	w.obj("config", r.Config)
 	return w.done()
 }
 
-func (m Metadata) object() *canon.Object {
-	w := newObj(5, m.Extra)
+func (m Metadata) object(in *canon.Object) *canon.Object {
+	w := newObj(in, count(m.Name != "", m.Description != "", m.Tags != nil, m.Version != "", m.Custom != nil), m.Extra)
 	w.str("name", m.Name)
 	w.str("description", m.Description)
 	var tags []any
@@ -418,4 +442,62 @@ func metadataFrom(o *canon.Object) Metadata {
 		return false
 	})
 	return m
+}
+
+// vocabulary returns s as an interface value; a word of the protocol's
+// vocabulary (a role, relation, enforcement or proof type) comes from a
+// constant, which costs no allocation, unlike a string read at run time.
+func vocabulary(s string) any {
+	switch s {
+	case RoleIssuer:
+		return RoleIssuer
+	case RoleBeneficiary:
+		return RoleBeneficiary
+	case RoleAuditor:
+		return RoleAuditor
+	case RoleOperator:
+		return RoleOperator
+	case RoleRegulator:
+		return RoleRegulator
+	case "delegates":
+		return "delegates"
+	case "restricts":
+		return "restricts"
+	case "extends":
+		return "extends"
+	case "capability":
+		return "capability"
+	case "monitor":
+		return "monitor"
+	case "audit":
+		return "audit"
+	case "bond":
+		return "bond"
+	case "composite":
+		return "composite"
+	case "tee":
+		return "tee"
+	case "capability_manifest":
+		return "capability_manifest"
+	case "audit_log":
+		return "audit_log"
+	case "bond_reference":
+		return "bond_reference"
+	case "zkp":
+		return "zkp"
+	}
+	return s
+}
+
+// smallIntegers holds the numbers 0–16 as interface values, so that a chain
+// depth costs no allocation.
+var smallIntegers = [...]any{0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0}
+
+// number returns f as an interface value, from smallIntegers when it is one
+// of them (but not -0, which must stay -0).
+func number(f float64) any {
+	if i := int(f); float64(i) == f && i >= 0 && i < len(smallIntegers) && (i != 0 || !math.Signbit(f)) {
+		return smallIntegers[i]
+	}
+	return f
 }
