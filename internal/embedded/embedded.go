@@ -5,6 +5,7 @@
 //
 //	DIR/nats/      JetStream storage (the STELE_JOBS and STELE_EVENTS streams)
 //	DIR/stele.db   the SQLite store (jobs, results, documents, signature cache)
+//	DIR/spool/     NDJSON uploads being counted (emptied at start)
 //	DIR/LOCK       held while an instance runs, so two cannot share DIR
 //
 // The NATS server does not listen on the network: the gateway and the
@@ -176,7 +177,7 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "spool"), 0o700); err != nil {
+	if err := resetDir(filepath.Join(cfg.DataDir, "spool")); err != nil {
 		return nil, fmt.Errorf("embedded: spool directory: %w", err)
 	}
 	in.ln, err = net.Listen("tcp", cfg.Addr)
@@ -186,6 +187,15 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 	in.srv = newHTTPServer(in.gw.Handler(), cfg.Logger)
 	go func() { in.served <- in.srv.Serve(in.ln) }()
 	return in, nil
+}
+
+// resetDir creates dir, or empties it: uploads left in the spool by a
+// process that died mid-request are never needed again.
+func resetDir(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	return os.MkdirAll(dir, 0o700)
 }
 
 // newHTTPServer returns the HTTP server settings shared with cmd/gateway.

@@ -500,3 +500,27 @@ func TestHealth(t *testing.T) {
 		t.Errorf("verify with NATS down: %d %s", status, body)
 	}
 }
+
+// TestLargeDocumentStaged sends a document too large for a job message but
+// within the 1 MiB limit: it is staged in the store and travels by
+// reference.
+func TestLargeDocumentStaged(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	doc := `{"pad":"` + strings.Repeat("p", (1<<20)-20) + `"}`
+	status, _, resp := do(t, http.MethodPost, e.url+"/v1/verify", ctJSON, []byte(`{"items":[{"ref":"big","document":`+doc+`}]}`))
+	if status != http.StatusAccepted {
+		t.Fatalf("status %d: %.300s", status, resp)
+	}
+	chunks := e.chunks(t)
+	if len(chunks) != 1 || len(chunks[0].Items) != 1 {
+		t.Fatalf("chunks %+v", chunks)
+	}
+	it := chunks[0].Items[0]
+	if it.Document != nil || it.Blob == "" || it.Ref != "big" {
+		t.Fatalf("item %+v, want a staged document", it)
+	}
+	got, err := e.st.GetDocument(testContext(t), jobs.BlobDocumentID(it.Blob))
+	if err != nil || string(got) != doc {
+		t.Errorf("staged document: %d bytes, %v", len(got), err)
+	}
+}
