@@ -98,7 +98,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.startupTimeout, "startup-timeout", time.Minute, "how long to wait for NATS and Redis at start-up")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
-	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text (default text with --embedded)")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve net/http/pprof on this address (keep it private, e.g. 127.0.0.1:6060)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -121,6 +121,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	})
 	if envErr != nil {
 		return c, envErr
+	}
+	if c.embedded && !set["log-format"] && getenv(envName("log-format")) == "" {
+		c.logFormat = "text" // the all-in-one is usually run by hand
 	}
 	if c.logFormat != "json" && c.logFormat != "text" {
 		return c, fmt.Errorf("--log-format %q: want json or text", c.logFormat)

@@ -26,6 +26,9 @@ func TestParseConfigPrecedence(t *testing.T) {
 	if c.natsURL != "nats://env:4222" || c.redisURL != "redis://env:6379/1" || c.limits.MaxWait != 5*time.Second || !c.embedded {
 		t.Errorf("environment not applied: %+v", c)
 	}
+	if c.logFormat != "text" {
+		t.Errorf("embedded log format %q, want text by default", c.logFormat)
+	}
 	if c.streams.Replicas != 1 || c.streams.JobsMaxMsgs != 1_000_000 {
 		t.Errorf("stream config %+v", c.streams)
 	}

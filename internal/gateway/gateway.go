@@ -235,11 +235,11 @@ func (s *Server) routes() http.Handler {
 	// Both answer with JSON errors rather than the mux's plain text.
 	for _, p := range []string{"/v1/verify", "/v1/jobs/{id}", "/v1/jobs/{id}/results", "/v1/covenants/{id}", "/healthz", "/readyz", "/health"} {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, &Error{Err: ErrMethodNotAllowed, Message: r.Method + " is not allowed on " + r.URL.Path})
+			writeError(w, &Error{Err: ErrMethodNotAllowed, Field: "method", Message: r.Method + " is not allowed on " + r.URL.Path})
 		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &Error{Err: ErrNotFound, Message: "no such endpoint: " + r.URL.Path})
+		writeError(w, &Error{Err: ErrNotFound, Field: "path", Message: "no such endpoint: " + r.URL.Path})
 	})
 	return s.logRequests(mux)
 }

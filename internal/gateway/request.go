@@ -37,9 +37,9 @@ func parseVerifyJSON(r io.Reader, lim Limits) (*verifyRequest, error) {
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
-			return nil, fieldError(ErrBodyTooLarge, "", "request body exceeds %d bytes; send large batches as application/x-ndjson", maxErr.Limit)
+			return nil, fieldError(ErrBodyTooLarge, "body", "request body exceeds %d bytes; send large batches as application/x-ndjson", maxErr.Limit)
 		}
-		return nil, fieldError(ErrInvalidJSON, "", "reading the request body failed: %v", err)
+		return nil, fieldError(ErrInvalidJSON, "body", "reading the request body failed: %v", err)
 	}
 	p := &requestParser{b: body, lim: lim}
 	return p.parse()
@@ -115,19 +115,19 @@ func (p *requestParser) value(i, maxDepth int, field string) (json.RawMessage, i
 func (p *requestParser) parse() (*verifyRequest, error) {
 	i := skipWS(p.b, 0)
 	if i >= len(p.b) {
-		return nil, fieldError(ErrInvalidJSON, "", "empty request body: send {\"items\":[…]}")
+		return nil, fieldError(ErrInvalidJSON, "body", "empty request body: send {\"items\":[…]}")
 	}
 	if p.b[i] != '{' {
-		if _, _, err := p.value(i, maxParamDepth, ""); err != nil {
+		if _, _, err := p.value(i, maxParamDepth, "body"); err != nil {
 			return nil, err
 		}
-		return nil, fieldError(ErrInvalidField, "", "request body must be a JSON object")
+		return nil, fieldError(ErrInvalidField, "body", "request body must be a JSON object")
 	}
 	req := &verifyRequest{}
 	var seenItems, seenAt bool
 	i++
 	for first := true; ; first = false {
-		key, next, done, err := p.member(i, first, "")
+		key, next, done, err := p.member(i, first, "body")
 		if err != nil {
 			return nil, err
 		}
@@ -166,7 +166,7 @@ func (p *requestParser) parse() (*verifyRequest, error) {
 		}
 	}
 	if i = skipWS(p.b, i); i != len(p.b) {
-		return nil, fieldError(ErrInvalidJSON, "", "malformed JSON at byte %d: data after the request object", i)
+		return nil, fieldError(ErrInvalidJSON, "body", "malformed JSON at byte %d: data after the request object", i)
 	}
 	if req.Items == nil {
 		return nil, fieldError(ErrMissingField, "items", "required: an array of {ref, document} or {ref, documentId}")
