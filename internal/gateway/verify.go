@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/stele-go/stele/internal/jobs"
@@ -212,11 +214,11 @@ func parseWait(q url.Values, max time.Duration) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		var secs float64
-		if _, serr := fmt.Sscanf(v, "%g", &secs); serr != nil || fmt.Sprint(secs) != v {
+		secs, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil || math.IsNaN(secs) || math.IsInf(secs, 0) {
 			return 0, fieldError(ErrInvalidParameter, "wait", "must be a duration such as 5s or 500ms")
 		}
-		d = time.Duration(secs * float64(time.Second))
+		d = time.Duration(min(secs, max.Seconds()) * float64(time.Second))
 	}
 	if d < 0 {
 		return 0, fieldError(ErrInvalidParameter, "wait", "must not be negative")
