@@ -3,7 +3,8 @@
 # nats-server with JetStream, redis-server, the gateway and N verifiers, each
 # a separate process on loopback ports, with state and logs under $DIR.
 #
-#   deployments/local/cluster.sh up [N]   start (N verifiers, default 2; VERIFIER_ARGS and GATEWAY_ARGS add flags)
+#   deployments/local/cluster.sh up [N]   start (N verifiers, default 2; GATEWAY_ARGS adds gateway flags,
+#                                         VERIFIER_ARGS replaces the verifiers' (default --concurrency 4))
 #   deployments/local/cluster.sh pids     print the PIDs of gateway and verifiers, comma-separated
 #   deployments/local/cluster.sh down     stop everything (SIGTERM)
 #
@@ -35,7 +36,7 @@ up)
   wait_port "$REDIS_PORT"
   export STELE_NATS_URL=nats://127.0.0.1:$NATS_PORT STELE_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0 STELE_LOG_LEVEL=${STELE_LOG_LEVEL:-warn}
   start gateway bin/gateway --addr "$ADDR" ${GATEWAY_ARGS:-}
-  for i in $(seq "$n"); do start "verifier-$i" bin/verifier --name "verifier-$i" ${VERIFIER_ARGS:-}; done
+  for i in $(seq "$n"); do start "verifier-$i" bin/verifier --name "verifier-$i" ${VERIFIER_ARGS:---concurrency 4}; done
   for _ in $(seq 100); do curl -sf "http://$ADDR/readyz" >/dev/null && break; sleep 0.1; done
   curl -sf "http://$ADDR/readyz" >/dev/null || { echo "gateway not ready; see $DIR/logs" >&2; exit 1; }
   echo "cluster up: http://$ADDR (logs in $DIR/logs)"
