@@ -301,3 +301,40 @@ func BenchmarkCheckDocument(b *testing.B) {
 		}
 	})
 }
+
+// TestCountLines checks the line counter against a byte-by-byte count, with
+// the input split at every position (as reads split an upload).
+func TestCountLines(t *testing.T) {
+	naive := func(b []byte) int {
+		n, nonBlank := 0, false
+		for _, c := range b {
+			switch c {
+			case '\n':
+				if nonBlank {
+					n++
+				}
+				nonBlank = false
+			case ' ', '\t', '\r':
+			default:
+				nonBlank = true
+			}
+		}
+		if nonBlank {
+			n++
+		}
+		return n
+	}
+	for _, in := range []string{"", "\n", "{}", "{}\n", " \n\t\r\n{} \n  x\n\n", "a\nb\nc", "\n\n  \n", "x \n \ny"} {
+		want := naive([]byte(in))
+		for cut := 0; cut <= len(in); cut++ {
+			total, nb := countLines([]byte(in[:cut]), 0, false)
+			total, nb = countLines([]byte(in[cut:]), total, nb)
+			if nb {
+				total++
+			}
+			if total != want {
+				t.Errorf("%q cut at %d: %d lines, want %d", in, cut, total, want)
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -73,18 +74,7 @@ func (s *Server) spool(body io.Reader) (*os.File, int, error) {
 	nonBlank := false
 	for {
 		n, rerr := body.Read(buf)
-		for _, c := range buf[:n] {
-			switch c {
-			case '\n':
-				if nonBlank {
-					total++
-					nonBlank = false
-				}
-			case ' ', '\t', '\r':
-			default:
-				nonBlank = true
-			}
-		}
+		total, nonBlank = countLines(buf[:n], total, nonBlank)
 		if total > s.lim.MaxStreamItems || (total == s.lim.MaxStreamItems && nonBlank) {
 			return f, 0, fieldError(ErrTooManyItems, "body", "more than %d documents in one upload", s.lim.MaxStreamItems)
 		}
@@ -113,6 +103,31 @@ func (s *Server) spool(body io.Reader) (*os.File, int, error) {
 // itemAdder is what feedLines needs of a *jobs.ChunkWriter.
 type itemAdder interface {
 	Add(ctx context.Context, it jobs.Item) error
+}
+
+// countLines advances the count of non-blank lines over b: nonBlank says
+// whether the line in progress has a non-blank byte. Once a line is known to
+// be non-blank the rest of it is skipped with bytes.IndexByte.
+func countLines(b []byte, total int, nonBlank bool) (int, bool) {
+	for i := 0; i < len(b); {
+		if nonBlank {
+			j := bytes.IndexByte(b[i:], '\n')
+			if j < 0 {
+				return total, true
+			}
+			total++
+			nonBlank = false
+			i += j + 1
+			continue
+		}
+		switch b[i] {
+		case '\n', ' ', '\t', '\r':
+		default:
+			nonBlank = true
+		}
+		i++
+	}
+	return total, nonBlank
 }
 
 // feedLines reads the spooled upload and adds one item per non-blank line.
