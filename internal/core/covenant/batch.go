@@ -18,11 +18,10 @@ func (v *Verifier) VerifyBatchContext(ctx context.Context, docs []*Document) []R
 		return results
 	}
 	nowMs := v.nowMillis()
-	states := make([]verification, len(docs))
+	sc := v.getScratch()
+	states := sc.batchStates(len(docs))
 	live := make([]*verification, 0, len(docs))
-	sc := &scratch{
-		checks: make([]Check, len(checkNames)*len(docs)),
-	}
+	sc.checks = make([]Check, len(checkNames)*len(docs)) // owned by the results
 	for i, doc := range docs {
 		if doc == nil || doc.obj == nil {
 			continue
@@ -38,5 +37,7 @@ func (v *Verifier) VerifyBatchContext(ctx context.Context, docs []*Document) []R
 		states[i].finish()
 		results[i] = states[i].res
 	}
+	clear(states) // drop the references to documents and canonical forms
+	v.putScratch(sc)
 	return results
 }

@@ -173,8 +173,12 @@ func Build(opts BuildOptions, key *keys.PrivateKey) (*Document, error) {
 	o.Set("createdAt", b.createdAt)
 	o.Set("signature", "")
 	if n := len(opts.Obligations); n > 0 {
-		b.obligations = make([]any, n)
-		objs := make([]canon.Object, n)
+		var objs []canon.Object
+		if n <= arenaObligations {
+			objs, b.obligations = a.obligations[:n], a.obligationList[:n:n]
+		} else {
+			objs, b.obligations = make([]canon.Object, n), make([]any, n)
+		}
 		for i := range opts.Obligations {
 			b.obligations[i] = opts.Obligations[i].object(&objs[i])
 		}
@@ -214,7 +218,7 @@ func Build(opts BuildOptions, key *keys.PrivateKey) (*Document, error) {
 	canonical := b.appendCanonical(stack[:0], &opts)
 	sign(o, key, canonical, &gen)
 	size := len(canonical) + signedMembersSize
-	if hasProto(&opts) {
+	if b.proto || b.viaCanon && hasProto(&opts) {
 		size = canon.JSONSize(o) // the canonical form leaves out "__proto__" members
 	}
 	if size > MaxDocumentSize {
@@ -232,7 +236,13 @@ type buildArena struct {
 	// The document, issuer, beneficiary, chain, enforcement, proof,
 	// revocation, metadata.
 	objs [8]canon.Object
+	// The first obligations and their list.
+	obligations    [arenaObligations]canon.Object
+	obligationList [arenaObligations]any
 }
+
+// arenaObligations is how many obligations buildArena holds.
+const arenaObligations = 4
 
 // signedMembersSize is what the members outside the canonical form add to a
 // freshly signed document's compact JSON: `"id":"<64 hex>",` and

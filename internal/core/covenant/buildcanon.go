@@ -9,11 +9,15 @@ import "github.com/stele-go/stele/internal/core/canon"
 // quoted form are constants. A typed value with Extra members is written from
 // its object by canon instead, since Extra may add or replace members.
 type built struct {
-	// scratch receives the canonical form of the objects that canon writes
-	// (those the caller supplied, and typed values with Extra), which is
-	// then copied to the output: canon's writer keeps any buffer it is given
-	// on the heap, and the output is best kept on the caller's stack.
+	// scratch receives the canonical form of the values that canon writes,
+	// which is then copied to the output: canon's writer keeps any buffer it
+	// is given on the heap, and the output is best kept on the caller's
+	// stack.
 	scratch []byte
+	// proto: a "__proto__" member was left out of the canonical form;
+	// viaCanon: a caller's value was written by canon. In both cases the
+	// canonical form's length does not give the document's size.
+	proto, viaCanon bool
 
 	nonce       string
 	createdAt   string
@@ -234,13 +238,134 @@ func (b *built) appendMetadataCanonical(dst []byte, m *Metadata, o *canon.Object
 	return append(dst, '}')
 }
 
-// appendValue appends the canonical form of v, written by canon.
+// appendValue appends the canonical form of v, an object the caller
+// supplied. It is written by appendCanonicalValue, which keeps dst where it
+// is (on Build's stack) and notes a "__proto__" member it leaves out; a value
+// that appendCanonicalValue does not handle is written by canon (through
+// scratch, since canon's writer keeps its buffer on the heap), and then
+// viaCanon is set: the document size must be measured on the object.
 func (b *built) appendValue(dst []byte, v any) []byte {
-	if b.scratch == nil {
-		b.scratch = make([]byte, 0, 512)
+	start := len(dst)
+	dst, ok := appendCanonicalValue(dst, v, 0, &b.proto)
+	if ok {
+		return dst
 	}
+	b.viaCanon = true
 	b.scratch = canon.AppendCanonical(b.scratch[:0], v)
-	return append(dst, b.scratch...)
+	return append(dst[:start], b.scratch...)
+}
+
+// Limits of appendCanonicalValue; beyond them it leaves the value to canon.
+const (
+	leanMaxDepth   = 32
+	leanMaxMembers = 16
+)
+
+// appendCanonicalValue appends the canonical form of v exactly as
+// canon.AppendCanonical does (FuzzCanonicalValue) for the value model (nil,
+// bool, float64, string, []any, *canon.Object) nested at most leanMaxDepth
+// deep, with objects of at most leanMaxMembers members; for anything else it
+// reports false and dst must be discarded from where the value began. It sets
+// *proto when it leaves out a member named "__proto__".
+//
+// Members are ordered as canon orders them: names that are array indices
+// first, by value, then the others by canon.CompareKeys.
+func appendCanonicalValue(dst []byte, v any, depth int, proto *bool) ([]byte, bool) {
+	switch x := v.(type) {
+	case nil:
+		return append(dst, "null"...), true
+	case bool:
+		if x {
+			return append(dst, "true"...), true
+		}
+		return append(dst, "false"...), true
+	case float64:
+		return canon.AppendNumber(dst, x), true
+	case string:
+		return canon.AppendQuote(dst, x), true
+	case []any:
+		if depth >= leanMaxDepth {
+			return dst, false
+		}
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var ok bool
+			if dst, ok = appendCanonicalValue(dst, e, depth+1, proto); !ok {
+				return dst, false
+			}
+		}
+		return append(dst, ']'), true
+	case *canon.Object:
+		members := x.Members()
+		if depth >= leanMaxDepth || len(members) > leanMaxMembers {
+			return dst, false
+		}
+		// Sort positions of members by canonical order (insertion sort).
+		var order [leanMaxMembers]uint8
+		n := 0
+		for i := range members {
+			if members[i].Key == "__proto__" {
+				*proto = true
+				continue
+			}
+			j := n
+			for j > 0 && canonicalKeyLess(members[i].Key, members[order[j-1]].Key) {
+				order[j] = order[j-1]
+				j--
+			}
+			order[j] = uint8(i)
+			n++
+		}
+		dst = append(dst, '{')
+		for j := range n {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			m := &members[order[j]]
+			dst = canon.AppendQuote(dst, m.Key)
+			dst = append(dst, ':')
+			var ok bool
+			if dst, ok = appendCanonicalValue(dst, m.Value, depth+1, proto); !ok {
+				return dst, false
+			}
+		}
+		return append(dst, '}'), true
+	}
+	return dst, false
+}
+
+// canonicalKeyLess orders member names canonically: array indices ("0", or
+// digits without a leading zero up to 2^32-2) first, by value, then the other
+// names by canon.CompareKeys.
+func canonicalKeyLess(a, b string) bool {
+	ia, aIndex := arrayIndexKey(a)
+	ib, bIndex := arrayIndexKey(b)
+	switch {
+	case aIndex && bIndex:
+		return ia < ib
+	case aIndex != bIndex:
+		return aIndex
+	}
+	return canon.CompareKeys(a, b) < 0
+}
+
+// arrayIndexKey reports whether k names an array index, and which.
+func arrayIndexKey(k string) (uint64, bool) {
+	if k == "" || len(k) > 10 || k[0] < '0' || k[0] > '9' || k[0] == '0' && len(k) > 1 {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, n <= 1<<32-2
 }
 
 // hasProto reports whether any object the caller supplied in opts (a metadata,

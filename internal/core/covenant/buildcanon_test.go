@@ -75,7 +75,7 @@ func randomBuildOptions(t testing.TB, r *rand.Rand, issuer, beneficiary *keys.Pr
 		Now:         fixedClock(time.UnixMilli(r.Int64N(300_000_000_000_000) - 62_000_000_000_000)),
 		Rand:        bytes.NewReader(bytes.Repeat([]byte{byte(r.IntN(256))}, 32)),
 	}
-	for range r.IntN(3) {
+	for range r.IntN(7) {
 		opts.Obligations = append(opts.Obligations, Obligation{ID: str(), Description: str(), Action: str(),
 			Deadline: str(), Extra: extra("deadline", "description")})
 	}
@@ -137,7 +137,13 @@ func TestBuildCanonicalForm(t *testing.T) {
 // one byte more, also with "__proto__" members (which the canonical form
 // leaves out, so that Build's size cannot be derived from it alone).
 func TestBuildSizeLimit(t *testing.T) {
-	for _, custom := range []string{``, `{"__proto__":"` + strings.Repeat("p", 5000) + `"}`, `{"a":[{"__proto__":null}]}`} {
+	// The last object is too large for appendCanonicalValue: canon writes it.
+	large := `{"__proto__":"` + strings.Repeat("p", 3000) + `"`
+	for i := range leanMaxMembers {
+		large += fmt.Sprintf(`,"k%d":%d`, i, i)
+	}
+	large += `}`
+	for _, custom := range []string{``, `{"__proto__":"` + strings.Repeat("p", 5000) + `"}`, `{"a":[{"__proto__":null}]}`, large} {
 		opts, key := basicOptions(t)
 		meta := &Metadata{Description: "x"}
 		if custom != "" {
@@ -197,4 +203,78 @@ func TestInternedValues(t *testing.T) {
 	if allocs := testing.AllocsPerRun(10, func() { _ = vocabulary(strings.Clone("restricts")); _ = number(3) }); allocs > 1 {
 		t.Errorf("vocabulary and number allocate %.0f times, want 1 (the clone)", allocs)
 	}
+}
+
+// canonicalValueSeeds are JSON values for the member order rules (array
+// indices, UTF-16 order, prefixes), "__proto__" at every level, escapes,
+// numbers and the size and depth limits of appendCanonicalValue.
+var canonicalValueSeeds = []string{
+	`null`, `true`, `[false,0,-0,1e21,1e-7,0.1,"x"]`, `{}`, `[]`, `"\u2028\ud800"`,
+	`{"b":1,"a":2,"10":3,"9":4,"01":5,"4294967294":6,"4294967295":7,"":8,"-1":9,"1.5":10}`,
+	`{"\ud83d\ude00":1,"\uffff":2,"é":3,"e":4,"E":5,"ab":6,"a":7,"abc":8}`,
+	`{"__proto__":1,"a":{"__proto__":{"x":1},"b":[{"__proto__":null}]}}`,
+	`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16}`,
+	`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17}`,
+	strings.Repeat(`[`, leanMaxDepth) + `1` + strings.Repeat(`]`, leanMaxDepth),
+	strings.Repeat(`[`, leanMaxDepth+1) + `1` + strings.Repeat(`]`, leanMaxDepth+1),
+	strings.Repeat(`{"a":`, leanMaxDepth+1) + `{}` + strings.Repeat(`}`, leanMaxDepth+1),
+}
+
+// checkCanonicalValue fails t unless appendCanonicalValue writes v as canon
+// does (or declines it), and reports "__proto__" exactly when v holds one.
+func checkCanonicalValue(t *testing.T, v any) {
+	t.Helper()
+	want := canon.AppendCanonical(nil, v)
+	var proto bool
+	got, ok := appendCanonicalValue([]byte("prefix"), v, 0, &proto)
+	if !ok {
+		return
+	}
+	if !bytes.Equal(got[len("prefix"):], want) {
+		t.Fatalf("appendCanonicalValue(%s):\n got %s\nwant %s", canon.AppendJSON(nil, v), got[len("prefix"):], want)
+	}
+	if proto != hasProtoMember(v) {
+		t.Fatalf("appendCanonicalValue(%s) reports __proto__ %v", canon.AppendJSON(nil, v), proto)
+	}
+}
+
+func TestCanonicalValue(t *testing.T) {
+	declined := 0
+	for _, js := range canonicalValueSeeds {
+		v, err := canon.Parse([]byte(js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		checkCanonicalValue(t, v)
+		var proto bool
+		if _, ok := appendCanonicalValue(nil, v, 0, &proto); !ok {
+			declined++
+		}
+	}
+	if declined != 3 { // the object of 17 members and the two values nested too deeply
+		t.Errorf("%d seeds declined, want 3", declined)
+	}
+	// Go values outside the value model are left to canon.
+	for _, v := range []any{3, []string{"a"}, float32(1), canon.NewObject(0)} {
+		var proto bool
+		_, ok := appendCanonicalValue(nil, v, 0, &proto)
+		if _, isObj := v.(*canon.Object); ok != isObj {
+			t.Errorf("appendCanonicalValue(%T) ok = %v", v, ok)
+		}
+	}
+}
+
+// FuzzCanonicalValue holds appendCanonicalValue to canon.AppendCanonical on
+// any JSON value.
+func FuzzCanonicalValue(f *testing.F) {
+	for _, js := range canonicalValueSeeds {
+		f.Add([]byte(js))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := canon.Parse(data)
+		if err != nil {
+			return
+		}
+		checkCanonicalValue(t, v)
+	})
 }

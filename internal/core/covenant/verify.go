@@ -233,21 +233,55 @@ const (
 )
 
 // scratch is memory reused across verifications: a backing array for checks
-// (batches only: a single Result owns its checks) and an arena for canonical
-// forms (slices of the arena stay valid when a later append moves it).
+// (batches only: a single Result owns its checks), chunks of memory for
+// canonical forms (slices of a chunk stay valid when a later append moves
+// it) and, for batches, the verification states.
 type scratch struct {
 	checks []Check
-	arena  []byte
+	arena  []byte   // the chunk being written
+	chunks [][]byte // every chunk allocated, for reuse
+	used   int      // chunks[:used] have been handed out since the last reset
+	states []verification
 }
 
-// Arena sizes: a Verifier keeps arenas up to maxPooledArena for reuse; a
-// batch writes canonical forms into chunks of arenaChunk bytes, starting a
-// new chunk when fewer than arenaReserve bytes remain.
+// Arena sizes: canonical forms are written into chunks of arenaChunk bytes,
+// a new chunk being started when fewer than arenaReserve bytes remain; a
+// Verifier keeps up to maxPooledChunks chunks and the states of batches of
+// up to maxPooledStates documents for reuse.
 const (
-	maxPooledArena = 64 << 10
-	arenaChunk     = 64 << 10
-	arenaReserve   = 4 << 10
+	arenaChunk      = 64 << 10
+	arenaReserve    = 4 << 10
+	maxPooledChunks = 16
+	maxPooledStates = 4096
 )
+
+// reserve makes room in the arena for a canonical form, moving to the next
+// chunk (reused, or new) when the current one is nearly full. A form larger
+// than the room left still fits: append then moves it to a larger array.
+func (sc *scratch) reserve() {
+	if cap(sc.arena)-len(sc.arena) >= arenaReserve {
+		return
+	}
+	if sc.used < len(sc.chunks) {
+		sc.arena = sc.chunks[sc.used][:0]
+	} else {
+		sc.arena = make([]byte, 0, arenaChunk)
+		sc.chunks = append(sc.chunks, sc.arena)
+	}
+	sc.used++
+}
+
+// batchStates returns n zero verification states.
+func (sc *scratch) batchStates(n int) []verification {
+	if cap(sc.states) >= n {
+		return sc.states[:n]
+	}
+	states := make([]verification, n)
+	if n <= maxPooledStates {
+		sc.states = states
+	}
+	return states
+}
 
 func (v *Verifier) getScratch() *scratch {
 	if v.pool != nil {
@@ -258,11 +292,14 @@ func (v *Verifier) getScratch() *scratch {
 	return new(scratch)
 }
 
+// putScratch returns sc to the pool once nothing refers to its memory any
+// more: the verifications are finished and their states cleared.
 func (v *Verifier) putScratch(sc *scratch) {
-	if v.pool == nil || cap(sc.arena) > maxPooledArena {
+	if v.pool == nil || len(sc.chunks) > maxPooledChunks {
 		return
 	}
-	sc.arena = sc.arena[:0]
+	sc.arena = nil
+	sc.used = 0
 	sc.checks = nil
 	v.pool.Put(sc)
 }
@@ -281,11 +318,7 @@ func (vr *verification) prepare(doc *Document, nowMs int64, sc *scratch) {
 	}
 	vr.res = Result{Checks: checks, Document: doc}
 
-	if cap(sc.arena)-len(sc.arena) < arenaReserve {
-		// Start a new chunk rather than let append copy the whole arena;
-		// the canonical forms already written stay in the old one.
-		sc.arena = make([]byte, 0, arenaChunk)
-	}
+	sc.reserve()
 	start := len(sc.arena)
 	sc.arena = canon.AppendCanonicalExcept(sc.arena, o, excluded[:]...)
 	vr.canonical = sc.arena[start:len(sc.arena):len(sc.arena)]
@@ -553,7 +586,7 @@ func jsDate(v any) (int64, bool) {
 // resolve fills the outcome of every queued signature: from the cache when
 // there is one, else by verifying (in one batch when batch is set).
 func (v *Verifier) resolve(ctx context.Context, vs []*verification, batch bool) {
-	var pending []*sigSlot
+	pending := make([]*sigSlot, 0, len(vs))
 	for _, vr := range vs {
 		for i := range vr.slots {
 			if s := &vr.slots[i]; s.outcome == 0 {
@@ -585,7 +618,7 @@ func (v *Verifier) resolve(ctx context.Context, vs []*verification, batch bool) 
 		}
 	}
 
-	var todo []int // indexes into pending still unknown
+	todo := make([]int, 0, len(pending)) // indexes into pending still unknown
 	for i, s := range pending {
 		if s.outcome == 0 {
 			todo = append(todo, i)
