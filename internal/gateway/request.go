@@ -32,8 +32,8 @@ const maxParamDepth = 32
 // returns an *Error naming the offending field for any problem, so that
 // nothing is queued for a request that is rejected. Documents are checked
 // for JSON syntax, size and depth, and kept as the bytes received.
-func parseVerifyJSON(r io.Reader, lim Limits) (*verifyRequest, error) {
-	body, err := io.ReadAll(r)
+func parseVerifyJSON(r io.Reader, size int64, lim Limits) (*verifyRequest, error) {
+	body, err := readBody(r, size)
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
@@ -43,6 +43,20 @@ func parseVerifyJSON(r io.Reader, lim Limits) (*verifyRequest, error) {
 	}
 	p := &requestParser{b: body, lim: lim}
 	return p.parse()
+}
+
+// readBody reads r to the end; size, when positive (the Content-Length),
+// sizes the buffer up front, but only up to 1 MiB, so that a claimed length
+// costs nothing before the bytes arrive. r must bound what it returns
+// (http.MaxBytesReader).
+func readBody(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 || size > 1<<20 {
+		return io.ReadAll(r)
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(size) + bytes.MinRead)
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // requestParser walks a request body held in memory.

@@ -81,7 +81,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 
 // verifyJSON validates a whole JSON request, then queues it.
 func (s *Server) verifyJSON(w http.ResponseWriter, r *http.Request, at string, wait time.Duration) {
-	req, err := parseVerifyJSON(http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes), s.lim)
+	req, err := parseVerifyJSON(http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes), r.ContentLength, s.lim)
 	if err != nil {
 		s.fail(w, r, err)
 		return
