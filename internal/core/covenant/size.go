@@ -17,7 +17,7 @@ func documentSize(o *canon.Object, canonicalLen int) int {
 	for _, m := range o.Members() {
 		switch m.Key {
 		case "id", "signature", "countersignatures":
-			n += canon.JSONSize(m.Key) + 1 + canon.JSONSize(m.Value) + 1 // "key":value,
+			n += len(m.Key) + 3 + canon.JSONSize(m.Value) + 1 // "key":value, (the keys need no escapes)
 		}
 	}
 	return n

@@ -586,7 +586,8 @@ func jsDate(v any) (int64, bool) {
 // resolve fills the outcome of every queued signature: from the cache when
 // there is one, else by verifying (in one batch when batch is set).
 func (v *Verifier) resolve(ctx context.Context, vs []*verification, batch bool) {
-	pending := make([]*sigSlot, 0, len(vs))
+	var pendingBuf [8]*sigSlot // enough for a single document
+	pending := pendingBuf[:0]
 	for _, vr := range vs {
 		for i := range vr.slots {
 			if s := &vr.slots[i]; s.outcome == 0 {
@@ -618,7 +619,8 @@ func (v *Verifier) resolve(ctx context.Context, vs []*verification, batch bool) 
 		}
 	}
 
-	todo := make([]int, 0, len(pending)) // indexes into pending still unknown
+	var todoBuf [8]int
+	todo := todoBuf[:0] // indexes into pending still unknown
 	for i, s := range pending {
 		if s.outcome == 0 {
 			todo = append(todo, i)
