@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/stele-go/stele/internal/testutil/vectors"
 )
 
 // benchDocs are reference-corpus documents: 0.json is a small covenant
@@ -13,7 +15,7 @@ var benchDocs = []string{"0.json", "14.json"}
 
 func loadBenchDoc(b *testing.B, name string) ([]byte, any) {
 	b.Helper()
-	data, err := os.ReadFile(filepath.Join(vectorsDir(b), "reference-corpus", name))
+	data, err := os.ReadFile(filepath.Join(vectors.Dir(b), "reference-corpus", name))
 	if err != nil {
 		b.Fatal(err)
 	}

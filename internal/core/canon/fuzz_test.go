@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/stele-go/stele/internal/testutil/vectors"
 )
 
 // fuzzSeeds returns JSON texts to seed the fuzzers: the conformance vectors,
@@ -16,7 +18,7 @@ import (
 func fuzzSeeds(f *testing.F) [][]byte {
 	f.Helper()
 	var seeds [][]byte
-	dir := vectorsDir(f)
+	dir := vectors.Dir(f)
 	if data, err := os.ReadFile(filepath.Join(dir, "canonical-vectors.json")); err == nil {
 		seeds = append(seeds, data)
 		var file struct {

@@ -6,39 +6,15 @@ import (
 	"path/filepath"
 	"sort"
 	"testing"
-)
 
-// vectorsDir returns the conformance data directory: ../shared/vectors next
-// to the module root when present, else the module's own copy in
-// testdata/vectors.
-func vectorsDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("module root (go.mod) not found")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared", "vectors")
-	if st, err := os.Stat(shared); err == nil && st.IsDir() {
-		return shared
-	}
-	return filepath.Join(dir, "testdata", "vectors")
-}
+	"github.com/stele-go/stele/internal/testutil/vectors"
+)
 
 // corpusFiles returns the paths of the reference corpus documents
 // (reference-corpus/N.json), in numeric order.
 func corpusFiles(t testing.TB) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(vectorsDir(t), "reference-corpus", "*.json"))
+	files, err := filepath.Glob(filepath.Join(vectors.Dir(t), "reference-corpus", "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +31,7 @@ func corpusFiles(t testing.TB) []string {
 		return a < b
 	})
 	if len(docs) < 60 {
-		t.Fatalf("found %d corpus documents in %s, want 60", len(docs), vectorsDir(t))
+		t.Fatalf("found %d corpus documents in %s, want 60", len(docs), vectors.Dir(t))
 	}
 	return docs
 }
@@ -63,7 +39,7 @@ func corpusFiles(t testing.TB) []string {
 // TestCryptoCanonicalVectors runs every jcs-canonicalize-* vector of the
 // crypto category of canonical-vectors.json.
 func TestCryptoCanonicalVectors(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(vectorsDir(t), "canonical-vectors.json"))
+	data, err := os.ReadFile(filepath.Join(vectors.Dir(t), "canonical-vectors.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

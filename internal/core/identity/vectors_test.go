@@ -11,32 +11,9 @@ import (
 
 	"github.com/stele-go/stele/internal/core/jstime"
 	"github.com/stele-go/stele/internal/core/keys"
-)
 
-// vectorsDir returns ../shared/vectors relative to the module root when it
-// exists, else the repository's own copy under testdata/vectors.
-func vectorsDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared", "vectors")
-	if _, err := os.Stat(filepath.Join(shared, "canonical-vectors.json")); err == nil {
-		return shared
-	}
-	return filepath.Join(dir, "testdata", "vectors")
-}
+	"github.com/stele-go/stele/internal/testutil/vectors"
+)
 
 type vectorFile struct {
 	Vectors map[string][]struct {
@@ -48,7 +25,7 @@ type vectorFile struct {
 
 func loadVectors(t testing.TB) vectorFile {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(vectorsDir(t), "canonical-vectors.json"))
+	data, err := os.ReadFile(filepath.Join(vectors.Dir(t), "canonical-vectors.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

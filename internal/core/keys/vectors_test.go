@@ -2,45 +2,12 @@ package keys
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// vectorFile returns the path of a conformance file: ../shared/vectors/<name>
-// next to the module root when present, else the repository's own copy in
-// testdata/vectors/<name>.
-func vectorFile(t testing.TB, name string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	for _, p := range []string{
-		filepath.Join(dir, "..", "shared", "vectors", name),
-		filepath.Join(dir, "testdata", "vectors", name),
-	} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		} else if !errors.Is(err, os.ErrNotExist) {
-			t.Fatal(err)
-		}
-	}
-	t.Fatalf("conformance file %s found neither in ../shared/vectors nor in testdata/vectors", name)
-	return ""
-}
+	"github.com/stele-go/stele/internal/testutil/vectors"
+)
 
 type cryptoVector struct {
 	Name  string `json:"name"`
@@ -57,7 +24,7 @@ type cryptoVector struct {
 }
 
 func TestReferenceCryptoVectors(t *testing.T) {
-	raw, err := os.ReadFile(vectorFile(t, "canonical-vectors.json"))
+	raw, err := os.ReadFile(vectors.Path(t, "canonical-vectors.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
