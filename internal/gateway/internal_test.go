@@ -106,7 +106,7 @@ func TestStatusTable(t *testing.T) {
 // recorder collects the items feedLines adds.
 type recorder struct{ items []jobs.Item }
 
-func (r *recorder) Add(_ context.Context, it jobs.Item) error {
+func (r *recorder) AddValidated(_ context.Context, it jobs.Item) error {
 	it.Document = bytes.Clone(it.Document)
 	r.items = append(r.items, it)
 	return nil

@@ -100,9 +100,10 @@ func (s *Server) spool(body io.Reader) (*os.File, int, error) {
 	return f, total, nil
 }
 
-// itemAdder is what feedLines needs of a *jobs.ChunkWriter.
+// itemAdder is what feedLines needs of a *jobs.ChunkWriter. Lines are
+// validated by checkLine, so the writer need not scan them again.
 type itemAdder interface {
-	Add(ctx context.Context, it jobs.Item) error
+	AddValidated(ctx context.Context, it jobs.Item) error
 }
 
 // countLines advances the count of non-blank lines over b: nonBlank says
@@ -167,7 +168,7 @@ func (s *Server) feedLines(ctx context.Context, r io.Reader, cw itemAdder) error
 			}
 		}
 		item.Ref = strconv.Itoa(lineNo)
-		if aerr := cw.Add(ctx, item); aerr != nil {
+		if aerr := cw.AddValidated(ctx, item); aerr != nil {
 			return aerr
 		}
 		if err == io.EOF {

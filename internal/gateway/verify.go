@@ -94,8 +94,9 @@ func (s *Server) verifyJSON(w http.ResponseWriter, r *http.Request, at string, w
 		at = req.At
 	}
 	feed := func(ctx context.Context, cw *jobs.ChunkWriter) error {
+		// parseVerifyJSON checked every document's syntax.
 		for _, it := range req.Items {
-			if err := cw.Add(ctx, jobs.Item{Ref: it.Ref, Document: it.Document, DocumentID: it.DocumentID}); err != nil {
+			if err := cw.AddValidated(ctx, jobs.Item{Ref: it.Ref, Document: it.Document, DocumentID: it.DocumentID}); err != nil {
 				return err
 			}
 		}

@@ -341,3 +341,49 @@ func TestPublishStagesLargeDocuments(t *testing.T) {
 		t.Errorf("staged %d bytes differ from the %d submitted", len(stored), len(big))
 	}
 }
+
+func TestChunkWriterAddValidated(t *testing.T) {
+	// Add refuses a document that is not one JSON value; AddValidated
+	// trusts its caller and carries valid documents exactly like Add.
+	_, js := setup(t)
+	ctx := testContext(t)
+	p, err := jobs.NewPublisher(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := p.NewChunkWriter(jobs.Job{ID: "job-add-checked", Kind: store.KindVerify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add(ctx, jobs.Item{Document: json.RawMessage(`{"a":1} {"b":2}`)}); !errors.Is(err, jobs.ErrInvalidJob) {
+		t.Fatalf("Add of two JSON values: %v, want ErrInvalidJob", err)
+	}
+	w.Abort()
+
+	w, err = p.NewChunkWriter(jobs.Job{ID: "job-add-validated", Kind: store.KindVerify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := docItems(t, 3)
+	for i, it := range items {
+		add := w.Add
+		if i%2 == 0 {
+			add = w.AddValidated
+		}
+		if err := add(ctx, it); err != nil {
+			t.Fatalf("item %d: %v", i, err)
+		}
+	}
+	if _, err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	chunks, _, _ := streamChunks(t, js)
+	if len(chunks) != 1 || len(chunks[0].Items) != len(items) {
+		t.Fatalf("stream holds %d chunks, want one of %d items", len(chunks), len(items))
+	}
+	for i, it := range chunks[0].Items {
+		if it.Index != i || !bytes.Equal(it.Document, items[i].Document) {
+			t.Errorf("item %d: index %d, document %s; want %s", i, it.Index, it.Document, items[i].Document)
+		}
+	}
+}
