@@ -126,6 +126,7 @@ type Runner struct {
 	cons    jetstream.Consumer
 	js      jetstream.JetStream
 	jobs    store.Jobs
+	commit  store.ChunkCommitter // jobs, when it commits chunks
 	handler Handler
 	cfg     RunnerConfig
 	log     *slog.Logger
@@ -141,6 +142,9 @@ type Runner struct {
 
 // NewRunner returns a runner that pulls from cons (see EnsureConsumer),
 // hands chunks to h, records results in jobs and publishes events with js.
+// When jobs is also a store.ChunkCommitter, the writes the VerifyHandler
+// would make to that same store (documents, signature outcomes) are made
+// together with the results by one CommitChunk.
 func NewRunner(cons jetstream.Consumer, js jetstream.JetStream, jobs store.Jobs, h Handler, cfg RunnerConfig) (*Runner, error) {
 	if cons == nil || js == nil || jobs == nil || h == nil {
 		return nil, fmt.Errorf("%w: runner needs a consumer, JetStream, a job store and a handler", ErrInvalidOption)
@@ -149,7 +153,9 @@ func NewRunner(cons jetstream.Consumer, js jetstream.JetStream, jobs store.Jobs,
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{cons: cons, js: js, jobs: jobs, handler: h, cfg: c, log: c.Logger}, nil
+	r := &Runner{cons: cons, js: js, jobs: jobs, handler: h, cfg: c, log: c.Logger}
+	r.commit, _ = jobs.(store.ChunkCommitter)
+	return r, nil
 }
 
 // Run starts the runner and blocks until ctx is cancelled or fetching fails
@@ -283,7 +289,11 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	}
 	log := r.log.With("job", c.JobID, "chunk", c.Chunk, "delivery", delivered)
 
-	results, err := r.handle(ctx, c)
+	hctx, pending := ctx, (*pendingWrites)(nil)
+	if r.commit != nil {
+		hctx, pending = withPendingWrites(ctx, r.commit)
+	}
+	results, err := r.handle(hctx, c)
 	if err == nil {
 		err = checkResults(c, results)
 	}
@@ -297,7 +307,12 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 
-	prog, err := r.jobs.RecordResults(ctx, c.JobID, results)
+	var prog store.Progress
+	if pending != nil {
+		prog, err = r.commit.CommitChunk(ctx, c.JobID, pending.writes(results))
+	} else {
+		prog, err = r.jobs.RecordResults(ctx, c.JobID, results)
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrInvalid) {
 			// The chunk does not fit its job (an index beyond the total):

@@ -754,3 +754,91 @@ func TestNewRunnerRejectsBadConfig(t *testing.T) {
 		t.Errorf("verify handler without store: %v", err)
 	}
 }
+
+// committingStore counts how a store is written to.
+type committingStore struct {
+	store.Store
+	commits, sigPuts, docPuts, records *atomic.Int64
+}
+
+func (c committingStore) CommitChunk(ctx context.Context, jobID string, w store.ChunkWrites) (store.Progress, error) {
+	c.commits.Add(1)
+	return c.Store.CommitChunk(ctx, jobID, w)
+}
+
+func (c committingStore) PutSigs(ctx context.Context, keys [][32]byte, valid []bool) error {
+	c.sigPuts.Add(1)
+	return c.Store.PutSigs(ctx, keys, valid)
+}
+
+func (c committingStore) PutDocuments(ctx context.Context, docs []store.Document) error {
+	c.docPuts.Add(1)
+	return c.Store.PutDocuments(ctx, docs)
+}
+
+func (c committingStore) RecordResults(ctx context.Context, jobID string, rs []store.Result) (store.Progress, error) {
+	c.records.Add(1)
+	return c.Store.RecordResults(ctx, jobID, rs)
+}
+
+func TestRunnerCommitsChunkWrites(t *testing.T) {
+	// With one store as the handler's documents and cache and the runner's
+	// job store, every chunk's writes go through one CommitChunk, and the
+	// documents and signature outcomes still land.
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			p := newPipelineWith(t, sk.open(t), jobs.ConsumerConfig{}, jobs.WithChunkItems(16))
+			cs := committingStore{Store: p.st, commits: new(atomic.Int64), sigPuts: new(atomic.Int64), docPuts: new(atomic.Int64), records: new(atomic.Int64)}
+			h, err := jobs.NewVerifyHandler(jobs.VerifyConfig{Documents: cs, SigCache: cs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.startRunner(t, cs, h, jobs.RunnerConfig{Concurrency: 2})
+			cache := &countingCache{SigCache: p.st}
+			var runs [2][]store.Result
+			for i := range runs {
+				items, want, at := mixedJob(t, p.st)
+				job := jobs.Job{ID: fmt.Sprintf("commit-%d", i), Kind: store.KindVerify, At: at.Format(time.RFC3339Nano)}
+				p.submit(t, job, items)
+				p.waitJob(t, job.ID)
+				runs[i] = p.results(t, job.ID)
+				checkResults(t, items, runs[i], want)
+				checkStoredDocuments(t, p.st, items, runs[i])
+				if i == 0 {
+					// Every signature outcome of the first run is cached.
+					mustVerifyAllCached(t, cache, items, at)
+				}
+			}
+			chunks := int64((len(runs[0]) + 15) / 16)
+			if n := cs.commits.Load(); n < 2*chunks {
+				t.Errorf("%d commits for %d chunks", n, 2*chunks)
+			}
+			if s, d, r := cs.sigPuts.Load(), cs.docPuts.Load(), cs.records.Load(); s+d+r != 0 {
+				t.Errorf("writes outside the commit: %d PutSigs, %d PutDocuments, %d RecordResults", s, d, r)
+			}
+			if diff := cmp.Diff(runs[0], runs[1]); diff != "" {
+				t.Errorf("results differ with a warm cache (-cold +warm):\n%s", diff)
+			}
+		})
+	}
+}
+
+// mustVerifyAllCached verifies the parseable documents of items through
+// cache and checks that every signature lookup hits.
+func mustVerifyAllCached(t *testing.T, cache *countingCache, items []jobs.Item, at time.Time) {
+	t.Helper()
+	v, err := covenant.NewVerifier(covenant.WithSignatureCache(cache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []*covenant.Document
+	for _, it := range items {
+		if d, err := covenant.Parse(it.Document); err == nil {
+			docs = append(docs, d)
+		}
+	}
+	v.At(at).VerifyBatch(docs)
+	if g, h := cache.gets.Load(), cache.hits.Load(); g == 0 || g != h {
+		t.Errorf("signature cache after the first run: %d lookups, %d hits; want every lookup a hit", g, h)
+	}
+}

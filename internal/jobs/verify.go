@@ -85,7 +85,7 @@ func NewVerifyHandler(cfg VerifyConfig) (*VerifyHandler, error) {
 	}
 	opts := []covenant.VerifierOption{covenant.WithLogger(h.log)}
 	if cfg.SigCache != nil {
-		opts = append(opts, covenant.WithSignatureCache(cfg.SigCache))
+		opts = append(opts, covenant.WithSignatureCache(deferringCache{cfg.SigCache}))
 	}
 	v, err := covenant.NewVerifier(opts...)
 	if err != nil {
@@ -215,9 +215,17 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 
 // storeDocuments writes the documents that are not already stored with the
 // same bytes. Reading first costs one round trip; it saves rewriting a
-// document and its index entries every time it is verified again.
+// document and its index entries every time it is verified again. Under a
+// runner that commits chunks (see commit.go) the documents are instead left
+// to the runner's commit.
 func (h *VerifyHandler) storeDocuments(ctx context.Context, docs []store.Document) error {
 	if len(docs) == 0 {
+		return nil
+	}
+	if pw := pendingFor(ctx, h.docs); pw != nil {
+		// The runner writes them with the results, in the same round trip:
+		// rewriting an unchanged document is cheaper than reading it first.
+		pw.addDocuments(docs)
 		return nil
 	}
 	ids := make([]string, len(docs))

@@ -20,33 +20,15 @@ const (
 // PutDocuments stores documents and their index entries; see store.Documents.
 // Documents are written in pipelines of bounded size; index entries are only
 // ever added (documents are content-addressed, so their indexed fields do not
-// change).
+// change), one ZADD per index key and pipeline.
 func (s *Store) PutDocuments(ctx context.Context, docs []store.Document) error {
 	if err := store.CheckDocuments(docs); err != nil {
 		return fmt.Errorf("redisstore: put documents: %w", err)
 	}
 	for lo := 0; lo < len(docs); {
-		hi, size := lo, 0
-		for hi < len(docs) && hi-lo < maxPipelineDocs && (hi == lo || size+len(docs[hi].JSON) <= maxPipelineBytes) {
-			size += len(docs[hi].JSON)
-			hi++
-		}
+		hi := nextDocBatch(docs, lo)
 		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, d := range docs[lo:hi] {
-				p.Set(ctx, s.docKey(d.ID), d.JSON, 0)
-				z := redis.Z{Score: createdScore(d.CreatedAt), Member: d.ID}
-				p.ZAdd(ctx, s.idxKey("created"), z)
-				p.ZAdd(ctx, s.idxKey("issuer", d.IssuerID), z)
-				p.ZAdd(ctx, s.idxKey("beneficiary", d.BeneficiaryID), z)
-				chain := "0"
-				if d.HasChain {
-					chain = "1"
-				}
-				p.ZAdd(ctx, s.idxKey("chain", chain), z)
-				for _, tag := range d.Tags {
-					p.ZAdd(ctx, s.idxKey("tag", tag), z)
-				}
-			}
+			s.queueDocuments(ctx, p, docs[lo:hi])
 			return nil
 		})
 		if err != nil {
@@ -55,6 +37,51 @@ func (s *Store) PutDocuments(ctx context.Context, docs []store.Document) error {
 		lo = hi
 	}
 	return nil
+}
+
+// nextDocBatch returns the end of the pipeline of documents starting at lo.
+func nextDocBatch(docs []store.Document, lo int) int {
+	hi, size := lo, 0
+	for hi < len(docs) && hi-lo < maxPipelineDocs && (hi == lo || size+len(docs[hi].JSON) <= maxPipelineBytes) {
+		size += len(docs[hi].JSON)
+		hi++
+	}
+	return hi
+}
+
+// queueDocuments adds to p the commands storing docs: one SET per document,
+// then one ZADD per index key with every member of docs that belongs there.
+func (s *Store) queueDocuments(ctx context.Context, p redis.Pipeliner, docs []store.Document) {
+	if len(docs) == 0 {
+		return
+	}
+	var order []string // index keys in first-use order
+	members := make(map[string][]redis.Z)
+	add := func(key string, z redis.Z) {
+		if _, ok := members[key]; !ok {
+			order = append(order, key)
+		}
+		members[key] = append(members[key], z)
+	}
+	created := s.idxKey("created")
+	for _, d := range docs {
+		p.Set(ctx, s.docKey(d.ID), d.JSON, 0)
+		z := redis.Z{Score: createdScore(d.CreatedAt), Member: d.ID}
+		add(created, z)
+		add(s.idxKey("issuer", d.IssuerID), z)
+		add(s.idxKey("beneficiary", d.BeneficiaryID), z)
+		chain := "0"
+		if d.HasChain {
+			chain = "1"
+		}
+		add(s.idxKey("chain", chain), z)
+		for _, tag := range d.Tags {
+			add(s.idxKey("tag", tag), z)
+		}
+	}
+	for _, key := range order {
+		p.ZAdd(ctx, key, members[key]...)
+	}
 }
 
 // createdScore is the index score of a createdAt value: Unix milliseconds, or

@@ -177,17 +177,73 @@ func parseJob(id string, get func(field string) (string, bool)) (store.Job, erro
 // one atomic script; a larger call is split into several scripts sent in one
 // pipeline, after its indices have been checked against the job's total.
 func (s *Store) RecordResults(ctx context.Context, jobID string, results []store.Result) (store.Progress, error) {
-	if err := store.CheckID("job", jobID); err != nil {
-		return store.Progress{}, fmt.Errorf("redisstore: record results: %w", err)
+	calls, err := s.recordCalls(jobID, results)
+	if err != nil {
+		return store.Progress{}, err
 	}
-	// Encode first: nothing is written if any result is unusable.
+	if len(calls) > 1 {
+		if err := s.checkIndices(ctx, jobID, results); err != nil {
+			return store.Progress{}, err
+		}
+	}
+	return s.record(ctx, jobID, calls, nil)
+}
+
+// CommitChunk writes a chunk's signature outcomes, documents and results;
+// see store.ChunkCommitter. On one node (or Sentinel) everything goes in one
+// pipeline: the SETs and ZADDs first, then the results script, which Redis
+// runs in that order. On a Cluster, where a pipeline is split across nodes
+// without an order between them, and for results too many for one script,
+// the writes are made one after the other.
+func (s *Store) CommitChunk(ctx context.Context, jobID string, w store.ChunkWrites) (store.Progress, error) {
+	if err := store.CheckSigs(w.SigKeys, w.SigValid); err != nil {
+		return store.Progress{}, fmt.Errorf("redisstore: commit chunk of job %s: %w", jobID, err)
+	}
+	if err := store.CheckDocuments(w.Documents); err != nil {
+		return store.Progress{}, fmt.Errorf("redisstore: commit chunk of job %s: %w", jobID, err)
+	}
+	calls, err := s.recordCalls(jobID, w.Results)
+	if err != nil {
+		return store.Progress{}, err
+	}
+	size := 0
+	for _, d := range w.Documents {
+		size += len(d.JSON)
+	}
+	if s.cluster || len(calls) > 1 || len(w.Documents) > maxPipelineDocs || size > maxPipelineBytes {
+		if len(calls) > 1 {
+			if err := s.checkIndices(ctx, jobID, w.Results); err != nil {
+				return store.Progress{}, err
+			}
+		}
+		if err := s.PutSigs(ctx, w.SigKeys, w.SigValid); err != nil {
+			return store.Progress{}, err
+		}
+		if err := s.PutDocuments(ctx, w.Documents); err != nil {
+			return store.Progress{}, err
+		}
+		return s.record(ctx, jobID, calls, nil)
+	}
+	return s.record(ctx, jobID, calls, func(p redis.Pipeliner) {
+		s.queueSigs(ctx, p, w.SigKeys, w.SigValid)
+		s.queueDocuments(ctx, p, w.Documents)
+	})
+}
+
+// recordCalls encodes results into the argument lists of recordScript calls
+// (the "now" argument is filled in by record). Nothing is written if any
+// result is unusable.
+func (s *Store) recordCalls(jobID string, results []store.Result) ([][]any, error) {
+	if err := store.CheckID("job", jobID); err != nil {
+		return nil, fmt.Errorf("redisstore: record results: %w", err)
+	}
 	var calls [][]any
 	args := []any{nil, s.opts.jobTTL.Milliseconds()}
 	size := 0
 	for _, r := range results {
 		b, err := store.EncodeResult(r)
 		if err != nil {
-			return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %w", jobID, err)
+			return nil, fmt.Errorf("redisstore: record results of job %s: %w", jobID, err)
 		}
 		if n := (len(args) - 2) / 3; n > 0 && (n >= maxScriptResults || size+len(b) > maxScriptBytes) {
 			calls = append(calls, args)
@@ -197,31 +253,37 @@ func (s *Store) RecordResults(ctx context.Context, jobID string, results []store
 		args = append(args, r.Index, outcomeArg[r.Outcome()], b)
 		size += len(b)
 	}
-	calls = append(calls, args)
-	keys := []string{s.jobKey(jobID), s.resultsKey(jobID)}
+	return append(calls, args), nil
+}
 
-	if len(calls) > 1 {
-		// The calls are atomic one by one only: check every index up front
-		// so that an out-of-range one writes nothing. Total never changes.
-		total, err := s.c.HGet(ctx, keys[0], "total").Int()
-		if errors.Is(err, redis.Nil) {
-			return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %w", jobID, store.ErrNotFound)
-		}
-		if err != nil {
-			return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %w", jobID, err)
-		}
-		for _, r := range results {
-			if r.Index >= total {
-				return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: index %d outside a job of %d: %w", jobID, r.Index, total, store.ErrInvalid)
-			}
+// checkIndices checks every index against the job's total, for calls applied
+// in several atomic steps: an out-of-range index must write nothing. Total
+// never changes.
+func (s *Store) checkIndices(ctx context.Context, jobID string, results []store.Result) error {
+	total, err := s.c.HGet(ctx, s.jobKey(jobID), "total").Int()
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redisstore: record results of job %s: %w", jobID, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("redisstore: record results of job %s: %w", jobID, err)
+	}
+	for _, r := range results {
+		if r.Index >= total {
+			return fmt.Errorf("redisstore: record results of job %s: index %d outside a job of %d: %w", jobID, r.Index, total, store.ErrInvalid)
 		}
 	}
+	return nil
+}
 
+// record runs the recordScript calls in one pipeline, after the commands
+// before adds (nil for none), and reads the job's progress from the last.
+func (s *Store) record(ctx context.Context, jobID string, calls [][]any, before func(redis.Pipeliner)) (store.Progress, error) {
+	keys := []string{s.jobKey(jobID), s.resultsKey(jobID)}
 	now := s.opts.now().UTC().Format(timeLayout)
 	for _, a := range calls {
 		a[0] = now
 	}
-	cmds, err := s.runScripts(ctx, recordScript, keys, calls)
+	cmds, err := s.runScripts(ctx, recordScript, keys, calls, before)
 	if err != nil {
 		return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %w", jobID, err)
 	}
@@ -260,20 +322,31 @@ func (s *Store) RecordResults(ctx context.Context, jobID string, results []store
 
 var outcomeArg = [...]string{store.OutcomeValid: "v", store.OutcomeInvalid: "i", store.OutcomeFailed: "f"}
 
-// runScripts sends one EVALSHA of script per argument list in a pipeline. If
+// runScripts sends one EVALSHA of script per argument list in a pipeline,
+// after the commands before adds (when not nil), whose errors it returns. If
 // Redis does not know the script (a restart, SCRIPT FLUSH, a new node), it
 // loads it and sends the whole pipeline again, which is safe because the
-// scripts are idempotent. Per-command errors are left in the returned
-// commands.
-func (s *Store) runScripts(ctx context.Context, script *redis.Script, keys []string, calls [][]any) ([]*redis.Cmd, error) {
+// scripts and the commands before them are idempotent. Per-command errors of
+// the scripts are left in the returned commands.
+func (s *Store) runScripts(ctx context.Context, script *redis.Script, keys []string, calls [][]any, before func(redis.Pipeliner)) ([]*redis.Cmd, error) {
 	for attempt := 0; ; attempt++ {
 		cmds := make([]*redis.Cmd, len(calls))
+		var pre []redis.Cmder
 		_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			if before != nil {
+				before(p)
+				pre = append([]redis.Cmder(nil), p.Cmds()...)
+			}
 			for i, a := range calls {
 				cmds[i] = script.EvalSha(ctx, p, keys, a...)
 			}
 			return nil
 		})
+		for _, c := range pre {
+			if err := c.Err(); err != nil {
+				return nil, fmt.Errorf("%s: %w", c.Name(), err)
+			}
+		}
 		noScript := false
 		for _, c := range cmds {
 			err := c.Err()

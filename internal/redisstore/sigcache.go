@@ -43,13 +43,7 @@ func (s *Store) PutSigs(ctx context.Context, keys [][32]byte, valid []bool) erro
 	for lo := 0; lo < len(keys); lo += batch {
 		hi := min(lo+batch, len(keys))
 		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i := lo; i < hi; i++ {
-				v := "2"
-				if valid[i] {
-					v = "1"
-				}
-				p.Set(ctx, s.sigKey(keys[i]), v, s.opts.sigTTL)
-			}
+			s.queueSigs(ctx, p, keys[lo:hi], valid[lo:hi])
 			return nil
 		})
 		if err != nil {
@@ -57,4 +51,15 @@ func (s *Store) PutSigs(ctx context.Context, keys [][32]byte, valid []bool) erro
 		}
 	}
 	return nil
+}
+
+// queueSigs adds to p one SET with the cache TTL per outcome.
+func (s *Store) queueSigs(ctx context.Context, p redis.Pipeliner, keys [][32]byte, valid []bool) {
+	for i, k := range keys {
+		v := "2"
+		if valid[i] {
+			v = "1"
+		}
+		p.Set(ctx, s.sigKey(k), v, s.opts.sigTTL)
+	}
 }

@@ -21,42 +21,45 @@ func (s *Store) PutDocuments(ctx context.Context, docs []store.Document) error {
 	}
 	for lo := 0; lo < len(docs); lo += docsPerTx {
 		batch := docs[lo:min(lo+docsPerTx, len(docs))]
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			upsert, err := tx.PrepareContext(ctx, `
-INSERT INTO documents (id, doc, issuer_id, beneficiary_id, created_at, has_chain) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, issuer_id = excluded.issuer_id,
-	beneficiary_id = excluded.beneficiary_id, created_at = excluded.created_at, has_chain = excluded.has_chain`)
-			if err != nil {
-				return err
-			}
-			defer upsert.Close()
-			clearTags, err := tx.PrepareContext(ctx, `DELETE FROM document_tags WHERE doc_id = ?`)
-			if err != nil {
-				return err
-			}
-			defer clearTags.Close()
-			addTag, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO document_tags (tag, doc_id) VALUES (?, ?)`)
-			if err != nil {
-				return err
-			}
-			defer addTag.Close()
-			for _, d := range batch {
-				if _, err := upsert.ExecContext(ctx, d.ID, d.JSON, d.IssuerID, d.BeneficiaryID, d.CreatedAt, d.HasChain); err != nil {
-					return fmt.Errorf("document %s: %w", d.ID, err)
-				}
-				if _, err := clearTags.ExecContext(ctx, d.ID); err != nil {
-					return fmt.Errorf("document %s: %w", d.ID, err)
-				}
-				for _, tag := range d.Tags {
-					if _, err := addTag.ExecContext(ctx, tag, d.ID); err != nil {
-						return fmt.Errorf("document %s: %w", d.ID, err)
-					}
-				}
-			}
-			return nil
-		})
+		err := s.inTx(ctx, func(tx *sql.Tx) error { return putDocumentsTx(ctx, tx, batch) })
 		if err != nil {
 			return fmt.Errorf("sqlitestore: put documents: %w", err)
+		}
+	}
+	return nil
+}
+
+// putDocumentsTx writes docs with their index columns and tags in tx.
+func putDocumentsTx(ctx context.Context, tx *sql.Tx, docs []store.Document) error {
+	upsert, err := tx.PrepareContext(ctx, `
+INSERT INTO documents (id, doc, issuer_id, beneficiary_id, created_at, has_chain) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, issuer_id = excluded.issuer_id,
+beneficiary_id = excluded.beneficiary_id, created_at = excluded.created_at, has_chain = excluded.has_chain`)
+	if err != nil {
+		return err
+	}
+	defer upsert.Close()
+	clearTags, err := tx.PrepareContext(ctx, `DELETE FROM document_tags WHERE doc_id = ?`)
+	if err != nil {
+		return err
+	}
+	defer clearTags.Close()
+	addTag, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO document_tags (tag, doc_id) VALUES (?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer addTag.Close()
+	for _, d := range docs {
+		if _, err := upsert.ExecContext(ctx, d.ID, d.JSON, d.IssuerID, d.BeneficiaryID, d.CreatedAt, d.HasChain); err != nil {
+			return fmt.Errorf("document %s: %w", d.ID, err)
+		}
+		if _, err := clearTags.ExecContext(ctx, d.ID); err != nil {
+			return fmt.Errorf("document %s: %w", d.ID, err)
+		}
+		for _, tag := range d.Tags {
+			if _, err := addTag.ExecContext(ctx, tag, d.ID); err != nil {
+				return fmt.Errorf("document %s: %w", d.ID, err)
+			}
 		}
 	}
 	return nil

@@ -107,76 +107,128 @@ func (s *Store) RecordResults(ctx context.Context, jobID string, results []store
 	}
 	var p store.Progress
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		now := s.opts.now()
-		row := tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ? AND expires_at > ?`, jobID, now.UnixNano())
-		job, err := scanJob(jobID, row)
-		if errors.Is(err, sql.ErrNoRows) {
-			return store.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		for _, r := range results {
-			if r.Index >= job.Total {
-				return fmt.Errorf("index %d outside a job of %d: %w", r.Index, job.Total, store.ErrInvalid)
-			}
-		}
-		var added [3]int
-		args := make([]any, 0, 4*insertRows)
-		for lo := 0; lo < len(results); lo += insertRows {
-			hi := min(lo+insertRows, len(results))
-			args = args[:0]
-			for i := lo; i < hi; i++ {
-				args = append(args, jobID, results[i].Index, int(results[i].Outcome()), bodies[i])
-			}
-			rows, err := tx.QueryContext(ctx,
-				`INSERT INTO results (job_id, idx, outcome, body) VALUES `+placeholders(hi-lo, 4)+
-					` ON CONFLICT DO NOTHING RETURNING outcome`, args...)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var o int
-				if err := rows.Scan(&o); err != nil {
-					rows.Close()
-					return err
-				}
-				if o >= 0 && o < len(added) {
-					added[o]++
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-		}
-		n := added[store.OutcomeValid] + added[store.OutcomeInvalid] + added[store.OutcomeFailed]
-		if n > 0 {
-			job.Valid += added[store.OutcomeValid]
-			job.Invalid += added[store.OutcomeInvalid]
-			job.Failed += added[store.OutcomeFailed]
-			job.Done += n
-			if job.Done >= job.Total {
-				job.Status = store.StatusCompleted
-				job.CompletedAt = now.UTC().Round(0)
-				p.Completed = true
-			} else if job.Status == store.StatusQueued {
-				job.Status = store.StatusRunning
-			}
-		}
-		var completed any
-		if !job.CompletedAt.IsZero() {
-			completed = job.CompletedAt.UnixNano()
-		}
-		_, err = tx.ExecContext(ctx,
-			`UPDATE jobs SET status = ?, done = ?, valid = ?, invalid = ?, failed = ?, completed_at = ?, expires_at = ? WHERE id = ?`,
-			string(job.Status), job.Done, job.Valid, job.Invalid, job.Failed, completed,
-			now.UnixNano()+s.opts.jobTTL.Nanoseconds(), jobID)
-		p.Job = job
+		var err error
+		p, err = s.recordTx(ctx, tx, jobID, results, bodies)
 		return err
 	})
 	if err != nil {
 		return store.Progress{}, fmt.Errorf("sqlitestore: record results of job %s: %w", jobID, err)
+	}
+	return p, nil
+}
+
+// recordTx stores results (bodies are their encodings) and advances the
+// job's counters in tx; see RecordResults.
+func (s *Store) recordTx(ctx context.Context, tx *sql.Tx, jobID string, results []store.Result, bodies [][]byte) (store.Progress, error) {
+	var p store.Progress
+	now := s.opts.now()
+	row := tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ? AND expires_at > ?`, jobID, now.UnixNano())
+	job, err := scanJob(jobID, row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, store.ErrNotFound
+	}
+	if err != nil {
+		return p, err
+	}
+	for _, r := range results {
+		if r.Index >= job.Total {
+			return p, fmt.Errorf("index %d outside a job of %d: %w", r.Index, job.Total, store.ErrInvalid)
+		}
+	}
+	var added [3]int
+	args := make([]any, 0, 4*insertRows)
+	for lo := 0; lo < len(results); lo += insertRows {
+		hi := min(lo+insertRows, len(results))
+		args = args[:0]
+		for i := lo; i < hi; i++ {
+			args = append(args, jobID, results[i].Index, int(results[i].Outcome()), bodies[i])
+		}
+		rows, err := tx.QueryContext(ctx,
+			`INSERT INTO results (job_id, idx, outcome, body) VALUES `+placeholders(hi-lo, 4)+
+				` ON CONFLICT DO NOTHING RETURNING outcome`, args...)
+		if err != nil {
+			return p, err
+		}
+		for rows.Next() {
+			var o int
+			if err := rows.Scan(&o); err != nil {
+				rows.Close()
+				return p, err
+			}
+			if o >= 0 && o < len(added) {
+				added[o]++
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return p, err
+		}
+	}
+	n := added[store.OutcomeValid] + added[store.OutcomeInvalid] + added[store.OutcomeFailed]
+	if n > 0 {
+		job.Valid += added[store.OutcomeValid]
+		job.Invalid += added[store.OutcomeInvalid]
+		job.Failed += added[store.OutcomeFailed]
+		job.Done += n
+		if job.Done >= job.Total {
+			job.Status = store.StatusCompleted
+			job.CompletedAt = now.UTC().Round(0)
+			p.Completed = true
+		} else if job.Status == store.StatusQueued {
+			job.Status = store.StatusRunning
+		}
+	}
+	var completed any
+	if !job.CompletedAt.IsZero() {
+		completed = job.CompletedAt.UnixNano()
+	}
+	_, err = tx.ExecContext(ctx,
+		`UPDATE jobs SET status = ?, done = ?, valid = ?, invalid = ?, failed = ?, completed_at = ?, expires_at = ? WHERE id = ?`,
+		string(job.Status), job.Done, job.Valid, job.Invalid, job.Failed, completed,
+		now.UnixNano()+s.opts.jobTTL.Nanoseconds(), jobID)
+	p.Job = job
+	return p, err
+}
+
+// CommitChunk writes a chunk's signature outcomes, documents and results in
+// one transaction; see store.ChunkCommitter. Nothing is written when it
+// fails.
+func (s *Store) CommitChunk(ctx context.Context, jobID string, w store.ChunkWrites) (store.Progress, error) {
+	if err := store.CheckID("job", jobID); err != nil {
+		return store.Progress{}, fmt.Errorf("sqlitestore: commit chunk: %w", err)
+	}
+	if err := store.CheckSigs(w.SigKeys, w.SigValid); err != nil {
+		return store.Progress{}, fmt.Errorf("sqlitestore: commit chunk of job %s: %w", jobID, err)
+	}
+	if err := store.CheckDocuments(w.Documents); err != nil {
+		return store.Progress{}, fmt.Errorf("sqlitestore: commit chunk of job %s: %w", jobID, err)
+	}
+	bodies := make([][]byte, len(w.Results))
+	for i, r := range w.Results {
+		b, err := store.EncodeResult(r)
+		if err != nil {
+			return store.Progress{}, fmt.Errorf("sqlitestore: commit chunk of job %s: %w", jobID, err)
+		}
+		bodies[i] = b
+	}
+	var p store.Progress
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if len(w.SigKeys) > 0 {
+			if err := putSigsTx(ctx, tx, w.SigKeys, w.SigValid, s.nowNano()+s.opts.sigTTL.Nanoseconds()); err != nil {
+				return err
+			}
+		}
+		if len(w.Documents) > 0 {
+			if err := putDocumentsTx(ctx, tx, w.Documents); err != nil {
+				return err
+			}
+		}
+		var err error
+		p, err = s.recordTx(ctx, tx, jobID, w.Results, bodies)
+		return err
+	})
+	if err != nil {
+		return store.Progress{}, fmt.Errorf("sqlitestore: commit chunk of job %s: %w", jobID, err)
 	}
 	return p, nil
 }

@@ -64,28 +64,31 @@ func (s *Store) PutSigs(ctx context.Context, keys [][32]byte, valid []bool) erro
 		return nil
 	}
 	expires := s.nowNano() + s.opts.sigTTL.Nanoseconds()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		args := make([]any, 0, 3*sigRows)
-		for lo := 0; lo < len(keys); lo += sigRows {
-			hi := min(lo+sigRows, len(keys))
-			args = args[:0]
-			for i := lo; i < hi; i++ {
-				o := store.SigInvalid
-				if valid[i] {
-					o = store.SigValid
-				}
-				args = append(args, keys[i][:], o, expires)
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO sigs (key, outcome, expires_at) VALUES `+placeholders(hi-lo, 3)+
-				` ON CONFLICT (key) DO UPDATE SET outcome = excluded.outcome, expires_at = excluded.expires_at`, args...)
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := s.inTx(ctx, func(tx *sql.Tx) error { return putSigsTx(ctx, tx, keys, valid, expires) })
 	if err != nil {
 		return fmt.Errorf("sqlitestore: put %d signature outcomes: %w", len(keys), err)
+	}
+	return nil
+}
+
+// putSigsTx writes signature outcomes expiring at expires (Unix ns) in tx.
+func putSigsTx(ctx context.Context, tx *sql.Tx, keys [][32]byte, valid []bool, expires int64) error {
+	args := make([]any, 0, 3*sigRows)
+	for lo := 0; lo < len(keys); lo += sigRows {
+		hi := min(lo+sigRows, len(keys))
+		args = args[:0]
+		for i := lo; i < hi; i++ {
+			o := store.SigInvalid
+			if valid[i] {
+				o = store.SigValid
+			}
+			args = append(args, keys[i][:], o, expires)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO sigs (key, outcome, expires_at) VALUES `+placeholders(hi-lo, 3)+
+			` ON CONFLICT (key) DO UPDATE SET outcome = excluded.outcome, expires_at = excluded.expires_at`, args...)
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

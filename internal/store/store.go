@@ -209,11 +209,43 @@ const (
 	SigInvalid byte = 2
 )
 
+// ChunkWrites is everything a worker writes for one processed chunk of a
+// job: the documents to keep, the signature outcomes it computed and the
+// results.
+type ChunkWrites struct {
+	// Documents are stored as by PutDocuments.
+	Documents []Document
+	// SigKeys and SigValid are recorded as by PutSigs.
+	SigKeys  [][32]byte
+	SigValid []bool
+	// Results are recorded as by RecordResults.
+	Results []Result
+}
+
+// ChunkCommitter writes a chunk's documents, signature outcomes and results
+// together, in as few round trips as the backend allows (one on a single
+// Redis node, one transaction on SQLite).
+type ChunkCommitter interface {
+	// CommitChunk has the effect of PutSigs, PutDocuments and then
+	// RecordResults(ctx, jobID, w.Results), with their idempotency: the
+	// documents and signature outcomes are written before the results are
+	// counted, so once a call has succeeded (or has counted the results and
+	// failed later) a repeat of it changes nothing but rewriting equal
+	// data, and reports the same counters. The arguments are all checked
+	// first: an empty job ID, a bad document, mismatched signature lengths
+	// or an unencodable result is ErrInvalid with nothing written. A result
+	// index outside the job is ErrInvalid with no result recorded, though
+	// the documents and signature outcomes may be (they are valid on their
+	// own). ErrNotFound for an unknown job, likewise.
+	CommitChunk(ctx context.Context, jobID string, w ChunkWrites) (Progress, error)
+}
+
 // Store is everything a Stele process needs from shared storage.
 type Store interface {
 	Documents
 	Jobs
 	SigCache
+	ChunkCommitter
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store; calling it again is harmless.
