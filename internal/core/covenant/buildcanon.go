@@ -7,7 +7,7 @@ import "github.com/stele-go/stele/internal/core/canon"
 // directly (appendCanonical) rather than by sorting and quoting the finished
 // object's members: the keys are known, so their canonical order and their
 // quoted form are constants. A typed value with Extra members is written from
-// its object by canon instead, since Extra may add or replace members.
+// its object instead (appendValue), since Extra may add or replace members.
 type built struct {
 	// scratch receives the canonical form of the values that canon writes,
 	// which is then copied to the output: canon's writer keeps any buffer it
