@@ -224,6 +224,15 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("jobs: runner shutdown: %w", ctx.Err())
 	}
 	r.stopWork()
+	if nc := r.js.Conn(); nc != nil && !nc.IsClosed() {
+		// Send the acks still buffered, so that finished chunks are not
+		// redelivered after the process exits.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if ferr := nc.FlushWithContext(fctx); ferr != nil {
+			r.log.Warn("jobs: flushing acks failed", "err", ferr)
+		}
+		cancel()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return errors.Join(err, r.fetchErr)
@@ -338,8 +347,10 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		r.nak(msg, delivered)
 		return
 	}
-	if err := msg.DoubleAck(ctx); err != nil {
-		// The results are stored; a redelivery will change nothing.
+	// The ack is not waited for: the results and events are durable, so a
+	// lost ack only means a redelivery, which changes nothing. Shutdown
+	// flushes the acks still buffered.
+	if err := msg.Ack(); err != nil {
 		log.Warn("jobs: ack failed", "err", err)
 		return
 	}
