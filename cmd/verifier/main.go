@@ -7,7 +7,8 @@
 // Configuration comes from flags, or from the STELE_* environment variable
 // named in each flag's help; a flag given on the command line wins. SIGTERM
 // or SIGINT drains the worker: it stops fetching, finishes and acknowledges
-// the chunks in hand, and exits.
+// the chunks in hand, and exits. At start-up it keeps retrying NATS and Redis
+// until they answer (or -connect-wait passes), so it may start before them.
 //
 // Usage:
 //
@@ -77,6 +78,8 @@ type config struct {
 	streams  jobs.StreamConfig
 	jobTTL   time.Duration
 	sigTTL   time.Duration
+	// connectWait bounds the start-up connection retries (0: until stopped).
+	connectWait time.Duration
 }
 
 // parseConfig reads flags, then the STELE_* variable of every flag not given
@@ -122,6 +125,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	env["jobs-max-msgs"] = "STELE_JOBS_MAX_MSGS"
 	dur(&c.jobTTL, "job-ttl", "STELE_JOB_TTL", store.DefaultJobTTL, "lifetime of jobs and results after their last change")
 	dur(&c.sigTTL, "sig-ttl", "STELE_SIG_TTL", store.DefaultSigTTL, "lifetime of signature-cache entries")
+	dur(&c.connectWait, "connect-wait", "STELE_CONNECT_WAIT", 0, "how long to keep retrying NATS and Redis at start-up (0: until stopped)")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -170,6 +174,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if err := c.runner.Validate(); err != nil {
 		return c, usageError{err}
 	}
+	if c.connectWait < 0 {
+		return c, usageError{errors.New("connect wait must not be negative")}
+	}
 	if c.jobTTL < time.Millisecond || c.sigTTL < time.Millisecond {
 		return c, usageError{errors.New("job and signature TTLs must be at least 1ms")}
 	}
@@ -206,9 +213,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if cfg.natsCreds != "" {
 		natsOpts = append(natsOpts, nats.UserCredentials(cfg.natsCreds))
 	}
-	nc, err := nats.Connect(cfg.natsURL, natsOpts...)
+	nc, err := connectNATS(ctx, cfg.natsURL, natsOpts, cfg.connectWait, log)
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", cfg.natsURL, err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -216,7 +223,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("jetstream: %w", err)
 	}
 
-	st, err := redisstore.Open(ctx, cfg.redisURL, redisstore.WithKeyPrefix(cfg.prefix), redisstore.WithJobTTL(cfg.jobTTL), redisstore.WithSigTTL(cfg.sigTTL))
+	var st *redisstore.Store
+	err = retry(ctx, cfg.connectWait, log, "redis", func(ctx context.Context) error {
+		var err error
+		st, err = redisstore.Open(ctx, cfg.redisURL, redisstore.WithKeyPrefix(cfg.prefix), redisstore.WithJobTTL(cfg.jobTTL), redisstore.WithSigTTL(cfg.sigTTL))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("open Redis store at %s: %w", redactURL(cfg.redisURL), err)
 	}
@@ -247,6 +259,58 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("verifier drained")
 	return nil
+}
+
+// connectNATS connects to NATS, retrying while the server is not up yet (see
+// retry).
+func connectNATS(ctx context.Context, url string, opts []nats.Option, wait time.Duration, log *slog.Logger) (*nats.Conn, error) {
+	var nc *nats.Conn
+	err := retry(ctx, wait, log, "nats", func(context.Context) error {
+		var err error
+		nc, err = nats.Connect(url, opts...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	return nc, nil
+}
+
+// Backoff of the start-up connection attempts.
+const (
+	firstRetry = 100 * time.Millisecond
+	maxRetry   = 5 * time.Second
+)
+
+// retry calls connect until it succeeds, with a growing pause between
+// attempts, so that a worker started before its servers waits for them. It
+// gives up with the last error when ctx is done or, if wait > 0, once wait
+// has passed since the first attempt.
+func retry(ctx context.Context, wait time.Duration, log *slog.Logger, what string, connect func(context.Context) error) error {
+	if wait > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, wait)
+		defer cancel()
+	}
+	pause := firstRetry
+	for attempt := 1; ; attempt++ {
+		err := connect(ctx)
+		if err == nil {
+			if attempt > 1 {
+				log.Info("connected", "to", what, "attempts", attempt)
+			}
+			return nil
+		}
+		log.Warn("not reachable yet; retrying", "to", what, "err", err, "retry_in", pause)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		pause = min(2*pause, maxRetry)
+	}
 }
 
 // redactURL hides a password in a URL for error messages.

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
@@ -163,9 +166,62 @@ func TestRunFailsClearlyWithoutServers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var logs bytes.Buffer
-	err := run(ctx, []string{"-nats", "nats://127.0.0.1:1"}, envOf(nil), &logs)
+	start := time.Now()
+	err := run(ctx, []string{"-nats", "nats://127.0.0.1:1", "-connect-wait", "500ms"}, envOf(nil), &logs)
 	if err == nil || !strings.Contains(err.Error(), "connect to NATS at nats://127.0.0.1:1") {
 		t.Errorf("error %v, want a NATS connection error naming the URL", err)
+	}
+	if d := time.Since(start); d < 400*time.Millisecond || d > 10*time.Second {
+		t.Errorf("gave up after %v, want about the connect wait of 500ms", d)
+	}
+	if n := strings.Count(logs.String(), "not reachable yet"); n < 2 {
+		t.Errorf("%d retries logged, want several:\n%s", n, logs.String())
+	}
+}
+
+func TestRunWaitsForLateNATS(t *testing.T) {
+	// A worker started before its NATS server connects once it is up.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	redisURL := redistest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var logs syncBuffer
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(runCtx, []string{"-nats", fmt.Sprintf("nats://127.0.0.1:%d", port), "-redis", redisURL,
+			"-redis-prefix", redistest.KeyPrefix(t), "-fetch-wait", "200ms"}, envOf(nil), &logs)
+	}()
+	for !strings.Contains(logs.String(), "not reachable yet") {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned before NATS was up: %v\n%s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true,
+		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	for !strings.Contains(logs.String(), `"msg":"verifier started"`) {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned: %v\n%s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
 	}
 }
 
