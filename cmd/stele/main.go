@@ -9,6 +9,7 @@
 //	stele canon FILE
 //	stele eval --constraints FILE --action A --resource R [--context JSON] [--json]
 //	stele parse FILE
+//	stele loadtest [flags]   (see internal/loadtest)
 //
 // Exit status: 0 on success, 1 when a document is invalid or an action is
 // denied, 2 on bad usage or unreadable input.
@@ -55,6 +56,7 @@ func commands() []command {
 		{"canon", "print a document's canonical form and ID", runCanon},
 		{"eval", "evaluate an action against CCL constraints", runEval},
 		{"parse", "parse CCL and print its statements as JSON", runParse},
+		{"loadtest", "measure a running gateway against the pipeline's bars", runLoadtest},
 	}
 }
 

@@ -166,3 +166,10 @@ func TestEval(t *testing.T) {
 		t.Errorf("context permit: code %d", code)
 	}
 }
+
+func TestLoadtestUsage(t *testing.T) {
+	code, _, stderr := runCLI(t, "", "loadtest", "-gateway", "http://192.0.2.1:8080")
+	if code != exitUsage || !strings.Contains(stderr, "stele loadtest:") {
+		t.Fatalf("non-loopback gateway: code %d stderr %q", code, stderr)
+	}
+}
