@@ -1,6 +1,8 @@
 package ccl
 
 import (
+	"github.com/stele-go/stele/internal/testutil/vectors"
+
 	"bufio"
 	"encoding/json"
 	"math"
@@ -103,7 +105,7 @@ func fuzzSeeds(tb testing.TB) []string {
 			seeds = append(seeds, src)
 		}
 	}
-	file, err := os.Open(vectorFile(tb, "ccl-eval-corpus.jsonl"))
+	file, err := os.Open(vectors.Path(tb, "ccl-eval-corpus.jsonl"))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -6,50 +6,11 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stele-go/stele/internal/core/canon"
+	"github.com/stele-go/stele/internal/testutil/vectors"
 )
-
-// moduleRoot walks up from the working directory to the directory holding
-// go.mod.
-func moduleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
-// vectorFile returns the path of a conformance file: ../shared/vectors/<name>
-// beside the module when present, else the repository's copy under
-// testdata/vectors.
-func vectorFile(t testing.TB, name string) string {
-	t.Helper()
-	root := moduleRoot(t)
-	for _, dir := range []string{
-		filepath.Join(root, "..", "shared", "vectors"),
-		filepath.Join(root, "testdata", "vectors"),
-	} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatalf("conformance file %s not found in ../shared/vectors or testdata/vectors", name)
-	return ""
-}
 
 // parseContext decodes a JSON context with canon (so lone surrogates survive
 // as WTF-8); JSON null or an absent context is nil.
@@ -95,7 +56,7 @@ type corpusCase struct {
 
 // TestEvalCorpus runs the 1,600 evaluation cases the reference produced.
 func TestEvalCorpus(t *testing.T) {
-	f, err := os.Open(vectorFile(t, "ccl-eval-corpus.jsonl"))
+	f, err := os.Open(vectors.Path(t, "ccl-eval-corpus.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +139,7 @@ type canonicalVector struct {
 // TestCanonicalVectors runs the `ccl` category of the reference's
 // canonical-vectors.json.
 func TestCanonicalVectors(t *testing.T) {
-	data, err := os.ReadFile(vectorFile(t, "canonical-vectors.json"))
+	data, err := os.ReadFile(vectors.Path(t, "canonical-vectors.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
