@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -170,5 +171,38 @@ func TestNewClient(t *testing.T) {
 			t.Errorf("NewClient(%q) = %T, cluster = %v", tc.url, c, tc.cluster)
 		}
 		c.Close()
+	}
+}
+
+// TestCommitChunkScriptReload checks the one-pipeline commit (documents
+// script and results script) after Redis lost its scripts.
+func TestCommitChunkScriptReload(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.Options{})
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	s := newTestStore(t, c, storetest.Config{})
+	if err := s.CreateJob(ctx, store.Job{ID: "j", Kind: store.KindVerify, Total: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := c.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		w := store.ChunkWrites{
+			Documents: []store.Document{{ID: fmt.Sprintf("d%d", i), JSON: []byte(`{"n":1}`), IssuerID: "iss"}},
+			SigKeys:   [][32]byte{{byte(i)}},
+			SigValid:  []bool{true},
+			Results:   results(i, i+1),
+		}
+		p, err := s.CommitChunk(ctx, "j", w)
+		if err != nil {
+			t.Fatalf("CommitChunk %d after SCRIPT FLUSH: %v", i, err)
+		}
+		if p.Job.Done != i+1 || p.Completed != (i == 1) {
+			t.Errorf("chunk %d: progress %+v", i, p)
+		}
+		if b, err := s.GetDocument(ctx, w.Documents[0].ID); err != nil || string(b) != `{"n":1}` {
+			t.Errorf("document %d = %s, %v", i, b, err)
+		}
 	}
 }
