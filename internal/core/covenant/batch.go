@@ -23,7 +23,7 @@ func (v *Verifier) VerifyBatchContext(ctx context.Context, docs []*Document) []R
 	live := make([]*verification, 0, len(docs))
 	sc.checks = make([]Check, len(checkNames)*len(docs)) // owned by the results
 	for i, doc := range docs {
-		if doc == nil || doc.obj == nil {
+		if doc == nil || doc.empty() {
 			continue
 		}
 		states[i].prepare(doc, nowMs, sc)

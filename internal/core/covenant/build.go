@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stele-go/stele/internal/core/canon"
@@ -152,30 +153,177 @@ func Build(opts BuildOptions, key *keys.PrivateKey) (*Document, error) {
 	hexEncode(tmp[:64], nonce[:])
 	gen.Write(tmp[:64])
 	gen.Write(appendTimestamp(tmp[:0], now()))
-	var b built
-	b.nonce = gen.String()[:64]
-	b.createdAt = gen.String()[64:]
 
-	// The Document and the objects of its typed members share one
-	// allocation.
+	// The Document and everything it holds share one allocation. Its object
+	// is materialised only when something needs it, unless writing the
+	// canonical form or measuring the size needs it first.
 	a := new(buildArena)
+	a.keep(&opts)
+	a.nonce = gen.String()[:64]
+	a.createdAt = gen.String()[64:]
+	b := built{nonce: a.nonce, createdAt: a.createdAt}
+	var o *canon.Object
+	if a.opts.hasExtra() {
+		o = a.object(&b, "", "")
+	}
+
+	// One canonical form gives both the ID and the signature; it is written
+	// from the typed members (see built), and the document size follows from
+	// its length.
+	var stack [canonicalStackSize]byte
+	canonical := b.appendCanonical(stack[:0], &a.opts)
+	a.id, a.signature = signCanonical(key, canonical, &gen)
+	if o != nil {
+		o.Set("signature", a.signature)
+		o.Set("id", a.id)
+	}
+	a.size = len(canonical) + signedMembersSize
+	if b.proto || b.viaCanon && hasProto(&a.opts) {
+		if o == nil {
+			o = a.object(&b, a.id, a.signature)
+		}
+		a.size = canon.JSONSize(o) // the canonical form leaves out "__proto__" members
+	}
+	if a.size > MaxDocumentSize {
+		return nil, buildErr("document", fmt.Sprintf(
+			"Serialized document exceeds maximum size of %d bytes", MaxDocumentSize))
+	}
+	if o != nil {
+		a.doc.obj = o
+	} else {
+		a.doc.built = a
+	}
+	return &a.doc, nil
+}
+
+// buildArena is the memory of a document Build makes: the Document, what
+// Build computed, a copy of the options it was built from, and room for its
+// object and the objects of its typed members. The object is made from the
+// copy on first use (materialised), exactly as Build would have made it.
+type buildArena struct {
+	doc Document
+
+	once sync.Once
+	obj  *canon.Object // once materialised
+
+	// opts is a copy of the options whose pointers and slices point to the
+	// copies below (or to the heap, when they do not fit), so that a caller
+	// changing its options after Build cannot change the document. The
+	// caller's *canon.Object values are shared, as they are in the object.
+	opts        BuildOptions
+	chain       ChainRef
+	enforcement Enforcement
+	proof       Proof
+	revocation  Revocation
+	metadata    Metadata
+	obligations [arenaObligations]Obligation
+	tags        [arenaTags]string
+
+	nonce, createdAt, id, signature string
+	size                            int // of the document's JSON
+
+	// The document, issuer, beneficiary, chain, enforcement, proof,
+	// revocation, metadata.
+	objs [8]canon.Object
+	// The first obligations' objects and their list.
+	obligationObjs [arenaObligations]canon.Object
+	obligationList [arenaObligations]any
+}
+
+// keep copies opts into a.opts, with copies of what its pointers and slices
+// refer to (except caller's objects).
+func (a *buildArena) keep(opts *BuildOptions) {
+	a.opts = *opts
+	a.opts.Now, a.opts.Rand = nil, nil
+	o := &a.opts
+	if n := len(opts.Obligations); n > 0 {
+		if n <= arenaObligations {
+			o.Obligations = a.obligations[:n:n]
+		} else {
+			o.Obligations = make([]Obligation, n)
+		}
+		copy(o.Obligations, opts.Obligations)
+	}
+	if opts.Chain != nil {
+		a.chain = *opts.Chain
+		o.Chain = &a.chain
+	}
+	if opts.Enforcement != nil {
+		a.enforcement = *opts.Enforcement
+		o.Enforcement = &a.enforcement
+	}
+	if opts.Proof != nil {
+		a.proof = *opts.Proof
+		o.Proof = &a.proof
+	}
+	if opts.Revocation != nil {
+		a.revocation = *opts.Revocation
+		o.Revocation = &a.revocation
+	}
+	if opts.Metadata != nil {
+		a.metadata = *opts.Metadata
+		if t := opts.Metadata.Tags; t != nil {
+			if len(t) <= arenaTags {
+				a.metadata.Tags = a.tags[:len(t):len(t)]
+			} else {
+				a.metadata.Tags = make([]string, len(t))
+			}
+			copy(a.metadata.Tags, t)
+		}
+		o.Metadata = &a.metadata
+	}
+}
+
+// hasExtra reports whether a typed member has Extra members: writing the
+// canonical form then needs its object (see built).
+func (opts *BuildOptions) hasExtra() bool {
+	if opts.Issuer.Extra.Len() > 0 || opts.Beneficiary.Extra.Len() > 0 {
+		return true
+	}
+	for i := range opts.Obligations {
+		if opts.Obligations[i].Extra.Len() > 0 {
+			return true
+		}
+	}
+	return opts.Chain != nil && opts.Chain.Extra.Len() > 0 ||
+		opts.Enforcement != nil && opts.Enforcement.Extra.Len() > 0 ||
+		opts.Proof != nil && opts.Proof.Extra.Len() > 0 ||
+		opts.Revocation != nil && opts.Revocation.Extra.Len() > 0 ||
+		opts.Metadata != nil && opts.Metadata.Extra.Len() > 0
+}
+
+// materialised returns the object of the document a describes, making it on
+// the first call. It is safe for concurrent use.
+func (a *buildArena) materialised() *canon.Object {
+	a.once.Do(func() {
+		var b built
+		a.obj = a.object(&b, a.id, a.signature)
+	})
+	return a.obj
+}
+
+// object makes the document's object from a.opts, with members id and
+// signature set to id and sig, in the arena's memory, and records the objects
+// of the typed members in b.
+func (a *buildArena) object(b *built, id, sig string) *canon.Object {
+	opts := &a.opts
 	o := &a.objs[0]
 	*o = *canon.NewObject(8 + count(len(opts.Obligations) > 0, opts.Chain != nil, opts.Enforcement != nil,
 		opts.Proof != nil, opts.Revocation != nil, opts.Metadata != nil, opts.ExpiresAt != "", opts.ActivatesAt != ""))
 	b.issuer = opts.Issuer.object(&a.objs[1])
 	b.beneficiary = opts.Beneficiary.object(&a.objs[2])
-	o.Set("id", "")
+	o.Set("id", id)
 	o.Set("version", ProtocolVersion)
 	o.Set("issuer", b.issuer)
 	o.Set("beneficiary", b.beneficiary)
 	o.Set("constraints", opts.Constraints)
-	o.Set("nonce", b.nonce)
-	o.Set("createdAt", b.createdAt)
-	o.Set("signature", "")
+	o.Set("nonce", a.nonce)
+	o.Set("createdAt", a.createdAt)
+	o.Set("signature", sig)
 	if n := len(opts.Obligations); n > 0 {
 		var objs []canon.Object
 		if n <= arenaObligations {
-			objs, b.obligations = a.obligations[:n], a.obligationList[:n:n]
+			objs, b.obligations = a.obligationObjs[:n], a.obligationList[:n:n]
 		} else {
 			objs, b.obligations = make([]canon.Object, n), make([]any, n)
 		}
@@ -210,39 +358,15 @@ func Build(opts BuildOptions, key *keys.PrivateKey) (*Document, error) {
 	if opts.ActivatesAt != "" {
 		o.Set("activatesAt", opts.ActivatesAt)
 	}
-
-	// One canonical form gives both the ID and the signature; it is written
-	// from the typed members (see built), and the document size follows from
-	// its length.
-	var stack [canonicalStackSize]byte
-	canonical := b.appendCanonical(stack[:0], &opts)
-	sign(o, key, canonical, &gen)
-	size := len(canonical) + signedMembersSize
-	if b.proto || b.viaCanon && hasProto(&opts) {
-		size = canon.JSONSize(o) // the canonical form leaves out "__proto__" members
-	}
-	if size > MaxDocumentSize {
-		return nil, buildErr("document", fmt.Sprintf(
-			"Serialized document exceeds maximum size of %d bytes", MaxDocumentSize))
-	}
-	a.doc.obj = o
-	return &a.doc, nil
+	return o
 }
 
-// buildArena is the memory of a document Build makes: the Document, its
-// object and the objects of its typed members.
-type buildArena struct {
-	doc Document
-	// The document, issuer, beneficiary, chain, enforcement, proof,
-	// revocation, metadata.
-	objs [8]canon.Object
-	// The first obligations and their list.
-	obligations    [arenaObligations]canon.Object
-	obligationList [arenaObligations]any
-}
-
-// arenaObligations is how many obligations buildArena holds.
-const arenaObligations = 4
+// arenaObligations and arenaTags are how many obligations and metadata tags
+// buildArena holds.
+const (
+	arenaObligations = 4
+	arenaTags        = 8
+)
 
 // signedMembersSize is what the members outside the canonical form add to a
 // freshly signed document's compact JSON: `"id":"<64 hex>",` and
@@ -271,6 +395,14 @@ const generatedSize = 64 + len(timestampLayout) + 2*sha256.Size + 2*keys.Signatu
 // sign sets signature and id of o from its canonical form; gen receives their
 // hex digits.
 func sign(o *canon.Object, key *keys.PrivateKey, canonical []byte, gen *strings.Builder) {
+	id, sig := signCanonical(key, canonical, gen)
+	o.Set("signature", sig)
+	o.Set("id", id)
+}
+
+// signCanonical returns the ID and the signature of a document with the
+// given canonical form, as hex; gen receives their digits.
+func signCanonical(key *keys.PrivateKey, canonical []byte, gen *strings.Builder) (id, signature string) {
 	sig := key.Sign(canonical)
 	sum := sha256.Sum256(canonical)
 	var buf [2 * (sha256.Size + keys.SignatureSize)]byte
@@ -279,8 +411,7 @@ func sign(o *canon.Object, key *keys.PrivateKey, canonical []byte, gen *strings.
 	from := gen.Len()
 	gen.Write(buf[:])
 	s := gen.String()[from:]
-	o.Set("signature", s[2*sha256.Size:])
-	o.Set("id", s[:2*sha256.Size])
+	return s[:2*sha256.Size], s[2*sha256.Size:]
 }
 
 func isZeroParty(p Party) bool {

@@ -3,7 +3,8 @@ package covenant
 import "github.com/stele-go/stele/internal/core/canon"
 
 // built holds the members Build assembles from its options, as the objects
-// the document holds. Build writes the canonical form from the options
+// the document holds (made only when some typed member has Extra: see
+// buildArena.object). Build writes the canonical form from the options
 // directly (appendCanonical) rather than by sorting and quoting the finished
 // object's members: the keys are known, so their canonical order and their
 // quoted form are constants. A typed value with Extra members is written from
@@ -88,7 +89,11 @@ func (b *built) appendCanonical(dst []byte, opts *BuildOptions) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = b.appendObligationCanonical(dst, &opts.Obligations[i], b.obligations[i])
+			var o any // made only when some member has Extra
+			if i < len(b.obligations) {
+				o = b.obligations[i]
+			}
+			dst = b.appendObligationCanonical(dst, &opts.Obligations[i], o)
 		}
 		dst = append(dst, ']')
 	}

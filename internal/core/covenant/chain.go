@@ -71,7 +71,7 @@ func (r *MemoryResolver) Resolve(_ context.Context, id string) (*Document, error
 // ErrInvalidInput; a resolver failure other than ErrNotFound is returned,
 // wrapped, as is ctx's error once ctx is done.
 func ResolveChain(ctx context.Context, doc *Document, r Resolver, maxDepth int) ([]*Document, error) {
-	if doc == nil || doc.obj == nil {
+	if doc == nil || doc.empty() {
 		return nil, fmt.Errorf("resolve chain: doc must not be nil: %w", ErrInvalidInput)
 	}
 	if r == nil {
@@ -98,7 +98,7 @@ func ResolveChain(ctx context.Context, doc *Document, r Resolver, maxDepth int) 
 		if err != nil {
 			return nil, fmt.Errorf("resolve chain of %s: parent %s: %w", doc.ID(), parentID, err)
 		}
-		if parent == nil || parent.obj == nil {
+		if parent == nil || parent.empty() {
 			break
 		}
 		visited[parent.ID()] = true
@@ -111,7 +111,7 @@ func ResolveChain(ctx context.Context, doc *Document, r Resolver, maxDepth int) 
 // parentOf returns chain.parentId when chain is an object and parentId a
 // non-empty string (the reference tests its truthiness).
 func parentOf(d *Document) string {
-	c, ok := d.obj.Object("chain")
+	c, ok := d.object().Object("chain")
 	if !ok {
 		return ""
 	}

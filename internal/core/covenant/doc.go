@@ -7,7 +7,9 @@
 // the issuer's Ed25519 signature over it. Because the canonical form covers
 // every other member, including members this package does not model, a
 // Document keeps the decoded JSON object as it was received and re-serialises
-// it unchanged.
+// it unchanged. (A document Build makes holds its options instead, and makes
+// its object from them the first time something needs it, exactly as it
+// would have made it at once.)
 //
 // Documents are immutable once built or parsed: every operation that changes
 // one (Countersign, Resign, Rotate) returns a new Document, so a Document may

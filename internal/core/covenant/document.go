@@ -20,8 +20,28 @@ import (
 // the right role; and, when chain is present, an object with string parentId
 // and relation and a numeric depth.
 type Document struct {
-	obj *canon.Object
+	// obj is the object of a parsed document, or of a built one that Build
+	// materialised itself; built is a document Build made without
+	// materialising its object (see buildArena). Exactly one is set, except
+	// in the zero Document.
+	obj   *canon.Object
+	built *buildArena
 }
+
+// object returns the document's object, materialising that of a built
+// document on first use.
+func (d *Document) object() *canon.Object {
+	if d.obj != nil {
+		return d.obj
+	}
+	if a := d.built; a != nil {
+		return a.materialised()
+	}
+	return nil
+}
+
+// empty reports whether d is the zero Document.
+func (d *Document) empty() bool { return d.obj == nil && d.built == nil }
 
 // excluded are the top-level members left out of the canonical form.
 var excluded = [...]string{"id", "signature", "countersignatures"}
@@ -144,11 +164,16 @@ func (d *Document) UnmarshalJSON(data []byte) error {
 func (d *Document) MarshalJSON() ([]byte, error) { return d.AppendJSON(nil), nil }
 
 // AppendJSON appends MarshalJSON's bytes to dst.
-func (d *Document) AppendJSON(dst []byte) []byte { return canon.AppendJSON(dst, d.obj) }
+func (d *Document) AppendJSON(dst []byte) []byte { return canon.AppendJSON(dst, d.object()) }
 
 // Size is the length in bytes of MarshalJSON's output (what the
 // document_size check measures).
-func (d *Document) Size() int { return canon.JSONSize(d.obj) }
+func (d *Document) Size() int {
+	if a := d.built; a != nil {
+		return a.size
+	}
+	return canon.JSONSize(d.obj)
+}
 
 // CanonicalForm returns the bytes that are hashed into the ID and signed: the
 // canonical JSON of the document without id, signature and countersignatures.
@@ -156,7 +181,7 @@ func (d *Document) CanonicalForm() []byte { return d.AppendCanonicalForm(nil) }
 
 // AppendCanonicalForm appends the canonical form to dst.
 func (d *Document) AppendCanonicalForm(dst []byte) []byte {
-	return canon.AppendCanonicalExcept(dst, d.obj, excluded[:]...)
+	return canon.AppendCanonicalExcept(dst, d.object(), excluded[:]...)
 }
 
 // ComputeID returns the ID the document should have: lowercase hex SHA-256 of
@@ -169,55 +194,98 @@ func (d *Document) ComputeID() string {
 // Object returns the document's JSON object. It is the document's own
 // storage: treat it as read-only (use canon.CloneObject to derive a modified
 // copy, then FromObject).
-func (d *Document) Object() *canon.Object { return d.obj }
+func (d *Document) Object() *canon.Object { return d.object() }
 
 // Get returns a top-level member, for members without an accessor.
-func (d *Document) Get(key string) (any, bool) { return d.obj.Get(key) }
+func (d *Document) Get(key string) (any, bool) { return d.object().Get(key) }
 
 func (d *Document) str(key string) string {
-	s, _ := d.obj.String(key)
+	s, _ := d.object().String(key)
 	return s
 }
 
+// The accessors of the members Build always writes read a built document's
+// values without materialising its object.
+
 // ID returns the id member as stored (not recomputed; see ComputeID).
-func (d *Document) ID() string { return d.str("id") }
+func (d *Document) ID() string {
+	if a := d.built; a != nil {
+		return a.id
+	}
+	return d.str("id")
+}
 
 // Version returns the protocol version ("1.0").
-func (d *Document) Version() string { return d.str("version") }
+func (d *Document) Version() string {
+	if d.built != nil {
+		return ProtocolVersion
+	}
+	return d.str("version")
+}
 
 // Constraints returns the CCL source text.
-func (d *Document) Constraints() string { return d.str("constraints") }
+func (d *Document) Constraints() string {
+	if a := d.built; a != nil {
+		return a.opts.Constraints
+	}
+	return d.str("constraints")
+}
 
 // Nonce returns the nonce member.
-func (d *Document) Nonce() string { return d.str("nonce") }
+func (d *Document) Nonce() string {
+	if a := d.built; a != nil {
+		return a.nonce
+	}
+	return d.str("nonce")
+}
 
 // CreatedAt returns the createdAt timestamp as stored.
-func (d *Document) CreatedAt() string { return d.str("createdAt") }
+func (d *Document) CreatedAt() string {
+	if a := d.built; a != nil {
+		return a.createdAt
+	}
+	return d.str("createdAt")
+}
 
 // Signature returns the issuer's signature (hex) as stored.
-func (d *Document) Signature() string { return d.str("signature") }
+func (d *Document) Signature() string {
+	if a := d.built; a != nil {
+		return a.signature
+	}
+	return d.str("signature")
+}
 
 // ExpiresAt returns expiresAt when it is a string, else "".
-func (d *Document) ExpiresAt() string { return d.str("expiresAt") }
+func (d *Document) ExpiresAt() string {
+	if a := d.built; a != nil {
+		return a.opts.ExpiresAt
+	}
+	return d.str("expiresAt")
+}
 
 // ActivatesAt returns activatesAt when it is a string, else "".
-func (d *Document) ActivatesAt() string { return d.str("activatesAt") }
+func (d *Document) ActivatesAt() string {
+	if a := d.built; a != nil {
+		return a.opts.ActivatesAt
+	}
+	return d.str("activatesAt")
+}
 
 // Issuer returns the issuer party.
 func (d *Document) Issuer() Party {
-	o, _ := d.obj.Object("issuer")
+	o, _ := d.object().Object("issuer")
 	return partyFrom(o)
 }
 
 // Beneficiary returns the beneficiary party.
 func (d *Document) Beneficiary() Party {
-	o, _ := d.obj.Object("beneficiary")
+	o, _ := d.object().Object("beneficiary")
 	return partyFrom(o)
 }
 
 // Chain returns the chain reference, if the document has one.
 func (d *Document) Chain() (ChainRef, bool) {
-	o, ok := d.obj.Object("chain")
+	o, ok := d.object().Object("chain")
 	if !ok {
 		return ChainRef{}, false
 	}
@@ -226,7 +294,7 @@ func (d *Document) Chain() (ChainRef, bool) {
 
 // Obligations returns the obligations that are objects.
 func (d *Document) Obligations() []Obligation {
-	v, _ := d.obj.Get("obligations")
+	v, _ := d.object().Get("obligations")
 	a, _ := v.([]any)
 	var out []Obligation
 	for _, e := range a {
@@ -239,7 +307,7 @@ func (d *Document) Obligations() []Obligation {
 
 // Enforcement returns the enforcement configuration, if it is an object.
 func (d *Document) Enforcement() (Enforcement, bool) {
-	o, ok := d.obj.Object("enforcement")
+	o, ok := d.object().Object("enforcement")
 	if !ok {
 		return Enforcement{}, false
 	}
@@ -250,7 +318,7 @@ func (d *Document) Enforcement() (Enforcement, bool) {
 
 // Proof returns the proof configuration, if it is an object.
 func (d *Document) Proof() (Proof, bool) {
-	o, ok := d.obj.Object("proof")
+	o, ok := d.object().Object("proof")
 	if !ok {
 		return Proof{}, false
 	}
@@ -261,7 +329,7 @@ func (d *Document) Proof() (Proof, bool) {
 
 // Revocation returns the revocation configuration, if it is an object.
 func (d *Document) Revocation() (Revocation, bool) {
-	o, ok := d.obj.Object("revocation")
+	o, ok := d.object().Object("revocation")
 	if !ok {
 		return Revocation{}, false
 	}
@@ -270,7 +338,7 @@ func (d *Document) Revocation() (Revocation, bool) {
 
 // Metadata returns the metadata, if it is an object.
 func (d *Document) Metadata() (Metadata, bool) {
-	o, ok := d.obj.Object("metadata")
+	o, ok := d.object().Object("metadata")
 	if !ok {
 		return Metadata{}, false
 	}
@@ -280,7 +348,7 @@ func (d *Document) Metadata() (Metadata, bool) {
 // Countersignatures returns the countersignatures that are objects; members
 // that are not strings read as "".
 func (d *Document) Countersignatures() []Countersignature {
-	v, _ := d.obj.Get("countersignatures")
+	v, _ := d.object().Get("countersignatures")
 	a, _ := v.([]any)
 	var out []Countersignature
 	for _, e := range a {

@@ -98,7 +98,7 @@ func ValidateSchema(v any) SchemaResult {
 }
 
 // ValidateSchema is ValidateSchema(d.Object()).
-func (d *Document) ValidateSchema() SchemaResult { return ValidateSchema(d.obj) }
+func (d *Document) ValidateSchema() SchemaResult { return ValidateSchema(d.object()) }
 
 // ValidatePartySchema checks a party: an object with a non-empty string id,
 // a 64-digit hex publicKey and a non-empty string role (any role). path

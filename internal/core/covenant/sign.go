@@ -24,11 +24,11 @@ func Countersign(doc *Document, key *keys.PrivateKey, role string) (*Document, e
 
 // CountersignAt is Countersign with the countersignature's timestamp set to at.
 func CountersignAt(doc *Document, key *keys.PrivateKey, role string, at time.Time) (*Document, error) {
-	if doc == nil || doc.obj == nil || key == nil {
+	if doc == nil || doc.empty() || key == nil {
 		return nil, fmt.Errorf("countersign: nil document or key: %w", ErrInvalidInput)
 	}
 	var existing []any
-	switch v, _ := doc.obj.Get("countersignatures"); x := v.(type) {
+	switch v, _ := doc.object().Get("countersignatures"); x := v.(type) {
 	case nil: // absent or null: none yet
 	case []any:
 		existing = x
@@ -45,7 +45,7 @@ func CountersignAt(doc *Document, key *keys.PrivateKey, role string, at time.Tim
 	list := make([]any, len(existing), len(existing)+1)
 	copy(list, existing)
 	list = append(list, cs.object())
-	o := canon.CloneObject(doc.obj)
+	o := canon.CloneObject(doc.object())
 	o.Set("countersignatures", list)
 	return &Document{obj: o}, nil
 }
@@ -61,13 +61,13 @@ func Resign(doc *Document, key *keys.PrivateKey) (*Document, error) {
 
 // ResignWithRand is Resign with the nonce read from r (nil: crypto/rand).
 func ResignWithRand(doc *Document, key *keys.PrivateKey, r io.Reader) (*Document, error) {
-	if doc == nil || doc.obj == nil || key == nil {
+	if doc == nil || doc.empty() || key == nil {
 		return nil, fmt.Errorf("resign: nil document or key: %w", ErrInvalidInput)
 	}
 	if err := checkIssuerKey(doc.Issuer().PublicKey, key); err != nil {
 		return nil, fmt.Errorf("resign %s: %w", doc.ID(), err)
 	}
-	return resign(canon.CloneObject(doc.obj), key, r)
+	return resign(canon.CloneObject(doc.object()), key, r)
 }
 
 // Rotate returns a copy of doc re-issued under key: issuer.publicKey becomes
@@ -79,10 +79,10 @@ func Rotate(doc *Document, key *keys.PrivateKey) (*Document, error) {
 
 // RotateWithRand is Rotate with the nonce read from r (nil: crypto/rand).
 func RotateWithRand(doc *Document, key *keys.PrivateKey, r io.Reader) (*Document, error) {
-	if doc == nil || doc.obj == nil || key == nil {
+	if doc == nil || doc.empty() || key == nil {
 		return nil, fmt.Errorf("rotate: nil document or key: %w", ErrInvalidInput)
 	}
-	o := canon.CloneObject(doc.obj)
+	o := canon.CloneObject(doc.object())
 	issuer, _ := o.Object("issuer")
 	issuer.Set("publicKey", key.PublicHex())
 	return resign(o, key, r)

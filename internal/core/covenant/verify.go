@@ -163,7 +163,7 @@ func (v *Verifier) Verify(doc *Document) Result {
 
 // VerifyContext is Verify with a context for the signature cache.
 func (v *Verifier) VerifyContext(ctx context.Context, doc *Document) Result {
-	if doc == nil || doc.obj == nil {
+	if doc == nil || doc.empty() {
 		return Result{}
 	}
 	sc := v.getScratch()
@@ -307,7 +307,7 @@ func (v *Verifier) putScratch(sc *scratch) {
 // prepare computes the canonical form once and runs every check that needs
 // no Ed25519 work; it records the signatures to verify in slots.
 func (vr *verification) prepare(doc *Document, nowMs int64, sc *scratch) {
-	o := doc.obj
+	o := doc.object()
 	vr.doc = doc
 	var checks []Check
 	if len(sc.checks) >= len(checkNames) {
