@@ -109,7 +109,7 @@ func (s *Server) verifyJSON(w http.ResponseWriter, r *http.Request, at string, w
 // answers 202, or 200 with the results when ?wait saw the job complete.
 func (s *Server) queueAndAnswer(w http.ResponseWriter, r *http.Request, total int, at string, wait time.Duration, feed func(context.Context, *jobs.ChunkWriter) error) {
 	jobID := newJobID()
-	var wake <-chan *store.Job
+	var wake <-chan *completion
 	if wait > 0 {
 		var done func()
 		wake, done = s.waiters.add(jobID) // before the job exists: no event can be missed
@@ -121,14 +121,14 @@ func (s *Server) queueAndAnswer(w http.ResponseWriter, r *http.Request, total in
 		return
 	}
 	if wait > 0 {
-		latest, err := s.waitJob(r.Context(), jobID, wake, wait)
+		latest, results, err := s.waitJob(r.Context(), jobID, wake, wait)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		job = latest
 		if job.Status == store.StatusCompleted {
-			s.answerCompleted(w, r, job)
+			s.answerCompleted(w, r, job, results)
 			return
 		}
 	}
@@ -186,15 +186,24 @@ func (s *Server) unavailable(ctx context.Context, err error) error {
 	return &Error{Err: ErrUnavailable, Message: msg}
 }
 
-// answerCompleted writes a completed job with its first page of results.
-func (s *Server) answerCompleted(w http.ResponseWriter, r *http.Request, job store.Job) {
+// answerCompleted writes a completed job with its first page of results:
+// all is every result of the job when the completion event carried them
+// (nil otherwise: they are read from the store).
+func (s *Server) answerCompleted(w http.ResponseWriter, r *http.Request, job store.Job, all []store.Result) {
 	ctx, cancel := withTimeout(r.Context())
 	defer cancel()
 	limit := min(max(job.Total, 1), s.lim.MaxPageSize)
-	items, next, err := s.store.Results(ctx, job.ID, 0, limit)
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("results of job %s: %w", job.ID, err))
-		return
+	var items []store.Result
+	var next int
+	if all != nil && len(all) <= limit {
+		items, next = all, store.NextOffset(0, limit, job.Total)
+	} else {
+		var err error
+		items, next, err = s.store.Results(ctx, job.ID, 0, limit)
+		if err != nil {
+			s.fail(w, r, fmt.Errorf("results of job %s: %w", job.ID, err))
+			return
+		}
 	}
 	if items == nil {
 		items = []store.Result{}

@@ -16,22 +16,29 @@ import (
 // also polls the store (see waitJob): the event only makes the answer fast.
 type waiters struct {
 	mu sync.Mutex
-	m  map[string]map[chan *store.Job]struct{}
+	m  map[string]map[chan *completion]struct{}
+}
+
+// completion is what a completion event tells a waiter: the job, and all its
+// results when the event carried them (small jobs; see jobs.Event).
+type completion struct {
+	job     store.Job
+	results []store.Result // nil when the event had none
 }
 
 func newWaiters() *waiters {
-	return &waiters{m: make(map[string]map[chan *store.Job]struct{})}
+	return &waiters{m: make(map[string]map[chan *completion]struct{})}
 }
 
 // add registers interest in jobID; call the returned function to deregister.
 // The channel receives the job as the completion event reported it (nil if
 // the event could not be decoded).
-func (w *waiters) add(jobID string) (<-chan *store.Job, func()) {
-	ch := make(chan *store.Job, 1)
+func (w *waiters) add(jobID string) (<-chan *completion, func()) {
+	ch := make(chan *completion, 1)
 	w.mu.Lock()
 	set := w.m[jobID]
 	if set == nil {
-		set = make(map[chan *store.Job]struct{})
+		set = make(map[chan *completion]struct{})
 		w.m[jobID] = set
 	}
 	set[ch] = struct{}{}
@@ -56,14 +63,17 @@ func (w *waiters) notify(jobID string, payload []byte) {
 	if len(set) == 0 {
 		return
 	}
-	var job *store.Job
+	var done *completion
 	var ev jobs.Event
 	if err := json.Unmarshal(payload, &ev); err == nil && ev.Type == jobs.EventJobCompleted && ev.Job != nil && ev.Job.ID == jobID {
-		job = ev.Job
+		done = &completion{job: *ev.Job}
+		if completeResults(ev.Job, ev.Results) {
+			done.results = ev.Results
+		}
 	}
 	for ch := range set {
 		select {
-		case ch <- job:
+		case ch <- done:
 		default:
 		}
 	}
@@ -83,11 +93,25 @@ const (
 	maxPoll   = time.Second
 )
 
+// completeResults reports whether results are every result of job, in index
+// order.
+func completeResults(job *store.Job, results []store.Result) bool {
+	if job.Status != store.StatusCompleted || len(results) != job.Total || job.Total == 0 {
+		return false
+	}
+	for i := range results {
+		if results[i].Index != i {
+			return false
+		}
+	}
+	return true
+}
+
 // waitJob waits until the job completes, at most d, and returns its latest
-// state (completed or not). wake delivers the completion event's job; the
-// store is read only when the event carried none, on poll ticks and at the
-// deadline.
-func (s *Server) waitJob(ctx context.Context, jobID string, wake <-chan *store.Job, d time.Duration) (store.Job, error) {
+// state (completed or not) and, when the completion event carried them, all
+// its results. wake delivers the completion event's job; the store is read
+// only when the event carried none, on poll ticks and at the deadline.
+func (s *Server) waitJob(ctx context.Context, jobID string, wake <-chan *completion, d time.Duration) (store.Job, []store.Result, error) {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	poll := firstPoll
@@ -95,24 +119,25 @@ func (s *Server) waitJob(ctx context.Context, jobID string, wake <-chan *store.J
 	defer tick.Stop()
 	for {
 		select {
-		case job := <-wake:
-			if job != nil && job.Status == store.StatusCompleted {
-				return *job, nil
+		case c := <-wake:
+			if c != nil && c.job.Status == store.StatusCompleted {
+				return c.job, c.results, nil
 			}
 		case <-tick.C:
 			poll = min(2*poll, maxPoll)
 			tick.Reset(poll)
 		case <-deadline.C:
-			return s.getJob(ctx, jobID)
+			job, err := s.getJob(ctx, jobID)
+			return job, nil, err
 		case <-ctx.Done():
-			return store.Job{}, fmt.Errorf("wait for job %s: %w", jobID, ctx.Err())
+			return store.Job{}, nil, fmt.Errorf("wait for job %s: %w", jobID, ctx.Err())
 		}
 		job, err := s.getJob(ctx, jobID)
 		if err != nil {
-			return job, err
+			return job, nil, err
 		}
 		if job.Status == store.StatusCompleted {
-			return job, nil
+			return job, nil, nil
 		}
 	}
 }

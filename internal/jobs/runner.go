@@ -342,7 +342,12 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	// that completed it and died before announcing it: announce again (the
 	// event's message ID makes the repeat a duplicate within the window).
 	announce := prog.Completed || (delivered > 1 && prog.Job.Status == store.StatusCompleted)
-	if err := r.publishEvents(ctx, c.JobID, results, prog.Job, announce); err != nil {
+	// A completing call that recorded as many results as the job has
+	// recorded all of them (indices are unique and below the total), so
+	// they are the stored ones and may ride on the event.
+	withResults := prog.Completed && len(results) == prog.Job.Total && len(results) <= MaxEventResults &&
+		sortedByIndex(results)
+	if err := r.publishEvents(ctx, c.JobID, results, prog.Job, announce, withResults); err != nil {
 		log.Warn("jobs: publish events failed; will retry", "err", err)
 		r.nak(msg, delivered)
 		return
@@ -389,7 +394,11 @@ func checkResults(c *Chunk, results []store.Result) error {
 // publishEvents publishes one event per invalid document and, when
 // announce is set, the job's completion event, and waits for the stream's
 // acknowledgements. Message IDs make republishing idempotent.
-func (r *Runner) publishEvents(ctx context.Context, jobID string, results []store.Result, job store.Job, announce bool) error {
+//
+// withResults adds results to the completion event: the caller sets it only
+// when they are all of the job's results, just recorded by the call that
+// completed it (so they are exactly what the store holds), and few.
+func (r *Runner) publishEvents(ctx context.Context, jobID string, results []store.Result, job store.Job, announce, withResults bool) error {
 	var futs []jetstream.PubAckFuture
 	pub := func(subject, msgID string, ev Event) error {
 		data, err := marshalEvent(ev)
@@ -417,6 +426,12 @@ func (r *Runner) publishEvents(ctx context.Context, jobID string, results []stor
 	if announce {
 		j := job
 		ev := Event{V: SchemaVersion, Type: EventJobCompleted, JobID: jobID, Job: &j}
+		if withResults {
+			ev.Results = results
+			if data, err := marshalEvent(ev); err != nil || len(data) > maxEventResultBytes {
+				ev.Results = nil
+			}
+		}
 		if err := pub(JobEventSubject(jobID), jobID+".completed", ev); err != nil {
 			return err
 		}
@@ -432,6 +447,16 @@ func (r *Runner) publishEvents(ctx context.Context, jobID string, results []stor
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// sortedByIndex reports whether results are in increasing index order.
+func sortedByIndex(results []store.Result) bool {
+	for i := 1; i < len(results); i++ {
+		if results[i].Index <= results[i-1].Index {
+			return false
+		}
+	}
+	return true
 }
 
 // nak hands msg back for redelivery after a delay growing with its delivery

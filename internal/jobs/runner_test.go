@@ -842,3 +842,36 @@ func mustVerifyAllCached(t *testing.T, cache *countingCache, items []jobs.Item, 
 		t.Errorf("signature cache after the first run: %d lookups, %d hits; want every lookup a hit", g, h)
 	}
 }
+
+func TestRunnerCompletionEventCarriesSmallJobResults(t *testing.T) {
+	// A job of one chunk announces its results with its completion; a job
+	// of several chunks does not (no chunk has them all).
+	p := newPipeline(t, jobs.ConsumerConfig{}, jobs.WithChunkItems(40))
+	p.startRunner(t, nil, nil, jobs.RunnerConfig{Concurrency: 2})
+	items, _, at := mixedJob(t, p.st)
+	small := jobs.Job{ID: "event-small", Kind: store.KindVerify, At: at.Format(time.RFC3339Nano)}
+	p.submit(t, small, items[:30])
+	large := jobs.Job{ID: "event-large", Kind: store.KindVerify, At: small.At}
+	p.submit(t, large, items)
+	for _, tc := range []struct {
+		job         jobs.Job
+		withResults bool
+	}{{small, true}, {large, false}} {
+		p.waitJob(t, tc.job.ID)
+		var completed []jobs.Event
+		waitFor(t, func() bool { completed, _ = streamEvents(t, p.js, tc.job.ID); return len(completed) > 0 })
+		if len(completed) != 1 {
+			t.Fatalf("%s: %d completion events", tc.job.ID, len(completed))
+		}
+		got := completed[0].Results
+		if !tc.withResults {
+			if got != nil {
+				t.Errorf("%s: completion event carries %d results, want none", tc.job.ID, len(got))
+			}
+			continue
+		}
+		if diff := cmp.Diff(p.results(t, tc.job.ID), got); diff != "" {
+			t.Errorf("%s: event results differ from the stored ones (-stored +event):\n%s", tc.job.ID, diff)
+		}
+	}
+}

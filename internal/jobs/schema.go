@@ -105,14 +105,27 @@ type Chunk struct {
 // [EventJobCompleted] carries Job (its final counters) on
 // SubjectJobEventPrefix+jobID; Type [EventDocumentInvalid] carries the
 // Result of one invalid document on SubjectJobEventPrefix+jobID+".invalid".
+//
+// A completion event of a small job (at most MaxEventResults items) whose
+// results were all recorded by the call that completed it also carries
+// Results, every result in index order exactly as stored, so that a caller
+// waiting for the job needs no store read; otherwise Results is absent.
 type Event struct {
 	V       int             `json:"v"`
 	Type    string          `json:"type"` // "job.completed" | "document.invalid"
 	JobID   string          `json:"jobId"`
 	Job     *store.Job      `json:"job,omitempty"`
 	Result  *store.Result   `json:"result,omitempty"`
+	Results []store.Result  `json:"results,omitempty"`
 	Details json.RawMessage `json:"details,omitempty"`
 }
+
+// MaxEventResults bounds the jobs whose completion event carries their
+// results (see Event), and maxEventResultBytes the encoded event.
+const (
+	MaxEventResults     = 64
+	maxEventResultBytes = 256 << 10
+)
 
 // MsgID is the Nats-Msg-Id of a job's chunk: jobID + "." + chunk.
 func MsgID(jobID string, chunk int) string {
