@@ -22,7 +22,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -337,17 +336,15 @@ func CheckSigs(keys [][32]byte, valid []bool) error {
 	return nil
 }
 
-// EncodeResult returns the JSON a store keeps for r, checking that the index
+// EncodeResult returns the JSON a store keeps for r (what json.Marshal
+// writes), checking that the index
 // is not negative and the encoding fits MaxResultSize. (The upper bound of the
 // index, Total, is checked by the store.)
 func EncodeResult(r Result) ([]byte, error) {
 	if r.Index < 0 {
 		return nil, fmt.Errorf("result index %d is negative: %w", r.Index, ErrInvalid)
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("encode result %d: %w", r.Index, err)
-	}
+	b := appendResult(nil, &r)
 	if len(b) > MaxResultSize {
 		return nil, fmt.Errorf("result %d encodes to %d bytes, over %d: %w", r.Index, len(b), MaxResultSize, ErrInvalid)
 	}
