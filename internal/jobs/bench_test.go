@@ -203,3 +203,22 @@ func BenchmarkVerifyBatch256(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pool)), "ns/doc")
 }
+
+// BenchmarkDecodeChunk measures decoding one 256-document chunk message.
+func BenchmarkDecodeChunk(b *testing.B) {
+	pool := benchDocs(b, 256)
+	items := make([]jobs.Item, len(pool))
+	for i := range items {
+		items[i] = jobs.Item{Index: i, Document: pool[i]}
+	}
+	data, err := json.Marshal(jobs.Chunk{V: 1, JobID: "bench", Kind: store.KindVerify, Items: items})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := jobs.DecodeChunk(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

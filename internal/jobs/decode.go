@@ -168,6 +168,19 @@ func (d *decoder) stringToken() ([]byte, bool, error) {
 	start := d.i
 	special := false
 	for d.i < len(b) {
+		// Skip the run of plain bytes (most of any string) with a table.
+		i, seen := d.i, byte(0)
+		for i < len(b) && strPlain[b[i]] != 0 {
+			seen |= strPlain[b[i]]
+			i++
+		}
+		if seen&2 != 0 {
+			special = true // non-ASCII
+		}
+		d.i = i
+		if i >= len(b) {
+			break
+		}
 		c := b[d.i]
 		switch {
 		case c == '"':
@@ -208,6 +221,22 @@ func (d *decoder) stringToken() ([]byte, bool, error) {
 	}
 	return nil, false, d.fail("unterminated string")
 }
+
+// strPlain marks the bytes a string may hold unescaped, everything from 0x20
+// up but '"' and '\\': 1 for ASCII, 2 for the bytes of non-ASCII characters.
+// It is a constant table.
+var strPlain = func() (t [256]byte) {
+	for c := 0x20; c < 256; c++ {
+		switch {
+		case c == '"' || c == '\\':
+		case c >= utf8.RuneSelf:
+			t[c] = 2
+		default:
+			t[c] = 1
+		}
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
