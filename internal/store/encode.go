@@ -14,11 +14,11 @@ func appendResult(b []byte, r *Result) []byte {
 	b = strconv.AppendInt(b, int64(r.Index), 10)
 	if r.Ref != "" {
 		b = append(b, `,"ref":`...)
-		b = appendString(b, r.Ref)
+		b = AppendJSONString(b, r.Ref)
 	}
 	if r.DocumentID != "" {
 		b = append(b, `,"documentId":`...)
-		b = appendString(b, r.DocumentID)
+		b = AppendJSONString(b, r.DocumentID)
 	}
 	b = append(b, `,"valid":`...)
 	b = strconv.AppendBool(b, r.Valid)
@@ -30,25 +30,27 @@ func appendResult(b []byte, r *Result) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, `{"name":`...)
-			b = appendString(b, c.Name)
+			b = AppendJSONString(b, c.Name)
 			b = append(b, `,"passed":`...)
 			b = strconv.AppendBool(b, c.Passed)
 			b = append(b, `,"message":`...)
-			b = appendString(b, c.Message)
+			b = AppendJSONString(b, c.Message)
 			b = append(b, '}')
 		}
 		b = append(b, ']')
 	}
 	if r.Error != "" {
 		b = append(b, `,"error":`...)
-		b = appendString(b, r.Error)
+		b = AppendJSONString(b, r.Error)
 	}
 	return append(b, '}')
 }
 
-// appendString appends s as encoding/json writes a string with HTML
-// escaping on.
-func appendString(b []byte, s string) []byte {
+// AppendJSONString appends s as a JSON string exactly as encoding/json
+// writes it with HTML escaping on (invalid UTF-8 becomes U+FFFD; <, >, &,
+// U+2028 and U+2029 are escaped), without reflection. It is shared by the
+// encoders of store results and job messages.
+func AppendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
