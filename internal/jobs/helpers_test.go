@@ -1,6 +1,8 @@
 package jobs_test
 
 import (
+	"github.com/stele-go/stele/internal/testutil/vectors"
+
 	"context"
 	"encoding/json"
 	"os"
@@ -58,33 +60,6 @@ func testContext(t testing.TB) context.Context {
 	return ctx
 }
 
-// vectorsDir returns the conformance vectors: ../shared/vectors from the
-// module root when present, else the repository's copy in testdata/vectors.
-func vectorsDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("module root (go.mod) not found")
-		}
-		dir = parent
-	}
-	for _, d := range []string{filepath.Join(dir, "..", "shared", "vectors"), filepath.Join(dir, "testdata", "vectors")} {
-		if _, err := os.Stat(filepath.Join(d, "reference-corpus", "manifest.json")); err == nil {
-			return d
-		}
-	}
-	t.Fatal("conformance vectors not found in ../shared/vectors or testdata/vectors")
-	return ""
-}
-
 // corpusDoc is one document of the reference corpus with its expected
 // verdict.
 type corpusDoc struct {
@@ -104,7 +79,7 @@ type verdict struct {
 // with the reference's verdicts, and the instant they hold at.
 func loadCorpus(t testing.TB) ([]corpusDoc, time.Time) {
 	t.Helper()
-	dir := filepath.Join(vectorsDir(t), "reference-corpus")
+	dir := filepath.Join(vectors.Dir(t), "reference-corpus")
 	var manifest []struct {
 		File     string  `json:"file"`
 		ID       string  `json:"id"`

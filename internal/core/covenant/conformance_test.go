@@ -1,6 +1,8 @@
 package covenant
 
 import (
+	"github.com/stele-go/stele/internal/testutil/vectors"
+
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
@@ -258,7 +260,7 @@ type vectorFile struct {
 
 func loadVectors(t *testing.T) vectorFile {
 	var f vectorFile
-	readJSON(t, filepath.Join(vectorsDir(t), "canonical-vectors.json"), &f)
+	readJSON(t, filepath.Join(vectors.Dir(t), "canonical-vectors.json"), &f)
 	if len(f.Vectors.Covenant) != 6 || len(f.Vectors.Chain) != 3 {
 		t.Fatalf("%d covenant and %d chain vectors, want 6 and 3", len(f.Vectors.Covenant), len(f.Vectors.Chain))
 	}
@@ -481,8 +483,8 @@ func TestProtocolExampleWithOptionalMembers(t *testing.T) {
 // TestVectorCopiesMatchShared keeps the module's own copy of the vectors in
 // step with ../shared when both exist.
 func TestVectorCopiesMatchShared(t *testing.T) {
-	dir := vectorsDir(t)
-	local := filepath.Join(moduleRoot(t), "testdata", "vectors")
+	dir := vectors.Dir(t)
+	local := filepath.Join(vectors.ModuleRoot(t), "testdata", "vectors")
 	if dir == local {
 		t.Skip("../shared/vectors absent: the tests already run on the copy")
 	}

@@ -1,6 +1,8 @@
 package covenant
 
 import (
+	"github.com/stele-go/stele/internal/testutil/vectors"
+
 	"bytes"
 	"encoding/json"
 	"io"
@@ -14,39 +16,6 @@ import (
 	"github.com/stele-go/stele/internal/core/canon"
 	"github.com/stele-go/stele/internal/core/keys"
 )
-
-// moduleRoot returns the directory holding go.mod.
-func moduleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("module root (go.mod) not found")
-		}
-		dir = parent
-	}
-	return dir
-}
-
-// vectorsDir returns the conformance data directory: ../shared/vectors next
-// to the module root when it holds the reference corpus, else the module's
-// own copy under testdata/vectors.
-func vectorsDir(t testing.TB) string {
-	t.Helper()
-	dir := moduleRoot(t)
-	shared := filepath.Join(dir, "..", "shared", "vectors")
-	if _, err := os.Stat(filepath.Join(shared, "reference-corpus", "manifest.json")); err == nil {
-		return shared
-	}
-	return filepath.Join(dir, "testdata", "vectors")
-}
 
 func readJSON(t testing.TB, path string, v any) {
 	t.Helper()
@@ -96,7 +65,7 @@ type corpus struct {
 func loadCorpus(t testing.TB) *corpus {
 	t.Helper()
 	c := &corpus{
-		dir:         filepath.Join(vectorsDir(t), "reference-corpus"),
+		dir:         filepath.Join(vectors.Dir(t), "reference-corpus"),
 		docs:        map[string]*Document{},
 		raw:         map[string][]byte{},
 		keys:        map[string]*keys.PrivateKey{},
