@@ -1,30 +1,15 @@
 package ccl
 
 import (
-	"runtime"
+	"github.com/stele-go/stele/internal/testutil/benchcpu"
+
 	"testing"
 )
-
-// cpuPerOp reports, next to the wall time, the CPU time of the benchmark
-// goroutine's thread per op (cpu-ns/op): on a machine shared with other work,
-// wall time also counts the time spent waiting for a CPU. Call the returned
-// function after the loop.
-func cpuPerOp(b *testing.B) func() {
-	runtime.LockOSThread()
-	start, ok := threadCPUTime()
-	return func() {
-		end, _ := threadCPUTime()
-		runtime.UnlockOSThread()
-		if ok && b.N > 0 {
-			b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
-		}
-	}
-}
 
 func BenchmarkParse5Rules(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(realisticPolicy)))
-	done := cpuPerOp(b)
+	done := benchcpu.PerOp(b, "op", 1)
 	for b.Loop() {
 		if _, err := Parse(realisticPolicy); err != nil {
 			b.Fatal(err)
@@ -36,7 +21,7 @@ func BenchmarkParse5Rules(b *testing.B) {
 func BenchmarkParse5RulesReuse(b *testing.B) {
 	var p Parser
 	b.ReportAllocs()
-	done := cpuPerOp(b)
+	done := benchcpu.PerOp(b, "op", 1)
 	for b.Loop() {
 		if _, err := p.Parse(realisticPolicy); err != nil {
 			b.Fatal(err)
@@ -50,7 +35,7 @@ func BenchmarkParse5RulesReuse(b *testing.B) {
 func BenchmarkCheck5Rules(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(realisticPolicy)))
-	done := cpuPerOp(b)
+	done := benchcpu.PerOp(b, "op", 1)
 	for b.Loop() {
 		if n, err := Check(realisticPolicy); err != nil || n != 5 {
 			b.Fatal(n, err)
@@ -63,7 +48,7 @@ func BenchmarkCheck5Rules(b *testing.B) {
 func BenchmarkLex(b *testing.B) {
 	toks := make([]token, 0, 256)
 	b.SetBytes(int64(len(realisticPolicy)))
-	done := cpuPerOp(b)
+	done := benchcpu.PerOp(b, "op", 1)
 	for b.Loop() {
 		toks = lex(realisticPolicy, toks)
 	}

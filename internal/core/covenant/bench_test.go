@@ -1,9 +1,10 @@
 package covenant
 
 import (
+	"github.com/stele-go/stele/internal/testutil/benchcpu"
+
 	"bytes"
 	"fmt"
-	"runtime"
 	"testing"
 
 	"github.com/stele-go/stele/internal/core/keys"
@@ -37,23 +38,6 @@ func benchOptions(b testing.TB, issuer, beneficiary *keys.PrivateKey, n int) Bui
 			Custom: mustObject(b, `{"costCenter":"FIN-042","reviewedBy":"compliance","ticket":12873,"ratio":0.25}`)},
 		ExpiresAt: "2099-12-31T23:59:59.000Z",
 		Now:       fixedClock(testNow),
-	}
-}
-
-// cpuPerOp reports, next to the wall time, the CPU time of the benchmark
-// goroutine's thread per unit (cpu-ns/op, or per doc or sig): on a machine
-// shared with other work, wall time also counts the time spent waiting for a
-// CPU, which skews the ratios between benchmarks. Call the returned function
-// after the loop.
-func cpuPerOp(b *testing.B, unit string, perOp int) func() {
-	runtime.LockOSThread()
-	start, ok := threadCPUTime()
-	return func() {
-		end, _ := threadCPUTime()
-		runtime.UnlockOSThread()
-		if ok && b.N > 0 {
-			b.ReportMetric(float64(end-start)/float64(b.N*perOp), "cpu-ns/"+unit)
-		}
 	}
 }
 
@@ -92,7 +76,7 @@ func BenchmarkBuild(b *testing.B) {
 	k := benchKeys(b, 2)
 	opts := benchOptions(b, k[0], k[1], 0)
 	b.ReportAllocs()
-	done := cpuPerOp(b, "op", 1)
+	done := benchcpu.PerOp(b, "op", 1)
 	for b.Loop() {
 		if _, err := Build(opts, k[0]); err != nil {
 			b.Fatal(err)
@@ -105,7 +89,7 @@ func BenchmarkVerify(b *testing.B) {
 	d := benchDoc(b)
 	v := mustVerifier(b, WithClock(fixedClock(testNow)))
 	b.ReportAllocs()
-	done := cpuPerOp(b, "op", 1)
+	done := benchcpu.PerOp(b, "op", 1)
 	for b.Loop() {
 		if !v.Verify(d).Valid {
 			b.Fatal("invalid")
@@ -118,7 +102,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 	d := benchDoc(b)
 	v := mustVerifier(b, WithClock(fixedClock(testNow)), WithSignatureCache(NewMemorySignatureCache(16)))
 	b.ReportAllocs()
-	done := cpuPerOp(b, "op", 1)
+	done := benchcpu.PerOp(b, "op", 1)
 	for b.Loop() {
 		if !v.Verify(d).Valid {
 			b.Fatal("invalid")
@@ -140,7 +124,7 @@ func BenchmarkVerifyBatch256(b *testing.B) {
 	docs := batchDocs(b, 256)
 	v := mustVerifier(b, WithClock(fixedClock(testNow)))
 	b.ReportAllocs()
-	done := cpuPerOp(b, "doc", len(docs))
+	done := benchcpu.PerOp(b, "doc", len(docs))
 	for b.Loop() {
 		for _, r := range v.VerifyBatch(docs) {
 			if !r.Valid {
@@ -159,7 +143,7 @@ func BenchmarkVerifyBatch256Cached(b *testing.B) {
 	v := mustVerifier(b, WithClock(fixedClock(testNow)), WithSignatureCache(NewMemorySignatureCache(1024)))
 	v.VerifyBatch(docs) // fill the cache
 	b.ReportAllocs()
-	done := cpuPerOp(b, "doc", len(docs))
+	done := benchcpu.PerOp(b, "doc", len(docs))
 	for b.Loop() {
 		for _, r := range v.VerifyBatch(docs) {
 			if !r.Valid {
@@ -174,7 +158,7 @@ func BenchmarkCountersign(b *testing.B) {
 	d := benchDoc(b)
 	k := seedKey(b, 3)
 	b.ReportAllocs()
-	done := cpuPerOp(b, "op", 1)
+	done := benchcpu.PerOp(b, "op", 1)
 	for b.Loop() {
 		if _, err := Countersign(d, k, RoleAuditor); err != nil {
 			b.Fatal(err)
@@ -187,7 +171,7 @@ func BenchmarkCanonicalForm(b *testing.B) {
 	d := benchDoc(b)
 	buf := make([]byte, 0, 4096)
 	b.ReportAllocs()
-	done := cpuPerOp(b, "op", 1)
+	done := benchcpu.PerOp(b, "op", 1)
 	b.SetBytes(int64(len(d.CanonicalForm())))
 	for b.Loop() {
 		buf = d.AppendCanonicalForm(buf[:0])
@@ -203,7 +187,7 @@ func BenchmarkRawVerify(b *testing.B) {
 	pub, _ := keys.DecodeHex(d.Issuer().PublicKey)
 	sig, _ := keys.DecodeHex(d.Signature())
 	b.ReportAllocs()
-	done := cpuPerOp(b, "op", 1)
+	done := benchcpu.PerOp(b, "op", 1)
 	for b.Loop() {
 		if !keys.Verify(pub, msg, sig) {
 			b.Fatal("invalid")
@@ -216,7 +200,7 @@ func BenchmarkRawSign(b *testing.B) {
 	k := seedKey(b, 1)
 	msg := bytes.Repeat([]byte("m"), 100)
 	b.ReportAllocs()
-	done := cpuPerOp(b, "op", 1)
+	done := benchcpu.PerOp(b, "op", 1)
 	for b.Loop() {
 		k.Sign(msg)
 	}
@@ -233,7 +217,7 @@ func BenchmarkRawBatchVerify256(b *testing.B) {
 		entries[i] = entry{pub, d.CanonicalForm(), sig}
 	}
 	b.ReportAllocs()
-	done := cpuPerOp(b, "sig", len(entries))
+	done := benchcpu.PerOp(b, "sig", len(entries))
 	for b.Loop() {
 		bv := keys.NewBatchVerifier(len(entries))
 		for _, e := range entries {

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package covenant
+package benchcpu
 
 import "time"
 

@@ -1,4 +1,4 @@
-package covenant
+package benchcpu
 
 import (
 	"syscall"
