@@ -1,8 +1,6 @@
 package jobs_test
 
 import (
-	"github.com/stele-go/stele/internal/testutil/vectors"
-
 	"context"
 	"encoding/json"
 	"os"
@@ -21,6 +19,7 @@ import (
 	"github.com/stele-go/stele/internal/store"
 	"github.com/stele-go/stele/internal/testutil/natstest"
 	"github.com/stele-go/stele/internal/testutil/redistest"
+	"github.com/stele-go/stele/internal/testutil/vectors"
 )
 
 func TestMain(m *testing.M) {

@@ -1,9 +1,9 @@
 package ccl
 
 import (
-	"github.com/stele-go/stele/internal/testutil/benchcpu"
-
 	"testing"
+
+	"github.com/stele-go/stele/internal/testutil/benchcpu"
 )
 
 func BenchmarkParse5Rules(b *testing.B) {

@@ -1,14 +1,14 @@
 package ccl
 
 import (
-	"github.com/stele-go/stele/internal/testutil/vectors"
-
 	"bufio"
 	"encoding/json"
 	"math"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/stele-go/stele/internal/testutil/vectors"
 )
 
 // FuzzParse checks that Parse never panics or hangs, and that for a parsed
@@ -64,8 +64,9 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// serializable reports whether CCL text can express doc: a resource with a
-// quote cannot be quoted, and numbers of 1e21 and more are written with an
+// serializable reports whether CCL text can express doc: a resource or a
+// condition value with a quote (possible in an unquoted /path) cannot be
+// quoted, and numbers of 1e21 and more are written with an
 // exponent CCL cannot read.
 func serializable(doc *Document) bool {
 	plain := func(f float64) bool { return !math.IsInf(f, 0) && math.Abs(f) < 1e21 }
@@ -74,8 +75,21 @@ func serializable(doc *Document) bool {
 		if c == nil {
 			return true
 		}
-		if f, ok := c.Value.(float64); ok && !plain(f) {
-			return false
+		switch v := c.Value.(type) {
+		case float64:
+			if !plain(v) {
+				return false
+			}
+		case string:
+			if strings.Contains(v, "'") {
+				return false
+			}
+		case []string:
+			for _, e := range v {
+				if strings.Contains(e, "'") {
+					return false
+				}
+			}
 		}
 		for _, sub := range c.Conditions {
 			if !cond(sub) {

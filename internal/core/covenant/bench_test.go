@@ -1,13 +1,12 @@
 package covenant
 
 import (
-	"github.com/stele-go/stele/internal/testutil/benchcpu"
-
 	"bytes"
 	"fmt"
 	"testing"
 
 	"github.com/stele-go/stele/internal/core/keys"
+	"github.com/stele-go/stele/internal/testutil/benchcpu"
 )
 
 // benchOptions returns build options for a realistic document of about

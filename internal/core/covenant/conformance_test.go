@@ -1,8 +1,6 @@
 package covenant
 
 import (
-	"github.com/stele-go/stele/internal/testutil/vectors"
-
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/stele-go/stele/internal/core/jstime"
 	"github.com/stele-go/stele/internal/core/keys"
+	"github.com/stele-go/stele/internal/testutil/vectors"
 )
 
 var ignoreDocument = cmpopts.IgnoreFields(Result{}, "Document")

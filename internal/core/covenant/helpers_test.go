@@ -1,8 +1,6 @@
 package covenant
 
 import (
-	"github.com/stele-go/stele/internal/testutil/vectors"
-
 	"bytes"
 	"encoding/json"
 	"io"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/stele-go/stele/internal/core/canon"
 	"github.com/stele-go/stele/internal/core/keys"
+	"github.com/stele-go/stele/internal/testutil/vectors"
 )
 
 func readJSON(t testing.TB, path string, v any) {
