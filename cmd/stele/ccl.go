@@ -28,7 +28,7 @@ func runParse(ctx context.Context, e *env, args []string) int {
 	}
 	list := make([]any, len(doc.Statements))
 	for i, s := range doc.Statements {
-		list[i] = statementValue(s)
+		list[i] = s.JSONValue()
 	}
 	out := canon.AppendIndent(nil, list)
 	fmt.Fprintln(e.stdout, string(out))
@@ -43,51 +43,6 @@ func cclError(e *env, cmd, file string, err error) int {
 			"%s:%d:%d: %v", file, se.Line, se.Column, err)
 	}
 	return fail(e, cmd, exitInvalid, "", "%s: %v", file, err)
-}
-
-// statementValue renders a statement with the reference AST's member order.
-func statementValue(s *ccl.Statement) *canon.Object {
-	o := canon.NewObject(7)
-	o.Set("type", string(s.Type))
-	o.Set("action", s.Action)
-	if s.Type == ccl.Limit {
-		o.Set("count", s.Count)
-		o.Set("periodSeconds", s.PeriodSeconds)
-	} else {
-		o.Set("resource", s.Resource)
-		if s.Condition != nil {
-			o.Set("condition", conditionValue(s.Condition))
-		}
-	}
-	o.Set("severity", s.Severity)
-	o.Set("line", float64(s.Line))
-	return o
-}
-
-func conditionValue(c *ccl.Condition) *canon.Object {
-	o := canon.NewObject(3)
-	if c.Type != "" {
-		o.Set("type", c.Type)
-		subs := make([]any, len(c.Conditions))
-		for i, sc := range c.Conditions {
-			subs[i] = conditionValue(sc)
-		}
-		o.Set("conditions", subs)
-		return o
-	}
-	o.Set("field", c.Field)
-	o.Set("operator", c.Operator)
-	switch v := c.Value.(type) {
-	case []string:
-		arr := make([]any, len(v))
-		for i, s := range v {
-			arr[i] = s
-		}
-		o.Set("value", arr)
-	default:
-		o.Set("value", v)
-	}
-	return o
 }
 
 func runEval(ctx context.Context, e *env, args []string) int {

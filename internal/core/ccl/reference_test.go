@@ -120,54 +120,10 @@ func wtf8(t *testing.T, raw json.RawMessage) string {
 	return s
 }
 
-// statementValue renders a statement as the reference's JSON.stringify does.
-func statementValue(s *Statement) *canon.Object {
-	o := canon.NewObject(7)
-	o.Set("type", string(s.Type))
-	o.Set("action", s.Action)
-	if s.Type == Limit {
-		o.Set("count", s.Count)
-		o.Set("periodSeconds", s.PeriodSeconds)
-	} else {
-		o.Set("resource", s.Resource)
-		if s.Condition != nil {
-			o.Set("condition", conditionValue(s.Condition))
-		}
-	}
-	o.Set("severity", s.Severity)
-	o.Set("line", float64(s.Line))
-	return o
-}
-
-func conditionValue(c *Condition) *canon.Object {
-	o := canon.NewObject(3)
-	if c.isCompound() {
-		o.Set("type", c.Type)
-		subs := make([]any, len(c.Conditions))
-		for i, sc := range c.Conditions {
-			subs[i] = conditionValue(sc)
-		}
-		o.Set("conditions", subs)
-		return o
-	}
-	o.Set("field", c.Field)
-	o.Set("operator", c.Operator)
-	if arr, ok := c.Value.([]string); ok {
-		vals := make([]any, len(arr))
-		for i, s := range arr {
-			vals[i] = s
-		}
-		o.Set("value", vals)
-	} else {
-		o.Set("value", c.Value)
-	}
-	return o
-}
-
 func documentJSON(doc *Document) string {
 	list := make([]any, len(doc.Statements))
 	for i, s := range doc.Statements {
-		list[i] = statementValue(s)
+		list[i] = s.JSONValue()
 	}
 	return string(canon.AppendJSON(nil, list))
 }
