@@ -83,61 +83,13 @@ func (e Entry) Clone() Entry {
 	return e
 }
 
-// hashObject returns exactly the members the entry hash covers.
-func (e *Entry) hashObject() *canon.Object {
-	res := canon.NewObject(3)
-	res.Set("permitted", e.Result.Permitted)
-	if e.Result.Reason != "" {
-		res.Set("reason", e.Result.Reason)
-	}
-	if e.Result.Severity != "" {
-		res.Set("severity", e.Result.Severity)
-	}
-	o := canon.NewObject(9)
-	o.Set("index", float64(e.Index))
-	o.Set("timestamp", e.Timestamp)
-	o.Set("action", e.Action)
-	o.Set("resource", e.Resource)
-	o.Set("context", contextOrEmpty(e.Context))
-	o.Set("result", res)
-	o.Set("outcome", string(e.Outcome))
-	o.Set("previousHash", e.PreviousHash)
-	if e.Error != nil {
-		o.Set("error", *e.Error)
-	}
-	return o
-}
-
-func contextOrEmpty(c *canon.Object) *canon.Object {
-	if c == nil {
-		return canon.NewObject(0)
-	}
-	return c
-}
-
-// ComputeHash returns the hash of e (computeEntryHash, §6.2). It ignores
-// e.Hash and e.Result.MatchedRule.
-func (e *Entry) ComputeHash() string {
-	return keys.SHA256Hex(canon.Canonical(e.hashObject()))
-}
-
-// Seal sets e.Hash to e.ComputeHash() and returns e.
-func (e Entry) Seal() Entry {
-	e.Hash = e.ComputeHash()
-	return e
-}
-
-// AppendJSON appends the entry as plain JSON, for storage: {index, timestamp,
-// action, resource, context, result: {permitted, matchedRule?, reason?,
-// severity?}, outcome, previousHash, hash, error?}. ParseEntry reads it back.
-func (e *Entry) AppendJSON(dst []byte) []byte {
-	return canon.AppendJSON(dst, e.jsonObject())
-}
-
-func (e *Entry) jsonObject() *canon.Object {
+// object returns the entry as an object. With stored false it holds exactly
+// the members the entry hash covers; with stored true it adds what storage
+// keeps besides (result.matchedRule and hash), in storage's member order.
+func (e *Entry) object(stored bool) *canon.Object {
 	res := canon.NewObject(4)
 	res.Set("permitted", e.Result.Permitted)
-	if r := e.Result.MatchedRule; r != nil {
+	if r := e.Result.MatchedRule; stored && r != nil {
 		ro := canon.NewObject(5)
 		ro.Set("type", string(r.Type))
 		ro.Set("action", r.Action)
@@ -161,11 +113,39 @@ func (e *Entry) jsonObject() *canon.Object {
 	o.Set("result", res)
 	o.Set("outcome", string(e.Outcome))
 	o.Set("previousHash", e.PreviousHash)
-	o.Set("hash", e.Hash)
+	if stored {
+		o.Set("hash", e.Hash)
+	}
 	if e.Error != nil {
 		o.Set("error", *e.Error)
 	}
 	return o
+}
+
+func contextOrEmpty(c *canon.Object) *canon.Object {
+	if c == nil {
+		return canon.NewObject(0)
+	}
+	return c
+}
+
+// ComputeHash returns the hash of e (computeEntryHash, §6.2). It ignores
+// e.Hash and e.Result.MatchedRule.
+func (e *Entry) ComputeHash() string {
+	return keys.SHA256Hex(canon.Canonical(e.object(false)))
+}
+
+// Seal sets e.Hash to e.ComputeHash() and returns e.
+func (e Entry) Seal() Entry {
+	e.Hash = e.ComputeHash()
+	return e
+}
+
+// AppendJSON appends the entry as plain JSON, for storage: {index, timestamp,
+// action, resource, context, result: {permitted, matchedRule?, reason?,
+// severity?}, outcome, previousHash, hash, error?}. ParseEntry reads it back.
+func (e *Entry) AppendJSON(dst []byte) []byte {
+	return canon.AppendJSON(dst, e.object(true))
 }
 
 // MarshalJSON implements json.Marshaler with AppendJSON.
