@@ -60,6 +60,10 @@ CREATE TABLE sigs (
 ) WITHOUT ROWID;
 CREATE INDEX sigs_expires ON sigs (expires_at);
 `,
+	// 2: revocations and the signing-key directory (schema_registry.go).
+	schemaRegistry,
+	// 3: audit logs and rate-limit windows (schema_audit.go).
+	schemaAudit,
 }
 
 // migrate brings the schema of db up to len(migrations), one transaction per
