@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -222,26 +223,45 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/verify", s.handleVerify)
-	mux.HandleFunc("GET /v1/jobs/{id}", s.handleJob)
-	mux.HandleFunc("GET /v1/jobs/{id}/results", s.handleResults)
-	mux.HandleFunc("GET /v1/covenants/{id}", s.handleCovenant)
-	mux.HandleFunc("GET /healthz", s.handleHealthz)
-	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	mux.HandleFunc("GET /health", s.handleHealth)
+	rt := &router{mux: http.NewServeMux(), seen: make(map[string]bool)}
+	rt.handle("POST /v1/verify", s.handleVerify)
+	rt.handle("GET /v1/jobs/{id}", s.handleJob)
+	rt.handle("GET /v1/jobs/{id}/results", s.handleResults)
+	rt.handle("GET /v1/covenants/{id}", s.handleCovenant)
+	rt.handle("GET /healthz", s.handleHealthz)
+	rt.handle("GET /readyz", s.handleReadyz)
+	rt.handle("GET /health", s.handleHealth)
+	s.registryRoutes(rt)
+	s.evaluateRoutes(rt)
 	// Method-less patterns are less specific than the ones above, so they
 	// only catch other methods on known paths; "/" catches unknown paths.
 	// Both answer with JSON errors rather than the mux's plain text.
-	for _, p := range []string{"/v1/verify", "/v1/jobs/{id}", "/v1/jobs/{id}/results", "/v1/covenants/{id}", "/healthz", "/readyz", "/health"} {
-		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+	for _, p := range rt.paths {
+		rt.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, &Error{Err: ErrMethodNotAllowed, Field: "method", Message: r.Method + " is not allowed on " + r.URL.Path})
 		})
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Err: ErrNotFound, Field: "path", Message: "no such endpoint: " + r.URL.Path})
 	})
-	return s.logRequests(mux)
+	return s.logRequests(rt.mux)
+}
+
+// router registers routes ("METHOD /path") and remembers their paths, for
+// which other methods answer 405.
+type router struct {
+	mux   *http.ServeMux
+	paths []string
+	seen  map[string]bool
+}
+
+func (rt *router) handle(pattern string, h http.HandlerFunc) {
+	rt.mux.HandleFunc(pattern, h)
+	_, path, _ := strings.Cut(pattern, " ")
+	if !rt.seen[path] {
+		rt.seen[path] = true
+		rt.paths = append(rt.paths, path)
+	}
 }
 
 // fail logs unexpected errors and writes err.
