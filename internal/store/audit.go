@@ -2,26 +2,37 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/stele-go/stele/internal/core/audit"
 )
 
 // AuditLog is the covenants' audit trails in the shared store: one hash chain
-// per covenant ID, appended by every gateway process.
+// per covenant ID, appended by every gateway process. Its first four methods
+// are audit.Log's under store-specific names (AuditLogOf adapts it), with the
+// same contract: in particular AppendAudit advances the head atomically
+// across processes, so concurrent appends never fork the chain or lose an
+// entry.
 //
-// Beyond audit.Log (whose Append advances the head atomically across
-// processes: concurrent appends never fork the chain or lose an entry), a
-// log can be trimmed: the bodies of entries before a checkpoint are deleted
-// and the checkpoint (the index and hash of the last trimmed entry, as an
-// audit.Head) is kept, so the remainder still verifies with
-// audit.VerifyFrom(checkpoint, entries). The hashes of all entries, trimmed
-// or not, are kept, so Merkle roots and inclusion proofs cover the whole log.
+// A log can also be trimmed: the bodies of entries before a checkpoint are
+// deleted and the checkpoint (the number of trimmed entries and the hash of
+// the last one, as an audit.Head) is kept, so the remainder still verifies
+// with audit.VerifyFrom(checkpoint, entries). The hashes of all entries,
+// trimmed or not, are kept, so Merkle roots and inclusion proofs cover the
+// whole log.
 //
-// Entries returns only entries at or after the checkpoint (its range is
-// clamped to [checkpoint.Len, head.Len)). Reset deletes everything,
+// AuditEntries returns only entries at or after the checkpoint (its range is
+// clamped to [checkpoint.Len, head.Len)). ResetAudit deletes everything,
 // checkpoint included.
 type AuditLog interface {
-	audit.Log
+	// AppendAudit is audit.Log.Append.
+	AppendAudit(ctx context.Context, covenantID string, build func(prev audit.Head) (audit.Entry, error)) (audit.Entry, error)
+	// AuditHead is audit.Log.Head.
+	AuditHead(ctx context.Context, covenantID string) (audit.Head, error)
+	// AuditEntries is audit.Log.Entries, clamped to the checkpoint.
+	AuditEntries(ctx context.Context, covenantID string, start, end int) ([]audit.Entry, error)
+	// ResetAudit is audit.Log.Reset.
+	ResetAudit(ctx context.Context, covenantID string) error
 	// AuditCheckpoint returns the trim point of covenantID's log: Len is the
 	// number of trimmed entries and Hash the hash of the last one
 	// (Head{0, audit.GenesisHash} for a log never trimmed).
@@ -35,9 +46,49 @@ type AuditLog interface {
 	AuditHashes(ctx context.Context, covenantID string, start, end int) ([]string, error)
 }
 
-// RateLimits is audit.RateLimiter in the shared store: a limit's window is
-// counted across every process, and Acquire's check-then-count is one
-// atomic step.
+// RateLimits is audit.RateLimiter in the shared store, under store-specific
+// names (RateLimiterOf adapts it): a limit's window is counted across every
+// process, and AcquireRate's check-then-count is one atomic step.
 type RateLimits interface {
-	audit.RateLimiter
+	// CheckRate is audit.RateLimiter.Check.
+	CheckRate(ctx context.Context, scope string, limit audit.Limit, now time.Time) (audit.RateStatus, error)
+	// AcquireRate is audit.RateLimiter.Acquire.
+	AcquireRate(ctx context.Context, scope string, check audit.Limit, all []audit.Limit, now time.Time) (audit.RateStatus, error)
+	// RateStates is audit.RateLimiter.States.
+	RateStates(ctx context.Context, scope string) ([]audit.RateLimitState, error)
+	// ResetRates is audit.RateLimiter.Reset.
+	ResetRates(ctx context.Context, scope string) error
 }
+
+// AuditLogOf adapts a store's AuditLog to audit.Log (for audit.WithLog).
+func AuditLogOf(l AuditLog) audit.Log { return auditLog{l} }
+
+type auditLog struct{ l AuditLog }
+
+func (a auditLog) Append(ctx context.Context, id string, build func(audit.Head) (audit.Entry, error)) (audit.Entry, error) {
+	return a.l.AppendAudit(ctx, id, build)
+}
+func (a auditLog) Head(ctx context.Context, id string) (audit.Head, error) {
+	return a.l.AuditHead(ctx, id)
+}
+func (a auditLog) Entries(ctx context.Context, id string, start, end int) ([]audit.Entry, error) {
+	return a.l.AuditEntries(ctx, id, start, end)
+}
+func (a auditLog) Reset(ctx context.Context, id string) error { return a.l.ResetAudit(ctx, id) }
+
+// RateLimiterOf adapts a store's RateLimits to audit.RateLimiter (for
+// audit.WithRateLimiter).
+func RateLimiterOf(r RateLimits) audit.RateLimiter { return rateLimiter{r} }
+
+type rateLimiter struct{ r RateLimits }
+
+func (a rateLimiter) Check(ctx context.Context, scope string, l audit.Limit, now time.Time) (audit.RateStatus, error) {
+	return a.r.CheckRate(ctx, scope, l, now)
+}
+func (a rateLimiter) Acquire(ctx context.Context, scope string, check audit.Limit, all []audit.Limit, now time.Time) (audit.RateStatus, error) {
+	return a.r.AcquireRate(ctx, scope, check, all, now)
+}
+func (a rateLimiter) States(ctx context.Context, scope string) ([]audit.RateLimitState, error) {
+	return a.r.RateStates(ctx, scope)
+}
+func (a rateLimiter) Reset(ctx context.Context, scope string) error { return a.r.ResetRates(ctx, scope) }

@@ -245,6 +245,11 @@ type Store interface {
 	Jobs
 	SigCache
 	ChunkCommitter
+	Registry
+	Revocations
+	KeyDirectory
+	AuditLog
+	RateLimits
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store; calling it again is harmless.
