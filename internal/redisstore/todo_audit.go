@@ -20,7 +20,9 @@ func (s *Store) AuditHead(ctx context.Context, covenantID string) (audit.Head, e
 func (s *Store) AuditEntries(ctx context.Context, covenantID string, start, end int) ([]audit.Entry, error) {
 	return nil, errors.ErrUnsupported
 }
-func (s *Store) ResetAudit(ctx context.Context, covenantID string) error { return errors.ErrUnsupported }
+func (s *Store) ResetAudit(ctx context.Context, covenantID string) error {
+	return errors.ErrUnsupported
+}
 func (s *Store) AuditCheckpoint(ctx context.Context, covenantID string) (audit.Head, error) {
 	return audit.Head{}, errors.ErrUnsupported
 }

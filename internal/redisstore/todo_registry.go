@@ -12,7 +12,9 @@ import (
 func (s *Store) ListDocuments(ctx context.Context, q store.DocumentQuery) (store.DocumentPage, error) {
 	return store.DocumentPage{}, errors.ErrUnsupported
 }
-func (s *Store) RevokeKey(ctx context.Context, r store.Revocation) error { return errors.ErrUnsupported }
+func (s *Store) RevokeKey(ctx context.Context, r store.Revocation) error {
+	return errors.ErrUnsupported
+}
 func (s *Store) RevokedKeys(ctx context.Context, publicKeys []string) (map[string]store.Revocation, error) {
 	return nil, errors.ErrUnsupported
 }

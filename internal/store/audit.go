@@ -91,4 +91,6 @@ func (a rateLimiter) Acquire(ctx context.Context, scope string, check audit.Limi
 func (a rateLimiter) States(ctx context.Context, scope string) ([]audit.RateLimitState, error) {
 	return a.r.RateStates(ctx, scope)
 }
-func (a rateLimiter) Reset(ctx context.Context, scope string) error { return a.r.ResetRates(ctx, scope) }
+func (a rateLimiter) Reset(ctx context.Context, scope string) error {
+	return a.r.ResetRates(ctx, scope)
+}
