@@ -1,0 +1,190 @@
+package evaluate
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/stele-go/stele/internal/core/audit"
+	"github.com/stele-go/stele/internal/core/covenant"
+	"github.com/stele-go/stele/internal/core/jstime"
+	"github.com/stele-go/stele/internal/store"
+)
+
+// policy is what a Service keeps per covenant: the monitor over the chain's
+// effective constraints and the covenant's validity period.
+type policy struct {
+	mon         *audit.Monitor
+	expiresAt   instant
+	activatesAt instant
+}
+
+// instant is an optional expiresAt or activatesAt member.
+type instant struct {
+	raw   string // "" when absent
+	ms    int64
+	valid bool
+}
+
+func instantOf(raw string) instant {
+	if raw == "" {
+		return instant{}
+	}
+	t, ok := jstime.Parse(raw)
+	return instant{raw: raw, ms: t.UnixMilli(), valid: ok}
+}
+
+// outside returns the reason a covenant permits nothing at now, or "".
+func (p *policy) outside(now time.Time) string {
+	ms := now.UnixMilli()
+	if e := p.expiresAt; e.raw != "" && (!e.valid || ms >= e.ms) {
+		return "Covenant expired at " + e.raw
+	}
+	if a := p.activatesAt; a.raw != "" && (!a.valid || ms < a.ms) {
+		return "Covenant is not active until " + a.raw
+	}
+	return ""
+}
+
+// load builds the policy of covenant id: the document, its ancestors, the
+// effective constraints and a monitor writing to the store.
+func (s *Service) load(ctx context.Context, id string) (*policy, error) {
+	data, err := s.docs.GetDocument(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &Error{Err: ErrNotFound, Field: "covenantId", Message: "no such covenant"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load covenant %s: %w", id, err)
+	}
+	doc, err := covenant.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("load covenant %s: stored document: %w", id, err)
+	}
+	ancestors, err := covenant.ResolveChain(ctx, doc, s.res, MaxChainDepth)
+	if err != nil {
+		return nil, fmt.Errorf("load covenant %s: %w", id, err)
+	}
+	if missing := missingParent(doc, ancestors); missing != "" {
+		// Evaluating without an ancestor would drop its restrictions.
+		return nil, &Error{Err: ErrNotFound, Field: "covenantId",
+			Message: fmt.Sprintf("ancestor %s of the covenant is not stored; its chain cannot be evaluated", missing)}
+	}
+	eff, err := covenant.EffectiveConstraints(doc, ancestors)
+	if err != nil {
+		return nil, fmt.Errorf("load covenant %s: %w", id, err)
+	}
+	mon, err := audit.NewMonitorFromDocument(id, eff,
+		audit.WithMode(audit.Enforce),
+		audit.WithLog(s.log),
+		audit.WithRateLimiter(s.limiter),
+		audit.WithClock(s.now),
+		audit.WithLogger(s.logger),
+		audit.WithMaxContextBytes(MaxRequestBytes),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("load covenant %s: %w", id, err)
+	}
+	return &policy{mon: mon, expiresAt: instantOf(doc.ExpiresAt()), activatesAt: instantOf(doc.ActivatesAt())}, nil
+}
+
+// missingParent returns the parent ID at which ResolveChain stopped because
+// the store does not have it, or "" when the chain is complete (it ends at a
+// root, at a cycle, or at the depth limit).
+func missingParent(doc *covenant.Document, ancestors []*covenant.Document) string {
+	if len(ancestors) >= MaxChainDepth {
+		return ""
+	}
+	seen := map[string]bool{doc.ID(): true}
+	last := doc
+	for _, a := range ancestors {
+		seen[a.ID()] = true
+		last = a
+	}
+	c, ok := last.Chain()
+	if !ok || c.ParentID == "" || seen[c.ParentID] {
+		return ""
+	}
+	return c.ParentID
+}
+
+// monitorCache is a bounded LRU of policies by covenant ID. Concurrent
+// misses of one ID share one load.
+type monitorCache struct {
+	mu       sync.Mutex
+	max      int
+	ll       *list.List // of *cacheItem, most recent first
+	items    map[string]*list.Element
+	inflight map[string]*loadCall
+	load     func(context.Context, string) (*policy, error)
+}
+
+type cacheItem struct {
+	id string
+	p  *policy
+}
+
+type loadCall struct {
+	done chan struct{}
+	p    *policy
+	err  error
+}
+
+func newMonitorCache(max int, load func(context.Context, string) (*policy, error)) *monitorCache {
+	return &monitorCache{
+		max:      max,
+		ll:       list.New(),
+		items:    make(map[string]*list.Element),
+		inflight: make(map[string]*loadCall),
+		load:     load,
+	}
+}
+
+// get returns the policy of id, loading it on a miss. Failures are not
+// cached.
+func (c *monitorCache) get(ctx context.Context, id string) (*policy, error) {
+	c.mu.Lock()
+	if el, ok := c.items[id]; ok {
+		c.ll.MoveToFront(el)
+		p := el.Value.(*cacheItem).p
+		c.mu.Unlock()
+		return p, nil
+	}
+	if call, ok := c.inflight[id]; ok {
+		c.mu.Unlock()
+		select {
+		case <-call.done:
+			return call.p, call.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("load covenant %s: %w", id, ctx.Err())
+		}
+	}
+	call := &loadCall{done: make(chan struct{})}
+	c.inflight[id] = call
+	c.mu.Unlock()
+
+	call.p, call.err = c.load(ctx, id)
+
+	c.mu.Lock()
+	delete(c.inflight, id)
+	if call.err == nil {
+		c.items[id] = c.ll.PushFront(&cacheItem{id: id, p: call.p})
+		for c.ll.Len() > c.max {
+			old := c.ll.Back()
+			c.ll.Remove(old)
+			delete(c.items, old.Value.(*cacheItem).id)
+		}
+	}
+	c.mu.Unlock()
+	close(call.done)
+	return call.p, call.err
+}
+
+// len returns the number of cached policies.
+func (c *monitorCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ll.Len()
+}
