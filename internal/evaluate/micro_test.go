@@ -1,0 +1,128 @@
+package evaluate_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/stele-go/stele/internal/evaluate"
+	"github.com/stele-go/stele/internal/store"
+	"github.com/stele-go/stele/internal/testutil/natstest"
+)
+
+// TestMicro runs stele.evaluate in two processes' worth of services (two
+// connections, two stores on one Redis) and checks replies, error codes and
+// the queue group.
+func TestMicro(t *testing.T) {
+	env := newRedisEnv(t)
+	ctx := testContext(t)
+	doc := newIssuer(t).build(t, "permit read on '/data/**'\nlimit read 30 per 1 minutes", nil)
+	put(t, env.a, doc)
+	url := natstest.StartServer(t, natstest.Options{}).ClientURL()
+	connect := func() *nats.Conn {
+		nc, err := nats.Connect(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	var services []*evaluate.MicroService
+	for _, st := range []store.Store{env.a, env.b} {
+		svc := newService(t, st, nil)
+		ms, err := evaluate.RegisterMicro(connect(), svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ms.Stop() })
+		services = append(services, ms)
+	}
+	client := connect()
+
+	permitted := 0
+	for i := range 40 {
+		body, _ := json.Marshal(evaluate.Request{CovenantID: doc.ID(), Action: "read", Resource: "/data/x", Context: json.RawMessage(`{"n":1}`)})
+		msg, err := client.RequestWithContext(ctx, evaluate.SubjectEvaluate, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
+			t.Fatalf("request %d: error %s %s", i, code, msg.Data)
+		}
+		var d evaluate.Decision
+		if err := json.Unmarshal(msg.Data, &d); err != nil {
+			t.Fatalf("reply %s: %v", msg.Data, err)
+		}
+		if d.AuditEntry.Index != i {
+			t.Fatalf("request %d recorded at %d", i, d.AuditEntry.Index)
+		}
+		if d.Permitted {
+			permitted++
+		}
+	}
+	if permitted != 30 {
+		t.Fatalf("%d permitted, want the limit of 30", permitted)
+	}
+	for i, ms := range services {
+		if n := ms.Stats().Endpoints[0].NumRequests; n == 0 {
+			t.Errorf("service %d answered no request: the queue group does not spread them", i)
+		}
+		if info := ms.Info(); info.Name != "stele" || info.Endpoints[0].Subject != "stele.evaluate" || info.Endpoints[0].QueueGroup != "stele" {
+			t.Errorf("service info %+v", info)
+		}
+	}
+
+	for _, c := range []struct{ body, code, errCode, field string }{
+		{`{`, "400", "invalid_json", ""},
+		{`{"action":"read"}`, "400", "missing_field", "covenantId"},
+		{`{"covenantId":"` + doc.ID() + `","action":"read","context":7}`, "400", "invalid_field", "context"},
+		{`{"covenantId":"` + strings.Repeat("0", 64) + `","action":"read"}`, "404", "not_found", "covenantId"},
+	} {
+		msg, err := client.RequestWithContext(ctx, evaluate.SubjectEvaluate, []byte(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var eb evaluate.ErrorBody
+		if err := json.Unmarshal(msg.Data, &eb); err != nil {
+			t.Fatalf("%s: error body %q: %v", c.body, msg.Data, err)
+		}
+		if got := msg.Header.Get(micro.ErrorCodeHeader); got != c.code || eb.Error.Code != c.errCode || eb.Error.Field != c.field ||
+			msg.Header.Get(micro.ErrorHeader) == "" {
+			t.Errorf("%s: code %q header %q body %+v; want %s %s %q", c.body, got, msg.Header.Get(micro.ErrorHeader), eb, c.code, c.errCode, c.field)
+		}
+	}
+
+	// Stopped everywhere: nobody answers.
+	for _, ms := range services {
+		if err := ms.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if err := ms.Stop(); err != nil {
+			t.Fatalf("second stop: %v", err)
+		}
+	}
+	// (The unsubscription reaches the server shortly after Stop returns;
+	// until then a request is refused with 503.)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		msg, err := client.Request(evaluate.SubjectEvaluate, []byte(`{}`), 2*time.Second)
+		if errors.Is(err, nats.ErrNoResponders) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after stop: %v", err)
+		}
+		if code := msg.Header.Get(micro.ErrorCodeHeader); code != "503" {
+			t.Fatalf("after stop: code %q, %s", code, msg.Data)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("still answered 5 s after stop")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
