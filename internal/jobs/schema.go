@@ -95,8 +95,11 @@ type Chunk struct {
 	Chunk int           `json:"chunk"`
 	// At, when set (RFC 3339), verifies as of that instant instead of now.
 	At string `json:"at,omitempty"`
-	// Chain is reserved for chain verification of the items as one
-	// delegation chain; the verify handler does not act on it yet.
+	// Chain, on a verify chunk, also checks the delegation chain of every
+	// item that verified and names a chain.parentId: its ancestors are
+	// resolved from the chunk's own documents and the store, and each link
+	// must narrow its parent (failing checks chain_narrowing and
+	// chain_resolved; see VerifyHandler).
 	Chain bool   `json:"chain,omitempty"`
 	Items []Item `json:"items"`
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stele-go/stele/internal/core/covenant"
+	"github.com/stele-go/stele/internal/registry"
 	"github.com/stele-go/stele/internal/store"
 )
 
@@ -37,6 +38,11 @@ type VerifyConfig struct {
 	// DiscardDocuments turns off storing the authentic documents received
 	// inline (see VerifyHandler).
 	DiscardDocuments bool
+	// Revocations, when set, is the revocation list: a document whose
+	// issuer or countersigner key is revoked is invalid, with a failing
+	// key_not_revoked check (registry.Revoked), and is not stored. It costs
+	// one store round trip per chunk.
+	Revocations store.Revocations
 	// Logger receives cache failures (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -60,9 +66,21 @@ type VerifyConfig struct {
 // structural checks do not matter for that (an expired covenant is still the
 // covenant its issuer signed). Storing unauthenticated documents would let
 // anyone replace a stored covenant, or attach it bogus countersignatures,
-// under an ID they do not own.
+// under an ID they do not own. A document signed by a revoked key (see
+// VerifyConfig.Revocations) is not stored either.
+//
+// Chunks with "chain": true also check delegation chains: every item that
+// verified and names a chain.parentId has its ancestors resolved (from the
+// authentic documents of the same chunk, then from the store, one read per
+// chain level for the whole chunk) and each link checked for narrowing
+// (registry.CheckChains). A broadening link adds a failing chain_narrowing
+// check, an ancestor that cannot be resolved a failing chain_resolved check,
+// and the item is invalid. Chain verdicts do not affect storing: the
+// document is still the one its issuer signed.
 type VerifyHandler struct {
 	docs     store.Documents
+	revs     store.Revocations
+	resolver *registry.Resolver
 	verifier *covenant.Verifier
 	now      func() time.Time
 	keep     bool
@@ -76,7 +94,8 @@ func NewVerifyHandler(cfg VerifyConfig) (*VerifyHandler, error) {
 	if cfg.Documents == nil {
 		return nil, fmt.Errorf("%w: verify handler needs a document store", ErrInvalidOption)
 	}
-	h := &VerifyHandler{docs: cfg.Documents, now: cfg.Now, keep: !cfg.DiscardDocuments, log: cfg.Logger}
+	h := &VerifyHandler{docs: cfg.Documents, revs: cfg.Revocations, now: cfg.Now, keep: !cfg.DiscardDocuments, log: cfg.Logger}
+	h.resolver = registry.NewResolver(cfg.Documents)
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -188,6 +207,10 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 	}
 
 	verdicts := h.verifier.At(at).VerifyBatchContext(ctx, docs)
+	extra, err := h.extraChecks(ctx, c, docs, verdicts)
+	if err != nil {
+		return nil, fmt.Errorf("verify chunk %s.%d: %w", c.JobID, c.Chunk, err)
+	}
 
 	var toStore []store.Document
 	seen := make(map[string]bool)
@@ -198,11 +221,21 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		v := verdicts[i]
 		res := &results[i]
 		res.Valid = v.Valid
-		res.Checks = make([]store.Check, len(v.Checks))
+		var more []store.Check
+		if extra != nil {
+			more = extra[i]
+		}
+		res.Checks = make([]store.Check, len(v.Checks), len(v.Checks)+len(more))
 		for j, ch := range v.Checks {
 			res.Checks[j] = store.Check{Name: ch.Name, Passed: ch.Passed, Message: ch.Message}
 		}
-		if h.keep && keep[i] && authentic(v) && !seen[doc.ID()] {
+		revoked := false
+		for _, ch := range more {
+			res.Checks = append(res.Checks, ch)
+			res.Valid = res.Valid && ch.Passed
+			revoked = revoked || ch.Name == registry.CheckKeyNotRevoked
+		}
+		if h.keep && keep[i] && !revoked && authentic(v) && !seen[doc.ID()] {
 			seen[doc.ID()] = true
 			toStore = append(toStore, storeDocument(doc))
 		}
@@ -211,6 +244,56 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		return nil, fmt.Errorf("verify chunk %s.%d: %w", c.JobID, c.Chunk, err)
 	}
 	return results, nil
+}
+
+// extraChecks returns the checks added to the eleven of the verifier, per
+// document: key_not_revoked when revocations are configured, the chain
+// checks when the chunk asks for them. It is nil (and costs nothing) when
+// neither applies.
+func (h *VerifyHandler) extraChecks(ctx context.Context, c *Chunk, docs []*covenant.Document, verdicts []covenant.Result) ([][]store.Check, error) {
+	if h.revs == nil && !c.Chain {
+		return nil, nil
+	}
+	extra := make([][]store.Check, len(docs))
+	var revoked []*store.Check
+	if h.revs != nil {
+		var err error
+		revoked, err = registry.Revoked(ctx, h.revs, docs)
+		if err != nil {
+			return nil, err
+		}
+		for i, ch := range revoked {
+			if ch != nil {
+				extra[i] = append(extra[i], *ch)
+			}
+		}
+	}
+	if !c.Chain {
+		return extra, nil
+	}
+	// Chains of the documents that verified, through the authentic,
+	// unrevoked documents of the chunk and the store.
+	candidates := make([]*covenant.Document, len(docs))
+	local := make([]*covenant.Document, 0, len(docs))
+	for i, d := range docs {
+		if d == nil || (revoked != nil && revoked[i] != nil) {
+			continue
+		}
+		if verdicts[i].Valid {
+			candidates[i] = d
+		}
+		if authentic(verdicts[i]) {
+			local = append(local, d)
+		}
+	}
+	chains, err := h.resolver.CheckChains(ctx, candidates, local, 0)
+	if err != nil {
+		return nil, err
+	}
+	for i, checks := range chains {
+		extra[i] = append(extra[i], checks...)
+	}
+	return extra, nil
 }
 
 // storeDocuments writes the documents that are not already stored with the
