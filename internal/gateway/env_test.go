@@ -19,9 +19,11 @@ import (
 
 	"github.com/stele-go/stele/internal/gateway"
 	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/redisstore"
 	"github.com/stele-go/stele/internal/sqlitestore"
 	"github.com/stele-go/stele/internal/store"
 	"github.com/stele-go/stele/internal/testutil/natstest"
+	"github.com/stele-go/stele/internal/testutil/redistest"
 	"github.com/stele-go/stele/tests/corpus"
 )
 
@@ -30,13 +32,13 @@ func TestMain(m *testing.M) {
 }
 
 // testEnv is a gateway mounted on httptest, with a real in-process JetStream
-// server and a real SQLite store.
+// server and a real store (SQLite unless the test chose Redis).
 type testEnv struct {
 	url string
 	ns  *server.Server
 	nc  *nats.Conn
 	js  jetstream.JetStream
-	st  *sqlitestore.Store
+	st  store.Store
 	gw  *gateway.Server
 }
 
@@ -51,6 +53,13 @@ func testContext(t testing.TB) context.Context {
 }
 
 func newEnv(t *testing.T, lim gateway.Limits) *testEnv {
+	t.Helper()
+	return newEnvOn(t, lim, "sqlite")
+}
+
+// newEnvOn is newEnv on the store kind "sqlite" or "redis" (a private
+// redis-server started for the test).
+func newEnvOn(t *testing.T, lim gateway.Limits, kind string) *testEnv {
 	t.Helper()
 	ctx := testContext(t)
 	e := &testEnv{}
@@ -67,9 +76,16 @@ func newEnv(t *testing.T, lim gateway.Limits) *testEnv {
 	if err := jobs.EnsureStreams(ctx, e.js, jobs.StreamConfig{}); err != nil {
 		t.Fatalf("EnsureStreams: %v", err)
 	}
-	e.st, err = sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "stele.db"), sqlitestore.WithSynchronous("NORMAL"))
+	switch kind {
+	case "sqlite":
+		e.st, err = sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "stele.db"), sqlitestore.WithSynchronous("NORMAL"))
+	case "redis":
+		e.st, err = redisstore.Open(ctx, redistest.Start(t), redisstore.WithKeyPrefix(redistest.KeyPrefix(t)))
+	default:
+		t.Fatalf("unknown store kind %q", kind)
+	}
 	if err != nil {
-		t.Fatalf("sqlitestore: %v", err)
+		t.Fatalf("%s store: %v", kind, err)
 	}
 	t.Cleanup(func() { e.st.Close() })
 	e.gw, err = gateway.New(gateway.Config{Store: e.st, NATS: e.nc, Limits: lim, SpoolDir: t.TempDir(), Logger: quietLogger()})

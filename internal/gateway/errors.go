@@ -25,6 +25,9 @@ var (
 	ErrUnsupportedMedia = errors.New("unsupported media type")
 	ErrNotAcceptable    = errors.New("not acceptable")
 	ErrNotFound         = errors.New("not found")
+	ErrConflict         = errors.New("conflict")
+	ErrInvalidCovenant  = errors.New("invalid covenant")
+	ErrBrokenChain      = errors.New("broken chain")
 	ErrMethodNotAllowed = errors.New("method not allowed")
 	ErrUnavailable      = errors.New("service unavailable")
 	ErrInternal         = errors.New("internal error")
@@ -48,6 +51,9 @@ var errorTable = []struct {
 	{ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{ErrNotAcceptable, http.StatusNotAcceptable, "not_acceptable"},
 	{ErrNotFound, http.StatusNotFound, "not_found"},
+	{ErrConflict, http.StatusConflict, "conflict"},
+	{ErrInvalidCovenant, http.StatusUnprocessableEntity, "invalid_covenant"},
+	{ErrBrokenChain, http.StatusUnprocessableEntity, "broken_chain"},
 	{store.ErrNotFound, http.StatusNotFound, "not_found"},
 	{ErrMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed"},
 	{ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},

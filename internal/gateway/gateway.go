@@ -1,13 +1,22 @@
-// Package gateway is Stele's HTTP API: it accepts verification requests,
-// records each as a job in the shared store, queues its items on JetStream for
-// the verifier workers and serves job progress, results and stored covenants.
+// Package gateway is Stele's HTTP API: it accepts verification and signing
+// requests, records each as a job in the shared store, queues its items on
+// JetStream for the verifier and signer workers and serves job progress,
+// results, the covenant registry and the revocation list. It holds no private
+// key: signers advertise the keys they hold in the store's key directory.
 //
 // Routes (Server.Handler):
 //
-//	POST /v1/verify                 queue a batch (JSON or application/x-ndjson); ?wait=DURATION
+//	POST /v1/verify                 queue a batch (JSON or application/x-ndjson); ?wait=DURATION, ?at=, "chain": true or ?chain=true
 //	GET  /v1/jobs/{id}              a job's status and counters
 //	GET  /v1/jobs/{id}/results      a page of results (?offset=&limit=), or all of them as NDJSON
 //	GET  /v1/covenants/{id}         a stored covenant
+//	POST /v1/sign                   queue a sign job (covenants built and signed by signer processes); ?wait=
+//	POST /v1/countersign            queue a countersignature of a stored covenant; ?wait=
+//	PUT  /v1/covenants              store a covenant signed elsewhere once it verifies (?chain=true: and narrows its ancestors)
+//	GET  /v1/covenants              list stored covenants (?issuer=&beneficiary=&createdAfter=&createdBefore=&hasChain=&tag=&limit=&cursor=)
+//	GET  /v1/covenants/{id}/chain   a covenant's ancestors, effective constraints and narrowing verdicts
+//	POST /v1/revocations            revoke a signing key ({"keyId"|"publicKey","reason"})
+//	GET  /v1/revocations            the revocation list
 //	GET  /healthz                   the process is alive
 //	GET  /readyz                    NATS, JetStream and the store are reachable (503 otherwise)
 //	GET  /health                    each dependency with its latency
@@ -33,7 +42,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/stele-go/stele/internal/core/covenant"
 	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/registry"
 	"github.com/stele-go/stele/internal/store"
 )
 
@@ -142,6 +153,9 @@ type Server struct {
 	log      *slog.Logger
 	started  time.Time
 	waiters  *waiters
+	keyDir   *keyDirectory
+	verifier *covenant.Verifier
+	resolver *registry.Resolver
 	sub      *nats.Subscription
 	handler  http.Handler
 
@@ -185,6 +199,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		started:  time.Now(),
 		waiters:  newWaiters(),
+		keyDir:   newKeyDirectory(cfg.Store),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -192,6 +207,12 @@ func New(cfg Config) (*Server, error) {
 	if s.spoolDir == "" {
 		s.spoolDir = os.TempDir()
 	}
+	// PUT /v1/covenants verifies with the shared signature cache.
+	s.verifier, err = covenant.NewVerifier(covenant.WithSignatureCache(cfg.Store), covenant.WithLogger(s.log))
+	if err != nil {
+		return nil, fmt.Errorf("gateway: verifier: %w", err)
+	}
+	s.resolver = registry.NewResolver(cfg.Store)
 	// One subscription for every job's completion: "*" matches the job ID
 	// token only, so per-document ".invalid" events are not delivered here.
 	s.sub, err = cfg.NATS.Subscribe(jobs.SubjectJobEventPrefix+"*", func(m *nats.Msg) {

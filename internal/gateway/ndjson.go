@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/store"
 )
 
 // NDJSON uploads: one covenant per line, blank lines (only spaces, tabs and
@@ -35,7 +36,7 @@ const spoolBuffer = 256 << 10
 // whitespace and the newline.
 const lineSlack = 64 << 10
 
-func (s *Server) verifyNDJSON(w http.ResponseWriter, r *http.Request, at string, wait time.Duration) {
+func (s *Server) verifyNDJSON(w http.ResponseWriter, r *http.Request, at string, chain bool, wait time.Duration) {
 	start := time.Now()
 	f, total, err := s.spool(http.MaxBytesReader(w, r.Body, s.lim.MaxStreamBytes))
 	if f != nil {
@@ -59,7 +60,7 @@ func (s *Server) verifyNDJSON(w http.ResponseWriter, r *http.Request, at string,
 		}
 		return s.feedLines(ctx, f, cw)
 	}
-	s.queueAndAnswer(w, r, total, at, wait, feed)
+	s.queueAndAnswer(w, r, jobs.Job{Kind: store.KindVerify, At: at, Chain: chain}, total, wait, feed)
 }
 
 // spool copies body to a temporary file and counts its non-blank lines. On

@@ -22,6 +22,9 @@ type verifyItem struct {
 type verifyRequest struct {
 	Items []verifyItem
 	At    string // normalised RFC 3339 (UTC, milliseconds) or ""
+	// Chain asks the verifier to resolve each document's ancestors from the
+	// store and fail a child that broadens its parent.
+	Chain bool
 }
 
 // maxParamDepth bounds the nesting of request members other than documents
@@ -138,7 +141,7 @@ func (p *requestParser) parse() (*verifyRequest, error) {
 		return nil, fieldError(ErrInvalidField, "body", "request body must be a JSON object")
 	}
 	req := &verifyRequest{}
-	var seenItems, seenAt bool
+	var seenItems, seenAt, seenChain bool
 	i++
 	for first := true; ; first = false {
 		key, next, done, err := p.member(i, first, "body")
@@ -172,11 +175,23 @@ func (p *requestParser) parse() (*verifyRequest, error) {
 					return nil, err
 				}
 			}
+		case "chain":
+			if seenChain {
+				return nil, fieldError(ErrInvalidField, key, "duplicate field")
+			}
+			seenChain = true
+			var raw json.RawMessage
+			if raw, i, err = p.value(next, maxParamDepth, key); err != nil {
+				return nil, err
+			}
+			if req.Chain, err = parseBool(key, raw); err != nil {
+				return nil, err
+			}
 		default:
 			if _, _, err := p.value(next, maxParamDepth, key); err != nil {
 				return nil, err
 			}
-			return nil, fieldError(ErrUnknownField, key, "unknown field (expected items, at)")
+			return nil, fieldError(ErrUnknownField, key, "unknown field (expected items, at, chain)")
 		}
 	}
 	if i = skipWS(p.b, i); i != len(p.b) {
@@ -304,6 +319,17 @@ func (p *requestParser) item(i, n int) (verifyItem, int, error) {
 }
 
 func isNull(raw []byte) bool { return bytes.Equal(raw, []byte("null")) }
+
+// parseBool decodes a raw JSON value that must be a boolean (null is false).
+func parseBool(field string, raw json.RawMessage) (bool, error) {
+	switch string(raw) {
+	case "true":
+		return true, nil
+	case "false", "null":
+		return false, nil
+	}
+	return false, fieldError(ErrInvalidField, field, "must be a boolean, got %s", jsonKind(raw))
+}
 
 // decodeString decodes a raw JSON string (already checked by skipString).
 func decodeString(raw []byte, field string) (string, error) {

@@ -62,6 +62,11 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	chain, err := boolParam(q, "chain")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	mediaType := "application/json"
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mediaType, _, err = mime.ParseMediaType(ct); err != nil {
@@ -71,16 +76,17 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	switch mediaType {
 	case "application/json":
-		s.verifyJSON(w, r, at, wait)
+		s.verifyJSON(w, r, at, chain, wait)
 	case "application/x-ndjson", "application/jsonl", "application/jsonlines":
-		s.verifyNDJSON(w, r, at, wait)
+		s.verifyNDJSON(w, r, at, chain, wait)
 	default:
 		s.fail(w, r, fieldError(ErrUnsupportedMedia, "Content-Type", "unsupported %q: send application/json or application/x-ndjson", mediaType))
 	}
 }
 
-// verifyJSON validates a whole JSON request, then queues it.
-func (s *Server) verifyJSON(w http.ResponseWriter, r *http.Request, at string, wait time.Duration) {
+// verifyJSON validates a whole JSON request, then queues it. chain is
+// ?chain=true; the body's "chain": true has the same effect.
+func (s *Server) verifyJSON(w http.ResponseWriter, r *http.Request, at string, chain bool, wait time.Duration) {
 	req, err := parseVerifyJSON(http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes), r.ContentLength, s.lim)
 	if err != nil {
 		s.fail(w, r, err)
@@ -102,20 +108,22 @@ func (s *Server) verifyJSON(w http.ResponseWriter, r *http.Request, at string, w
 		}
 		return nil
 	}
-	s.queueAndAnswer(w, r, len(req.Items), at, wait, feed)
+	s.queueAndAnswer(w, r, jobs.Job{Kind: store.KindVerify, At: at, Chain: chain || req.Chain}, len(req.Items), wait, feed)
 }
 
-// queueAndAnswer creates the job, publishes its items through feed and
-// answers 202, or 200 with the results when ?wait saw the job complete.
-func (s *Server) queueAndAnswer(w http.ResponseWriter, r *http.Request, total int, at string, wait time.Duration, feed func(context.Context, *jobs.ChunkWriter) error) {
+// queueAndAnswer creates a job of spec's kind and options (its ID is
+// generated here), publishes its items through feed and answers 202, or 200
+// with the results when ?wait saw the job complete.
+func (s *Server) queueAndAnswer(w http.ResponseWriter, r *http.Request, spec jobs.Job, total int, wait time.Duration, feed func(context.Context, *jobs.ChunkWriter) error) {
 	jobID := newJobID()
+	spec.ID = jobID
 	var wake <-chan *completion
 	if wait > 0 {
 		var done func()
 		wake, done = s.waiters.add(jobID) // before the job exists: no event can be missed
 		defer done()
 	}
-	job, err := s.queue(r.Context(), jobID, total, at, feed)
+	job, err := s.queue(r.Context(), spec, total, feed)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -136,14 +144,16 @@ func (s *Server) queueAndAnswer(w http.ResponseWriter, r *http.Request, total in
 	writeJSON(w, http.StatusAccepted, submitted{Job: job, Links: jobLinks(jobID)})
 }
 
-// queue creates the job record, then publishes its items. Both happen on a
-// context detached from the request, so that once validation has passed the
-// job is queued completely or the error is reported.
-func (s *Server) queue(reqCtx context.Context, jobID string, total int, at string, feed func(context.Context, *jobs.ChunkWriter) error) (store.Job, error) {
+// queue creates the record of the job spec describes (its ID, kind and
+// chunk options), then publishes its items. Both happen on a context
+// detached from the request, so that once validation has passed the job is
+// queued completely or the error is reported.
+func (s *Server) queue(reqCtx context.Context, spec jobs.Job, total int, feed func(context.Context, *jobs.ChunkWriter) error) (store.Job, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), queueTimeout)
 	defer cancel()
 	start := time.Now()
-	job := store.Job{ID: jobID, Kind: store.KindVerify, Total: total, CreatedAt: time.Now()}
+	jobID := spec.ID
+	job := store.Job{ID: jobID, Kind: spec.Kind, Total: total, CreatedAt: time.Now()}
 	if !s.nc.IsConnected() {
 		// Fail before creating a job that could not be queued.
 		return job, s.unavailable(reqCtx, fmt.Errorf("queue job %s: NATS %s", jobID, s.nc.Status()))
@@ -151,7 +161,7 @@ func (s *Server) queue(reqCtx context.Context, jobID string, total int, at strin
 	if err := s.store.CreateJob(ctx, job); err != nil {
 		return job, s.unavailable(reqCtx, fmt.Errorf("create job %s: %w", jobID, err))
 	}
-	cw, err := s.pub.NewChunkWriter(jobs.Job{ID: jobID, Kind: store.KindVerify, At: at})
+	cw, err := s.pub.NewChunkWriter(spec)
 	if err != nil {
 		return job, fmt.Errorf("queue job %s: %w", jobID, err)
 	}
@@ -170,7 +180,7 @@ func (s *Server) queue(reqCtx context.Context, jobID string, total int, at strin
 	if stats.Items != total {
 		return job, fmt.Errorf("queue job %s: published %d items of %d: %w", jobID, stats.Items, total, ErrInternal)
 	}
-	s.log.DebugContext(reqCtx, "job queued", "job", jobID, "items", stats.Items, "chunks", stats.Chunks,
+	s.log.DebugContext(reqCtx, "job queued", "job", jobID, "kind", spec.Kind, "items", stats.Items, "chunks", stats.Chunks,
 		"staged", stats.Staged, "duration", time.Since(start))
 	job.Status = store.StatusQueued
 	return job, nil
@@ -234,6 +244,19 @@ func parseWait(q url.Values, max time.Duration) (time.Duration, error) {
 		return 0, fieldError(ErrInvalidParameter, "wait", "must not be negative")
 	}
 	return min(d, max), nil
+}
+
+// boolParam reads a boolean query parameter ("true" or "false"; absent is
+// false).
+func boolParam(q url.Values, name string) (bool, error) {
+	switch v := q.Get(name); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, fieldError(ErrInvalidParameter, name, "must be true or false")
+	}
 }
 
 // parseAtParam reads ?at=RFC3339.

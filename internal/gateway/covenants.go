@@ -1,0 +1,321 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/stele-go/stele/internal/core/covenant"
+	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/registry"
+	"github.com/stele-go/stele/internal/store"
+)
+
+// The registry's covenant routes: storing a covenant signed elsewhere,
+// listing stored covenants, and a covenant's delegation chain.
+
+// putAnswer is the answer of PUT /v1/covenants that stored (or already
+// held) the covenant.
+type putAnswer struct {
+	ID     string `json:"id"`
+	Stored bool   `json:"stored"`
+}
+
+// invalidCovenant is the 422 answer of PUT /v1/covenants: the error and
+// every check, passed or not.
+type invalidCovenant struct {
+	Error  errorDetail   `json:"error"`
+	Checks []store.Check `json:"checks"`
+}
+
+// handlePutCovenant is PUT /v1/covenants: the body is one covenant. It is
+// verified as of now (the eleven checks with the shared signature cache,
+// the revocation list, and with ?chain=true the narrowing against its stored
+// ancestors), then stored: 201 when new, 200 when the store already held it.
+// A failing check is 422 with every check.
+//
+// Storing an ID the store already holds keeps the stored bytes unless the
+// new copy carries every countersignature of the stored one and more: a
+// covenant can gain countersignatures through PUT but never lose them.
+func (s *Server) handlePutCovenant(w http.ResponseWriter, r *http.Request) {
+	chain, err := boolParam(r.URL.Query(), "chain")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := requireJSON(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body, err := readJSONBody(w, r, int64(s.lim.MaxDocumentBytes), s.lim.MaxDepth)
+	if err != nil {
+		if errors.Is(err, ErrBodyTooLarge) {
+			err = fieldError(ErrDocumentTooLarge, "body", "a covenant may be at most %d bytes", s.lim.MaxDocumentBytes)
+		}
+		s.fail(w, r, err)
+		return
+	}
+	doc, err := covenant.Parse(body)
+	if err != nil {
+		var pe *covenant.ParseError
+		msg := err.Error()
+		if errors.As(err, &pe) {
+			msg = pe.Message
+		}
+		s.fail(w, r, fieldError(ErrInvalidField, "body", "not a covenant: %s", msg))
+		return
+	}
+	ctx, cancel := withTimeout(r.Context())
+	defer cancel()
+
+	res := s.verifier.VerifyContext(ctx, doc)
+	checks := make([]store.Check, len(res.Checks), len(res.Checks)+2)
+	for i, c := range res.Checks {
+		checks[i] = store.Check{Name: c.Name, Passed: c.Passed, Message: c.Message}
+	}
+	valid := res.Valid
+	revoked, err := registry.Revoked(ctx, s.store, []*covenant.Document{doc})
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("put covenant %s: revocations: %w", doc.ID(), err))
+		return
+	}
+	if revoked[0] != nil {
+		checks = append(checks, *revoked[0])
+		valid = false
+	}
+	if chain {
+		if _, ok := doc.Chain(); ok {
+			extra, err := s.resolver.CheckChains(ctx, []*covenant.Document{doc}, nil, 0)
+			if err != nil {
+				s.fail(w, r, fmt.Errorf("put covenant %s: chain: %w", doc.ID(), err))
+				return
+			}
+			if len(extra[0]) > 0 {
+				checks = append(checks, extra[0]...)
+				valid = false
+			}
+		}
+	}
+	if !valid {
+		var failed []string
+		for _, c := range checks {
+			if !c.Passed {
+				failed = append(failed, c.Name)
+			}
+		}
+		status, code := statusAndCode(ErrInvalidCovenant)
+		writeJSON(w, status, invalidCovenant{
+			Error: errorDetail{
+				Code:    code,
+				Message: "the covenant failed verification: " + strings.Join(failed, ", "),
+				Field:   "body",
+			},
+			Checks: checks,
+		})
+		return
+	}
+
+	sd := jobs.StoredDocument(doc)
+	existing, err := s.store.GetDocument(ctx, sd.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if err := s.store.PutDocuments(ctx, []store.Document{sd}); err != nil {
+			s.fail(w, r, fmt.Errorf("put covenant %s: %w", sd.ID, err))
+			return
+		}
+		w.Header().Set("Location", "/v1/covenants/"+sd.ID)
+		writeJSON(w, http.StatusCreated, putAnswer{ID: sd.ID, Stored: true})
+		return
+	case err != nil:
+		s.fail(w, r, fmt.Errorf("put covenant %s: read stored copy: %w", sd.ID, err))
+		return
+	}
+	if !bytes.Equal(existing, sd.JSON) && gainsCountersignatures(existing, doc) {
+		if err := s.store.PutDocuments(ctx, []store.Document{sd}); err != nil {
+			s.fail(w, r, fmt.Errorf("put covenant %s: %w", sd.ID, err))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, putAnswer{ID: sd.ID, Stored: true})
+}
+
+// gainsCountersignatures reports whether doc carries every countersignature
+// of the stored copy and at least one more.
+func gainsCountersignatures(stored []byte, doc *covenant.Document) bool {
+	old, err := covenant.Parse(stored)
+	if err != nil {
+		return true // a stored copy that does not parse is replaced
+	}
+	have := make(map[string]bool)
+	for _, c := range doc.Countersignatures() {
+		have[c.SignerPublicKey+"/"+c.Signature] = true
+	}
+	for _, c := range old.Countersignatures() {
+		if !have[c.SignerPublicKey+"/"+c.Signature] {
+			return false
+		}
+	}
+	return len(doc.Countersignatures()) > len(old.Countersignatures())
+}
+
+// covenantSummary is one item of GET /v1/covenants: the indexed fields and
+// the document.
+type covenantSummary struct {
+	ID            string          `json:"id"`
+	IssuerID      string          `json:"issuerId"`
+	BeneficiaryID string          `json:"beneficiaryId"`
+	CreatedAt     string          `json:"createdAt"`
+	HasChain      bool            `json:"hasChain"`
+	Tags          []string        `json:"tags"`
+	Document      json.RawMessage `json:"document"`
+}
+
+// covenantPage is the answer of GET /v1/covenants.
+type covenantPage struct {
+	Items []covenantSummary `json:"items"`
+	// Next is the cursor of the following page, null after the last one.
+	Next *string `json:"next"`
+}
+
+// listParams are the query parameters of GET /v1/covenants.
+var listParams = []string{"issuer", "beneficiary", "createdAfter", "createdBefore", "hasChain", "tag", "limit", "cursor"}
+
+// handleListCovenants is GET /v1/covenants: the stored covenants matching
+// the filters, in (createdAt, id) order, a page at a time.
+func (s *Server) handleListCovenants(w http.ResponseWriter, r *http.Request) {
+	q, err := parseListQuery(r.URL.Query())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ctx, cancel := withTimeout(r.Context())
+	defer cancel()
+	page, err := s.store.ListDocuments(ctx, q)
+	if err != nil {
+		if errors.Is(err, store.ErrInvalid) && q.Cursor != "" {
+			err = fieldError(ErrInvalidParameter, "cursor", "not a cursor of this listing; pass the next value of the previous page")
+		}
+		s.fail(w, r, fmt.Errorf("list covenants: %w", err))
+		return
+	}
+	ans := covenantPage{Items: make([]covenantSummary, len(page.Documents))}
+	for i, d := range page.Documents {
+		tags := d.Tags
+		if tags == nil {
+			tags = []string{}
+		}
+		ans.Items[i] = covenantSummary{
+			ID:            d.ID,
+			IssuerID:      d.IssuerID,
+			BeneficiaryID: d.BeneficiaryID,
+			CreatedAt:     d.CreatedAt,
+			HasChain:      d.HasChain,
+			Tags:          tags,
+			Document:      d.JSON,
+		}
+	}
+	if page.Next != "" {
+		ans.Next = &page.Next
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// parseListQuery checks the listing's query parameters.
+func parseListQuery(v url.Values) (store.DocumentQuery, error) {
+	var q store.DocumentQuery
+	for name, vals := range v {
+		known := false
+		for _, p := range listParams {
+			known = known || p == name
+		}
+		if !known {
+			return q, fieldError(ErrInvalidParameter, name, "unknown parameter (expected %s)", strings.Join(listParams, ", "))
+		}
+		if len(vals) > 1 {
+			return q, fieldError(ErrInvalidParameter, name, "given %d times", len(vals))
+		}
+	}
+	str := func(name string, max int) (string, error) {
+		s := v.Get(name)
+		if len(s) > max {
+			return "", fieldError(ErrInvalidParameter, name, "longer than %d bytes", max)
+		}
+		return s, nil
+	}
+	var err error
+	if q.Issuer, err = str("issuer", maxPartyIDBytes); err != nil {
+		return q, err
+	}
+	if q.Beneficiary, err = str("beneficiary", maxPartyIDBytes); err != nil {
+		return q, err
+	}
+	if q.Tag, err = str("tag", maxNameBytes); err != nil {
+		return q, err
+	}
+	if q.Cursor, err = str("cursor", 1024); err != nil {
+		return q, err
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"createdAfter", &q.CreatedAfter}, {"createdBefore", &q.CreatedBefore}} {
+		if s := v.Get(p.name); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return q, fieldError(ErrInvalidParameter, p.name, "must be an RFC 3339 date-time such as 2026-01-02T15:04:05Z")
+			}
+			*p.dst = t
+		}
+	}
+	if v.Has("hasChain") {
+		b, err := boolParam(v, "hasChain")
+		if err != nil {
+			return q, err
+		}
+		q.HasChain = &b
+	}
+	if q.Limit, err = intParam(v.Get("limit"), "limit", store.DefaultListLimit, 1, store.MaxListLimit); err != nil {
+		return q, err
+	}
+	return q, nil
+}
+
+// handleChain is GET /v1/covenants/{id}/chain: the covenant's ancestors, its
+// effective constraints and the narrowing verdict of every link.
+func (s *Server) handleChain(w http.ResponseWriter, r *http.Request) {
+	id, ok := normaliseID(r.PathValue("id"))
+	if !ok {
+		s.fail(w, r, fieldError(ErrInvalidParameter, "id", "must be a covenant ID: 64 hex characters"))
+		return
+	}
+	ctx, cancel := withTimeout(r.Context())
+	defer cancel()
+	info, err := registry.Chain(ctx, s.resolver, id, 0)
+	if err != nil {
+		var nf *registry.NotFoundError
+		switch {
+		case errors.Is(err, registry.ErrChainBroken) && errors.As(err, &nf):
+			err = fieldError(ErrNotFound, "id", "ancestor %s of covenant %s is not stored", nf.ID, id)
+		case errors.Is(err, registry.ErrChainBroken):
+			err = fieldError(ErrBrokenChain, "id", "%v", err)
+		case errors.Is(err, store.ErrNotFound):
+			err = fieldError(ErrNotFound, "id", "no such covenant")
+		default:
+			err = fmt.Errorf("chain of %s: %w", id, err)
+		}
+		s.fail(w, r, err)
+		return
+	}
+	if info.Ancestors == nil {
+		info.Ancestors = []registry.Ancestor{}
+	}
+	if info.Narrowing == nil {
+		info.Narrowing = []registry.Link{}
+	}
+	writeJSON(w, http.StatusOK, info)
+}

@@ -1,0 +1,156 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/store"
+)
+
+// The gateway never holds private keys: it learns which key IDs exist from
+// the key directory that signer processes advertise in the store, and which
+// keys are revoked from the store's revocation list.
+
+// Key directory cache timing: the directory is re-read when older than
+// keyDirTTL, and, for a key ID it does not know (a signer that just started),
+// at most once per keyDirMissRefresh.
+const (
+	keyDirTTL         = 5 * time.Second
+	keyDirMissRefresh = time.Second
+)
+
+// keyDirectory caches store.KeyDirectory.SigningKeys.
+type keyDirectory struct {
+	src store.KeyDirectory
+	now func() time.Time
+
+	lock    chan struct{} // held while reading the store: one read at a time
+	mu      sync.Mutex
+	keys    map[string]store.SigningKey
+	fetched time.Time
+}
+
+func newKeyDirectory(src store.KeyDirectory) *keyDirectory {
+	return &keyDirectory{src: src, now: time.Now, lock: make(chan struct{}, 1)}
+}
+
+// lookup returns the advertised keys among ids (absent ones are unknown).
+func (d *keyDirectory) lookup(ctx context.Context, ids []string) (map[string]store.SigningKey, error) {
+	keys, fetched := d.snapshot()
+	age := d.now().Sub(fetched)
+	stale := keys == nil || age >= keyDirTTL
+	if !stale && age >= keyDirMissRefresh {
+		for _, id := range ids {
+			if _, ok := keys[id]; !ok {
+				stale = true
+				break
+			}
+		}
+	}
+	if stale {
+		var err error
+		if keys, err = d.refresh(ctx, fetched); err != nil {
+			return nil, err
+		}
+	}
+	out := make(map[string]store.SigningKey, len(ids))
+	for _, id := range ids {
+		if k, ok := keys[id]; ok {
+			out[id] = k
+		}
+	}
+	return out, nil
+}
+
+func (d *keyDirectory) snapshot() (map[string]store.SigningKey, time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.keys, d.fetched
+}
+
+// refresh reads the directory unless another caller did so after seen.
+func (d *keyDirectory) refresh(ctx context.Context, seen time.Time) (map[string]store.SigningKey, error) {
+	select {
+	case d.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("read key directory: %w", ctx.Err())
+	}
+	defer func() { <-d.lock }()
+	if keys, fetched := d.snapshot(); fetched.After(seen) {
+		return keys, nil
+	}
+	keys, err := d.src.SigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read key directory: %w", err)
+	}
+	if keys == nil {
+		keys = map[string]store.SigningKey{}
+	}
+	d.mu.Lock()
+	d.keys, d.fetched = keys, d.now()
+	d.mu.Unlock()
+	return keys, nil
+}
+
+// keyVerdict is what the gateway knows of a key a request names.
+type keyVerdict struct {
+	Key store.SigningKey
+	// Error is "" for a usable key, else the item error: "unknown_key: …",
+	// "retired_key: …" or "revoked_key: …".
+	Error string
+}
+
+// checkKeys looks up the key IDs in the directory and the revocation list
+// (one store round trip for the revocations, and one for the directory when
+// the cache is stale) and returns a verdict per ID.
+func (s *Server) checkKeys(ctx context.Context, ids []string) (map[string]keyVerdict, error) {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	uniq := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	known, err := s.keyDir.lookup(ctx, uniq)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]keyVerdict, len(uniq))
+	var pubs []string
+	for _, id := range uniq {
+		k, ok := known[id]
+		switch {
+		case !ok:
+			out[id] = keyVerdict{Error: fmt.Sprintf("%s: no signer advertises key %q", jobs.SignErrUnknownKey, id)}
+		case k.Retired:
+			out[id] = keyVerdict{Key: k, Error: fmt.Sprintf("%s: key %q was rotated out and signs nothing new", jobs.SignErrRetiredKey, id)}
+		default:
+			out[id] = keyVerdict{Key: k}
+			pubs = append(pubs, k.PublicKey)
+		}
+	}
+	if len(pubs) == 0 {
+		return out, nil
+	}
+	revoked, err := s.store.RevokedKeys(ctx, pubs)
+	if err != nil {
+		return nil, fmt.Errorf("read revocations: %w", err)
+	}
+	for id, v := range out {
+		if v.Error != "" {
+			continue
+		}
+		if rev, ok := revoked[v.Key.PublicKey]; ok {
+			v.Error = fmt.Sprintf("%s: key %q was revoked at %s: %s", jobs.SignErrRevokedKey, id,
+				rev.RevokedAt.UTC().Format(time.RFC3339), rev.Reason)
+			out[id] = v
+		}
+	}
+	return out, nil
+}
