@@ -17,6 +17,11 @@
 //	GET  /v1/covenants/{id}/chain   a covenant's ancestors, effective constraints and narrowing verdicts
 //	POST /v1/revocations            revoke a signing key ({"keyId"|"publicKey","reason"})
 //	GET  /v1/revocations            the revocation list
+//	POST /v1/evaluate               decide an action under a covenant's chain, recorded in its audit trail
+//	GET  /v1/covenants/{id}/audit   a page of the audit trail (?from=&limit=), or all of it as NDJSON
+//	GET  /v1/covenants/{id}/audit/proof/{index}  a Merkle inclusion proof of one entry
+//	GET  /v1/covenants/{id}/audit/verify         the whole trail checked
+//	POST /v1/covenants/{id}/audit/trim           drop entry bodies before {"upTo":N}, keeping a checkpoint
 //	GET  /healthz                   the process is alive
 //	GET  /readyz                    NATS, JetStream and the store are reachable (503 otherwise)
 //	GET  /health                    each dependency with its latency
@@ -43,6 +48,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stele-go/stele/internal/core/covenant"
+	"github.com/stele-go/stele/internal/evaluate"
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/registry"
 	"github.com/stele-go/stele/internal/store"
@@ -140,6 +146,9 @@ type Config struct {
 	SpoolDir string
 	// Logger receives request and error logs (default slog.Default()).
 	Logger *slog.Logger
+	// Evaluate serves POST /v1/evaluate and the audit routes; when nil, New
+	// builds one over Store (evaluate.New with default settings).
+	Evaluate *evaluate.Service
 }
 
 // Server serves the HTTP API. Create it with New and release it with Close.
@@ -156,6 +165,7 @@ type Server struct {
 	keyDir   *keyDirectory
 	verifier *covenant.Verifier
 	resolver *registry.Resolver
+	eval     *evaluate.Service
 	sub      *nats.Subscription
 	handler  http.Handler
 
@@ -213,6 +223,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("gateway: verifier: %w", err)
 	}
 	s.resolver = registry.NewResolver(cfg.Store)
+	if s.eval = cfg.Evaluate; s.eval == nil {
+		s.eval, err = evaluate.New(evaluate.Config{Documents: cfg.Store, Audit: cfg.Store, Limits: cfg.Store,
+			Resolver: s.resolver, Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("gateway: evaluate: %w", err)
+		}
+	}
 	// One subscription for every job's completion: "*" matches the job ID
 	// token only, so per-document ".invalid" events are not delivered here.
 	s.sub, err = cfg.NATS.Subscribe(jobs.SubjectJobEventPrefix+"*", func(m *nats.Msg) {

@@ -1,0 +1,310 @@
+package gateway_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stele-go/stele/internal/core/audit"
+	"github.com/stele-go/stele/internal/core/covenant"
+	"github.com/stele-go/stele/internal/core/keys"
+	"github.com/stele-go/stele/internal/evaluate"
+	"github.com/stele-go/stele/internal/gateway"
+	"github.com/stele-go/stele/internal/redisstore"
+	"github.com/stele-go/stele/internal/store"
+	"github.com/stele-go/stele/internal/testutil/natstest"
+	"github.com/stele-go/stele/internal/testutil/redistest"
+)
+
+// storeCovenant builds a covenant with constraints and stores it.
+func storeCovenant(t *testing.T, st store.Documents, constraints string) *covenant.Document {
+	t.Helper()
+	iss, err := keys.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ben, err := keys.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := covenant.Build(covenant.BuildOptions{
+		Issuer:      covenant.Party{ID: "alice", PublicKey: iss.PublicHex(), Role: covenant.RoleIssuer},
+		Beneficiary: covenant.Party{ID: "agent", PublicKey: ben.PublicHex(), Role: covenant.RoleBeneficiary},
+		Constraints: constraints,
+	}, iss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.PutDocuments(testContext(t), []store.Document{{ID: d.ID(), JSON: d.AppendJSON(nil), IssuerID: "alice", BeneficiaryID: "agent", CreatedAt: d.CreatedAt()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func evalBody(id, action, resource, context string) []byte {
+	b := fmt.Sprintf(`{"covenantId":%q,"action":%q,"resource":%q`, id, action, resource)
+	if context != "" {
+		b += `,"context":` + context
+	}
+	return []byte(b + "}")
+}
+
+func TestEvaluateEndpoints(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	doc := storeCovenant(t, e.st, "permit read on '/data/**'\ndeny write on '**' severity critical")
+	id := doc.ID()
+
+	status, hdr, body := do(t, "POST", e.url+"/v1/evaluate", "application/json", evalBody(id, "read", "/data/a", `{"user":"u1"}`))
+	if status != http.StatusOK || hdr.Get("Content-Type") != "application/json" {
+		t.Fatalf("evaluate: %d %s", status, body)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"permitted", "severity", "reason", "matchedRule", "auditEntry"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("decision lacks %q: %s", k, body)
+		}
+	}
+	d := decode[evaluate.Decision](t, body)
+	if !d.Permitted || d.MatchedRule == nil || d.MatchedRule.Line != 1 || d.MatchedRule.Type != "permit" || d.AuditEntry.Index != 0 {
+		t.Fatalf("decision %s", body)
+	}
+	d = decode[evaluate.Decision](t, mustDo(t, "POST", e.url+"/v1/evaluate", evalBody(id, "write", "/data/a", ""), http.StatusOK))
+	if d.Permitted || d.Severity != "critical" || d.AuditEntry.Index != 1 {
+		t.Fatalf("denial %+v", d)
+	}
+	d = decode[evaluate.Decision](t, mustDo(t, "POST", e.url+"/v1/evaluate", evalBody(id, "exec", "/bin", "null"), http.StatusOK))
+	if d.Permitted || d.MatchedRule != nil || d.AuditEntry.Index != 2 {
+		t.Fatalf("default deny %+v", d)
+	}
+
+	// Errors name the field.
+	for _, c := range []struct {
+		body        []byte
+		ct          string
+		status      int
+		code, field string
+	}{
+		{[]byte(`{`), "", 400, "invalid_json", "body"},
+		{[]byte(`{"action":"read"}`), "", 400, "missing_field", "covenantId"},
+		{evalBody("abc", "read", "/", ""), "", 400, "invalid_field", "covenantId"},
+		{evalBody(id, "read", "/", `[1]`), "", 400, "invalid_field", "context"},
+		{[]byte(`{"covenantId":"` + id + `","action":5}`), "", 400, "invalid_field", "action"},
+		{evalBody(strings.Repeat("0", 64), "read", "/", ""), "", 404, "not_found", "covenantId"},
+		{bytes.Repeat([]byte(" "), 64<<10+1), "", 413, "body_too_large", "body"},
+		{evalBody(id, "read", "/", ""), "text/plain", 415, "unsupported_media_type", "Content-Type"},
+	} {
+		status, _, body := do(t, "POST", e.url+"/v1/evaluate", c.ct, c.body)
+		ae := decode[apiError](t, body)
+		if status != c.status || ae.Error.Code != c.code || ae.Error.Field != c.field {
+			t.Errorf("%.50s: %d %s; want %d %s %s", c.body, status, body, c.status, c.code, c.field)
+		}
+	}
+
+	// The trail: a page, the export, a proof, the verdict, a trim.
+	base := e.url + "/v1/covenants/" + id + "/audit"
+	page := decode[struct {
+		Entries []audit.Entry `json:"entries"`
+		Next    *int          `json:"next"`
+	}](t, mustDo(t, "GET", base+"?from=1&limit=1", nil, http.StatusOK))
+	if len(page.Entries) != 1 || page.Entries[0].Index != 1 || page.Entries[0].Action != "write" || page.Next == nil || *page.Next != 2 {
+		t.Fatalf("page %+v", page)
+	}
+	status, hdr, body = do(t, "GET", base, "", nil, "Accept", "application/x-ndjson")
+	if status != 200 || hdr.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("export: %d %s", status, body)
+	}
+	var exported []audit.Entry
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	for sc.Scan() {
+		en, err := audit.ParseEntry(sc.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		exported = append(exported, en)
+	}
+	if len(exported) != 3 || audit.VerifyIntegrity(exported) != nil {
+		t.Fatalf("export of %d entries: %v", len(exported), audit.VerifyIntegrity(exported))
+	}
+	p := decode[audit.Proof](t, mustDo(t, "GET", base+"/proof/1", nil, http.StatusOK))
+	if !audit.VerifyProof(p) || p.EntryHash != exported[1].Hash {
+		t.Fatalf("proof %+v", p)
+	}
+	rep := decode[evaluate.TrailReport](t, mustDo(t, "GET", base+"/verify", nil, http.StatusOK))
+	hashes := []string{exported[0].Hash, exported[1].Hash, exported[2].Hash}
+	if !rep.Valid || rep.Entries != 3 || rep.BrokenAt != nil || rep.MerkleRoot != audit.MerkleRoot(hashes) {
+		t.Fatalf("verify %+v", rep)
+	}
+	tr := decode[struct {
+		Trimmed        int    `json:"trimmed"`
+		CheckpointHash string `json:"checkpointHash"`
+	}](t, mustDo(t, "POST", base+"/trim", []byte(`{"upTo":2}`), http.StatusOK))
+	if tr.Trimmed != 2 || tr.CheckpointHash != exported[1].Hash {
+		t.Fatalf("trim %+v", tr)
+	}
+	rep = decode[evaluate.TrailReport](t, mustDo(t, "GET", base+"/verify", nil, http.StatusOK))
+	if !rep.Valid || rep.Entries != 3 || rep.Checkpoint != 2 || rep.MerkleRoot != audit.MerkleRoot(hashes) {
+		t.Fatalf("verify after trim %+v", rep)
+	}
+	_, _, body = do(t, "GET", base, "", nil, "Accept", "application/x-ndjson")
+	if n := bytes.Count(body, []byte("\n")); n != 1 {
+		t.Fatalf("export after trim: %d lines", n)
+	}
+	unknown := e.url + "/v1/covenants/" + strings.Repeat("1", 64) + "/audit"
+	for _, c := range []struct {
+		method, url string
+		body        []byte
+		status      int
+		field       string
+	}{
+		{"GET", base + "/proof/3", nil, 404, "index"},
+		{"GET", base + "/proof/x", nil, 400, "index"},
+		{"GET", base + "?limit=0", nil, 400, "limit"},
+		{"GET", base + "?from=-1", nil, 400, "from"},
+		{"POST", base + "/trim", []byte(`{"upTo":9}`), 400, "upTo"},
+		{"POST", base + "/trim", []byte(`{}`), 400, "upTo"},
+		{"POST", base + "/trim", []byte(`{"upTo":"a"}`), 400, "upTo"},
+		{"GET", unknown, nil, 404, "id"},
+		{"GET", unknown + "/verify", nil, 404, "id"},
+		{"GET", e.url + "/v1/covenants/zz/audit/verify", nil, 400, "id"},
+		{"DELETE", base, nil, 405, "method"},
+	} {
+		status, _, body := do(t, c.method, c.url, "", c.body)
+		if ae := decode[apiError](t, body); status != c.status || ae.Error.Field != c.field {
+			t.Errorf("%s %s: %d %s; want %d naming %s", c.method, c.url, status, body, c.status, c.field)
+		}
+	}
+	status, _, body = do(t, "GET", unknown, "", nil, "Accept", "application/x-ndjson")
+	if status != 404 {
+		t.Errorf("export of an unknown covenant: %d %s", status, body)
+	}
+}
+
+func mustDo(t *testing.T, method, url string, body []byte, want int) []byte {
+	t.Helper()
+	status, _, data := do(t, method, url, "", body)
+	if status != want {
+		t.Fatalf("%s %s: %d %s; want %d", method, url, status, data, want)
+	}
+	return data
+}
+
+// TestEvaluateTwoGateways: 1,000 concurrent evaluations through two gateway
+// servers whose stores share one Redis, against `limit … 100 per 1 minute`:
+// exactly 100 permitted; the trail verifies, and an edited entry is found.
+func TestEvaluateTwoGateways(t *testing.T) {
+	ctx := testContext(t)
+	redisURL, prefix := redistest.Start(t), redistest.KeyPrefix(t)
+	natsURL := natstest.StartServer(t, natstest.Options{}).ClientURL()
+	var urls []string
+	var first store.Store
+	for range 2 {
+		st, err := redisstore.Open(ctx, redisURL, redisstore.WithKeyPrefix(prefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		nc, err := nats.Connect(natsURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		gw, err := gateway.New(gateway.Config{Store: st, NATS: nc, Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { gw.Close() })
+		srv := httptest.NewServer(gw.Handler())
+		t.Cleanup(srv.Close)
+		urls = append(urls, srv.URL)
+		if first == nil {
+			first = st
+		}
+	}
+	doc := storeCovenant(t, first, "permit api.call on '**'\nlimit api.call 100 per 1 minutes")
+
+	const n = 1000
+	var permitted atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	errs := make(chan error, n)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			req, _ := http.NewRequestWithContext(ctx, "POST", urls[i%2]+"/v1/evaluate",
+				bytes.NewReader(evalBody(doc.ID(), "api.call", fmt.Sprintf("/r/%d", i), `{"i":`+fmt.Sprint(i)+`}`)))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			var d evaluate.Decision
+			if err := json.NewDecoder(resp.Body).Decode(&d); err != nil || resp.StatusCode != 200 {
+				errs <- fmt.Errorf("status %d: %v", resp.StatusCode, err)
+				return
+			}
+			if d.Permitted {
+				permitted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if permitted.Load() != 100 {
+		t.Fatalf("%d permitted through two gateways, want 100", permitted.Load())
+	}
+	base := "/v1/covenants/" + doc.ID() + "/audit"
+	rep := decode[evaluate.TrailReport](t, mustDo(t, "GET", urls[1]+base+"/verify", nil, 200))
+	hashes, err := first.AuditHashes(ctx, doc.ID(), 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Valid || rep.Entries != n || rep.MerkleRoot != audit.MerkleRoot(hashes) {
+		t.Fatalf("verify %+v", rep)
+	}
+	p := decode[audit.Proof](t, mustDo(t, "GET", urls[0]+base+"/proof/999", nil, 200))
+	if !audit.VerifyProof(p) || p.Root != rep.MerkleRoot {
+		t.Fatalf("proof %+v", p)
+	}
+
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opts)
+	defer rc.Close()
+	key := prefix + "{audit:" + doc.ID() + "}:entries"
+	raw, err := rc.LIndex(ctx, key, 321).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(raw, `"outcome":"DENIED"`, `"outcome":"EXECUTED"`, 1)
+	if edited == raw {
+		edited = strings.Replace(raw, `"outcome":"EXECUTED"`, `"outcome":"DENIED"`, 1)
+	}
+	if err := rc.LSet(ctx, key, 321, edited).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rep = decode[evaluate.TrailReport](t, mustDo(t, "GET", urls[0]+base+"/verify", nil, 200))
+	if rep.Valid || rep.BrokenAt == nil || *rep.BrokenAt != 321 {
+		t.Fatalf("after editing entry 321: %+v", rep)
+	}
+}
