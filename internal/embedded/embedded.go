@@ -8,9 +8,15 @@
 //	DIR/spool/     NDJSON uploads being counted (emptied at start)
 //	DIR/LOCK       held while an instance runs, so two cannot share DIR
 //
-// The NATS server does not listen on the network: the gateway and the
-// runner reach it through in-process connections. Only the gateway's HTTP
-// address is open.
+// The gateway also serves the NATS request-reply endpoint stele.evaluate
+// (evaluate.RegisterMicro).
+//
+// By default the NATS server does not listen on the network: the gateway and
+// the runner reach it through in-process connections, and only the gateway's
+// HTTP address is open. With Config.NATSListen it also accepts NATS clients
+// on that address (integrations that publish jobs or call stele.evaluate,
+// such as examples/nats); keep it on a loopback address, it has no
+// authentication.
 package embedded
 
 import (
@@ -22,6 +28,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,6 +36,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/stele-go/stele/internal/evaluate"
 	"github.com/stele-go/stele/internal/gateway"
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/sqlitestore"
@@ -63,6 +71,10 @@ type Config struct {
 	JobTTL time.Duration
 	// Logger receives every component's logs (default slog.Default()).
 	Logger *slog.Logger
+	// NATSListen, when set (host:port; port 0 picks a free one), makes the
+	// in-process NATS server accept clients on that address too; see
+	// Instance.NATSURL. Empty: in-process connections only.
+	NATSListen string
 }
 
 // Instance is a running all-in-one.
@@ -74,6 +86,7 @@ type Instance struct {
 	st       store.Store
 	runner   *jobs.Runner
 	gw       *gateway.Server
+	micro    *evaluate.MicroService
 	srv      *http.Server
 	ln       net.Listener
 	served   chan error
@@ -107,7 +120,7 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 	}
 
 	// NATS with JetStream on disk, reachable only in process.
-	in.ns, err = server.NewServer(&server.Options{
+	nopts := &server.Options{
 		ServerName:         "stele-embedded",
 		DontListen:         true,
 		JetStream:          true,
@@ -115,7 +128,21 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 		JetStreamMaxMemory: 64 << 20,
 		NoSigs:             true,
 		NoLog:              true,
-	})
+	}
+	if cfg.NATSListen != "" {
+		host, port, err := net.SplitHostPort(cfg.NATSListen)
+		if err != nil {
+			return nil, fmt.Errorf("%w: NATS listen address %q: %v", ErrInvalidConfig, cfg.NATSListen, err)
+		}
+		if nopts.Port, err = strconv.Atoi(port); err != nil || nopts.Port < 0 || nopts.Port > 65535 {
+			return nil, fmt.Errorf("%w: NATS listen port %q", ErrInvalidConfig, port)
+		}
+		if nopts.Port == 0 {
+			nopts.Port = server.RANDOM_PORT
+		}
+		nopts.DontListen, nopts.Host = false, host
+	}
+	in.ns, err = server.NewServer(nopts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: nats server: %w", err)
 	}
@@ -180,6 +207,9 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 	if err := resetDir(filepath.Join(cfg.DataDir, "spool")); err != nil {
 		return nil, fmt.Errorf("embedded: spool directory: %w", err)
 	}
+	if in.micro, err = evaluate.RegisterMicro(in.nc, in.gw.Evaluator()); err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
 	in.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: listen: %w", err)
@@ -211,6 +241,15 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 // Addr returns the address the gateway listens on.
 func (in *Instance) Addr() string { return in.ln.Addr().String() }
 
+// NATSURL returns the client URL of the NATS server when Config.NATSListen
+// is set, else "".
+func (in *Instance) NATSURL() string {
+	if in.ns == nil || in.ns.Addr() == nil {
+		return ""
+	}
+	return in.ns.ClientURL()
+}
+
 // Store returns the instance's store (for tests and tools in the process).
 func (in *Instance) Store() store.Store { return in.st }
 
@@ -219,7 +258,8 @@ func (in *Instance) Store() store.Store { return in.st }
 func (in *Instance) Done() <-chan error { return in.served }
 
 // Shutdown stops the instance, in this order: the HTTP server stops
-// accepting and finishes the requests in flight; the gateway's subscription
+// accepting and finishes the requests in flight; the stele.evaluate service
+// stops and answers the requests in hand; the gateway's subscription
 // ends; the runner drains (finishes and acknowledges the chunks in hand);
 // the NATS connection and server stop; the store closes; the data directory
 // is unlocked. Chunks still queued stay in JetStream and are verified after
@@ -238,6 +278,11 @@ func (in *Instance) release(ctx context.Context) error {
 		}
 	} else if in.ln != nil {
 		in.ln.Close()
+	}
+	if in.micro != nil {
+		if err := in.micro.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stele.evaluate service: %w", err))
+		}
 	}
 	if in.gw != nil {
 		if err := in.gw.Close(); err != nil {

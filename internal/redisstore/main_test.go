@@ -81,8 +81,16 @@ func newClient(t *testing.T) redis.UniversalClient {
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, cfg storetest.Config) store.Store {
-		return newTestStore(t, newClient(t), cfg)
+		return newTestStore(t, newClient(t), cfg, twinOf(cfg)...)
 	})
+}
+
+// twinOf returns the options giving a new Store the data of cfg.Twin.
+func twinOf(cfg storetest.Config) []Option {
+	if tw, ok := cfg.Twin.(*Store); ok {
+		return []Option{WithKeyPrefix(tw.opts.prefix)}
+	}
+	return nil
 }
 
 // TestStoreCluster runs the suite through a ClusterClient on a one-node
@@ -97,7 +105,7 @@ func TestStoreCluster(t *testing.T) {
 		if _, ok := c.(*redis.ClusterClient); !ok {
 			t.Fatalf("NewClient(redis+cluster://…) = %T, want *redis.ClusterClient", c)
 		}
-		return newTestStore(t, c, cfg)
+		return newTestStore(t, c, cfg, twinOf(cfg)...)
 	})
 }
 

@@ -43,6 +43,7 @@ type Store struct {
 	opts    options
 	cluster bool // multi-key commands must stay within one slot
 	owned   bool // Close closes c
+	audit   auditLogs
 
 	closeOnce sync.Once
 	closeErr  error
@@ -128,6 +129,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // harmless.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.audit.close()
 		if s.owned {
 			s.closeErr = s.c.Close()
 		}

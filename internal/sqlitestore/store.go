@@ -54,6 +54,8 @@ type Store struct {
 	r    *sql.DB // read-only pool
 	opts options
 
+	audit auditLogs
+
 	janitorCtx  context.Context // canceled by Close
 	stopJanitor context.CancelFunc
 	janitorWG   sync.WaitGroup
@@ -148,6 +150,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // database; a second call is harmless.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.audit.close()
 		s.stopJanitor()
 		s.janitorWG.Wait()
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -26,7 +27,15 @@ func openTest(t *testing.T, path string, opts ...Option) *Store {
 }
 
 func TestStore(t *testing.T) {
+	var mu sync.Mutex
+	paths := make(map[store.Store]string)
 	storetest.Run(t, func(t *testing.T, cfg storetest.Config) store.Store {
+		if cfg.Twin != nil {
+			mu.Lock()
+			path := paths[cfg.Twin]
+			mu.Unlock()
+			return openTest(t, path)
+		}
 		var opts []Option
 		if cfg.JobTTL != 0 {
 			opts = append(opts, WithJobTTL(cfg.JobTTL))
@@ -34,7 +43,12 @@ func TestStore(t *testing.T) {
 		if cfg.SigTTL != 0 {
 			opts = append(opts, WithSigTTL(cfg.SigTTL))
 		}
-		return openTest(t, filepath.Join(t.TempDir(), "stele.db"), opts...)
+		path := filepath.Join(t.TempDir(), "stele.db")
+		s := openTest(t, path, opts...)
+		mu.Lock()
+		paths[s] = path // kept for a Twin of s
+		mu.Unlock()
+		return s
 	})
 }
 

@@ -25,6 +25,10 @@ import (
 type Config struct {
 	JobTTL time.Duration
 	SigTTL time.Duration
+	// Twin, when set, asks for a second handle on Twin's data, as another
+	// process would open it (a new client with Twin's key prefix, the same
+	// SQLite file); the TTL fields are then ignored.
+	Twin store.Store
 }
 
 // NewStore returns a fresh, empty store (or one whose contents cannot collide
@@ -64,6 +68,18 @@ func Run(t *testing.T, newStore NewStore) {
 		{"PingClose", testPingClose},
 		{"JobTTL", testJobTTL},
 		{"SigTTL", testSigTTL},
+		{"AuditLikeMemory", testAuditLikeMemory},
+		{"AuditConcurrent", testAuditConcurrent},
+		{"AuditBuildErrors", testAuditBuildErrors},
+		{"AuditHeadMoved", testAuditHeadMoved},
+		{"AuditTrim", testAuditTrim},
+		{"AuditReset", testAuditReset},
+		{"AuditInvalid", testAuditInvalid},
+		{"AuditClose", testAuditClose},
+		{"RateConcurrent", testRateConcurrent},
+		{"RateWindowReset", testRateWindowReset},
+		{"RateLikeMemory", testRateLikeMemory},
+		{"RateInvalid", testRateInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
