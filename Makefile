@@ -5,6 +5,7 @@ GO       ?= go
 BIN      ?= bin
 DATA     ?= .stele-data
 ADDR     ?= 127.0.0.1:8080
+NATS_LISTEN ?= 127.0.0.1:4222
 FUZZTIME ?= 30s
 FUZZCOUNT ?= 50000x
 BENCHTIME ?= 1s
@@ -18,7 +19,7 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 run: build
-	$(BIN)/gateway --embedded --data $(DATA) --addr $(ADDR)
+	$(BIN)/gateway --embedded --data $(DATA) --addr $(ADDR) --nats-listen $(NATS_LISTEN)
 
 # tools installs what the end-to-end tests need beyond the Go toolchain:
 # a current nats-server (the Debian one is too old) and redis-server.

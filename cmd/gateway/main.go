@@ -14,6 +14,10 @@
 // Every flag can also be set with an environment variable, STELE_ followed by
 // the flag name in capitals with '-' as '_' (STELE_NATS_URL and
 // STELE_REDIS_URL for --nats and --redis); a flag on the command line wins.
+// Both modes serve the NATS request-reply endpoint stele.evaluate next to
+// POST /v1/evaluate; --embedded --nats-listen ADDR lets NATS clients reach the
+// in-process server (make run listens on 127.0.0.1:4222).
+//
 // SIGINT or SIGTERM shuts down gracefully: requests in flight are finished
 // (and, embedded, the verifier drains).
 package main
@@ -38,6 +42,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stele-go/stele/internal/embedded"
+	"github.com/stele-go/stele/internal/evaluate"
 	"github.com/stele-go/stele/internal/gateway"
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/redisstore"
@@ -52,6 +57,7 @@ type config struct {
 	streams         jobs.StreamConfig
 	embedded        bool
 	dataDir         string
+	natsListen      string
 	concurrency     int
 	limits          gateway.Limits
 	chunkItems      int
@@ -86,6 +92,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Int64Var(&c.streams.JobsMaxMsgs, "jobs-max-msgs", 1_000_000, "message limit of the work queue (as the verifiers')")
 	fs.BoolVar(&c.embedded, "embedded", false, "run the all-in-one: in-process NATS, SQLite store, gateway and verifier")
 	fs.StringVar(&c.dataDir, "data", ".stele-data", "data directory of the all-in-one (--embedded)")
+	fs.StringVar(&c.natsListen, "nats-listen", "", "with --embedded: also accept NATS clients on this address (e.g. 127.0.0.1:4222) for integrations; no authentication, keep it on loopback")
 	fs.IntVar(&c.concurrency, "concurrency", 0, "chunks the embedded verifier processes at once (0: one per CPU)")
 	fs.IntVar(&c.limits.MaxItems, "max-items", gateway.DefaultMaxItems, "items per JSON request")
 	fs.Int64Var(&c.limits.MaxBodyBytes, "max-body-bytes", gateway.DefaultMaxBodyBytes, "bytes per JSON request body")
@@ -182,6 +189,7 @@ func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
 		PublisherOptions: []jobs.PublisherOption{jobs.WithChunkItems(cfg.chunkItems)},
 		JobTTL:           cfg.jobTTL,
 		Logger:           log,
+		NATSListen:       cfg.natsListen,
 	})
 	if err != nil {
 		if errors.Is(err, embedded.ErrLocked) {
@@ -192,6 +200,9 @@ func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
 	base := "http://" + in.Addr()
 	log.Info("all-in-one ready", "addr", in.Addr(), "data", cfg.dataDir)
 	fmt.Fprintf(os.Stdout, "Stele all-in-one listening on %s (data in %s)\n", base, cfg.dataDir)
+	if u := in.NATSURL(); u != "" {
+		fmt.Fprintf(os.Stdout, "NATS clients (jobs on stele.jobs.verify|sign, requests on stele.evaluate): %s\n", u)
+	}
 	if path, err := embedded.WriteExample(cfg.dataDir); err != nil {
 		log.Warn("could not write the example request", "err", err)
 	} else {
@@ -259,6 +270,11 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer gw.Close()
+	ms, err := evaluate.RegisterMicro(nc, gw.Evaluator())
+	if err != nil {
+		return err
+	}
+	defer ms.Stop()
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -282,6 +298,9 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 	defer cancel2()
 	if err := srv.Shutdown(dctx); err != nil {
 		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := ms.Stop(); err != nil {
+		log.Warn("stele.evaluate service stop", "err", err)
 	}
 	if err := nc.Drain(); err != nil {
 		log.Warn("nats drain", "err", err)
