@@ -243,7 +243,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	h, err := jobs.NewVerifyHandler(jobs.VerifyConfig{Documents: st, SigCache: st, Logger: log})
+	h, err := jobs.NewVerifyHandler(jobs.VerifyConfig{Documents: st, SigCache: st, Revocations: st, Logger: log})
 	if err != nil {
 		return err
 	}

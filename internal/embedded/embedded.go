@@ -1,6 +1,7 @@
 // Package embedded runs a whole Stele pipeline in one process, for one
 // machine: an in-process NATS server with JetStream on disk, the SQLite
-// store, the HTTP gateway and a verifier runner. Everything lives under one
+// store, the HTTP gateway, a verifier runner and a signer runner holding the
+// keys given in Config.Keys (none by default). Everything lives under one
 // data directory and survives restarts:
 //
 //	DIR/nats/      JetStream storage (the STELE_JOBS and STELE_EVENTS streams)
@@ -39,6 +40,7 @@ import (
 	"github.com/stele-go/stele/internal/evaluate"
 	"github.com/stele-go/stele/internal/gateway"
 	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/keyring"
 	"github.com/stele-go/stele/internal/sqlitestore"
 	"github.com/stele-go/stele/internal/store"
 )
@@ -58,9 +60,14 @@ type Config struct {
 	// Addr is the HTTP listen address, host:port (default 127.0.0.1:8080;
 	// port 0 picks a free one, see Instance.Addr).
 	Addr string
-	// Concurrency is the number of chunks the verifier processes at once
-	// (default GOMAXPROCS).
+	// Concurrency is the number of chunks the verifier (and the signer)
+	// processes at once (default GOMAXPROCS).
 	Concurrency int
+	// Keys are the issuer keys of the in-process signer (nil: none). They
+	// are advertised in the store's key directory at start, so the gateway
+	// accepts sign requests naming them; requests naming other keys fail
+	// with unknown_key.
+	Keys *keyring.Keyring
 	// Limits bound gateway requests (see gateway.Limits).
 	Limits gateway.Limits
 	// PublisherOptions tune how the gateway chunks jobs (see
@@ -85,6 +92,7 @@ type Instance struct {
 	nc       *nats.Conn
 	st       store.Store
 	runner   *jobs.Runner
+	signer   *jobs.Runner
 	gw       *gateway.Server
 	micro    *evaluate.MicroService
 	srv      *http.Server
@@ -175,7 +183,7 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
 
-	handler, err := jobs.NewVerifyHandler(jobs.VerifyConfig{Documents: in.st, SigCache: in.st, Logger: cfg.Logger})
+	handler, err := jobs.NewVerifyHandler(jobs.VerifyConfig{Documents: in.st, SigCache: in.st, Revocations: in.st, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
@@ -190,6 +198,9 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
 	if err := in.runner.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
+	if in.signer, err = startSigner(ctx, js, in.st, cfg); err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
 
@@ -217,6 +228,46 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 	in.srv = newHTTPServer(in.gw.Handler(), cfg.Logger)
 	go func() { in.served <- in.srv.Serve(in.ln) }()
 	return in, nil
+}
+
+// startSigner advertises cfg.Keys in the store and starts a sign runner on
+// the "signer" consumer. It runs even without keys, so that sign jobs
+// published straight on NATS naming unknown keys still fail (unknown_key)
+// instead of waiting in the queue.
+func startSigner(ctx context.Context, js jetstream.JetStream, st store.Store, cfg Config) (*jobs.Runner, error) {
+	keys := cfg.Keys
+	if keys == nil {
+		var err error
+		if keys, err = keyring.New(); err != nil {
+			return nil, err
+		}
+	}
+	if keys.Len() > 0 {
+		if err := keys.Advertise(ctx, st, time.Now()); err != nil {
+			return nil, err
+		}
+	}
+	cons, err := jobs.EnsureConsumer(ctx, js, store.KindSign, jobs.ConsumerConfig{})
+	if err != nil {
+		return nil, err
+	}
+	h, err := jobs.NewSignHandler(jobs.SignConfig{Keys: keys, Documents: st, Revocations: st, Jobs: st, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	r, err := jobs.NewRunner(cons, js, st, h, jobs.RunnerConfig{
+		Concurrency:  cfg.Concurrency,
+		FetchMaxWait: time.Second,
+		Logger:       cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("signer ready", "keys", keys)
+	return r, nil
 }
 
 // resetDir creates dir, or empties it: uploads left in the spool by a
@@ -260,7 +311,7 @@ func (in *Instance) Done() <-chan error { return in.served }
 // Shutdown stops the instance, in this order: the HTTP server stops
 // accepting and finishes the requests in flight; the stele.evaluate service
 // stops and answers the requests in hand; the gateway's subscription
-// ends; the runner drains (finishes and acknowledges the chunks in hand);
+// ends; the verifier and signer runners drain (finish and acknowledge the chunks in hand);
 // the NATS connection and server stop; the store closes; the data directory
 // is unlocked. Chunks still queued stay in JetStream and are verified after
 // the next Start. ctx bounds the HTTP and runner drains. A second call
@@ -292,6 +343,11 @@ func (in *Instance) release(ctx context.Context) error {
 	if in.runner != nil {
 		if err := in.runner.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("runner: %w", err))
+		}
+	}
+	if in.signer != nil {
+		if err := in.signer.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("signer: %w", err))
 		}
 	}
 	if in.nc != nil {

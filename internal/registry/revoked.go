@@ -26,20 +26,22 @@ const CheckKeyNotRevoked = "key_not_revoked"
 // docs/decisions.md).
 func Revoked(ctx context.Context, revs store.Revocations, docs []*covenant.Document) ([]*store.Check, error) {
 	out := make([]*store.Check, len(docs))
+	issuers := make([]string, len(docs))
 	seen := make(map[string]bool)
 	var keys []string
-	add := func(k string) {
+	add := func(k string) string {
 		k = strings.ToLower(k)
 		if isKey(k) && !seen[k] {
 			seen[k] = true
 			keys = append(keys, k)
 		}
+		return k
 	}
-	for _, d := range docs {
+	for i, d := range docs {
 		if d == nil {
 			continue
 		}
-		add(d.Issuer().PublicKey)
+		issuers[i] = add(d.Issuer().PublicKey)
 		for _, cs := range d.Countersignatures() {
 			add(cs.SignerPublicKey)
 		}
@@ -59,7 +61,7 @@ func Revoked(ctx context.Context, revs store.Revocations, docs []*covenant.Docum
 			continue
 		}
 		var msgs []string
-		if rv, ok := revoked[strings.ToLower(d.Issuer().PublicKey)]; ok {
+		if rv, ok := revoked[issuers[i]]; ok {
 			msgs = append(msgs, revokedMessage("issuer", rv))
 		}
 		reported := make(map[string]bool)
