@@ -6,10 +6,16 @@
 //	gateway --addr :8080 --nats nats://nats:4222 --redis redis://redis:6379/0
 //
 // With --embedded it runs the whole pipeline in one process (an in-process
-// NATS server with JetStream on disk, the SQLite store, the gateway and a
-// verifier), keeping its data in --data across restarts:
+// NATS server with JetStream on disk, the SQLite store, the gateway, a
+// verifier and a signer), keeping its data in --data across restarts:
 //
-//	gateway --embedded --data ./.stele-data --addr 127.0.0.1:8080
+//	gateway --embedded --data ./.stele-data --addr 127.0.0.1:8080 --keys ./keys
+//
+// The embedded signer holds the issuer keys of --keys (a directory of
+// <keyID>.key files as `stele keygen` writes them, mode 0600; also
+// STELE_KEYS_DIR) and of STELE_KEY_<ID>=<hex seed> variables. Without keys
+// everything but signing works (sign requests fail with unknown_key). In a
+// cluster the gateway holds no keys: signer processes do.
 //
 // Every flag can also be set with an environment variable, STELE_ followed by
 // the flag name in capitals with '-' as '_' (STELE_NATS_URL and
@@ -45,6 +51,7 @@ import (
 	"github.com/stele-go/stele/internal/evaluate"
 	"github.com/stele-go/stele/internal/gateway"
 	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/keyring"
 	"github.com/stele-go/stele/internal/redisstore"
 )
 
@@ -58,6 +65,7 @@ type config struct {
 	embedded        bool
 	dataDir         string
 	natsListen      string
+	keysDir         string
 	concurrency     int
 	limits          gateway.Limits
 	chunkItems      int
@@ -71,7 +79,7 @@ type config struct {
 }
 
 // envNames maps flags whose variable is not the mechanical STELE_<FLAG>.
-var envNames = map[string]string{"nats": "STELE_NATS_URL", "redis": "STELE_REDIS_URL"}
+var envNames = map[string]string{"nats": "STELE_NATS_URL", "redis": "STELE_REDIS_URL", "keys": "STELE_KEYS_DIR"}
 
 func envName(flagName string) string {
 	if n, ok := envNames[flagName]; ok {
@@ -93,6 +101,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&c.embedded, "embedded", false, "run the all-in-one: in-process NATS, SQLite store, gateway and verifier")
 	fs.StringVar(&c.dataDir, "data", ".stele-data", "data directory of the all-in-one (--embedded)")
 	fs.StringVar(&c.natsListen, "nats-listen", "", "with --embedded: also accept NATS clients on this address (e.g. 127.0.0.1:4222) for integrations; no authentication, keep it on loopback")
+	fs.StringVar(&c.keysDir, "keys", "", "directory of issuer key files for the all-in-one's signer (--embedded; keys also from STELE_KEY_<ID> variables)")
 	fs.IntVar(&c.concurrency, "concurrency", 0, "chunks the embedded verifier processes at once (0: one per CPU)")
 	fs.IntVar(&c.limits.MaxItems, "max-items", gateway.DefaultMaxItems, "items per JSON request")
 	fs.Int64Var(&c.limits.MaxBodyBytes, "max-body-bytes", gateway.DefaultMaxBodyBytes, "bytes per JSON request body")
@@ -128,6 +137,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	})
 	if envErr != nil {
 		return c, envErr
+	}
+	if set["keys"] && !c.embedded {
+		return c, errors.New("--keys needs --embedded: in a cluster the signer processes hold the keys, never the gateway")
 	}
 	if c.embedded && !set["log-format"] && getenv(envName("log-format")) == "" {
 		c.logFormat = "text" // the all-in-one is usually run by hand
@@ -179,9 +191,14 @@ func main() {
 
 // runEmbedded runs the all-in-one until ctx ends.
 func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
+	ring, err := keyring.LoadAll(cfg.keysDir, os.Environ())
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
 	sctx, cancel := context.WithTimeout(ctx, cfg.startupTimeout)
 	defer cancel()
 	in, err := embedded.Start(sctx, embedded.Config{
+		Keys:             ring,
 		DataDir:          cfg.dataDir,
 		Addr:             cfg.addr,
 		Concurrency:      cfg.concurrency,
@@ -211,6 +228,7 @@ func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
 			"Large batches: one covenant per line, -H 'Content-Type: application/x-ndjson'; then GET %s/v1/jobs/<jobId>/results\n",
 			path, path, base, base)
 	}
+	printSignExample(cfg.dataDir, base, ring, log)
 	select {
 	case <-ctx.Done():
 	case err := <-in.Done():
@@ -222,6 +240,30 @@ func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
 	sctx2, cancel2 := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel2()
 	return in.Shutdown(sctx2)
+}
+
+// printSignExample writes a sign request for the first active key, if any,
+// and prints how to send it.
+func printSignExample(dataDir, base string, ring *keyring.Keyring, log *slog.Logger) {
+	keyID := ""
+	for _, k := range ring.Keys() {
+		if !k.Retired {
+			keyID = k.KeyID
+			break
+		}
+	}
+	if keyID == "" {
+		fmt.Fprintf(os.Stdout, "\nNo signing keys: start with --keys DIR (files from `stele keygen --out DIR/<keyID>.key`, mode 0600) to sign with POST /v1/sign.\n")
+		return
+	}
+	path, err := embedded.WriteSignExample(dataDir, keyID)
+	if err != nil {
+		log.Warn("could not write the example sign request", "err", err)
+		return
+	}
+	fmt.Fprintf(os.Stdout, "\nSign a covenant with key %q (request in %s):\n\n"+
+		"  curl -s -H 'Content-Type: application/json' --data-binary @%s '%s/v1/sign?wait=5s'\n",
+		keyID, path, path, base)
 }
 
 // runCluster runs the gateway against external NATS and Redis until ctx

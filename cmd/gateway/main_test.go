@@ -46,11 +46,30 @@ func TestParseConfigErrors(t *testing.T) {
 		{[]string{"--chunk-items", "0"}, nil, "chunk-items"},
 		{[]string{"--jobs-max-bytes", "-5"}, nil, "negative"},
 		{[]string{"extra"}, nil, "unexpected argument"},
+		{[]string{"--keys", "/tmp/keys"}, nil, "--keys needs --embedded"},
 	}
 	for _, c := range cases {
 		_, err := parseConfig(c.args, func(k string) string { return c.env[k] }, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v %v: error %v, want one mentioning %q", c.args, c.env, err, c.want)
 		}
+	}
+}
+
+func TestParseConfigKeys(t *testing.T) {
+	env := map[string]string{"STELE_KEYS_DIR": "/etc/stele/keys", "STELE_EMBEDDED": "true"}
+	c, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || c.keysDir != "/etc/stele/keys" {
+		t.Errorf("STELE_KEYS_DIR: %q, %v", c.keysDir, err)
+	}
+	c, err = parseConfig([]string{"--keys", "./k"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || c.keysDir != "./k" {
+		t.Errorf("--keys: %q, %v", c.keysDir, err)
+	}
+	// In a cluster a shared environment may name the signers' key
+	// directory: the gateway ignores it.
+	delete(env, "STELE_EMBEDDED")
+	if _, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard); err != nil {
+		t.Errorf("STELE_KEYS_DIR without --embedded: %v", err)
 	}
 }

@@ -42,3 +42,30 @@ func WriteExample(dir string) (string, error) {
 	}
 	return path, nil
 }
+
+// WriteSignExample writes DIR/example-sign.json: a ready-to-send sign
+// request for keyID, with a freshly generated beneficiary key. It returns the
+// file's path.
+func WriteSignExample(dir, keyID string) (string, error) {
+	beneficiary, err := keys.Generate()
+	if err != nil {
+		return "", fmt.Errorf("sign example: %w", err)
+	}
+	req := map[string]any{"items": []map[string]any{{
+		"ref":         "example",
+		"keyId":       keyID,
+		"issuer":      map[string]string{"id": "did:example:alice", "name": "Alice"},
+		"beneficiary": map[string]string{"id": "agent:example-bot", "publicKey": beneficiary.PublicHex()},
+		"constraints": "permit read on '/data/**'\ndeny delete on '/system/**'",
+		"metadata":    map[string]any{"name": "example covenant", "tags": []string{"example"}},
+	}}}
+	data, err := json.MarshalIndent(req, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("sign example: %w", err)
+	}
+	path := filepath.Join(dir, "example-sign.json")
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("sign example: %w", err)
+	}
+	return path, nil
+}
