@@ -315,6 +315,18 @@ func TestResolver(t *testing.T) {
 		t.Errorf("root should have been evicted from a cache of 2: %v, gets %d", err, cd.gets.Load())
 	}
 
+	// A byte budget smaller than two documents keeps only the latest.
+	cb := &countingDocs{Documents: st}
+	rb := registry.NewResolver(cb, registry.WithCacheBytes(len(root.AppendJSON(nil))+len(child.AppendJSON(nil))-1))
+	for _, id := range []string{root.ID(), child.ID(), child.ID(), root.ID()} {
+		if _, err := rb.Resolve(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := cb.gets.Load(); n != 3 {
+		t.Errorf("byte-bounded cache: %d reads, want 3 (root evicted by child)", n)
+	}
+
 	// A document stored under another ID is corrupt.
 	bogus := stored(root)
 	bogus.ID = strings.Repeat("ab", 32)

@@ -45,9 +45,12 @@ func (e *NotFoundError) Is(target error) bool {
 	return target == store.ErrNotFound || target == covenant.ErrNotFound
 }
 
-// DefaultCacheSize is the number of parsed documents a Resolver keeps by
-// default.
-const DefaultCacheSize = 4096
+// Default bounds of a Resolver's cache: at most DefaultCacheSize parsed
+// documents whose stored JSON totals at most DefaultCacheBytes.
+const (
+	DefaultCacheSize  = 4096
+	DefaultCacheBytes = 64 << 20
+)
 
 // Option configures NewResolver.
 type Option func(*Resolver)
@@ -58,31 +61,40 @@ func WithCacheSize(n int) Option {
 	return func(r *Resolver) { r.max = max(n, 0) }
 }
 
-// Resolver is a covenant.Resolver reading from a store.Documents, with a
-// bounded LRU cache of parsed documents by ID. Documents are content
+// WithCacheBytes bounds the total stored-JSON size of the cached documents
+// to n bytes; n <= 0 turns caching off.
+func WithCacheBytes(n int) Option {
+	return func(r *Resolver) { r.maxBytes = max(n, 0) }
+}
+
+// Resolver is a covenant.Resolver reading from a store.Documents, with an
+// LRU cache of parsed documents by ID, bounded in entries and bytes. Documents are content
 // addressed: only their countersignatures can change after they are
 // stored, and chains ignore countersignatures, so a cached entry is never
 // stale for chain purposes (callers that need the current countersignatures
 // read the store). It is safe for concurrent use.
 type Resolver struct {
-	docs store.Documents
-	max  int
+	docs     store.Documents
+	max      int
+	maxBytes int
 
-	mu   sync.Mutex
-	lru  *list.List // of *cacheEntry, most recent first
-	byID map[string]*list.Element
+	mu    sync.Mutex
+	lru   *list.List // of *cacheEntry, most recent first
+	byID  map[string]*list.Element
+	bytes int // total size of the cached entries
 }
 
 type cacheEntry struct {
-	id  string
-	doc *covenant.Document
+	id   string
+	doc  *covenant.Document
+	size int
 }
 
 var _ covenant.Resolver = (*Resolver)(nil)
 
 // NewResolver returns a Resolver over docs (which must not be nil).
 func NewResolver(docs store.Documents, opts ...Option) *Resolver {
-	r := &Resolver{docs: docs, max: DefaultCacheSize, lru: list.New(), byID: make(map[string]*list.Element)}
+	r := &Resolver{docs: docs, max: DefaultCacheSize, maxBytes: DefaultCacheBytes, lru: list.New(), byID: make(map[string]*list.Element)}
 	for _, o := range opts {
 		o(r)
 	}
@@ -107,7 +119,7 @@ func (r *Resolver) Resolve(ctx context.Context, id string) (*covenant.Document, 
 	if err != nil {
 		return nil, err
 	}
-	r.add(id, d)
+	r.add(id, d, len(raw))
 	return d, nil
 }
 
@@ -164,7 +176,7 @@ func (r *Resolver) resolveMany(ctx context.Context, ids []string) (out []*covena
 			bad[id] = err
 			continue
 		}
-		r.add(id, d)
+		r.add(id, d, len(raw))
 		out[missAt[j]] = d
 	}
 	return out, bad, nil
@@ -182,7 +194,7 @@ func parseStored(id string, raw []byte) (*covenant.Document, error) {
 }
 
 func (r *Resolver) cached(id string) *covenant.Document {
-	if r.max == 0 {
+	if r.max == 0 || r.maxBytes == 0 {
 		return nil
 	}
 	r.mu.Lock()
@@ -195,8 +207,8 @@ func (r *Resolver) cached(id string) *covenant.Document {
 	return e.Value.(*cacheEntry).doc
 }
 
-func (r *Resolver) add(id string, d *covenant.Document) {
-	if r.max == 0 {
+func (r *Resolver) add(id string, d *covenant.Document, size int) {
+	if r.max == 0 || size > r.maxBytes {
 		return
 	}
 	r.mu.Lock()
@@ -205,10 +217,13 @@ func (r *Resolver) add(id string, d *covenant.Document) {
 		r.lru.MoveToFront(e)
 		return
 	}
-	r.byID[id] = r.lru.PushFront(&cacheEntry{id: id, doc: d})
-	for r.lru.Len() > r.max {
+	r.byID[id] = r.lru.PushFront(&cacheEntry{id: id, doc: d, size: size})
+	r.bytes += size
+	for r.lru.Len() > r.max || r.bytes > r.maxBytes {
 		last := r.lru.Back()
+		e := last.Value.(*cacheEntry)
 		r.lru.Remove(last)
-		delete(r.byID, last.Value.(*cacheEntry).id)
+		delete(r.byID, e.id)
+		r.bytes -= e.size
 	}
 }
