@@ -417,6 +417,8 @@ func decodeChunkJSON(data []byte, c *Chunk) error {
 			return nil
 		case "chunk":
 			return d.integer(&c.Chunk)
+		case "total":
+			return d.integer(&c.Total)
 		case "at":
 			return d.str(&c.At)
 		case "chain":

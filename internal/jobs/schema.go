@@ -93,6 +93,12 @@ type Chunk struct {
 	JobID string        `json:"jobId"`
 	Kind  store.JobKind `json:"kind"`
 	Chunk int           `json:"chunk"`
+	// Total, when positive, is the number of items of the whole job. It
+	// lets a producer that talks only to NATS submit a job: a worker that
+	// finds no job record creates it (kind Kind, Total items) before
+	// recording results. Producers that create the record themselves (the
+	// gateway) leave it out.
+	Total int `json:"total,omitempty"`
 	// At, when set (RFC 3339), verifies as of that instant instead of now.
 	At string `json:"at,omitempty"`
 	// Chain, on a verify chunk, also checks the delegation chain of every
@@ -195,6 +201,9 @@ func DecodeChunk(data []byte) (*Chunk, error) {
 	}
 	if c.Chunk < 0 {
 		return nil, fmt.Errorf("decode chunk %s: %w: negative chunk number", c.JobID, ErrBadMessage)
+	}
+	if c.Total < 0 {
+		return nil, fmt.Errorf("decode chunk %s: %w: negative total", c.JobID, ErrBadMessage)
 	}
 	for i := range c.Items {
 		if c.Items[i].Index < 0 {
