@@ -32,9 +32,10 @@ func (s *Store) PutDocuments(ctx context.Context, docs []store.Document) error {
 // putDocumentsTx writes docs with their index columns and tags in tx.
 func putDocumentsTx(ctx context.Context, tx *sql.Tx, docs []store.Document) error {
 	upsert, err := tx.PrepareContext(ctx, `
-INSERT INTO documents (id, doc, issuer_id, beneficiary_id, created_at, has_chain) VALUES (?, ?, ?, ?, ?, ?)
+INSERT INTO documents (id, doc, issuer_id, beneficiary_id, created_at, has_chain, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, issuer_id = excluded.issuer_id,
-beneficiary_id = excluded.beneficiary_id, created_at = excluded.created_at, has_chain = excluded.has_chain`)
+beneficiary_id = excluded.beneficiary_id, created_at = excluded.created_at, has_chain = excluded.has_chain,
+created_ms = excluded.created_ms`)
 	if err != nil {
 		return err
 	}
@@ -44,20 +45,21 @@ beneficiary_id = excluded.beneficiary_id, created_at = excluded.created_at, has_
 		return err
 	}
 	defer clearTags.Close()
-	addTag, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO document_tags (tag, doc_id) VALUES (?, ?)`)
+	addTag, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO document_tags (tag, doc_id, created_ms) VALUES (?, ?, ?)`)
 	if err != nil {
 		return err
 	}
 	defer addTag.Close()
 	for _, d := range docs {
-		if _, err := upsert.ExecContext(ctx, d.ID, d.JSON, d.IssuerID, d.BeneficiaryID, d.CreatedAt, d.HasChain); err != nil {
+		ms := store.CreatedMillis(d.CreatedAt)
+		if _, err := upsert.ExecContext(ctx, d.ID, d.JSON, d.IssuerID, d.BeneficiaryID, d.CreatedAt, d.HasChain, ms); err != nil {
 			return fmt.Errorf("document %s: %w", d.ID, err)
 		}
 		if _, err := clearTags.ExecContext(ctx, d.ID); err != nil {
 			return fmt.Errorf("document %s: %w", d.ID, err)
 		}
 		for _, tag := range d.Tags {
-			if _, err := addTag.ExecContext(ctx, tag, d.ID); err != nil {
+			if _, err := addTag.ExecContext(ctx, tag, d.ID, ms); err != nil {
 				return fmt.Errorf("document %s: %w", d.ID, err)
 			}
 		}

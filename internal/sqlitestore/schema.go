@@ -66,6 +66,12 @@ CREATE INDEX sigs_expires ON sigs (expires_at);
 	schemaAudit,
 }
 
+// afterMigration[v], when set, runs in the transaction of migration v+1 after
+// its SQL: data changes that SQL cannot express.
+var afterMigration = map[int]func(context.Context, *sql.Tx) error{
+	1: backfillCreatedMs, // schema_registry.go
+}
+
 // migrate brings the schema of db up to len(migrations), one transaction per
 // step, and refuses a database from a newer version.
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -84,6 +90,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
+		}
+		if fn := afterMigration[v]; fn != nil {
+			if err := fn(ctx, tx); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migrate to schema %d: %w", v+1, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
 			tx.Rollback()

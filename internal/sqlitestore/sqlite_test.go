@@ -114,8 +114,12 @@ func TestDocumentIndexColumns(t *testing.T) {
 	if err := s.PutDocuments(ctx, []store.Document{doc}); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, s, `SELECT count(*) FROM documents WHERE issuer_id = 'iss' AND beneficiary_id = 'ben' AND has_chain = 1 AND created_at = ?`, doc.CreatedAt); n != 1 {
+	if n := count(t, s, `SELECT count(*) FROM documents WHERE issuer_id = 'iss' AND beneficiary_id = 'ben' AND has_chain = 1 AND created_at = ?
+AND created_ms = 1771465136342`, doc.CreatedAt); n != 1 {
 		t.Errorf("indexed columns match %d rows, want 1", n)
+	}
+	if n := count(t, s, `SELECT count(*) FROM document_tags WHERE doc_id = 'd1' AND created_ms = 1771465136342`); n != 2 {
+		t.Errorf("%d tag rows with created_ms, want 2", n)
 	}
 	if n := count(t, s, `SELECT count(*) FROM document_tags WHERE doc_id = 'd1'`); n != 2 {
 		t.Errorf("%d tag rows, want 2", n)
@@ -133,7 +137,7 @@ func TestDocumentIndexColumns(t *testing.T) {
 	}
 	// The listing queries use the indexes rather than scanning.
 	var plan string
-	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT id FROM documents WHERE issuer_id = ? ORDER BY created_at`, "iss")
+	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT id FROM documents WHERE issuer_id = ? ORDER BY created_ms, id`, "iss")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +150,7 @@ func TestDocumentIndexColumns(t *testing.T) {
 		plan += detail + "\n"
 	}
 	rows.Close()
-	if want := "SEARCH documents USING INDEX documents_issuer (issuer_id=?)\n"; plan != want {
+	if want := "SEARCH documents USING COVERING INDEX documents_issuer (issuer_id=?)\n"; plan != want {
 		t.Errorf("query plan = %q, want %q", plan, want)
 	}
 }

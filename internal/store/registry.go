@@ -11,7 +11,9 @@ import (
 // query with an index; none scans all documents.
 
 // DocumentQuery filters and pages ListDocuments. Empty strings and zero
-// times mean "any". Results are ordered by (createdAt, id) ascending.
+// times mean "any". Results are ordered by (createdAt, id) ascending, where
+// createdAt counts as its Unix milliseconds (CreatedMillis) and IDs compare
+// bytewise.
 type DocumentQuery struct {
 	// Issuer and Beneficiary match the parties' id members exactly.
 	Issuer      string
@@ -19,8 +21,9 @@ type DocumentQuery struct {
 	// Tag matches one of metadata.tags exactly.
 	Tag string
 	// CreatedAfter and CreatedBefore bound createdAt, exclusively, at
-	// millisecond precision. A document whose createdAt does not parse as
-	// RFC 3339 sorts at the Unix epoch.
+	// millisecond precision (both are truncated to whole milliseconds). A
+	// document whose createdAt does not parse as RFC 3339 sorts at the Unix
+	// epoch.
 	CreatedAfter  time.Time
 	CreatedBefore time.Time
 	// HasChain, when non-nil, keeps only documents with (true) or without
@@ -41,7 +44,11 @@ const (
 )
 
 // DocumentPage is one page of a listing. Documents carry their ID, JSON and
-// indexed fields. Next is the cursor of the following page, "" at the end.
+// indexed fields, with Tags sorted and without duplicates (NormalizeTags).
+// The indexed fields must be those the JSON states (issuer.id,
+// beneficiary.id, createdAt, the presence of chain, metadata.tags), as
+// internal/jobs derives them: a store may read them back from the JSON. Next
+// is the cursor of the following page, "" when no document follows.
 type DocumentPage struct {
 	Documents []Document
 	Next      string
@@ -71,13 +78,16 @@ type Revocation struct {
 
 // Revocations is the shared revocation list.
 type Revocations interface {
-	// RevokeKey records r (ErrInvalid for an empty or non-hex public key).
-	// Revoking a key again keeps the first record and returns ErrExists.
+	// RevokeKey records r, with RevokedAt the store's clock when zero
+	// (ErrInvalid for a bad record: see CheckRevocation). Revoking a key
+	// again keeps the first record and returns ErrExists.
 	RevokeKey(ctx context.Context, r Revocation) error
 	// RevokedKeys returns the records of those publicKeys that are revoked,
-	// by public key, in one round trip.
+	// by public key, in one round trip. Strings that are not lowercase hex
+	// public keys are never revoked.
 	RevokedKeys(ctx context.Context, publicKeys []string) (map[string]Revocation, error)
-	// ListRevocations returns every record, oldest first.
+	// ListRevocations returns every record, oldest first (equal times by
+	// public key).
 	ListRevocations(ctx context.Context) ([]Revocation, error)
 }
 
@@ -96,9 +106,11 @@ type SigningKey struct {
 
 // KeyDirectory is the shared directory of signing keys.
 type KeyDirectory interface {
-	// AdvertiseKeys records keys (upsert by KeyID; SeenAt is set by the
-	// caller). Two different public keys under one KeyID is ErrExists, and
-	// nothing is written.
+	// AdvertiseKeys records keys (upsert by KeyID, replacing the whole
+	// record; SeenAt is set by the caller, or is the store's clock when
+	// zero), atomically. Two different public keys under one KeyID, in the
+	// store and keys or within keys, is ErrExists, and nothing is written;
+	// a bad key ID or public key is ErrInvalid (see CheckSigningKeys).
 	AdvertiseKeys(ctx context.Context, keys []SigningKey) error
 	// SigningKeys returns the advertised keys by KeyID.
 	SigningKeys(ctx context.Context) (map[string]SigningKey, error)
