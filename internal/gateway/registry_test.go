@@ -175,6 +175,25 @@ func TestSignRejects(t *testing.T) {
 	}
 }
 
+// TestSignItemTooLargeForChunk sends an item within the document limit but
+// too large for one chunk message: 413 naming it, and nothing queued.
+func TestSignItemTooLargeForChunk(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	e.advertise(t, store.SigningKey{KeyID: "k1", PublicKey: testKey(t, 1).PublicHex()})
+	pub := testKey(t, 9).PublicHex()
+	item := func(pad int) string {
+		return `{"keyId":"k1","beneficiary":{"id":"b","publicKey":"` + pub + `"},"constraints":"permit a on 'b'","metadata":{"name":"` + strings.Repeat("x", pad) + `"}}`
+	}
+	status, _, body := do(t, "POST", e.url+"/v1/sign", ctJSON, []byte(`{"items":[`+item(10)+","+item(900<<10)+`]}`))
+	expectError(t, "item over a chunk", status, body, 413, "document_too_large", "items[1]")
+	if n := e.queued(t); n != 0 {
+		t.Errorf("%d messages queued", n)
+	}
+	if status, _, body := do(t, "POST", e.url+"/v1/sign", ctJSON, []byte(`{"items":[`+item(400<<10)+`]}`)); status != 202 {
+		t.Errorf("item within a chunk: %d %s", status, body)
+	}
+}
+
 // TestSignQueues checks what a sign job carries: the gateway's nonce and
 // creation time, no issuer public key, and per-item errors for unknown,
 // retired and revoked keys and for constraints that do not parse.

@@ -38,6 +38,9 @@ const (
 	maxRoleBytes      = 64
 	maxReasonBytes    = 1024
 	maxSmallBodyBytes = 64 << 10
+	// chunkEnvelopeSlack is kept free in a chunk for its envelope and the
+	// item's other members (index, JSON escaping of the ref).
+	chunkEnvelopeSlack = 16 << 10
 )
 
 // signItem is one validated item of a sign request.
@@ -151,7 +154,10 @@ func requireJSON(r *http.Request) error {
 
 // queueSign publishes items as a sign job and answers like verification.
 func (s *Server) queueSign(w http.ResponseWriter, r *http.Request, items []signItem, wait time.Duration) {
-	// Encode everything before the job exists: nothing is half-queued.
+	// Encode everything before the job exists: nothing is half-queued. A
+	// sign item travels inline (only documents are staged), so it must fit
+	// in one chunk.
+	maxItem := s.pub.ChunkBytes() - chunkEnvelopeSlack
 	encoded := make([]jobs.Item, len(items))
 	for i := range items {
 		it := jobs.Item{Ref: items[i].ref, Error: items[i].err}
@@ -162,6 +168,10 @@ func (s *Server) queueSign(w http.ResponseWriter, r *http.Request, items []signI
 				return
 			}
 			it.Sign = b
+		}
+		if n := len(it.Sign) + len(it.Ref) + len(it.Error); n > maxItem {
+			s.fail(w, r, fieldError(ErrDocumentTooLarge, fmt.Sprintf("items[%d]", i), "the sign request encodes to %d bytes; one item may take at most %d", n, maxItem))
+			return
 		}
 		encoded[i] = it
 	}
