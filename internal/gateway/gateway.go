@@ -17,6 +17,7 @@
 //	GET  /v1/covenants/{id}/chain   a covenant's ancestors, effective constraints and narrowing verdicts
 //	POST /v1/revocations            revoke a signing key ({"keyId"|"publicKey","reason"})
 //	GET  /v1/revocations            the revocation list
+//	GET  /v1/keys                   the signing keys the signers advertise (no private material)
 //	POST /v1/evaluate               decide an action under a covenant's chain, recorded in its audit trail
 //	GET  /v1/covenants/{id}/audit   a page of the audit trail (?from=&limit=), or all of it as NDJSON
 //	GET  /v1/covenants/{id}/audit/proof/{index}  a Merkle inclusion proof of one entry

@@ -3,6 +3,9 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -153,4 +156,44 @@ func (s *Server) checkKeys(ctx context.Context, ids []string) (map[string]keyVer
 		}
 	}
 	return out, nil
+}
+
+// keyInfo is one key of GET /v1/keys.
+type keyInfo struct {
+	KeyID     string    `json:"keyId"`
+	PublicKey string    `json:"publicKey"`
+	Retired   bool      `json:"retired"`
+	Revoked   bool      `json:"revoked"`
+	SeenAt    time.Time `json:"seenAt"`
+}
+
+// handleKeys is GET /v1/keys: the signing keys the signers advertise, by key
+// ID, with their public keys and whether they are retired or revoked. It
+// reads the store, not the cache, so a signer that just started shows up.
+func (s *Server) handleKeys(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := withTimeout(r.Context())
+	defer cancel()
+	keys, err := s.store.SigningKeys(ctx)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("read key directory: %w", err))
+		return
+	}
+	pubs := make([]string, 0, len(keys))
+	for _, k := range keys {
+		pubs = append(pubs, k.PublicKey)
+	}
+	revoked, err := s.store.RevokedKeys(ctx, pubs)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("read revocations: %w", err))
+		return
+	}
+	out := make([]keyInfo, 0, len(keys))
+	for _, k := range keys {
+		_, rev := revoked[k.PublicKey]
+		out = append(out, keyInfo{KeyID: k.KeyID, PublicKey: k.PublicKey, Retired: k.Retired, Revoked: rev, SeenAt: k.SeenAt})
+	}
+	slices.SortFunc(out, func(a, b keyInfo) int { return strings.Compare(a.KeyID, b.KeyID) })
+	writeJSON(w, http.StatusOK, struct {
+		Keys []keyInfo `json:"keys"`
+	}{out})
 }

@@ -10,4 +10,5 @@ func (s *Server) registryRoutes(rt *router) {
 	rt.handle("GET /v1/covenants/{id}/chain", s.handleChain)
 	rt.handle("POST /v1/revocations", s.handleRevoke)
 	rt.handle("GET /v1/revocations", s.handleRevocations)
+	rt.handle("GET /v1/keys", s.handleKeys)
 }
