@@ -281,11 +281,14 @@ func (r *Runner) fetch(fetchCtx, workCtx context.Context) {
 }
 
 // process handles one message: decode, handle, record, publish events, ack.
+// A handler's ErrRetryChunk (see RetryChunk) records its partial results and
+// publishes what is due like a finished chunk, then naks instead of acking.
 func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
-	delivered := uint64(1)
+	info := MsgInfo{NumDelivered: 1}
 	if md, err := msg.Metadata(); err == nil {
-		delivered = md.NumDelivered
+		info = MsgInfo{NumDelivered: md.NumDelivered, Timestamp: md.Timestamp, StreamSeq: md.Sequence.Stream}
 	}
+	delivered := info.NumDelivered
 	c, err := DecodeChunk(msg.Data())
 	if err != nil {
 		if errors.Is(err, ErrUnsupportedVersion) {
@@ -298,13 +301,20 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	}
 	log := r.log.With("job", c.JobID, "chunk", c.Chunk, "delivery", delivered)
 
-	hctx, pending := ctx, (*pendingWrites)(nil)
+	hctx, pending := WithMessageInfo(ctx, info), (*pendingWrites)(nil)
 	if r.commit != nil {
-		hctx, pending = withPendingWrites(ctx, r.commit)
+		hctx, pending = withPendingWrites(hctx, r.commit)
 	}
 	results, err := r.handle(hctx, c)
-	if err == nil {
+	var retry *RetryError
+	switch {
+	case err == nil:
 		err = checkResults(c, results)
+	case errors.As(err, &retry):
+		if err = checkPartialResults(c, results); err == nil {
+			r.retry(ctx, msg, c, pending, results, retry, delivered, log)
+			return
+		}
 	}
 	if err != nil {
 		if errors.Is(err, ErrBadMessage) {
@@ -316,12 +326,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 
-	var prog store.Progress
-	if pending != nil {
-		prog, err = r.commit.CommitChunk(ctx, c.JobID, pending.writes(results))
-	} else {
-		prog, err = r.jobs.RecordResults(ctx, c.JobID, results)
-	}
+	prog, err := r.record(ctx, c, pending, results)
 	if err != nil {
 		if errors.Is(err, store.ErrInvalid) {
 			// The chunk does not fit its job (an index beyond the total):
@@ -363,6 +368,63 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		log.Info("jobs: job completed", "total", prog.Job.Total, "valid", prog.Job.Valid,
 			"invalid", prog.Job.Invalid, "failed", prog.Job.Failed)
 	}
+}
+
+// retry records the partial results of a chunk the handler asked to retry
+// (with the writes it deferred), publishes the events they bring about, and
+// naks the message with the handler's delay. A failure to record or publish
+// falls back to an ordinary transient failure: nothing is lost, the whole
+// chunk is retried.
+func (r *Runner) retry(ctx context.Context, msg jetstream.Msg, c *Chunk, pending *pendingWrites, results []store.Result,
+	retry *RetryError, delivered uint64, log *slog.Logger) {
+	delay := retry.Delay
+	if delay <= 0 {
+		delay = r.cfg.NakDelay
+	}
+	if len(results) > 0 {
+		prog, err := r.record(ctx, c, pending, results)
+		if errors.Is(err, store.ErrInvalid) {
+			r.poison(ctx, msg, fmt.Errorf("record results: %w: %w", ErrBadMessage, err))
+			return
+		}
+		if err == nil {
+			announce := prog.Completed || (delivered > 1 && prog.Job.Status == store.StatusCompleted)
+			withResults := prog.Completed && len(results) == prog.Job.Total && len(results) <= MaxEventResults &&
+				sortedByIndex(results)
+			err = r.publishEvents(ctx, c.JobID, results, prog.Job, announce, withResults)
+		}
+		if err != nil {
+			log.Warn("jobs: recording partial results failed; will retry", "err", err)
+			r.nak(msg, delivered)
+			return
+		}
+	}
+	log.Debug("jobs: chunk handed back for another worker", "reason", retry.Reason, "delay", delay)
+	if err := msg.NakWithDelay(delay); err != nil {
+		log.Warn("jobs: nak failed", "err", err)
+	}
+}
+
+// record commits a chunk's writes (or records its results). When the job
+// has no record and the chunk names the job's total (a producer that only
+// talks to NATS), it creates the record and tries once more; a record
+// created meanwhile by another worker is fine.
+func (r *Runner) record(ctx context.Context, c *Chunk, pending *pendingWrites, results []store.Result) (store.Progress, error) {
+	commit := func() (store.Progress, error) {
+		if pending != nil {
+			return r.commit.CommitChunk(ctx, c.JobID, pending.writes(results))
+		}
+		return r.jobs.RecordResults(ctx, c.JobID, results)
+	}
+	prog, err := commit()
+	if !errors.Is(err, store.ErrNotFound) || c.Total <= 0 {
+		return prog, err
+	}
+	cerr := r.jobs.CreateJob(ctx, store.Job{ID: c.JobID, Kind: c.Kind, Total: c.Total})
+	if cerr != nil && !errors.Is(cerr, store.ErrExists) {
+		return prog, fmt.Errorf("create job %s of %d items from its chunk: %w", c.JobID, c.Total, cerr)
+	}
+	return commit()
 }
 
 // handle calls the handler, turning a panic into an error so that one bad
