@@ -22,6 +22,7 @@ import (
 	"github.com/stele-go/stele/internal/store"
 	"github.com/stele-go/stele/internal/testutil/natstest"
 	"github.com/stele-go/stele/internal/testutil/redistest"
+	"github.com/stele-go/stele/internal/worker"
 )
 
 func TestMain(m *testing.M) {
@@ -45,17 +46,17 @@ func TestParseConfigPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.runner.Concurrency != 3 {
-		t.Errorf("concurrency %d: the flag must beat STELE_CONCURRENCY", c.runner.Concurrency)
+	if c.Runner.Concurrency != 3 {
+		t.Errorf("concurrency %d: the flag must beat STELE_CONCURRENCY", c.Runner.Concurrency)
 	}
-	if c.runner.FetchBatch != 3 {
-		t.Errorf("fetch batch %d, want the concurrency", c.runner.FetchBatch)
+	if c.Runner.FetchBatch != 3 {
+		t.Errorf("fetch batch %d, want the concurrency", c.Runner.FetchBatch)
 	}
-	if c.natsURL != "nats://n1:4222,nats://n2:4222" || c.runner.FetchMaxWait != 250*time.Millisecond ||
-		c.consumer.MaxDeliver != 4 || c.logLevel.String() != "DEBUG" || c.jobTTL != time.Hour {
+	if c.NATSURL != "nats://n1:4222,nats://n2:4222" || c.Runner.FetchMaxWait != 250*time.Millisecond ||
+		c.Consumer.MaxDeliver != 4 || c.LogLevel.String() != "DEBUG" || c.JobTTL != time.Hour {
 		t.Errorf("environment not applied: %+v", c)
 	}
-	if c.redisURL != "redis://127.0.0.1:6379" || c.sigTTL != store.DefaultSigTTL || c.consumer.AckWait != 30*time.Second {
+	if c.RedisURL != "redis://127.0.0.1:6379" || c.SigTTL != store.DefaultSigTTL || c.Consumer.AckWait != 30*time.Second {
 		t.Errorf("defaults not kept: %+v", c)
 	}
 }
@@ -79,7 +80,7 @@ func TestParseConfigErrors(t *testing.T) {
 	} {
 		var out bytes.Buffer
 		_, err := parseConfig(tc.args, envOf(tc.env), &out)
-		var ue usageError
+		var ue worker.UsageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want a usage error mentioning %q", name, err, tc.want)
 		}
@@ -222,17 +223,6 @@ func TestRunWaitsForLateNATS(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
-	}
-}
-
-func TestRedactURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"redis://:secret@host:6379/0": "redis://***@host:6379/0",
-		"redis://host:6379":           "redis://host:6379",
-	} {
-		if got := redactURL(in); got != want {
-			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 

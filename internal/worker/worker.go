@@ -1,0 +1,350 @@
+// Package worker holds what the worker commands (cmd/verifier, cmd/signer)
+// share: flags that fall back to STELE_* environment variables, the common
+// configuration of a worker, start-up connections to NATS and Redis that wait
+// for the servers, and the main function's signal handling and exit codes.
+package worker
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/redisstore"
+	"github.com/stele-go/stele/internal/store"
+)
+
+// UsageError is a configuration mistake (exit status 2).
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
+
+// Usagef returns a UsageError with a formatted message.
+func Usagef(format string, args ...any) error { return UsageError{fmt.Errorf(format, args...)} }
+
+// Main runs a worker command: run gets a context cancelled by SIGTERM or
+// SIGINT, the arguments, os.Environ() and standard error. It exits with 0
+// when run returns nil (or for -h), 2 with a hint for a UsageError, 1
+// otherwise, the error prefixed with the program name.
+func Main(program string, run func(ctx context.Context, args, environ []string, stderr io.Writer) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	err := run(ctx, os.Args[1:], os.Environ(), os.Stderr)
+	stop()
+	var ue UsageError
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "%s: %v\nrun '%s -h' for the flags and their STELE_* variables\n", program, err, program)
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "%s: %v\n", program, err)
+		os.Exit(1)
+	}
+}
+
+// Getenv returns a lookup function over environ (os.Environ's form); the
+// last definition of a variable wins, as in the process environment.
+func Getenv(environ []string) func(string) string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return func(k string) string { return m[k] }
+}
+
+// Flags is a flag set whose flags each name a STELE_* variable, used when
+// the flag is not on the command line.
+type Flags struct {
+	*flag.FlagSet
+	env map[string]string // flag name -> variable
+}
+
+// NewFlags returns an empty flag set for program, printing help to out.
+func NewFlags(program string, out io.Writer) *Flags {
+	fs := flag.NewFlagSet(program, flag.ContinueOnError)
+	fs.SetOutput(out)
+	return &Flags{FlagSet: fs, env: map[string]string{}}
+}
+
+// StringVar defines a string flag read from envName when not given.
+func (f *Flags) StringVar(p *string, name, envName, def, usage string) {
+	f.FlagSet.StringVar(p, name, def, usage+" ("+envName+")")
+	f.env[name] = envName
+}
+
+// IntVar defines an int flag read from envName when not given.
+func (f *Flags) IntVar(p *int, name, envName string, def int, usage string) {
+	f.FlagSet.IntVar(p, name, def, usage+" ("+envName+")")
+	f.env[name] = envName
+}
+
+// Int64Var defines an int64 flag read from envName when not given.
+func (f *Flags) Int64Var(p *int64, name, envName string, def int64, usage string) {
+	f.FlagSet.Int64Var(p, name, def, usage+" ("+envName+")")
+	f.env[name] = envName
+}
+
+// DurationVar defines a duration flag read from envName when not given.
+func (f *Flags) DurationVar(p *time.Duration, name, envName string, def time.Duration, usage string) {
+	f.FlagSet.DurationVar(p, name, def, usage+" ("+envName+")")
+	f.env[name] = envName
+}
+
+// Parse parses args, then sets every flag not given on the command line from
+// its variable when that is set and not empty. Mistakes are UsageErrors;
+// -h returns flag.ErrHelp.
+func (f *Flags) Parse(args []string, getenv func(string) string) error {
+	if err := f.FlagSet.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return UsageError{err}
+	}
+	if f.NArg() > 0 {
+		return Usagef("unexpected argument %q", f.Arg(0))
+	}
+	given := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	var envErr error
+	f.VisitAll(func(fl *flag.Flag) {
+		name := f.env[fl.Name]
+		if given[fl.Name] || name == "" || envErr != nil {
+			return
+		}
+		if v := getenv(name); v != "" {
+			if err := f.Set(fl.Name, v); err != nil {
+				envErr = Usagef("bad %s %q: %v", name, v, err)
+			}
+		}
+	})
+	return envErr
+}
+
+// Config is the configuration every worker shares.
+type Config struct {
+	NATSURL     string
+	NATSCreds   string
+	RedisURL    string
+	RedisPrefix string
+	Name        string
+	LogLevel    slog.Level
+
+	Runner   jobs.RunnerConfig
+	Consumer jobs.ConsumerConfig
+	Streams  jobs.StreamConfig
+	JobTTL   time.Duration
+	SigTTL   time.Duration
+	// ConnectWait bounds the start-up connection retries (0: until stopped).
+	ConnectWait time.Duration
+
+	kind         store.JobKind
+	logLevel     string
+	jobsMaxBytes int64
+	jobsMaxMsgs  int64
+}
+
+// CommonFlags defines the shared flags on f, filling c, for a worker of
+// kind named program. maxDeliver is the default of -max-deliver.
+func CommonFlags(f *Flags, c *Config, program string, kind store.JobKind, maxDeliver int) {
+	c.kind = kind
+	f.StringVar(&c.NATSURL, "nats", "STELE_NATS_URL", nats.DefaultURL, "NATS server URL(s), comma-separated")
+	f.StringVar(&c.NATSCreds, "nats-creds", "STELE_NATS_CREDS", "", "NATS credentials file")
+	f.StringVar(&c.RedisURL, "redis", "STELE_REDIS_URL", "redis://127.0.0.1:6379", "Redis URL: redis://host:port/db, redis://host:port?master_name=M (Sentinel) or redis+cluster://host:port")
+	f.StringVar(&c.RedisPrefix, "redis-prefix", "STELE_REDIS_PREFIX", "stele:", "prefix of every Redis key")
+	f.StringVar(&c.Name, "name", "STELE_WORKER_NAME", defaultName(program), "worker name in logs and NATS connection")
+	f.StringVar(&c.logLevel, "log-level", "STELE_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	f.IntVar(&c.Runner.Concurrency, "concurrency", "STELE_CONCURRENCY", 2*runtime.GOMAXPROCS(0), "chunks processed at once")
+	f.IntVar(&c.Runner.FetchBatch, "fetch-batch", "STELE_FETCH_BATCH", 0, "messages per pull (0: the concurrency)")
+	f.DurationVar(&c.Runner.FetchMaxWait, "fetch-wait", "STELE_FETCH_WAIT", 2*time.Second, "how long one pull waits for messages")
+	f.DurationVar(&c.Runner.ShutdownTimeout, "shutdown-timeout", "STELE_SHUTDOWN_TIMEOUT", 30*time.Second, "longest drain on SIGTERM")
+	f.DurationVar(&c.Runner.NakDelay, "retry-delay", "STELE_RETRY_DELAY", time.Second, "base delay before a failed chunk is retried")
+	f.DurationVar(&c.Consumer.AckWait, "ack-wait", "STELE_ACK_WAIT", 30*time.Second, "redelivery delay of an unacknowledged chunk")
+	f.IntVar(&c.Consumer.MaxDeliver, "max-deliver", "STELE_MAX_DELIVER", maxDeliver, "deliveries of one chunk before it is given up")
+	f.IntVar(&c.Consumer.MaxAckPending, "max-ack-pending", "STELE_MAX_ACK_PENDING", 1024, "chunks in flight across all "+program+"s")
+	f.IntVar(&c.Streams.Replicas, "stream-replicas", "STELE_STREAM_REPLICAS", 1, "replicas of the streams")
+	f.Int64Var(&c.jobsMaxBytes, "jobs-max-bytes", "STELE_JOBS_MAX_BYTES", 1<<30, "size limit of the work queue")
+	f.Int64Var(&c.jobsMaxMsgs, "jobs-max-msgs", "STELE_JOBS_MAX_MSGS", 1_000_000, "message limit of the work queue")
+	f.DurationVar(&c.JobTTL, "job-ttl", "STELE_JOB_TTL", store.DefaultJobTTL, "lifetime of jobs and results after their last change")
+	f.DurationVar(&c.SigTTL, "sig-ttl", "STELE_SIG_TTL", store.DefaultSigTTL, "lifetime of signature-cache entries")
+	f.DurationVar(&c.ConnectWait, "connect-wait", "STELE_CONNECT_WAIT", 0, "how long to keep retrying NATS and Redis at start-up (0: until stopped)")
+}
+
+// Finish checks c after parsing and fills in what follows from it, so that a
+// mistake is a UsageError before any connection is made.
+func (c *Config) Finish() error {
+	if err := c.LogLevel.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return Usagef("bad log level %q: want debug, info, warn or error", c.logLevel)
+	}
+	c.Streams.JobsMaxBytes, c.Streams.JobsMaxMsgs = c.jobsMaxBytes, c.jobsMaxMsgs
+	if c.Runner.Concurrency < 1 {
+		return Usagef("concurrency %d: want at least 1", c.Runner.Concurrency)
+	}
+	if c.Runner.FetchBatch == 0 {
+		c.Runner.FetchBatch = c.Runner.Concurrency
+	}
+	if _, err := jobs.JobsStreamConfig(c.Streams); err != nil {
+		return UsageError{err}
+	}
+	if _, err := jobs.WorkerConsumerConfig(c.kind, c.Consumer); err != nil {
+		return UsageError{err}
+	}
+	if err := c.Runner.Validate(); err != nil {
+		return UsageError{err}
+	}
+	if c.ConnectWait < 0 {
+		return Usagef("connect wait must not be negative")
+	}
+	if c.JobTTL < time.Millisecond || c.SigTTL < time.Millisecond {
+		return Usagef("job and signature TTLs must be at least 1ms")
+	}
+	if strings.TrimSpace(c.NATSURL) == "" || strings.TrimSpace(c.RedisURL) == "" {
+		return Usagef("the NATS and Redis URLs must not be empty")
+	}
+	return nil
+}
+
+func defaultName(program string) string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s@%s:%d", program, host, os.Getpid())
+}
+
+// Logger returns the JSON logger of a worker, writing to w at c's level and
+// naming the worker.
+func (c *Config) Logger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: c.LogLevel})).With("worker", c.Name)
+}
+
+// Conn is a worker's connections: NATS with JetStream, and the Redis store.
+type Conn struct {
+	NC    *nats.Conn
+	JS    jetstream.JetStream
+	Store *redisstore.Store
+}
+
+// Close closes the store and the NATS connection.
+func (c *Conn) Close() {
+	if c.Store != nil {
+		c.Store.Close()
+	}
+	if c.NC != nil {
+		c.NC.Close()
+	}
+}
+
+// Connect connects to NATS and opens the Redis store, retrying each until
+// it answers (see Retry), then ensures the streams and the worker kind's
+// consumer. On error nothing stays open.
+func Connect(ctx context.Context, c *Config, log *slog.Logger) (*Conn, jetstream.Consumer, error) {
+	natsOpts := []nats.Option{
+		nats.Name(c.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrl()) }),
+	}
+	if c.NATSCreds != "" {
+		natsOpts = append(natsOpts, nats.UserCredentials(c.NATSCreds))
+	}
+	conn := &Conn{}
+	err := Retry(ctx, c.ConnectWait, log, "nats", func(context.Context) error {
+		var err error
+		conn.NC, err = nats.Connect(c.NATSURL, natsOpts...)
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", c.NATSURL, err)
+	}
+	if conn.JS, err = jetstream.New(conn.NC); err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	err = Retry(ctx, c.ConnectWait, log, "redis", func(ctx context.Context) error {
+		var err error
+		conn.Store, err = redisstore.Open(ctx, c.RedisURL, redisstore.WithKeyPrefix(c.RedisPrefix),
+			redisstore.WithJobTTL(c.JobTTL), redisstore.WithSigTTL(c.SigTTL))
+		return err
+	})
+	if err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("open Redis store at %s: %w", RedactURL(c.RedisURL), err)
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := jobs.EnsureStreams(setupCtx, conn.JS, c.Streams); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	cons, err := jobs.EnsureConsumer(setupCtx, conn.JS, c.kind, c.Consumer)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, cons, nil
+}
+
+// Backoff of the start-up connection attempts.
+const (
+	firstRetry = 100 * time.Millisecond
+	maxRetry   = 5 * time.Second
+)
+
+// Retry calls connect until it succeeds, with a growing pause between
+// attempts, so that a worker started before its servers waits for them. It
+// gives up with the last error when ctx is done or, if wait > 0, once wait
+// has passed since the first attempt.
+func Retry(ctx context.Context, wait time.Duration, log *slog.Logger, what string, connect func(context.Context) error) error {
+	if wait > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, wait)
+		defer cancel()
+	}
+	pause := firstRetry
+	for attempt := 1; ; attempt++ {
+		err := connect(ctx)
+		if err == nil {
+			if attempt > 1 {
+				log.Info("connected", "to", what, "attempts", attempt)
+			}
+			return nil
+		}
+		log.Warn("not reachable yet; retrying", "to", what, "err", err, "retry_in", pause)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		pause = min(2*pause, maxRetry)
+	}
+}
+
+// RedactURL hides a password in a URL for error messages.
+func RedactURL(raw string) string {
+	at := strings.LastIndex(raw, "@")
+	scheme := strings.Index(raw, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return raw
+	}
+	return raw[:scheme+3] + "***" + raw[at:]
+}

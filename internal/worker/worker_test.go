@@ -1,0 +1,94 @@
+package worker
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stele-go/stele/internal/store"
+)
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"redis://:secret@host:6379/0": "redis://***@host:6379/0",
+		"redis://user:pw@host":        "redis://***@host",
+		"redis://host:6379":           "redis://host:6379",
+		"host@example":                "host@example",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestGetenvLastWins(t *testing.T) {
+	get := Getenv([]string{"A=1", "B=x=y", "A=2", "NOVALUE"})
+	if get("A") != "2" || get("B") != "x=y" || get("NOVALUE") != "" || get("C") != "" {
+		t.Errorf("A=%q B=%q", get("A"), get("B"))
+	}
+}
+
+func TestFlagsPrecedence(t *testing.T) {
+	var out bytes.Buffer
+	var c Config
+	f := NewFlags("w", &out)
+	CommonFlags(f, &c, "w", store.KindSign, 40)
+	var extra string
+	f.StringVar(&extra, "extra", "STELE_EXTRA", "def", "an extra flag")
+	err := f.Parse([]string{"-concurrency", "3"}, Getenv([]string{
+		"STELE_CONCURRENCY=7", "STELE_EXTRA=env", "STELE_FETCH_WAIT=250ms", "STELE_LOG_LEVEL=warn", "STELE_REDIS_URL=",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Runner.Concurrency != 3 || c.Runner.FetchBatch != 3 {
+		t.Errorf("concurrency %d, fetch batch %d: the flag must beat the variable", c.Runner.Concurrency, c.Runner.FetchBatch)
+	}
+	if extra != "env" || c.Runner.FetchMaxWait != 250*time.Millisecond || c.LogLevel.String() != "WARN" {
+		t.Errorf("environment not applied: extra %q, %+v", extra, c)
+	}
+	if c.RedisURL != "redis://127.0.0.1:6379" || c.Consumer.MaxDeliver != 40 || c.Streams.JobsMaxMsgs != 1_000_000 {
+		t.Errorf("defaults not kept (an empty variable is unset): %+v", c)
+	}
+	if !strings.HasPrefix(c.Name, "w@") {
+		t.Errorf("name %q", c.Name)
+	}
+}
+
+func TestFlagsErrors(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args []string
+		env  []string
+		want string
+	}{
+		"bad env number": {nil, []string{"STELE_CONCURRENCY=many"}, `bad STELE_CONCURRENCY "many"`},
+		"unknown flag":   {[]string{"-colour"}, nil, "colour"},
+		"stray argument": {[]string{"now"}, nil, "unexpected argument"},
+		"bad log level":  {[]string{"-log-level", "loud"}, nil, "log level"},
+		"max deliver":    {[]string{"-max-deliver", "-2"}, nil, "max deliver"},
+		"negative wait":  {[]string{"-connect-wait", "-1s"}, nil, "connect wait"},
+		"empty nats":     {[]string{"-nats", " "}, nil, "URLs"},
+	} {
+		var c Config
+		f := NewFlags("w", new(bytes.Buffer))
+		CommonFlags(f, &c, "w", store.KindVerify, 10)
+		err := f.Parse(tc.args, Getenv(tc.env))
+		if err == nil {
+			err = c.Finish()
+		}
+		var ue UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want a usage error mentioning %q", name, err, tc.want)
+		}
+	}
+	f := NewFlags("w", new(bytes.Buffer))
+	if err := f.Parse([]string{"-h"}, Getenv(nil)); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v", err)
+	}
+}
