@@ -353,7 +353,7 @@ func TestSignUnknownKey(t *testing.T) {
 	h := &countingHandler{
 		Handler: p.signHandler(t, kr, jobs.SignConfig{Directory: p.st, MaxUnknownKeyDeliveries: 4,
 			UnknownKeyRetryDelay: 300 * time.Millisecond}),
-		calls:   map[string]int{}, max: map[string]uint64{},
+		calls: map[string]int{}, max: map[string]uint64{},
 	}
 	// "nobody" is not advertised: k1 is.
 	if err := kr.Advertise(testContext(t), p.st, time.Now()); err != nil {
