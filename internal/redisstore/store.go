@@ -14,12 +14,14 @@
 //	stele:idx:tag:<tag>        the same, per metadata tag
 //	stele:idx:chain:1|0        the same, documents with / without a chain
 //	stele:sig:<hex key>        string "1" (valid) or "2" (invalid), with the cache TTL
+//	stele:revocations          hash: public key -> revocation JSON
+//	stele:signingkeys          hash: key ID -> signing key JSON
 //
 // The two keys of a job share the hash tag {<jobID>}, so they live in one
 // Cluster slot and the Lua scripts that update them declare both in KEYS. The
-// idx:* sorted sets are written with every document so that a later registry
-// can list by issuer, beneficiary, tag, chain presence and creation time
-// without scanning; nothing reads them yet.
+// idx:* sorted sets are written with every document; ListDocuments walks one
+// of them (registry.go) to list by issuer, beneficiary, tag, chain presence
+// and creation time without scanning.
 //
 // Job keys expire the job TTL after their last change (PEXPIRE on create and
 // on every RecordResults); signature entries the cache TTL after being written.

@@ -24,8 +24,9 @@
 //
 // The schema is versioned with PRAGMA user_version and migrated forward by
 // Open; a database written by a newer version is refused. Documents have
-// indexed issuer_id, beneficiary_id, created_at and has_chain columns and a
-// document_tags table, ready for filtered listing.
+// issuer_id, beneficiary_id, has_chain and created_ms (createdAt in Unix ms)
+// columns and a document_tags table, indexed by (…, created_ms, id) for
+// filtered listing in cursor order.
 package sqlitestore
 
 import (

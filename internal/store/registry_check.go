@@ -95,7 +95,7 @@ func DecodeCursor(cursor string) (ms int64, id string, err error) {
 	if len(cursor) > maxCursorLen {
 		return 0, "", fmt.Errorf("cursor of %d bytes: %w", len(cursor), ErrInvalid)
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(cursor)
 	if err != nil {
 		return 0, "", fmt.Errorf("cursor does not decode: %w", ErrInvalid)
 	}
