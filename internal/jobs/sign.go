@@ -370,7 +370,9 @@ func (h *SignHandler) skipRecorded(ctx context.Context, c *Chunk, results []stor
 	for off := lo; lo >= 0 && off <= hi; off += store.MaxPageSize {
 		limit := min(hi-off+1, store.MaxPageSize)
 		recs, _, err := h.jobs.Results(ctx, c.JobID, off, limit)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+			// No record yet, or indices outside the job (recording
+			// them will fail the chunk for good): nothing to skip.
 			return nil
 		}
 		if err != nil {
