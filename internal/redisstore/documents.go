@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -85,13 +84,10 @@ func (s *Store) queueDocuments(ctx context.Context, p redis.Pipeliner, docs []st
 }
 
 // createdScore is the index score of a createdAt value: Unix milliseconds, or
-// 0 when it does not parse as RFC 3339.
+// 0 when it does not parse as RFC 3339 (store.CreatedMillis, which the SQLite
+// store orders by too).
 func createdScore(createdAt string) float64 {
-	t, err := time.Parse(time.RFC3339Nano, createdAt)
-	if err != nil {
-		return 0
-	}
-	return float64(t.UnixMilli())
+	return float64(store.CreatedMillis(createdAt))
 }
 
 // GetDocument returns a document's JSON; see store.Documents.
