@@ -20,6 +20,9 @@ type policy struct {
 	mon         *audit.Monitor
 	expiresAt   instant
 	activatesAt instant
+	// issuerKeys are the issuer public keys of the covenant and its
+	// ancestors, nearest first, checked against the revocation list.
+	issuerKeys []string
 }
 
 // instant is an optional expiresAt or activatesAt member.
@@ -87,7 +90,11 @@ func (s *Service) load(ctx context.Context, id string) (*policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load covenant %s: %w", id, err)
 	}
-	return &policy{mon: mon, expiresAt: instantOf(doc.ExpiresAt()), activatesAt: instantOf(doc.ActivatesAt())}, nil
+	keys := []string{doc.Issuer().PublicKey}
+	for _, a := range ancestors {
+		keys = append(keys, a.Issuer().PublicKey)
+	}
+	return &policy{mon: mon, expiresAt: instantOf(doc.ExpiresAt()), activatesAt: instantOf(doc.ActivatesAt()), issuerKeys: keys}, nil
 }
 
 // missingParent returns the parent ID at which ResolveChain stopped because

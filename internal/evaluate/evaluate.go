@@ -23,6 +23,15 @@
 // not_expired and active checks (expired when now ≥ expiresAt; active when
 // now ≥ activatesAt; an unparseable instant counts as expired / not active).
 //
+// # Revoked keys
+//
+// With Config.Revocations, a covenant whose issuer key, or the issuer key of
+// an ancestor in its chain, is on the shared revocation list permits nothing
+// either: the evaluation is denied with severity critical and a reason naming
+// the key, the instant and the reason of the revocation, and recorded. The
+// list is cached per Service for Config.RevocationRefresh, so a revocation
+// takes effect in every process within that time.
+//
 // The Service does not re-verify signatures: documents reach the store only
 // through verification (PUT /v1/covenants, verify jobs, the signer).
 package evaluate
@@ -116,6 +125,13 @@ type Config struct {
 	Now func() time.Time
 	// CacheSize bounds the covenants kept parsed (default DefaultCacheSize).
 	CacheSize int
+	// Revocations, when set, is the shared revocation list: a covenant whose
+	// issuer key, or an ancestor's, is revoked permits nothing. The Service
+	// keeps a copy re-read every RevocationRefresh (default
+	// DefaultRevocationRefresh), so a revocation takes effect within that
+	// time in every process.
+	Revocations       store.Revocations
+	RevocationRefresh time.Duration
 	// Logger receives denials (debug) and failures (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -132,6 +148,7 @@ type Service struct {
 	now     func() time.Time
 	logger  *slog.Logger
 	cache   *monitorCache
+	revs    *revocations // nil: no revocation list
 }
 
 // New checks cfg and returns a Service.
@@ -139,8 +156,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Documents == nil || cfg.Audit == nil || cfg.Limits == nil {
 		return nil, fmt.Errorf("%w: documents, audit log and rate limits are required", ErrInvalidConfig)
 	}
-	if cfg.CacheSize < 0 {
-		return nil, fmt.Errorf("%w: negative cache size %d", ErrInvalidConfig, cfg.CacheSize)
+	if cfg.CacheSize < 0 || cfg.RevocationRefresh < 0 {
+		return nil, fmt.Errorf("%w: negative cache size or revocation refresh", ErrInvalidConfig)
 	}
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = DefaultCacheSize
@@ -163,6 +180,12 @@ func New(cfg Config) (*Service, error) {
 		res:     cfg.Resolver,
 		now:     cfg.Now,
 		logger:  cfg.Logger,
+	}
+	if cfg.Revocations != nil {
+		if cfg.RevocationRefresh == 0 {
+			cfg.RevocationRefresh = DefaultRevocationRefresh
+		}
+		s.revs = newRevocations(cfg.Revocations, cfg.RevocationRefresh, cfg.Now)
 	}
 	s.cache = newMonitorCache(cfg.CacheSize, s.load)
 	return s, nil
@@ -297,7 +320,13 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Decision, error) {
 		return Decision{}, err
 	}
 	now := s.now()
-	if reason := m.outside(now); reason != "" {
+	reason := m.outside(now)
+	if reason == "" {
+		if reason, err = s.revs.revokedReason(ctx, m.issuerKeys); err != nil {
+			return Decision{}, fmt.Errorf("evaluate %s on covenant %s: %w", req.Action, id, err)
+		}
+	}
+	if reason != "" {
 		e, err := s.recordLapsed(ctx, id, req.Action, req.Resource, c, now, reason)
 		if err != nil {
 			return Decision{}, err

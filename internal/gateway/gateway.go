@@ -226,7 +226,7 @@ func New(cfg Config) (*Server, error) {
 	s.resolver = registry.NewResolver(cfg.Store)
 	if s.eval = cfg.Evaluate; s.eval == nil {
 		s.eval, err = evaluate.New(evaluate.Config{Documents: cfg.Store, Audit: cfg.Store, Limits: cfg.Store,
-			Resolver: s.resolver, Logger: s.log})
+			Revocations: cfg.Store, Resolver: s.resolver, Logger: s.log})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: evaluate: %w", err)
 		}
