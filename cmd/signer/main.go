@@ -58,16 +58,12 @@ type config struct {
 	advertiseEvery time.Duration
 }
 
-// Default -max-deliver of the signer consumer: above the handler's default
-// bound on deliveries of an item whose key another signer holds.
-const defaultMaxDeliver = jobs.DefaultMaxAdvertisedKeyDeliveries + 10
-
 // parseConfig reads flags, then the STELE_* variable of every flag not given
 // on the command line, and loads the keys.
 func parseConfig(args, environ []string, out io.Writer) (config, error) {
 	var c config
 	fs := worker.NewFlags("signer", out)
-	worker.CommonFlags(fs, &c.Config, "signer", store.KindSign, defaultMaxDeliver)
+	worker.CommonFlags(fs, &c.Config, "signer", store.KindSign, jobs.DefaultSignMaxDeliver)
 	fs.StringVar(&c.keysDir, "keys", "STELE_KEYS_DIR", "", "directory of issuer key files <keyID>.key (mode 0600); more keys from STELE_KEY_<ID>=<hex seed>")
 	fs.DurationVar(&c.advertiseEvery, "advertise-every", "STELE_ADVERTISE_EVERY", time.Minute, "how often the keys are advertised in the store")
 	fs.IntVar(&c.sign.Concurrency, "sign-concurrency", "STELE_SIGN_CONCURRENCY", runtime.GOMAXPROCS(0), "covenants of one chunk signed at once")

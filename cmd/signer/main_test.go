@@ -70,7 +70,7 @@ func TestParseConfig(t *testing.T) {
 	if c.Runner.Concurrency != 3 || c.advertiseEvery != 30*time.Second || c.sign.MaxUnknownKeyDeliveries != 3 {
 		t.Errorf("config %+v", c)
 	}
-	if c.Consumer.MaxDeliver != defaultMaxDeliver || c.sign.MaxAdvertisedKeyDeliveries != jobs.DefaultMaxAdvertisedKeyDeliveries {
+	if c.Consumer.MaxDeliver != jobs.DefaultSignMaxDeliver || c.sign.MaxAdvertisedKeyDeliveries != jobs.DefaultMaxAdvertisedKeyDeliveries {
 		t.Errorf("defaults not kept: max deliver %d", c.Consumer.MaxDeliver)
 	}
 }

@@ -148,7 +148,9 @@ type ConsumerConfig struct {
 	// is redelivered (default 30 s). A chunk takes milliseconds to verify, so
 	// this only matters when a worker dies.
 	AckWait time.Duration
-	// MaxDeliver bounds deliveries of one chunk (default 10); a chunk that
+	// MaxDeliver bounds deliveries of one chunk (default 10, and
+	// DefaultSignMaxDeliver for sign jobs, whose chunks are also handed
+	// back while they look for the signer holding a key); a chunk that
 	// keeps failing is then left for the dead-letter handling (advisories).
 	MaxDeliver int
 	// MaxAckPending bounds chunks delivered and not yet acknowledged across
@@ -157,6 +159,12 @@ type ConsumerConfig struct {
 	// Replicas of the consumer (default: the stream's).
 	Replicas int
 }
+
+// DefaultSignMaxDeliver is the default MaxDeliver of the signer consumer:
+// above the sign handler's default bound on the deliveries of an item whose
+// key another signer holds, so such items fail with unknown_key rather than
+// being dropped.
+const DefaultSignMaxDeliver = DefaultMaxAdvertisedKeyDeliveries + 10
 
 // ConsumerName returns the durable consumer name of a worker kind: "verifier"
 // for verify jobs, "signer" for sign jobs.
@@ -186,6 +194,9 @@ func WorkerConsumerConfig(kind store.JobKind, cfg ConsumerConfig) (jetstream.Con
 	}
 	if cfg.MaxDeliver == 0 {
 		cfg.MaxDeliver = 10
+		if kind == store.KindSign {
+			cfg.MaxDeliver = DefaultSignMaxDeliver
+		}
 	}
 	if cfg.MaxAckPending == 0 {
 		cfg.MaxAckPending = 1024

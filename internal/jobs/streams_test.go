@@ -71,14 +71,15 @@ func TestEnsureStreamsConcurrentAndRepeated(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, filter string
-	}{{"verifier", jobs.SubjectVerify}, {"signer", jobs.SubjectSign}} {
+		maxDeliver   int
+	}{{"verifier", jobs.SubjectVerify, 10}, {"signer", jobs.SubjectSign, jobs.DefaultSignMaxDeliver}} {
 		c, err := s.Consumer(ctx, tc.name)
 		if err != nil {
 			t.Fatalf("consumer %s: %v", tc.name, err)
 		}
 		cc := c.CachedInfo().Config
 		if cc.Durable != tc.name || cc.FilterSubject != tc.filter || cc.AckPolicy != jetstream.AckExplicitPolicy ||
-			cc.AckWait != 30*time.Second || cc.MaxDeliver != 10 || cc.MaxAckPending != 1024 {
+			cc.AckWait != 30*time.Second || cc.MaxDeliver != tc.maxDeliver || cc.MaxAckPending != 1024 {
 			t.Errorf("consumer %s config = %+v", tc.name, cc)
 		}
 	}
