@@ -29,7 +29,7 @@ import (
 
 // tools are the binaries every test runs, found or built by TestMain.
 type tools struct {
-	gateway, verifier, natsServer string
+	gateway, verifier, signer, natsServer string
 }
 
 // bin is set once by TestMain and only read afterwards.
@@ -58,13 +58,14 @@ func setup(dir string) error {
 	if err != nil {
 		return err
 	}
-	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "./cmd/gateway", "./cmd/verifier")
+	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "./cmd/gateway", "./cmd/verifier", "./cmd/signer")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	bin.gateway = filepath.Join(dir, "gateway")
 	bin.verifier = filepath.Join(dir, "verifier")
+	bin.signer = filepath.Join(dir, "signer")
 	if bin.natsServer, err = findNATSServer(); err != nil {
 		return err
 	}
