@@ -8,9 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"sort"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -111,19 +109,10 @@ func doJSON(client *http.Client, req *http.Request, want int, v any) error {
 
 // LatencyResult is the fixed-rate single-document ?wait measurement.
 type LatencyResult struct {
-	Rate      float64       `json:"rate"` // requests per second asked for
-	Duration  time.Duration `json:"durationNs"`
-	Requests  int           `json:"requests"`
-	Errors    int           `json:"errors"`
-	NotValid  int           `json:"notValid"` // answers that were not 200 + valid
-	Achieved  float64       `json:"achievedRate"`
-	P50       time.Duration `json:"p50Ns"`
-	P90       time.Duration `json:"p90Ns"`
-	P99       time.Duration `json:"p99Ns"`
-	Max       time.Duration `json:"maxNs"`
-	Mean      time.Duration `json:"meanNs"`
-	FirstErr  string        `json:"firstError,omitempty"`
-	MaxFlight int           `json:"maxInFlight"`
+	Rate     float64       `json:"rate"` // requests per second asked for
+	Duration time.Duration `json:"durationNs"`
+	NotValid int           `json:"notValid"` // answers that were not 200 + valid
+	Latencies
 }
 
 // measureLatency sends one single-document verification with ?wait at a
@@ -131,58 +120,20 @@ type LatencyResult struct {
 // due, so a stalled gateway cannot hide its queueing) and reports the latency
 // distribution. docs are cycled through.
 func measureLatency(ctx context.Context, client *http.Client, base string, docs [][]byte, rate float64, d time.Duration, maxInFlight int) (LatencyResult, error) {
-	n := int(rate * d.Seconds())
-	if n < 1 {
-		return LatencyResult{}, fmt.Errorf("%w: rate × duration gives no request", ErrUsage)
-	}
-	period := time.Duration(float64(time.Second) / rate)
-	lat := make([]time.Duration, n)
-	errs := make([]error, n)
-	sem := make(chan struct{}, maxInFlight)
-	var wg sync.WaitGroup
 	url := base + "/v1/verify?wait=5s"
-	start := time.Now()
-	for i := range n {
-		due := start.Add(time.Duration(i) * period)
-		if wait := time.Until(due); wait > 0 {
-			select {
-			case <-time.After(wait):
-			case <-ctx.Done():
-				wg.Wait()
-				return LatencyResult{}, ctx.Err()
-			}
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			body := make([]byte, 0, len(docs[i%len(docs)])+64)
-			body = append(body, `{"items":[{"ref":"`...)
-			body = strconv.AppendInt(body, int64(i), 10)
-			body = append(body, `","document":`...)
-			body = append(body, docs[i%len(docs)]...)
-			body = append(body, "}]}"...)
-			errs[i] = singleVerify(ctx, client, url, body)
-			lat[i] = time.Since(due)
-		})
+	l, err := openLoop(ctx, rate, d, maxInFlight, func(ctx context.Context, i int) error {
+		body := make([]byte, 0, len(docs[i%len(docs)])+64)
+		body = append(body, `{"items":[{"ref":"`...)
+		body = strconv.AppendInt(body, int64(i), 10)
+		body = append(body, `","document":`...)
+		body = append(body, docs[i%len(docs)]...)
+		body = append(body, "}]}"...)
+		return singleVerify(ctx, client, url, body)
+	})
+	if err != nil {
+		return LatencyResult{}, err
 	}
-	wg.Wait()
-	total := time.Since(start)
-	res := LatencyResult{Rate: rate, Duration: d, Requests: n, MaxFlight: maxInFlight, Achieved: float64(n) / total.Seconds()}
-	var sum time.Duration
-	for i, err := range errs {
-		if err != nil {
-			res.Errors++
-			if res.FirstErr == "" {
-				res.FirstErr = err.Error()
-			}
-		}
-		sum += lat[i]
-	}
-	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
-	pct := func(p float64) time.Duration { return lat[min(n-1, int(float64(n)*p))] }
-	res.P50, res.P90, res.P99, res.Max = pct(0.50), pct(0.90), pct(0.99), lat[n-1]
-	res.Mean = sum / time.Duration(n)
-	return res, nil
+	return LatencyResult{Rate: rate, Duration: d, Latencies: l}, nil
 }
 
 // singleVerify posts one single-document request and checks that the answer

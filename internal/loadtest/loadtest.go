@@ -14,6 +14,17 @@
 //  4. latency: single-document verifications with ?wait at a fixed rate,
 //     with the latency distribution;
 //
+// and, when asked for with -phases (they need signers holding keys),
+//
+//  5. sign-inproc: covenant.Build with one key on every core, the reference
+//     figure of the sign throughput bar;
+//  6. sign: -sign-n covenants signed through POST /v1/sign (requests of at
+//     most -sign-batch items), timed until every job completes, every result
+//     checked for a covenant ID and no error;
+//  7. evaluate: POST /v1/evaluate at a fixed rate, open loop, against
+//     covenants the phase signs first, spread over one or more gateways
+//     (-eval-gateways), every decision and the audit trails checked;
+//
 // while sampling the resident memory of the processes given with -pids. It
 // prints a table with the bars (and optionally JSON). The documents, N
 // signed covenants of about -size bytes over a few keys, are cached on disk
@@ -67,16 +78,28 @@ type Config struct {
 	Interval    time.Duration
 	Timeout     time.Duration
 	JSONPath    string
+
+	SignN         int
+	SignBatch     int
+	SignKey       string
+	EvalRate      float64
+	EvalDuration  time.Duration
+	EvalCovenants int
+	EvalGateways  []string
+	EvalConns     int
 }
 
-var allPhases = []string{"inproc", "submit", "resubmit", "latency"}
+var (
+	allPhases     = []string{"inproc", "submit", "resubmit", "latency", "sign-inproc", "sign", "evaluate"}
+	defaultPhases = allPhases[:4] // the verification pipeline's; the others need signers
+)
 
 // parseArgs parses the command line.
 func parseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("steleload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c Config
-	var phases, pids string
+	var phases, pids, evalGateways string
 	cacheDefault := filepath.Join(os.TempDir(), "stele-loadtest")
 	if d, err := os.UserCacheDir(); err == nil {
 		cacheDefault = filepath.Join(d, "stele", "loadtest")
@@ -87,7 +110,7 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.Gen.Keys, "keys", 4, "issuer keys the documents are spread over")
 	fs.StringVar(&c.CacheDir, "cache", cacheDefault, "directory of generated document sets")
 	fs.BoolVar(&c.Fresh, "fresh", false, "generate a new set (new signatures) instead of reusing the cached one")
-	fs.StringVar(&phases, "phases", strings.Join(allPhases, ","), "phases to run: "+strings.Join(allPhases, ","))
+	fs.StringVar(&phases, "phases", strings.Join(defaultPhases, ","), "phases to run: "+strings.Join(allPhases, ","))
 	fs.IntVar(&c.Sample, "inproc-sample", 20_000, "distinct documents verified in process")
 	fs.DurationVar(&c.InprocTime, "inproc-time", 4*time.Second, "minimum duration of the in-process measurement")
 	fs.Float64Var(&c.Rate, "rate", 500, "single-document requests per second in the latency phase")
@@ -97,6 +120,14 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.Interval, "sample-interval", 100*time.Millisecond, "RSS sampling interval")
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Minute, "time limit of one submission")
 	fs.StringVar(&c.JSONPath, "json", "", "also write the report as JSON to this file (- for stdout)")
+	fs.IntVar(&c.SignN, "sign-n", 20_000, "covenants signed through the pipeline in the sign phase")
+	fs.IntVar(&c.SignBatch, "sign-batch", 10_000, "items per POST /v1/sign request (at most the gateway's -max-items)")
+	fs.StringVar(&c.SignKey, "sign-key", "", "key ID the sign and evaluate phases sign with (default: the first usable key of GET /v1/keys)")
+	fs.Float64Var(&c.EvalRate, "eval-rate", 2000, "evaluations per second in the evaluate phase")
+	fs.DurationVar(&c.EvalDuration, "eval-duration", 20*time.Second, "duration of the evaluate phase")
+	fs.IntVar(&c.EvalCovenants, "eval-covenants", 1, "covenants the evaluations are spread over")
+	fs.StringVar(&evalGateways, "eval-gateways", "", "comma-separated gateway URLs the evaluations go to in turn (default: -gateway)")
+	fs.IntVar(&c.EvalConns, "eval-conns", 32, "keep-alive connections per gateway in the evaluate phase")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -135,6 +166,19 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 		}
 		c.PIDs = append(c.PIDs, pid)
 	}
+	for _, g := range strings.Split(evalGateways, ",") {
+		if g = strings.TrimSpace(g); g == "" {
+			continue
+		}
+		u, err := checkLoopback(g)
+		if err != nil {
+			return c, err
+		}
+		c.EvalGateways = append(c.EvalGateways, u)
+	}
+	if len(c.EvalGateways) == 0 {
+		c.EvalGateways = []string{c.Gateway}
+	}
 	switch {
 	case c.Rate <= 0 || c.Rate > maxRate:
 		return c, fmt.Errorf("%w: rate %g not in (0, %d]", ErrUsage, c.Rate, maxRate)
@@ -150,6 +194,22 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 		return c, fmt.Errorf("%w: sample-interval below 10ms", ErrUsage)
 	case c.Timeout <= 0:
 		return c, fmt.Errorf("%w: timeout must be positive", ErrUsage)
+	case c.SignN < 1 || c.SignN > 1_000_000:
+		return c, fmt.Errorf("%w: sign-n %d not in 1..1000000", ErrUsage, c.SignN)
+	case c.SignBatch < 1 || c.SignBatch > 100_000:
+		return c, fmt.Errorf("%w: sign-batch %d not in 1..100000", ErrUsage, c.SignBatch)
+	case len(c.SignKey) > 64:
+		return c, fmt.Errorf("%w: sign-key longer than 64 bytes", ErrUsage)
+	case c.EvalRate <= 0 || c.EvalRate > maxRate:
+		return c, fmt.Errorf("%w: eval-rate %g not in (0, %d]", ErrUsage, c.EvalRate, maxRate)
+	case c.EvalDuration <= 0 || c.EvalDuration > maxDuration:
+		return c, fmt.Errorf("%w: eval-duration %v not in (0, %v]", ErrUsage, c.EvalDuration, maxDuration)
+	case c.EvalCovenants < 1 || c.EvalCovenants > 1000:
+		return c, fmt.Errorf("%w: eval-covenants %d not in 1..1000", ErrUsage, c.EvalCovenants)
+	case c.EvalConns < 1 || c.EvalConns > 1000:
+		return c, fmt.Errorf("%w: eval-conns %d not in 1..1000", ErrUsage, c.EvalConns)
+	case len(c.EvalGateways) > 16:
+		return c, fmt.Errorf("%w: at most 16 eval-gateways", ErrUsage)
 	}
 	return c, nil
 }
@@ -182,18 +242,22 @@ func checkLoopback(raw string) (string, error) {
 
 // Report is everything one run measured.
 type Report struct {
-	Started   time.Time      `json:"started"`
-	GoMaxProc int            `json:"gomaxprocs"`
-	Set       GenOptions     `json:"set"`
-	SetPath   string         `json:"setPath"`
-	Cached    bool           `json:"cached"`
-	Generate  time.Duration  `json:"generateNs,omitempty"`
-	Inproc    *InprocResult  `json:"inproc,omitempty"`
-	Submit    *SubmitResult  `json:"submit,omitempty"`
-	Resubmit  *SubmitResult  `json:"resubmit,omitempty"`
-	Latency   *LatencyResult `json:"latency,omitempty"`
-	Memory    []PhaseRSS     `json:"memory,omitempty"`
-	Bars      []Bar          `json:"bars"`
+	Started    time.Time         `json:"started"`
+	GoMaxProc  int               `json:"gomaxprocs"`
+	Set        GenOptions        `json:"set"`
+	SetPath    string            `json:"setPath"`
+	Cached     bool              `json:"cached"`
+	Generate   time.Duration     `json:"generateNs,omitempty"`
+	Inproc     *InprocResult     `json:"inproc,omitempty"`
+	Submit     *SubmitResult     `json:"submit,omitempty"`
+	Resubmit   *SubmitResult     `json:"resubmit,omitempty"`
+	Latency    *LatencyResult    `json:"latency,omitempty"`
+	SignInproc *SignInprocResult `json:"signInproc,omitempty"`
+	Sign       *SignResult       `json:"sign,omitempty"`
+	Evaluate   *EvaluateResult   `json:"evaluate,omitempty"`
+	Memory     []PhaseRSS        `json:"memory,omitempty"`
+	CPU        []PhaseCPU        `json:"cpu,omitempty"`
+	Bars       []Bar             `json:"bars"`
 }
 
 // Bar is one performance bar and whether this run met it.
@@ -221,14 +285,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rep.Set.Salt = hex.EncodeToString(salt[:])
 		cfg.Gen.Salt = rep.Set.Salt
 	}
-	start := time.Now()
-	logf("preparing %d documents of ~%d bytes in %s", cfg.Gen.N, cfg.Gen.Size, cfg.CacheDir)
-	rep.SetPath, rep.Cached, err = Generate(ctx, cfg.CacheDir, cfg.Gen)
-	if err != nil {
-		return err
-	}
-	if !rep.Cached {
-		rep.Generate = time.Since(start)
+	if cfg.Phases["inproc"] || cfg.Phases["submit"] || cfg.Phases["resubmit"] {
+		start := time.Now()
+		logf("preparing %d documents of ~%d bytes in %s", cfg.Gen.N, cfg.Gen.Size, cfg.CacheDir)
+		rep.SetPath, rep.Cached, err = Generate(ctx, cfg.CacheDir, cfg.Gen)
+		if err != nil {
+			return err
+		}
+		if !rep.Cached {
+			rep.Generate = time.Since(start)
+		}
 	}
 	marker := rep.SetPath + ".submitted"
 	if _, err := os.Stat(marker); err == nil && (cfg.Phases["submit"]) {
@@ -245,17 +311,26 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer stopSampling()
 	go sampler.run(sctx)
 
+	// phase marks the start of a phase; the function it returns marks the
+	// end and records the CPU used.
+	phase := func(name string) func() {
+		sampler.setPhase(name)
+		m := markCPU(cfg.PIDs)
+		return func() { rep.CPU = append(rep.CPU, m.since(name)) }
+	}
+
 	if cfg.Phases["inproc"] {
-		sampler.setPhase("inproc")
+		end := phase("inproc")
 		logf("in-process batch verification on %d cores", rep.GoMaxProc)
 		r, err := measureInproc(ctx, rep.SetPath, min(cfg.Sample, cfg.Gen.N), cfg.InprocTime)
 		if err != nil {
 			return err
 		}
 		rep.Inproc = &r
+		end()
 	}
 	if cfg.Phases["submit"] {
-		sampler.setPhase("submit")
+		end := phase("submit")
 		logf("submitting %d documents as NDJSON to %s", cfg.Gen.N, cfg.Gateway)
 		r, err := submitNDJSON(ctx, client, cfg.Gateway, rep.SetPath, cfg.Timeout)
 		if err != nil {
@@ -263,15 +338,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		rep.Submit = &r
 		_ = os.WriteFile(marker, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
+		end()
 	}
 	if cfg.Phases["resubmit"] {
-		sampler.setPhase("resubmit")
+		end := phase("resubmit")
 		logf("submitting the same %d documents again", cfg.Gen.N)
 		r, err := submitNDJSON(ctx, client, cfg.Gateway, rep.SetPath, cfg.Timeout)
 		if err != nil {
 			return err
 		}
 		rep.Resubmit = &r
+		end()
 	}
 	if cfg.Phases["latency"] {
 		n := int(cfg.Rate * cfg.Duration.Seconds())
@@ -282,13 +359,55 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		sampler.setPhase("latency")
+		end := phase("latency")
 		logf("single-document ?wait verifications at %g/s for %v", cfg.Rate, cfg.Duration)
 		r, err := measureLatency(ctx, client, cfg.Gateway, docs, cfg.Rate, cfg.Duration, cfg.MaxInFlight)
 		if err != nil {
 			return err
 		}
 		rep.Latency = &r
+		end()
+	}
+	if cfg.Phases["sign-inproc"] {
+		end := phase("sign-inproc")
+		logf("in-process build+sign on %d cores", rep.GoMaxProc)
+		r, err := measureSignInproc(ctx, cfg.InprocTime)
+		if err != nil {
+			return err
+		}
+		rep.SignInproc = &r
+		end()
+	}
+	keyID := cfg.SignKey
+	if keyID == "" && (cfg.Phases["sign"] || cfg.Phases["evaluate"]) {
+		if keyID, err = defaultSignKey(ctx, client, cfg.Gateway); err != nil {
+			return err
+		}
+	}
+	var salt [8]byte
+	_, _ = rand.Read(salt[:])
+	runSalt := hex.EncodeToString(salt[:])
+	if cfg.Phases["sign"] {
+		bodies, err := signRequests(keyID, runSalt, cfg.SignN, cfg.SignBatch, 1000)
+		if err != nil {
+			return err
+		}
+		end := phase("sign")
+		logf("signing %d covenants with key %q through %s (%d requests)", cfg.SignN, keyID, cfg.Gateway, len(bodies))
+		r, err := measureSign(ctx, client, cfg.Gateway, keyID, bodies, cfg.SignN, cfg.Timeout)
+		if err != nil {
+			return err
+		}
+		rep.Sign = &r
+		end()
+	}
+	if cfg.Phases["evaluate"] {
+		r, err := measureEvaluate(ctx, client, cfg.Gateway, cfg.EvalGateways, keyID, runSalt, cfg.EvalCovenants,
+			cfg.EvalRate, cfg.EvalDuration, cfg.EvalConns, cfg.MaxInFlight, func() func() { return phase("evaluate") }, logf)
+		if err != nil {
+			return err
+		}
+		rep.Evaluate = &r
 	}
 	stopSampling()
 	rep.Memory = sampler.report()

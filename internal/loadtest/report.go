@@ -12,6 +12,9 @@ const (
 	barThroughputRatio = 0.5
 	barCacheSpeedup    = 3.0
 	barP99             = 10 * time.Millisecond
+	barEvalP99         = 2 * time.Millisecond
+	barEvalRate        = 2000
+	barSignRatio       = 0.5
 )
 
 // flatLimitKB is the RSS growth during a submission still called flat: a
@@ -50,6 +53,24 @@ func bars(rep *Report) []Bar {
 			Pass:     l.P99 < barP99 && l.Errors == 0 && l.Achieved >= 0.95*l.Rate,
 		})
 	}
+	if e := rep.Evaluate; e != nil {
+		out = append(out, Bar{
+			Name:   "POST /v1/evaluate p99",
+			Target: fmt.Sprintf("< %v at %d/s with the audit entry", barEvalP99, barEvalRate),
+			Measured: fmt.Sprintf("p99 %v (p50 %v, p99.9 %v) at %g/s (achieved %.0f/s), %d errors, %d unexpected, audit %s",
+				round(e.P99), round(e.P50), round(e.P999), e.Rate, e.Achieved, e.Errors, e.Unexpected, map[bool]string{true: "verifies", false: "BROKEN"}[e.AuditOK()]),
+			Pass: e.P99 < barEvalP99 && e.Rate >= barEvalRate && e.Achieved >= 0.95*e.Rate && e.Errors == 0 && e.AuditOK(),
+		})
+	}
+	if rep.Sign != nil && rep.SignInproc != nil {
+		ratio := rep.Sign.PerS / rep.SignInproc.PerS
+		out = append(out, Bar{
+			Name:     "sign throughput",
+			Target:   fmt.Sprintf(">= %.1f × in-process build+sign (%.0f/s)", barSignRatio, barSignRatio*rep.SignInproc.PerS),
+			Measured: fmt.Sprintf("%.0f covenants/s = %.2f ×; %d signed, %d failed, %d missing, %d repeated", rep.Sign.PerS, ratio, rep.Sign.Signed, rep.Sign.Failed, rep.Sign.Missing, rep.Sign.Repeated),
+			Pass:     ratio >= barSignRatio && rep.Sign.OK(),
+		})
+	}
 	if rep.Submit != nil {
 		limit := flatLimitKB(rep.Submit.Bytes)
 		for _, ph := range rep.Memory {
@@ -83,7 +104,9 @@ func round(d time.Duration) time.Duration {
 // writeTable prints the report for people.
 func writeTable(w io.Writer, rep *Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "set\t%d documents, ~%d bytes, %d keys (%s)\n", rep.Set.N, rep.Set.Size, rep.Set.Keys, map[bool]string{true: "cached", false: "generated in " + rep.Generate.Round(time.Millisecond).String()}[rep.Cached])
+	if rep.SetPath != "" {
+		fmt.Fprintf(tw, "set\t%d documents, ~%d bytes, %d keys (%s)\n", rep.Set.N, rep.Set.Size, rep.Set.Keys, map[bool]string{true: "cached", false: "generated in " + rep.Generate.Round(time.Millisecond).String()}[rep.Cached])
+	}
 	if r := rep.Inproc; r != nil {
 		fmt.Fprintf(tw, "in-process\t%.0f docs/s\tparse+verify: %d workers, %d documents (%d distinct) in %v; verify only: %.0f docs/s; %d invalid\n",
 			r.DocsPerS, r.Workers, r.Documents, r.Sample, r.Elapsed.Round(time.Millisecond), r.VerifyDocsPerS, r.Invalid)
@@ -100,11 +123,40 @@ func writeTable(w io.Writer, rep *Report) {
 			s.r.Upload.Round(time.Millisecond), s.r.Valid, s.r.Invalid, s.r.Failed)
 	}
 	if l := rep.Latency; l != nil {
-		fmt.Fprintf(tw, "latency\tp50 %v  p90 %v  p99 %v  max %v\t%d requests at %g/s (achieved %.0f/s), mean %v, %d errors\n",
-			round(l.P50), round(l.P90), round(l.P99), round(l.Max), l.Requests, l.Rate, l.Achieved, round(l.Mean), l.Errors)
+		fmt.Fprintf(tw, "latency\tp50 %v  p90 %v  p99 %v  p99.9 %v  max %v\t%d requests at %g/s (achieved %.0f/s), mean %v, %d errors\n",
+			round(l.P50), round(l.P90), round(l.P99), round(l.P999), round(l.Max), l.Requests, l.Rate, l.Achieved, round(l.Mean), l.Errors)
 		if l.FirstErr != "" {
 			fmt.Fprintf(tw, "\tfirst error: %s\n", l.FirstErr)
 		}
+	}
+	if r := rep.SignInproc; r != nil {
+		fmt.Fprintf(tw, "sign-inproc\t%.0f covenants/s\tcovenant.Build on %d workers: %d covenants of ~%d bytes in %v\n",
+			r.PerS, r.Workers, r.Covenants, r.MeanBytes, r.Elapsed.Round(time.Millisecond))
+	}
+	if r := rep.Sign; r != nil {
+		fmt.Fprintf(tw, "sign\t%.0f covenants/s\tkey %s: %d items in %d job(s) in %v (upload %v); signed %d, failed %d, missing %d, repeated %d\n",
+			r.PerS, r.KeyID, r.Items, len(r.Jobs), r.Elapsed.Round(time.Millisecond), r.Upload.Round(time.Millisecond), r.Signed, r.Failed, r.Missing, r.Repeated)
+		if r.FirstErr != "" {
+			fmt.Fprintf(tw, "\tfirst error: %s\n", r.FirstErr)
+		}
+	}
+	if e := rep.Evaluate; e != nil {
+		fmt.Fprintf(tw, "evaluate\tp50 %v  p90 %v  p99 %v  p99.9 %v  max %v\t%d requests at %g/s (achieved %.0f/s) over %d gateway(s) and %d covenant(s), mean %v, %d late, %d errors; permitted %d, denied %d, unexpected %d\n",
+			round(e.P50), round(e.P90), round(e.P99), round(e.P999), round(e.Max), e.Requests, e.Rate, e.Achieved, len(e.Gateways), len(e.Covenants),
+			round(e.Mean), e.Late, e.Errors, e.Permitted, e.Denied, e.Unexpected)
+		if e.FirstErr != "" {
+			fmt.Fprintf(tw, "\tfirst error: %s\n", e.FirstErr)
+		}
+		for _, a := range e.Audit {
+			fmt.Fprintf(tw, "audit\t%s\tvalid %v, %d entries\n", a.CovenantID, a.Valid, a.Entries)
+		}
+	}
+	for _, c := range rep.CPU {
+		fmt.Fprintf(tw, "cpu %s\t%v\ttool %v", c.Phase, c.Elapsed.Round(time.Millisecond), c.Tool.Round(10*time.Millisecond))
+		for _, p := range c.Processes {
+			fmt.Fprintf(tw, ", pid %d %v", p.PID, p.CPU.Round(10*time.Millisecond))
+		}
+		fmt.Fprintln(tw)
 	}
 	for _, ph := range rep.Memory {
 		for _, p := range ph.Processes {

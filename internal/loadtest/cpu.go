@@ -1,0 +1,86 @@
+package loadtest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// clockTick is the unit of utime and stime in /proc/<pid>/stat (USER_HZ,
+// 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// PhaseCPU is the CPU time each sampled process, and this tool, used during
+// one phase.
+type PhaseCPU struct {
+	Phase     string        `json:"phase"`
+	Elapsed   time.Duration `json:"elapsedNs"`
+	Tool      time.Duration `json:"toolCpuNs"`
+	Processes []ProcessCPU  `json:"processes"`
+}
+
+// ProcessCPU is one process's CPU time (user + system) during a phase.
+type ProcessCPU struct {
+	PID int           `json:"pid"`
+	CPU time.Duration `json:"cpuNs"`
+}
+
+// cpuMark is the CPU time of processes at one instant.
+type cpuMark struct {
+	at   time.Time
+	self time.Duration
+	pids []int
+	cpu  []time.Duration // -1: unreadable
+}
+
+func markCPU(pids []int) cpuMark {
+	m := cpuMark{at: time.Now(), pids: pids, cpu: make([]time.Duration, len(pids))}
+	m.self, _ = readCPU(os.Getpid())
+	for i, pid := range pids {
+		c, err := readCPU(pid)
+		if err != nil {
+			c = -1
+		}
+		m.cpu[i] = c
+	}
+	return m
+}
+
+// since returns the CPU used since m.
+func (m cpuMark) since(phase string) PhaseCPU {
+	now := markCPU(m.pids)
+	out := PhaseCPU{Phase: phase, Elapsed: now.at.Sub(m.at), Tool: now.self - m.self}
+	for i, pid := range m.pids {
+		if m.cpu[i] < 0 || now.cpu[i] < 0 {
+			continue
+		}
+		out.Processes = append(out.Processes, ProcessCPU{PID: pid, CPU: now.cpu[i] - m.cpu[i]})
+	}
+	return out
+}
+
+// readCPU returns utime + stime of pid from /proc/<pid>/stat.
+func readCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields are counted after
+	// its closing parenthesis: state is field 3, utime 14, stime 15.
+	end := bytes.LastIndexByte(data, ')')
+	if end < 0 {
+		return 0, fmt.Errorf("pid %d: malformed stat", pid)
+	}
+	f := bytes.Fields(data[end+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("pid %d: short stat", pid)
+	}
+	ut, err1 := strconv.ParseInt(string(f[11]), 10, 64)
+	st, err2 := strconv.ParseInt(string(f[12]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("pid %d: malformed stat times", pid)
+	}
+	return time.Duration(ut+st) * clockTick, nil
+}
