@@ -285,11 +285,14 @@ func (h *SignHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Result
 		}
 	}
 
-	stored, err := h.readDocuments(ctx, c, work)
+	stored, raw, err := h.readDocuments(ctx, c, work)
 	if err != nil {
 		return nil, err
 	}
 	if err := h.sign(ctx, c, results, work, stored); err != nil {
+		return nil, err
+	}
+	if err := h.storeCountersigned(ctx, c, results, work, raw); err != nil {
 		return nil, err
 	}
 	if err := h.storeSigned(ctx, c, work); err != nil {
@@ -391,8 +394,9 @@ func (h *SignHandler) skipRecorded(ctx context.Context, c *Chunk, results []stor
 
 // readDocuments reads, in one call, the parents of the items to build and
 // the covenants to countersign, and parses each once. Absent and unparsable
-// documents map to nil.
-func (h *SignHandler) readDocuments(ctx context.Context, c *Chunk, work []signWork) (map[string]*covenant.Document, error) {
+// documents map to nil. It also returns the bytes read, by ID, which a
+// countersignature's compare-and-swap write is conditioned on.
+func (h *SignHandler) readDocuments(ctx context.Context, c *Chunk, work []signWork) (map[string]*covenant.Document, map[string][]byte, error) {
 	var ids []string
 	for i := range work {
 		w := &work[i]
@@ -404,23 +408,25 @@ func (h *SignHandler) readDocuments(ctx context.Context, c *Chunk, work []signWo
 		}
 	}
 	if len(ids) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	raw, err := h.docs.GetDocuments(ctx, ids)
 	if err != nil {
-		return nil, fmt.Errorf("sign chunk %s.%d: read %d documents: %w", c.JobID, c.Chunk, len(ids), err)
+		return nil, nil, fmt.Errorf("sign chunk %s.%d: read %d documents: %w", c.JobID, c.Chunk, len(ids), err)
 	}
 	if len(raw) != len(ids) {
-		return nil, fmt.Errorf("sign chunk %s.%d: store returned %d documents for %d ids", c.JobID, c.Chunk, len(raw), len(ids))
+		return nil, nil, fmt.Errorf("sign chunk %s.%d: store returned %d documents for %d ids", c.JobID, c.Chunk, len(raw), len(ids))
 	}
 	docs := make(map[string]*covenant.Document, len(ids))
+	bytesByID := make(map[string][]byte, len(ids))
 	for j, id := range ids {
 		if raw[j] == nil {
 			docs[id] = nil
 			continue
 		}
+		bytesByID[id] = raw[j]
 		d, err := covenant.Parse(raw[j])
 		if err != nil {
 			h.log.Error("jobs: stored covenant does not parse", "id", id, "err", err)
@@ -428,7 +434,7 @@ func (h *SignHandler) readDocuments(ctx context.Context, c *Chunk, work []signWo
 		}
 		docs[id] = d
 	}
-	return docs, nil
+	return docs, bytesByID, nil
 }
 
 // sign builds the pending items (in parallel when there are several) and
@@ -588,6 +594,70 @@ func countersignedBy(doc *covenant.Document, pub string) bool {
 	return false
 }
 
+// maxSwapAttempts bounds the compare-and-swap rounds of one countersigned
+// covenant; past it the chunk fails and is retried later.
+const maxSwapAttempts = 32
+
+// storeCountersigned writes the covenants this chunk countersigned with a
+// compare-and-swap over the bytes it read, so that countersignatures added
+// meanwhile by other signers (or a PUT) are never lost: on a conflict it
+// reads the covenant again, re-applies this chunk's countersignatures that
+// it does not carry yet, and swaps again.
+func (h *SignHandler) storeCountersigned(ctx context.Context, c *Chunk, results []store.Result, work []signWork, raw map[string][]byte) error {
+	byID := make(map[string][]*signWork)
+	var ids []string
+	final := make(map[string]*covenant.Document)
+	for i := range work {
+		w := &work[i]
+		id := w.req.countersign
+		if id == "" || w.state != stateSettled || results[i].Error != "" || raw[id] == nil {
+			continue
+		}
+		if _, ok := byID[id]; !ok {
+			ids = append(ids, id)
+		}
+		byID[id] = append(byID[id], w)
+		if w.doc != nil {
+			final[id] = w.doc
+		}
+	}
+	for _, id := range ids {
+		doc, prev := final[id], raw[id]
+		for attempt := 1; doc != nil; attempt++ {
+			err := h.docs.SwapDocument(ctx, id, prev, doc.AppendJSON(nil))
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, store.ErrConflict) || attempt >= maxSwapAttempts {
+				return fmt.Errorf("sign chunk %s.%d: countersign %s: %w", c.JobID, c.Chunk, id, err)
+			}
+			if prev, err = h.docs.GetDocument(ctx, id); err != nil {
+				return fmt.Errorf("sign chunk %s.%d: countersign %s: re-read: %w", c.JobID, c.Chunk, id, err)
+			}
+			cur, err := covenant.Parse(prev)
+			if err != nil {
+				return fmt.Errorf("sign chunk %s.%d: countersign %s: stored covenant: %w", c.JobID, c.Chunk, id, err)
+			}
+			doc = nil
+			for _, w := range byID[id] {
+				base := cur
+				if doc != nil {
+					base = doc
+				}
+				if countersignedBy(base, w.key.Public) {
+					continue
+				}
+				next, err := covenant.CountersignAt(base, w.key.PrivateKey(), w.req.role, w.req.createdAt)
+				if err != nil {
+					return fmt.Errorf("sign chunk %s.%d: countersign %s again: %w", c.JobID, c.Chunk, id, err)
+				}
+				doc = next
+			}
+		}
+	}
+	return nil
+}
+
 // storeSigned stores the signed covenants: through the runner's commit when
 // it writes to the same store, else directly.
 func (h *SignHandler) storeSigned(ctx context.Context, c *Chunk, work []signWork) error {
@@ -595,8 +665,8 @@ func (h *SignHandler) storeSigned(ctx context.Context, c *Chunk, work []signWork
 	seen := make(map[string]bool)
 	for i := range work {
 		d := work[i].doc
-		if d == nil || seen[d.ID()] {
-			continue
+		if d == nil || seen[d.ID()] || work[i].req.countersign != "" {
+			continue // countersigned covenants are swapped in by storeCountersigned
 		}
 		seen[d.ID()] = true
 		docs = append(docs, storeDocument(d))

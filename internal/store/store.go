@@ -36,6 +36,9 @@ var (
 	ErrInvalid = errors.New("store: invalid argument")
 	// ErrInvalidOption marks a bad constructor option of an implementation.
 	ErrInvalidOption = errors.New("store: invalid option")
+	// ErrConflict marks a conditional write whose condition no longer held
+	// (another process changed the value first). Nothing was written.
+	ErrConflict = errors.New("store: conflict")
 )
 
 // Limits on what a store accepts.
@@ -77,6 +80,16 @@ type Documents interface {
 	GetDocument(ctx context.Context, id string) ([]byte, error)
 	// GetDocuments returns one entry per id, nil where absent.
 	GetDocuments(ctx context.Context, ids []string) ([][]byte, error)
+	// SwapDocument replaces the JSON of the stored document id with next,
+	// only if the stored JSON still equals prev byte for byte (compare and
+	// swap); otherwise it returns ErrConflict and writes nothing. It is how
+	// read-modify-write updates (adding a countersignature) from several
+	// processes avoid losing each other's changes: on ErrConflict, read
+	// again, re-apply, swap again. The document's index fields are not
+	// touched (a swap changes countersignatures, which are not indexed).
+	// ErrNotFound when id is not stored; ErrInvalid for a bad id or empty
+	// JSON.
+	SwapDocument(ctx context.Context, id string, prev, next []byte) error
 }
 
 // JobKind names the work a job does.

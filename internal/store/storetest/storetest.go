@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ResultsInvalidPage", testResultsInvalidPage},
 		{"Documents", testDocuments},
 		{"DocumentsInvalid", testDocumentsInvalid},
+		{"SwapDocument", testSwapDocument},
 		{"ListDocuments", testListDocuments},
 		{"ListDocumentsTies", testListDocumentsTies},
 		{"ListDocumentsLimits", testListDocumentsLimits},
