@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,7 +40,8 @@ type invalidCovenant struct {
 //
 // Storing an ID the store already holds keeps the stored bytes unless the
 // new copy carries every countersignature of the stored one and more: a
-// covenant can gain countersignatures through PUT but never lose them.
+// covenant can gain countersignatures through PUT but never lose them. A
+// copy that adds countersignatures but lacks some of the stored ones is 409.
 func (s *Server) handlePutCovenant(w http.ResponseWriter, r *http.Request) {
 	chain, err := boolParam(r.URL.Query(), "chain")
 	if err != nil {
@@ -135,32 +135,60 @@ func (s *Server) handlePutCovenant(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("put covenant %s: read stored copy: %w", sd.ID, err))
 		return
 	}
-	if !bytes.Equal(existing, sd.JSON) && gainsCountersignatures(existing, doc) {
-		if err := s.store.PutDocuments(ctx, []store.Document{sd}); err != nil {
+	// A copy with countersignatures the stored one lacks replaces it with a
+	// compare and swap, so a countersignature added meanwhile by a signer or
+	// another PUT is never lost; a copy that would drop one is refused.
+	for attempt := 1; ; attempt++ {
+		keeps, adds := compareCountersignatures(existing, doc)
+		if !adds {
+			break
+		}
+		if !keeps {
+			s.fail(w, r, fieldError(ErrConflict, "body",
+				"the stored covenant %s carries countersignatures this copy lacks: GET it, add yours and PUT it again", sd.ID))
+			return
+		}
+		err := s.store.SwapDocument(ctx, sd.ID, existing, sd.JSON)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, store.ErrConflict) || attempt >= maxSwapAttempts {
 			s.fail(w, r, fmt.Errorf("put covenant %s: %w", sd.ID, err))
+			return
+		}
+		if existing, err = s.store.GetDocument(ctx, sd.ID); err != nil {
+			s.fail(w, r, fmt.Errorf("put covenant %s: read stored copy: %w", sd.ID, err))
 			return
 		}
 	}
 	writeJSON(w, http.StatusOK, putAnswer{ID: sd.ID, Stored: true})
 }
 
-// gainsCountersignatures reports whether doc carries every countersignature
-// of the stored copy and at least one more.
-func gainsCountersignatures(stored []byte, doc *covenant.Document) bool {
+// maxSwapAttempts bounds the compare-and-swap rounds of one PUT.
+const maxSwapAttempts = 16
+
+// compareCountersignatures reports whether doc keeps every countersignature
+// of the stored copy and whether it adds any. A stored copy that does not
+// parse is replaced.
+func compareCountersignatures(stored []byte, doc *covenant.Document) (keeps, adds bool) {
 	old, err := covenant.Parse(stored)
 	if err != nil {
-		return true // a stored copy that does not parse is replaced
+		return true, true
 	}
+	key := func(c covenant.Countersignature) string { return c.SignerPublicKey + "/" + c.Signature }
 	have := make(map[string]bool)
-	for _, c := range doc.Countersignatures() {
-		have[c.SignerPublicKey+"/"+c.Signature] = true
-	}
 	for _, c := range old.Countersignatures() {
-		if !have[c.SignerPublicKey+"/"+c.Signature] {
-			return false
+		have[key(c)] = true
+	}
+	kept := make(map[string]bool)
+	for _, c := range doc.Countersignatures() {
+		if have[key(c)] {
+			kept[key(c)] = true
+		} else {
+			adds = true
 		}
 	}
-	return len(doc.Countersignatures()) > len(old.Countersignatures())
+	return len(kept) == len(have), adds
 }
 
 // covenantSummary is one item of GET /v1/covenants: the indexed fields and

@@ -454,6 +454,28 @@ func TestPutCovenant(t *testing.T) {
 			if got, err := e.st.GetDocument(ctx, doc.ID()); err != nil || string(got) != string(docJSON(cs)) {
 				t.Errorf("stored copy lost its countersignature: %s, %v", got, err)
 			}
+			// A copy countersigned by another key only would drop the
+			// stored countersignature: 409, the stored copy unchanged; with
+			// both it replaces the stored copy.
+			other, err := covenant.Countersign(doc, testKey(t, 8), "auditor")
+			if err != nil {
+				t.Fatal(err)
+			}
+			status, body = e.put(t, "", docJSON(other))
+			expectError(t, "PUT dropping a countersignature", status, body, 409, "conflict", "body")
+			if got, _ := e.st.GetDocument(ctx, doc.ID()); string(got) != string(docJSON(cs)) {
+				t.Errorf("a refused PUT changed the stored copy: %s", got)
+			}
+			both, err := covenant.Countersign(cs, testKey(t, 8), "auditor")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if status, body := e.put(t, "", docJSON(both)); status != 200 {
+				t.Fatalf("PUT with both countersignatures: %d %s", status, body)
+			}
+			if got, _ := e.st.GetDocument(ctx, doc.ID()); string(got) != string(docJSON(both)) {
+				t.Errorf("stored copy %s, want the one with both countersignatures", got)
+			}
 
 			// Tampered, expired, revoked.
 			tampered := strings.Replace(string(docJSON(buildDoc(t, testKey(t, 1), buildOpts{constraints: "permit read on '/a'"}))), "/a", "/b", 1)
