@@ -5,7 +5,9 @@ GO       ?= go
 BIN      ?= bin
 DATA     ?= .stele-data
 ADDR     ?= 127.0.0.1:8080
-NATS_LISTEN ?= 127.0.0.1:4222
+# NATS_LISTEN, when set (e.g. make run NATS_LISTEN=127.0.0.1:4223), lets NATS
+# clients (examples/nats, integrations) reach the all-in-one's server.
+NATS_LISTEN ?=
 FUZZTIME ?= 30s
 FUZZCOUNT ?= 50000x
 BENCHTIME ?= 1s
@@ -19,7 +21,7 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 run: build
-	$(BIN)/gateway --embedded --data $(DATA) --addr $(ADDR) --nats-listen $(NATS_LISTEN)
+	$(BIN)/gateway --embedded --data $(DATA) --addr $(ADDR) $(if $(NATS_LISTEN),--nats-listen $(NATS_LISTEN))
 
 # tools installs what the end-to-end tests need beyond the Go toolchain:
 # a current nats-server (the Debian one is too old) and redis-server.

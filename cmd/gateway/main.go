@@ -22,7 +22,7 @@
 // STELE_REDIS_URL for --nats and --redis); a flag on the command line wins.
 // Both modes serve the NATS request-reply endpoint stele.evaluate next to
 // POST /v1/evaluate; --embedded --nats-listen ADDR lets NATS clients reach the
-// in-process server (make run listens on 127.0.0.1:4222).
+// in-process server (make run NATS_LISTEN=host:port).
 //
 // SIGINT or SIGTERM shuts down gracefully: requests in flight are finished
 // (and, embedded, the verifier drains).

@@ -18,11 +18,10 @@
 // (kind and total), then records the results. The Nats-Msg-Id
 // <jobID>.<chunk> makes a re-published chunk a duplicate.
 //
-// Run it against the all-in-one (make run listens for NATS clients on
-// 127.0.0.1:4222):
+// Run it against the all-in-one, letting NATS clients in on a free port:
 //
-//	make run                              # in one terminal
-//	go run ./examples/nats                # in another
+//	make run NATS_LISTEN=127.0.0.1:4223                 # in one terminal
+//	go run ./examples/nats --nats nats://127.0.0.1:4223 # in another
 //	go run ./examples/nats --nats nats://nats:4222 --key-id issuer-1   # a cluster with a signer
 package main
 

@@ -147,6 +147,10 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 		}
 		if nopts.Port == 0 {
 			nopts.Port = server.RANDOM_PORT
+		} else if err := portFree(cfg.NATSListen); err != nil {
+			// The server would only time out waiting to become ready.
+			return nil, fmt.Errorf("%w: NATS listen address %s is not available (another NATS server may be running there; choose another address or leave it out): %v",
+				ErrInvalidConfig, cfg.NATSListen, err)
 		}
 		nopts.DontListen, nopts.Host = false, host
 	}
@@ -371,4 +375,13 @@ func (in *Instance) release(ctx context.Context) error {
 		return fmt.Errorf("embedded: shutdown: %w", err)
 	}
 	return nil
+}
+
+// portFree reports whether addr can be listened on now.
+func portFree(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return ln.Close()
 }

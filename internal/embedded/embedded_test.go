@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,4 +175,19 @@ func TestWriteExample(t *testing.T) {
 		t.Errorf("example: %+v", a)
 	}
 	shutdown(t, in)
+}
+
+// TestNATSListenBusy: a NATS listen address already in use (another NATS
+// server on the machine) is a clear configuration error naming it, not a
+// start-up that waits for a server that cannot listen.
+func TestNATSListenBusy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = embedded.Start(context.Background(), embedded.Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0", NATSListen: ln.Addr().String()})
+	if !errors.Is(err, embedded.ErrInvalidConfig) || !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Fatalf("Start with a busy NATS address: %v, want ErrInvalidConfig naming it", err)
+	}
 }
