@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -51,6 +53,7 @@ type EvaluateResult struct {
 	Gateways   []string      `json:"gateways"`
 	Covenants  []string      `json:"covenants"`
 	Conns      int           `json:"connectionsPerGateway"`
+	Client     string        `json:"client"` // "raw" (connPool) or "std" (net/http)
 	Permitted  int64         `json:"permitted"`
 	Denied     int64         `json:"denied"`
 	Unexpected int64         `json:"unexpected"` // decisions other than the constraints imply (counted as errors too)
@@ -112,13 +115,66 @@ func evalClient(conns int) *http.Client {
 	}, Timeout: 30 * time.Second}
 }
 
+// poster sends a JSON body to POST /v1/evaluate of gateway g.
+type poster func(ctx context.Context, g int, body []byte) (status int, answer []byte, err error)
+
+// evalPoster returns a poster over gateways with at most conns connections
+// each: connPool ("raw") or net/http ("std"); close releases them.
+func evalPoster(gateways []string, conns int, kind string) (post poster, close func(), err error) {
+	switch kind {
+	case "std":
+		c := evalClient(conns)
+		urls := make([]string, len(gateways))
+		for g, gw := range gateways {
+			urls[g] = gw + "/v1/evaluate"
+		}
+		return func(ctx context.Context, g int, body []byte) (int, []byte, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, urls[g], bytes.NewReader(body))
+			if err != nil {
+				return 0, nil, err
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := c.Do(req)
+			if err != nil {
+				return 0, nil, err
+			}
+			defer resp.Body.Close()
+			answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+			return resp.StatusCode, answer, err
+		}, c.CloseIdleConnections, nil
+	case "raw":
+		pools := make([]*connPool, len(gateways))
+		paths := make([]string, len(gateways))
+		for g, gw := range gateways {
+			if pools[g], err = newConnPool(gw, conns); err != nil {
+				return nil, nil, err
+			}
+			u, _ := url.Parse(gw)
+			paths[g] = u.Path + "/v1/evaluate"
+		}
+		return func(ctx context.Context, g int, body []byte) (int, []byte, error) {
+				return pools[g].post(ctx, paths[g], body)
+			}, func() {
+				for _, p := range pools {
+					p.close()
+				}
+			}, nil
+	}
+	return nil, nil, fmt.Errorf("%w: eval-client %q is neither raw nor std", ErrUsage, kind)
+}
+
 // measureEvaluate signs nCov covenants through base, warms every gateway
 // up, then evaluates at rate for d and verifies the audit trails. begin is
 // called when the measurement starts, and the function it returns when the
 // measurement ends.
-func measureEvaluate(ctx context.Context, client *http.Client, base string, gateways []string, keyID, salt string,
+func measureEvaluate(ctx context.Context, client *http.Client, base string, gateways []string, clientKind, keyID, salt string,
 	nCov int, rate float64, d time.Duration, conns, maxInFlight int, begin func() (end func()), logf func(string, ...any)) (EvaluateResult, error) {
-	res := EvaluateResult{Rate: rate, Duration: d, Gateways: gateways, Conns: conns}
+	res := EvaluateResult{Rate: rate, Duration: d, Gateways: gateways, Conns: conns, Client: clientKind}
+	post, closePost, err := evalPoster(gateways, conns, clientKind)
+	if err != nil {
+		return res, err
+	}
+	defer closePost()
 	ids, err := signWait(ctx, client, base, signItems(keyID, "eval-"+salt, 0, nCov, evalLimit))
 	if err != nil {
 		return res, fmt.Errorf("evaluate: sign the covenants: %w", err)
@@ -130,19 +186,14 @@ func measureEvaluate(ctx context.Context, client *http.Client, base string, gate
 			return res, err
 		}
 	}
-	ec := evalClient(conns)
-	defer ec.CloseIdleConnections()
-	urls := make([]string, len(gateways))
-	for g, gw := range gateways {
-		urls[g] = gw + "/v1/evaluate"
-	}
 	var permitted, denied, unexpected atomic.Int64
+	nG := len(gateways)
 	send := func(ctx context.Context, i int) error {
-		g, c, k := i%len(urls), (i/len(urls))%nCov, (i/(len(urls)*nCov))%len(evalCases)
-		return evaluateOnce(ctx, ec, urls[g], bodies[c][k], evalCases[k].permitted, &permitted, &denied, &unexpected)
+		g, c, k := i%nG, (i/nG)%nCov, (i/(nG*nCov))%len(evalCases)
+		return evaluateOnce(ctx, post, g, bodies[c][k], evalCases[k].permitted, &permitted, &denied, &unexpected)
 	}
-	logf("warming up: %d evaluations on each of %d gateways and %d covenants", evalWarmup, len(urls), nCov)
-	for i := range evalWarmup * len(urls) * nCov {
+	logf("warming up: %d evaluations on each of %d gateways and %d covenants", evalWarmup, nG, nCov)
+	for i := range evalWarmup * nG * nCov {
 		if err := send(ctx, i); err != nil {
 			return res, fmt.Errorf("evaluate: warm-up: %w", err)
 		}
@@ -150,7 +201,7 @@ func measureEvaluate(ctx context.Context, client *http.Client, base string, gate
 	permitted.Store(0)
 	denied.Store(0)
 	unexpected.Store(0)
-	logf("evaluations at %g/s for %v over %d gateway(s), %d covenant(s), %d connections each", rate, d, len(urls), nCov, conns)
+	logf("evaluations at %g/s for %v over %d gateway(s), %d covenant(s), %d connections each (%s client)", rate, d, nG, nCov, conns, clientKind)
 	end := begin()
 	res.Latencies, err = openLoop(ctx, rate, d, maxInFlight, send)
 	end()
@@ -182,17 +233,20 @@ type decision struct {
 	} `json:"auditEntry"`
 }
 
-// evaluateOnce posts one evaluation and checks the answer: 200, the
-// expected verdict, an audit entry with an index and a SHA-256 hash.
-func evaluateOnce(ctx context.Context, client *http.Client, url string, body []byte, want bool, permitted, denied, unexpected *atomic.Int64) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+// evaluateOnce posts one evaluation to gateway g and checks the answer:
+// 200, the expected verdict, an audit entry with an index and a SHA-256
+// hash.
+func evaluateOnce(ctx context.Context, post poster, g int, body []byte, want bool, permitted, denied, unexpected *atomic.Int64) error {
+	status, answer, err := post(ctx, g, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if status != http.StatusOK {
+		return fmt.Errorf("POST /v1/evaluate: status %d: %s", status, bytes.TrimSpace(answer[:min(len(answer), 512)]))
+	}
 	var d decision
-	if err := doJSON(client, req, http.StatusOK, &d); err != nil {
-		return err
+	if err := json.Unmarshal(answer, &d); err != nil {
+		return fmt.Errorf("POST /v1/evaluate: %w", err)
 	}
 	if d.Permitted == nil || d.AuditEntry == nil || d.AuditEntry.Index == nil || len(d.AuditEntry.Hash) != 64 {
 		unexpected.Add(1)

@@ -87,6 +87,7 @@ type Config struct {
 	EvalCovenants int
 	EvalGateways  []string
 	EvalConns     int
+	EvalClient    string
 }
 
 var (
@@ -128,6 +129,7 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.EvalCovenants, "eval-covenants", 1, "covenants the evaluations are spread over")
 	fs.StringVar(&evalGateways, "eval-gateways", "", "comma-separated gateway URLs the evaluations go to in turn (default: -gateway)")
 	fs.IntVar(&c.EvalConns, "eval-conns", 32, "keep-alive connections per gateway in the evaluate phase")
+	fs.StringVar(&c.EvalClient, "eval-client", "raw", "HTTP client of the evaluate phase: raw (a minimal HTTP/1.1 connection pool, little CPU) or std (net/http)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -208,6 +210,8 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 		return c, fmt.Errorf("%w: eval-covenants %d not in 1..1000", ErrUsage, c.EvalCovenants)
 	case c.EvalConns < 1 || c.EvalConns > 1000:
 		return c, fmt.Errorf("%w: eval-conns %d not in 1..1000", ErrUsage, c.EvalConns)
+	case c.EvalClient != "raw" && c.EvalClient != "std":
+		return c, fmt.Errorf("%w: eval-client %q is neither raw nor std", ErrUsage, c.EvalClient)
 	case len(c.EvalGateways) > 16:
 		return c, fmt.Errorf("%w: at most 16 eval-gateways", ErrUsage)
 	}
@@ -402,7 +406,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		end()
 	}
 	if cfg.Phases["evaluate"] {
-		r, err := measureEvaluate(ctx, client, cfg.Gateway, cfg.EvalGateways, keyID, runSalt, cfg.EvalCovenants,
+		r, err := measureEvaluate(ctx, client, cfg.Gateway, cfg.EvalGateways, cfg.EvalClient, keyID, runSalt, cfg.EvalCovenants,
 			cfg.EvalRate, cfg.EvalDuration, cfg.EvalConns, cfg.MaxInFlight, func() func() { return phase("evaluate") }, logf)
 		if err != nil {
 			return err

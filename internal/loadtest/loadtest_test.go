@@ -42,6 +42,8 @@ func TestParseArgsBounds(t *testing.T) {
 	for _, args := range [][]string{
 		{"-n", "0"}, {"-n", "20000000"}, {"-size", "10"}, {"-rate", "0"}, {"-rate", "1e9"},
 		{"-duration", "1h"}, {"-phases", "inproc,warp"}, {"-pids", "12,x"}, {"-gateway", "http://192.0.2.1"}, {"stray"},
+		{"-sign-n", "0"}, {"-sign-batch", "0"}, {"-eval-rate", "0"}, {"-eval-duration", "0s"}, {"-eval-covenants", "0"},
+		{"-eval-conns", "0"}, {"-eval-client", "curl"}, {"-eval-gateways", "http://127.0.0.1:1,http://10.0.0.1:2"},
 	} {
 		if _, err := parseArgs(args, io.Discard); !errors.Is(err, ErrUsage) {
 			t.Errorf("%v: %v, want ErrUsage", args, err)

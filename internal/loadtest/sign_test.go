@@ -4,12 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -209,5 +215,66 @@ func TestSignCountsFailures(t *testing.T) {
 	}
 	if len(rep.Bars) != 1 || rep.Bars[0].Pass || !strings.Contains(out.String(), "FAIL") {
 		t.Errorf("bars %+v\n%s", rep.Bars, out.String())
+	}
+}
+
+// TestConnPool checks the minimal client: answers read back, connections
+// kept alive and bounded, a server that closes the connection handled.
+func TestConnPool(t *testing.T) {
+	var conns, requests atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := requests.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		if r.Method != http.MethodPost || r.URL.Path != "/base/v1/evaluate" || r.Header.Get("Content-Type") != "application/json" {
+			http.Error(w, "bad request line", http.StatusBadRequest)
+			return
+		}
+		if n%7 == 0 {
+			w.Header().Set("Connection", "close")
+		}
+		time.Sleep(2 * time.Millisecond)
+		w.Write(append([]byte("echo:"), body...))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	post, closePost, err := evalPoster([]string{srv.URL + "/base"}, 3, "raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closePost()
+	var wg sync.WaitGroup
+	errs := make(chan error, 60)
+	for i := range 60 {
+		wg.Go(func() {
+			body := []byte(strconv.Itoa(i))
+			status, answer, err := post(context.Background(), 0, body)
+			if err == nil && (status != http.StatusOK || string(answer) != "echo:"+string(body)) {
+				err = fmt.Errorf("request %d: %d %q", i, status, answer)
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	// 60 requests over at most 3 connections at a time; every 7th answer
+	// closes its connection, so about 3 + 60/7 connections in all.
+	if n := conns.Load(); n < 3 || n > 3+60/7+1 {
+		t.Errorf("%d connections for 60 requests", n)
+	}
+	if status, _, err := post(context.Background(), 0, []byte("x")); err != nil || status != http.StatusOK {
+		t.Errorf("after the burst: %d %v", status, err)
+	}
+	if _, _, err := evalPoster([]string{"http://127.0.0.1:1"}, 1, "other"); !errors.Is(err, ErrUsage) {
+		t.Errorf("unknown client kind: %v", err)
 	}
 }
