@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -240,11 +239,16 @@ func (s *Store) recordCalls(jobID string, results []store.Result) ([][]any, erro
 	var calls [][]any
 	args := []any{nil, s.opts.jobTTL.Milliseconds()}
 	size := 0
-	for _, r := range results {
-		b, err := store.EncodeResult(r)
+	var buf []byte // the stored forms, one after the other
+	for i := range results {
+		r := &results[i]
+		start := len(buf)
+		var err error
+		buf, err = store.AppendStoredResult(buf, r)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: record results of job %s: %w", jobID, err)
 		}
+		b := buf[start:len(buf):len(buf)]
 		if n := (len(args) - 2) / 3; n > 0 && (n >= maxScriptResults || size+len(b) > maxScriptBytes) {
 			calls = append(calls, args)
 			args = []any{nil, s.opts.jobTTL.Milliseconds()}
@@ -411,8 +415,8 @@ func (s *Store) Results(ctx context.Context, jobID string, offset, limit int) ([
 		if !ok {
 			return nil, 0, fmt.Errorf("redisstore: results of job %s: unexpected value of type %T", jobID, v)
 		}
-		var r store.Result
-		if err := json.Unmarshal([]byte(str), &r); err != nil {
+		r, err := store.DecodeStoredResult([]byte(str))
+		if err != nil {
 			return nil, 0, fmt.Errorf("redisstore: results of job %s: index %d: %w", jobID, offset+i, err)
 		}
 		out = append(out, r)

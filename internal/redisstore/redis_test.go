@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -50,8 +51,17 @@ func TestKeyLayoutAndTTLs(t *testing.T) {
 			t.Errorf("PTTL %s = %v, want about %v", key, got, want)
 		}
 	}
-	if v, err := c.HGet(ctx, p+"{j1}:results", "1").Result(); err != nil || v != `{"index":1,"valid":true}` {
+	if v, err := c.HGet(ctx, p+"{j1}:results", "1").Result(); err != nil || v != "\x01\x01\x01" { // store.AppendStoredResult
 		t.Errorf("result field = %q, %v", v, err)
+	}
+	// Results written as JSON (before the compact form) still read.
+	if err := c.HSet(ctx, p+"{j1}:results", "0", `{"index":0,"ref":"r","valid":false,"checks":[{"name":"n","passed":false,"message":"m"}]}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := s.Results(ctx, "j1", 0, 2)
+	want := []store.Result{{Index: 0, Ref: "r", Checks: []store.Check{{Name: "n", Message: "m"}}}, {Index: 1, Valid: true}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("Results = %+v, %v; want %+v", got, err, want)
 	}
 	if v, err := c.Get(ctx, sigKey).Result(); err != nil || v != "1" {
 		t.Errorf("sig value = %q, %v", v, err)
