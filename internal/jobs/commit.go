@@ -66,6 +66,14 @@ func (pw *pendingWrites) addSigs(keys [][32]byte, valid []bool) {
 	pw.mu.Unlock()
 }
 
+// hasSigs reports whether signature outcomes were deferred: some signature
+// of the chunk was not answered by the cache.
+func (pw *pendingWrites) hasSigs() bool {
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	return len(pw.sigKeys) > 0
+}
+
 // writes returns the collected writes with results.
 func (pw *pendingWrites) writes(results []store.Result) store.ChunkWrites {
 	pw.mu.Lock()

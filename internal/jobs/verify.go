@@ -79,6 +79,7 @@ type VerifyConfig struct {
 // document is still the one its issuer signed.
 type VerifyHandler struct {
 	docs     store.Documents
+	cached   bool // a signature cache is configured
 	revs     store.Revocations
 	resolver *registry.Resolver
 	verifier *covenant.Verifier
@@ -94,7 +95,7 @@ func NewVerifyHandler(cfg VerifyConfig) (*VerifyHandler, error) {
 	if cfg.Documents == nil {
 		return nil, fmt.Errorf("%w: verify handler needs a document store", ErrInvalidOption)
 	}
-	h := &VerifyHandler{docs: cfg.Documents, revs: cfg.Revocations, now: cfg.Now, keep: !cfg.DiscardDocuments, log: cfg.Logger}
+	h := &VerifyHandler{docs: cfg.Documents, cached: cfg.SigCache != nil, revs: cfg.Revocations, now: cfg.Now, keep: !cfg.DiscardDocuments, log: cfg.Logger}
 	h.resolver = registry.NewResolver(cfg.Documents)
 	if h.now == nil {
 		h.now = time.Now
@@ -297,33 +298,37 @@ func (h *VerifyHandler) extraChecks(ctx context.Context, c *Chunk, docs []*coven
 }
 
 // storeDocuments writes the documents that are not already stored with the
-// same bytes. Reading first costs one round trip; it saves rewriting a
-// document and its index entries every time it is verified again. Under a
-// runner that commits chunks (see commit.go) the documents are instead left
-// to the runner's commit.
+// same bytes. Under a runner that commits chunks (see commit.go) the
+// documents are instead left to the runner's commit, which writes them with
+// the results in the same round trip.
+//
+// Reading the stored documents first costs a round trip and a read of each;
+// it saves rewriting a document and its index entries. Under a runner it is
+// done only when every signature of the chunk was a signature-cache hit (no
+// outcome was deferred to the commit): the documents were then most likely
+// stored by the commit that filled the cache, while a chunk of new documents
+// skips the read. The comparison is byte for byte against what is stored
+// now, so a document that differs (another member order, other
+// countersignatures) is written. Index entries need no check: stores write
+// them before the document (see store.Documents), so a stored document has
+// them.
 func (h *VerifyHandler) storeDocuments(ctx context.Context, docs []store.Document) error {
 	if len(docs) == 0 {
 		return nil
 	}
 	if pw := pendingFor(ctx, h.docs); pw != nil {
-		// The runner writes them with the results, in the same round trip:
-		// rewriting an unchanged document is cheaper than reading it first.
+		if h.cached && !pw.hasSigs() {
+			var err error
+			if docs, err = h.unstored(ctx, docs); err != nil {
+				return err
+			}
+		}
 		pw.addDocuments(docs)
 		return nil
 	}
-	ids := make([]string, len(docs))
-	for i := range docs {
-		ids[i] = docs[i].ID
-	}
-	existing, err := h.docs.GetDocuments(ctx, ids)
+	changed, err := h.unstored(ctx, docs)
 	if err != nil {
-		return fmt.Errorf("read %d documents: %w", len(ids), err)
-	}
-	changed := docs[:0]
-	for i := range docs {
-		if i >= len(existing) || !bytes.Equal(existing[i], docs[i].JSON) {
-			changed = append(changed, docs[i])
-		}
+		return err
 	}
 	if len(changed) == 0 {
 		return nil
@@ -332,6 +337,26 @@ func (h *VerifyHandler) storeDocuments(ctx context.Context, docs []store.Documen
 		return fmt.Errorf("store %d documents: %w", len(changed), err)
 	}
 	return nil
+}
+
+// unstored returns the documents of docs (reusing its array) that the store
+// does not hold with the same bytes.
+func (h *VerifyHandler) unstored(ctx context.Context, docs []store.Document) ([]store.Document, error) {
+	ids := make([]string, len(docs))
+	for i := range docs {
+		ids[i] = docs[i].ID
+	}
+	existing, err := h.docs.GetDocuments(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read %d documents: %w", len(ids), err)
+	}
+	changed := docs[:0]
+	for i := range docs {
+		if i >= len(existing) || !bytes.Equal(existing[i], docs[i].JSON) {
+			changed = append(changed, docs[i])
+		}
+	}
+	return changed, nil
 }
 
 // authentic reports whether the document's content matches its ID and all

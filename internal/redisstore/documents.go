@@ -19,17 +19,35 @@ const (
 // PutDocuments stores documents and their index entries; see store.Documents.
 // Documents are written in pipelines of bounded size; index entries are only
 // ever added (documents are content-addressed, so their indexed fields do not
-// change), one ZADD per index key and pipeline.
+// change), one ZADD per index key and pipeline, before the documents: a
+// stored document always has its index entries, so a writer that finds a
+// document stored with the bytes it would write may skip writing it. (On one
+// node a pipeline runs in order; on a Cluster, whose pipelines run on several
+// nodes at once, the index entries go in a pipeline of their own first.)
 func (s *Store) PutDocuments(ctx context.Context, docs []store.Document) error {
 	if err := store.CheckDocuments(docs); err != nil {
 		return fmt.Errorf("redisstore: put documents: %w", err)
 	}
 	for lo := 0; lo < len(docs); {
 		hi := nextDocBatch(docs, lo)
-		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			s.queueDocuments(ctx, p, docs[lo:hi])
-			return nil
-		})
+		var err error
+		if s.cluster {
+			_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				s.queueIndexes(ctx, p, docs[lo:hi])
+				return nil
+			})
+			if err == nil {
+				_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+					s.queueDocumentSets(ctx, p, docs[lo:hi])
+					return nil
+				})
+			}
+		} else {
+			_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				s.queueDocuments(ctx, p, docs[lo:hi])
+				return nil
+			})
+		}
 		if err != nil {
 			return fmt.Errorf("redisstore: put documents: %w", err)
 		}
@@ -48,9 +66,24 @@ func nextDocBatch(docs []store.Document, lo int) int {
 	return hi
 }
 
-// queueDocuments adds to p the commands storing docs: one SET per document,
-// then one ZADD per index key with every member of docs that belongs there.
+// queueDocuments adds to p the commands storing docs: their index entries
+// (queueIndexes), then one SET per document. Redis runs them in that order
+// on one node.
 func (s *Store) queueDocuments(ctx context.Context, p redis.Pipeliner, docs []store.Document) {
+	s.queueIndexes(ctx, p, docs)
+	s.queueDocumentSets(ctx, p, docs)
+}
+
+// queueDocumentSets adds to p one SET per document.
+func (s *Store) queueDocumentSets(ctx context.Context, p redis.Pipeliner, docs []store.Document) {
+	for _, d := range docs {
+		p.Set(ctx, s.docKey(d.ID), d.JSON, 0)
+	}
+}
+
+// queueIndexes adds to p one ZADD per index key with every member of docs
+// that belongs there.
+func (s *Store) queueIndexes(ctx context.Context, p redis.Pipeliner, docs []store.Document) {
 	if len(docs) == 0 {
 		return
 	}
@@ -64,7 +97,6 @@ func (s *Store) queueDocuments(ctx context.Context, p redis.Pipeliner, docs []st
 	}
 	created := s.idxKey("created")
 	for _, d := range docs {
-		p.Set(ctx, s.docKey(d.ID), d.JSON, 0)
 		z := redis.Z{Score: createdScore(d.CreatedAt), Member: d.ID}
 		add(created, z)
 		add(s.idxKey("issuer", d.IssuerID), z)

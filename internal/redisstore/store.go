@@ -6,7 +6,7 @@
 // With the default prefix "stele:":
 //
 //	stele:{<jobID>}:job        hash: kind status total done valid invalid failed createdAt completedAt
-//	stele:{<jobID>}:results    hash: decimal index -> result JSON
+//	stele:{<jobID>}:results    hash: decimal index -> result (store.AppendStoredResult: compact, or JSON)
 //	stele:doc:<id>             string: the document's JSON (no expiry)
 //	stele:idx:created          sorted set of document IDs, score = createdAt (Unix ms, 0 if unparseable)
 //	stele:idx:issuer:<id>      the same, per issuer ID

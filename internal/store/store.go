@@ -71,7 +71,10 @@ type Document struct {
 
 // Documents stores covenants by ID. Putting an existing ID overwrites it
 // (documents are content-addressed, so the bytes are equal up to
-// countersignatures).
+// countersignatures). A store writes a document's index entries no later
+// than the document itself, so a document that reads back has them: a
+// writer that finds a document stored with the bytes it would put may skip
+// the put.
 type Documents interface {
 	// PutDocuments stores docs (ErrInvalid for an empty or overlong ID or
 	// empty JSON; nothing is written then).
