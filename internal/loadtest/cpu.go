@@ -19,6 +19,9 @@ type PhaseCPU struct {
 	Elapsed   time.Duration `json:"elapsedNs"`
 	Tool      time.Duration `json:"toolCpuNs"`
 	Processes []ProcessCPU  `json:"processes"`
+	// Machine is the CPU time all processes of the machine used (from
+	// /proc/stat); Machine − Tool − Processes is what other work took.
+	Machine time.Duration `json:"machineCpuNs"`
 }
 
 // ProcessCPU is one process's CPU time (user + system) during a phase.
@@ -29,15 +32,17 @@ type ProcessCPU struct {
 
 // cpuMark is the CPU time of processes at one instant.
 type cpuMark struct {
-	at   time.Time
-	self time.Duration
-	pids []int
-	cpu  []time.Duration // -1: unreadable
+	at      time.Time
+	self    time.Duration
+	machine time.Duration
+	pids    []int
+	cpu     []time.Duration // -1: unreadable
 }
 
 func markCPU(pids []int) cpuMark {
 	m := cpuMark{at: time.Now(), pids: pids, cpu: make([]time.Duration, len(pids))}
 	m.self, _ = readCPU(os.Getpid())
+	m.machine, _ = machineBusy()
 	for i, pid := range pids {
 		c, err := readCPU(pid)
 		if err != nil {
@@ -51,7 +56,7 @@ func markCPU(pids []int) cpuMark {
 // since returns the CPU used since m.
 func (m cpuMark) since(phase string) PhaseCPU {
 	now := markCPU(m.pids)
-	out := PhaseCPU{Phase: phase, Elapsed: now.at.Sub(m.at), Tool: now.self - m.self}
+	out := PhaseCPU{Phase: phase, Elapsed: now.at.Sub(m.at), Tool: now.self - m.self, Machine: now.machine - m.machine}
 	for i, pid := range m.pids {
 		if m.cpu[i] < 0 || now.cpu[i] < 0 {
 			continue
@@ -83,4 +88,39 @@ func readCPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("pid %d: malformed stat times", pid)
 	}
 	return time.Duration(ut+st) * clockTick, nil
+}
+
+// Foreign is the CPU time other processes used during the phase.
+func (c PhaseCPU) Foreign() time.Duration {
+	d := c.Machine - c.Tool
+	for _, p := range c.Processes {
+		d -= p.CPU
+	}
+	return max(d, 0)
+}
+
+// machineBusy returns the CPU time the machine spent outside idle and
+// iowait since boot (the first line of /proc/stat).
+func machineBusy() (time.Duration, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 8 || string(f[0]) != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	var busy int64
+	for i, v := range f[1:8] { // user nice system idle iowait irq softirq
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		busy += n
+	}
+	return time.Duration(busy) * clockTick, nil
 }
