@@ -166,6 +166,7 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		}
 	}
 
+	rawSize := 0 // of the documents that may be stored
 	for i := range c.Items {
 		it := &c.Items[i]
 		res := &results[i]
@@ -205,6 +206,9 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		}
 		docs[i] = doc
 		res.DocumentID = doc.ID()
+		if keep[i] {
+			rawSize += len(raw)
+		}
 	}
 
 	verdicts := h.verifier.At(at).VerifyBatchContext(ctx, docs)
@@ -214,6 +218,9 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 	}
 
 	var toStore []store.Document
+	// The stored JSON of the documents, one after the other in one buffer
+	// (a document's JSON is about as long as what was received).
+	jsonBuf := make([]byte, 0, rawSize+rawSize/8)
 	seen := make(map[string]bool)
 	for i, doc := range docs {
 		if doc == nil {
@@ -238,7 +245,9 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		}
 		if h.keep && keep[i] && !revoked && authentic(v) && !seen[doc.ID()] {
 			seen[doc.ID()] = true
-			toStore = append(toStore, storeDocument(doc))
+			var sd store.Document
+			sd, jsonBuf = appendStoredDocument(jsonBuf, doc)
+			toStore = append(toStore, sd)
 		}
 	}
 	if err := h.storeDocuments(ctx, toStore); err != nil {
@@ -378,9 +387,19 @@ func authentic(r covenant.Result) bool {
 // storeDocument is the stored form of a verified document: its plain JSON
 // (JSON.stringify form) and the fields the listing indexes use.
 func storeDocument(doc *covenant.Document) store.Document {
+	sd, _ := appendStoredDocument(nil, doc)
+	return sd
+}
+
+// appendStoredDocument is storeDocument with the JSON appended to buf, which
+// it returns extended; the document's JSON is capped at its length, so later
+// appends to buf never change it.
+func appendStoredDocument(buf []byte, doc *covenant.Document) (store.Document, []byte) {
+	start := len(buf)
+	buf = doc.AppendJSON(buf)
 	sd := store.Document{
 		ID:            doc.ID(),
-		JSON:          doc.AppendJSON(nil),
+		JSON:          buf[start:len(buf):len(buf)],
 		IssuerID:      doc.Issuer().ID,
 		BeneficiaryID: doc.Beneficiary().ID,
 		CreatedAt:     doc.CreatedAt(),
@@ -389,7 +408,7 @@ func storeDocument(doc *covenant.Document) store.Document {
 	if md, ok := doc.Metadata(); ok {
 		sd.Tags = md.Tags
 	}
-	return sd
+	return sd, buf
 }
 
 // blobMatches reports, in constant time, whether raw hashes to hexSum.
