@@ -22,6 +22,10 @@ type PhaseCPU struct {
 	// Machine is the CPU time all processes of the machine used (from
 	// /proc/stat); Machine − Tool − Processes is what other work took.
 	Machine time.Duration `json:"machineCpuNs"`
+	// Steal is the CPU time the hypervisor gave other guests while this
+	// machine wanted it (/proc/stat steal): on a shared virtual machine,
+	// capacity the phase lost.
+	Steal time.Duration `json:"stealNs"`
 }
 
 // ProcessCPU is one process's CPU time (user + system) during a phase.
@@ -35,6 +39,7 @@ type cpuMark struct {
 	at      time.Time
 	self    time.Duration
 	machine time.Duration
+	steal   time.Duration
 	pids    []int
 	cpu     []time.Duration // -1: unreadable
 }
@@ -42,7 +47,7 @@ type cpuMark struct {
 func markCPU(pids []int) cpuMark {
 	m := cpuMark{at: time.Now(), pids: pids, cpu: make([]time.Duration, len(pids))}
 	m.self, _ = readCPU(os.Getpid())
-	m.machine, _ = machineBusy()
+	m.machine, m.steal, _ = machineBusy()
 	for i, pid := range pids {
 		c, err := readCPU(pid)
 		if err != nil {
@@ -56,7 +61,7 @@ func markCPU(pids []int) cpuMark {
 // since returns the CPU used since m.
 func (m cpuMark) since(phase string) PhaseCPU {
 	now := markCPU(m.pids)
-	out := PhaseCPU{Phase: phase, Elapsed: now.at.Sub(m.at), Tool: now.self - m.self, Machine: now.machine - m.machine}
+	out := PhaseCPU{Phase: phase, Elapsed: now.at.Sub(m.at), Tool: now.self - m.self, Machine: now.machine - m.machine, Steal: now.steal - m.steal}
 	for i, pid := range m.pids {
 		if m.cpu[i] < 0 || now.cpu[i] < 0 {
 			continue
@@ -100,27 +105,24 @@ func (c PhaseCPU) Foreign() time.Duration {
 }
 
 // machineBusy returns the CPU time the machine spent outside idle and
-// iowait since boot (the first line of /proc/stat).
-func machineBusy() (time.Duration, error) {
+// iowait since boot, and the time stolen by the hypervisor (the first line
+// of /proc/stat).
+func machineBusy() (busy, steal time.Duration, err error) {
 	data, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	line, _, _ := bytes.Cut(data, []byte("\n"))
 	f := bytes.Fields(line)
-	if len(f) < 8 || string(f[0]) != "cpu" {
-		return 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return 0, 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
 	}
-	var busy int64
-	for i, v := range f[1:8] { // user nice system idle iowait irq softirq
-		if i == 3 || i == 4 {
-			continue
+	var ticks [8]int64 // user nice system idle iowait irq softirq steal
+	for i := range ticks {
+		if ticks[i], err = strconv.ParseInt(string(f[1+i]), 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: %w", err)
 		}
-		n, err := strconv.ParseInt(string(v), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/stat: %w", err)
-		}
-		busy += n
 	}
-	return time.Duration(busy) * clockTick, nil
+	b := ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6]
+	return time.Duration(b) * clockTick, time.Duration(ticks[7]) * clockTick, nil
 }

@@ -152,8 +152,8 @@ func writeTable(w io.Writer, rep *Report) {
 		}
 	}
 	for _, c := range rep.CPU {
-		fmt.Fprintf(tw, "cpu %s\t%v\tmachine %v, other work %v; tool %v", c.Phase, c.Elapsed.Round(time.Millisecond),
-			c.Machine.Round(10*time.Millisecond), c.Foreign().Round(10*time.Millisecond), c.Tool.Round(10*time.Millisecond))
+		fmt.Fprintf(tw, "cpu %s\t%v\tmachine %v, other work %v, stolen by the hypervisor %v; tool %v", c.Phase, c.Elapsed.Round(time.Millisecond),
+			c.Machine.Round(10*time.Millisecond), c.Foreign().Round(10*time.Millisecond), c.Steal.Round(10*time.Millisecond), c.Tool.Round(10*time.Millisecond))
 		for _, p := range c.Processes {
 			fmt.Fprintf(tw, ", pid %d %v", p.PID, p.CPU.Round(10*time.Millisecond))
 		}

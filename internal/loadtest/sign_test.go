@@ -70,7 +70,7 @@ func TestReadCPU(t *testing.T) {
 	if _, err := readCPU(1 << 30); err == nil {
 		t.Error("CPU of a process that does not exist")
 	}
-	m0, err := machineBusy()
+	m0, _, err := machineBusy()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestReadCPU(t *testing.T) {
 		x++
 	}
 	c := mark.since("spin")
-	if m1, _ := machineBusy(); m1-m0 < 50*time.Millisecond || c.Machine < c.Processes[0].CPU-20*time.Millisecond || c.Processes[0].CPU < 50*time.Millisecond {
+	if m1, _, _ := machineBusy(); m1-m0 < 50*time.Millisecond || c.Machine < c.Processes[0].CPU-20*time.Millisecond || c.Processes[0].CPU < 50*time.Millisecond {
 		t.Errorf("machine %v → %v, phase %+v", m0, m1, c)
 	}
 }
