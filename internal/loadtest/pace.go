@@ -25,6 +25,15 @@ type Latencies struct {
 	// they were due (the tool could not keep up, or every slot in flight
 	// was taken); their delay is part of their latency.
 	Late int `json:"late"`
+	// FromSend is the distribution measured from the moment each request
+	// was actually sent (what a closed-loop tool would report): the gap to
+	// the figures above is the tool's own lateness, its pacer waking late
+	// or every slot busy.
+	FromSend struct {
+		P50  time.Duration `json:"p50Ns"`
+		P99  time.Duration `json:"p99Ns"`
+		P999 time.Duration `json:"p999Ns"`
+	} `json:"fromSend"`
 }
 
 // openLoop calls send(ctx, i) for i = 0 … rate×d−1, request i being due at
@@ -41,6 +50,7 @@ func openLoop(ctx context.Context, rate float64, d time.Duration, maxInFlight in
 	lat := make([]time.Duration, n)
 	errs := make([]error, n)
 	late := make([]bool, n)
+	service := make([]time.Duration, n)
 	sem := make(chan struct{}, maxInFlight)
 	var wg sync.WaitGroup
 	timer := time.NewTimer(0)
@@ -67,8 +77,10 @@ func openLoop(ctx context.Context, rate float64, d time.Duration, maxInFlight in
 		late[i] = time.Since(due) > time.Millisecond
 		wg.Go(func() {
 			defer func() { <-sem }()
+			sent := time.Now()
 			errs[i] = send(ctx, i)
-			lat[i] = time.Since(due)
+			end := time.Now()
+			lat[i], service[i] = end.Sub(due), end.Sub(sent)
 		})
 	}
 	wg.Wait()
@@ -91,5 +103,8 @@ func openLoop(ctx context.Context, rate float64, d time.Duration, maxInFlight in
 	pct := func(p float64) time.Duration { return lat[min(n-1, int(float64(n)*p))] }
 	res.P50, res.P90, res.P99, res.P999, res.Max = pct(0.50), pct(0.90), pct(0.99), pct(0.999), lat[n-1]
 	res.Mean = sum / time.Duration(n)
+	slices.Sort(service)
+	spct := func(p float64) time.Duration { return service[min(n-1, int(float64(n)*p))] }
+	res.FromSend.P50, res.FromSend.P99, res.FromSend.P999 = spct(0.50), spct(0.99), spct(0.999)
 	return res, nil
 }

@@ -144,6 +144,7 @@ func writeTable(w io.Writer, rep *Report) {
 		fmt.Fprintf(tw, "evaluate\tp50 %v  p90 %v  p99 %v  p99.9 %v  max %v\t%d requests at %g/s (achieved %.0f/s) over %d gateway(s) and %d covenant(s) (%s client, %d conns each), mean %v, %d late, %d errors; permitted %d, denied %d, unexpected %d\n",
 			round(e.P50), round(e.P90), round(e.P99), round(e.P999), round(e.Max), e.Requests, e.Rate, e.Achieved, len(e.Gateways), len(e.Covenants), e.Client, e.Conns,
 			round(e.Mean), e.Late, e.Errors, e.Permitted, e.Denied, e.Unexpected)
+		fmt.Fprintf(tw, "\tfrom the actual send: p50 %v  p99 %v  p99.9 %v\n", round(e.FromSend.P50), round(e.FromSend.P99), round(e.FromSend.P999))
 		if e.FirstErr != "" {
 			fmt.Fprintf(tw, "\tfirst error: %s\n", e.FirstErr)
 		}

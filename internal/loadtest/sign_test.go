@@ -42,7 +42,7 @@ func TestOpenLoopCountsQueueing(t *testing.T) {
 	if l.Requests != 50 || calls.Load() != 50 || l.Errors != 0 {
 		t.Fatalf("%+v, %d calls", l, calls.Load())
 	}
-	if l.Max < 200*time.Millisecond || l.P50 < 60*time.Millisecond || l.Late < 40 {
+	if l.Max < 200*time.Millisecond || l.P50 < 60*time.Millisecond || l.Late < 40 || l.FromSend.P99 > 100*time.Millisecond || l.FromSend.P50 < 10*time.Millisecond {
 		t.Errorf("queueing hidden: %+v", l)
 	}
 	if !(l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max) {
