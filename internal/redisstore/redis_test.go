@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,4 +216,83 @@ func TestCommitChunkScriptReload(t *testing.T) {
 			t.Errorf("document %d = %s, %v", i, b, err)
 		}
 	}
+}
+
+// orderHook records the names and first keys of the commands of each
+// pipeline.
+type orderHook struct{ pipes [][]string }
+
+func (h *orderHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *orderHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *orderHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		var pipe []string
+		for _, c := range cmds {
+			key := ""
+			if args := c.Args(); len(args) > 1 {
+				key, _ = args[1].(string)
+			}
+			pipe = append(pipe, c.Name()+" "+key)
+		}
+		h.pipes = append(h.pipes, pipe)
+		return next(ctx, cmds)
+	}
+}
+
+// TestIndexesBeforeDocuments checks the write order that lets a writer skip
+// a document stored with the same bytes (store.Documents): every index ZADD
+// of a put is sent before the document's SET, in PutDocuments and in
+// CommitChunk.
+func TestIndexesBeforeDocuments(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t).(*redis.Client)
+	h := &orderHook{}
+	c.AddHook(h)
+	s := newTestStore(t, c, storetest.Config{})
+	docs := []store.Document{
+		{ID: "d1", JSON: []byte(`{"a":1}`), IssuerID: "i", BeneficiaryID: "b1", CreatedAt: "2026-02-19T01:38:56.342Z", Tags: []string{"t"}},
+		{ID: "d2", JSON: []byte(`{"a":2}`), IssuerID: "i", BeneficiaryID: "b2", CreatedAt: "2026-02-19T01:38:57Z", HasChain: true},
+	}
+	check := func(what string) {
+		t.Helper()
+		writes := 0
+		for _, pipe := range h.pipes {
+			lastZAdd, firstSet, sets := -1, -1, 0
+			for i, cmd := range pipe {
+				switch {
+				case strings.HasPrefix(cmd, "zadd "+s.opts.prefix+"idx:"):
+					lastZAdd = i
+				case strings.HasPrefix(cmd, "set "+s.opts.prefix+"doc:"):
+					sets++
+					if firstSet < 0 {
+						firstSet = i
+					}
+				}
+			}
+			if sets == 0 {
+				continue
+			}
+			writes++
+			if sets != len(docs) || lastZAdd < 0 || lastZAdd > firstSet {
+				t.Errorf("%s sent %q: want every idx ZADD before the %d document SETs", what, pipe, len(docs))
+			}
+		}
+		if writes == 0 {
+			t.Errorf("%s: no pipeline wrote the documents", what)
+		}
+		h.pipes = nil
+	}
+	if err := s.PutDocuments(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	check("PutDocuments")
+	if err := s.CreateJob(ctx, store.Job{ID: "j", Kind: store.KindVerify, Total: 1}); err != nil {
+		t.Fatal(err)
+	}
+	h.pipes = nil
+	if _, err := s.CommitChunk(ctx, "j", store.ChunkWrites{Documents: docs, SigKeys: [][32]byte{{1}}, SigValid: []bool{true},
+		Results: []store.Result{{Index: 0, Valid: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	check("CommitChunk")
 }
