@@ -3,9 +3,9 @@ package evaluate
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
+	"github.com/stele-go/stele/internal/snapshot"
 	"github.com/stele-go/stele/internal/store"
 )
 
@@ -14,66 +14,26 @@ import (
 const DefaultRevocationRefresh = 5 * time.Second
 
 // revocations is a Service's copy of the shared revocation list, re-read
-// when older than refresh. The list is short (one record per revoked key), so
-// a copy costs one store read per refresh period and process, and keeps the
-// store off the evaluation's hot path.
+// when older than its refresh period. The list is short (one record per
+// revoked key), so a copy costs one store read per period and process, and
+// keeps the store off the evaluation's hot path. When the store cannot be
+// read, the old copy keeps serving rather than failing every evaluation.
 type revocations struct {
-	src     store.Revocations
-	refresh time.Duration
-	now     func() time.Time
-
-	lock    chan struct{} // held while reading the store: one read at a time
-	mu      sync.Mutex
-	byKey   map[string]store.Revocation
-	fetched time.Time
+	c *snapshot.Cache[map[string]store.Revocation]
 }
 
 func newRevocations(src store.Revocations, refresh time.Duration, now func() time.Time) *revocations {
-	return &revocations{src: src, refresh: refresh, now: now, lock: make(chan struct{}, 1)}
-}
-
-func (r *revocations) snapshot() (map[string]store.Revocation, time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.byKey, r.fetched
-}
-
-// current returns the list, reading the store when the copy is stale. When
-// the read fails and a copy exists it keeps serving the copy for another
-// period rather than failing every evaluation; with no copy at all it
-// returns the error.
-func (r *revocations) current(ctx context.Context) (map[string]store.Revocation, error) {
-	byKey, fetched := r.snapshot()
-	if byKey != nil && r.now().Sub(fetched) < r.refresh {
-		return byKey, nil
-	}
-	select {
-	case r.lock <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("read revocation list: %w", ctx.Err())
-	}
-	defer func() { <-r.lock }()
-	if byKey, f := r.snapshot(); f.After(fetched) {
-		return byKey, nil // another caller refreshed it meanwhile
-	}
-	list, err := r.src.ListRevocations(ctx)
-	if err != nil {
-		if byKey != nil {
-			r.mu.Lock()
-			r.fetched = r.now()
-			r.mu.Unlock()
-			return byKey, nil
+	return &revocations{c: snapshot.New("revocation list", refresh, now, func(ctx context.Context) (map[string]store.Revocation, error) {
+		list, err := src.ListRevocations(ctx)
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("read revocation list: %w", err)
-	}
-	m := make(map[string]store.Revocation, len(list))
-	for _, rv := range list {
-		m[rv.PublicKey] = rv
-	}
-	r.mu.Lock()
-	r.byKey, r.fetched = m, r.now()
-	r.mu.Unlock()
-	return m, nil
+		m := make(map[string]store.Revocation, len(list))
+		for _, rv := range list {
+			m[rv.PublicKey] = rv
+		}
+		return m, nil
+	})}
 }
 
 // revokedReason returns the denial reason when one of keys (the issuer keys
@@ -82,7 +42,7 @@ func (r *revocations) revokedReason(ctx context.Context, keys []string) (string,
 	if r == nil || len(keys) == 0 {
 		return "", nil
 	}
-	byKey, err := r.current(ctx)
+	byKey, err := r.c.GetOrStale(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/snapshot"
 	"github.com/stele-go/stele/internal/store"
 )
 
@@ -27,24 +27,26 @@ const (
 
 // keyDirectory caches store.KeyDirectory.SigningKeys.
 type keyDirectory struct {
-	src store.KeyDirectory
-	now func() time.Time
-
-	lock    chan struct{} // held while reading the store: one read at a time
-	mu      sync.Mutex
-	keys    map[string]store.SigningKey
-	fetched time.Time
+	c *snapshot.Cache[map[string]store.SigningKey]
 }
 
 func newKeyDirectory(src store.KeyDirectory) *keyDirectory {
-	return &keyDirectory{src: src, now: time.Now, lock: make(chan struct{}, 1)}
+	return &keyDirectory{c: snapshot.New("key directory", keyDirTTL, nil, func(ctx context.Context) (map[string]store.SigningKey, error) {
+		keys, err := src.SigningKeys(ctx)
+		if keys == nil && err == nil {
+			keys = map[string]store.SigningKey{}
+		}
+		return keys, err
+	})}
 }
 
-// lookup returns the advertised keys among ids (absent ones are unknown).
+// lookup returns the advertised keys among ids (absent ones are unknown). A
+// copy younger than keyDirTTL is used, unless it lacks one of ids and is
+// older than keyDirMissRefresh (a signer that just started).
 func (d *keyDirectory) lookup(ctx context.Context, ids []string) (map[string]store.SigningKey, error) {
-	keys, fetched := d.snapshot()
-	age := d.now().Sub(fetched)
-	stale := keys == nil || age >= keyDirTTL
+	keys, fetched, ok := d.c.Peek()
+	age := d.c.Age(fetched)
+	stale := !ok || age >= keyDirTTL
 	if !stale && age >= keyDirMissRefresh {
 		for _, id := range ids {
 			if _, ok := keys[id]; !ok {
@@ -55,7 +57,7 @@ func (d *keyDirectory) lookup(ctx context.Context, ids []string) (map[string]sto
 	}
 	if stale {
 		var err error
-		if keys, err = d.refresh(ctx, fetched); err != nil {
+		if keys, err = d.c.Refresh(ctx, fetched); err != nil {
 			return nil, err
 		}
 	}
@@ -66,36 +68,6 @@ func (d *keyDirectory) lookup(ctx context.Context, ids []string) (map[string]sto
 		}
 	}
 	return out, nil
-}
-
-func (d *keyDirectory) snapshot() (map[string]store.SigningKey, time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.keys, d.fetched
-}
-
-// refresh reads the directory unless another caller did so after seen.
-func (d *keyDirectory) refresh(ctx context.Context, seen time.Time) (map[string]store.SigningKey, error) {
-	select {
-	case d.lock <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("read key directory: %w", ctx.Err())
-	}
-	defer func() { <-d.lock }()
-	if keys, fetched := d.snapshot(); fetched.After(seen) {
-		return keys, nil
-	}
-	keys, err := d.src.SigningKeys(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read key directory: %w", err)
-	}
-	if keys == nil {
-		keys = map[string]store.SigningKey{}
-	}
-	d.mu.Lock()
-	d.keys, d.fetched = keys, d.now()
-	d.mu.Unlock()
-	return keys, nil
 }
 
 // keyVerdict is what the gateway knows of a key a request names.

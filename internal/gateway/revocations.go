@@ -77,7 +77,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	// Resolve the key ID, or name the public key's ID when a signer
 	// advertises it. Read the directory afresh: revocation is rare and must
 	// not act on a stale view.
-	dir, err := s.keyDir.refresh(ctx, time.Now())
+	dir, err := s.keyDir.c.Refresh(ctx, time.Now())
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("revoke: %w", err))
 		return
