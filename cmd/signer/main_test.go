@@ -25,6 +25,7 @@ import (
 	"github.com/stele-go/stele/internal/store"
 	"github.com/stele-go/stele/internal/testutil/natstest"
 	"github.com/stele-go/stele/internal/testutil/redistest"
+	"github.com/stele-go/stele/internal/testutil/syncbuf"
 	"github.com/stele-go/stele/internal/worker"
 )
 
@@ -116,7 +117,7 @@ func TestRunSignsAndDrains(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -235,7 +236,7 @@ func TestProcessDrainsOnSIGTERM(t *testing.T) {
 	redisURL := redistest.Start(t)
 	dir := keyDir(t, map[string]string{"ops.key": seedHex(1)})
 
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	cmd := exec.Command(bin, "-fetch-wait", "500ms", "-keys", dir)
 	cmd.Env = append(os.Environ(), "STELE_NATS_URL="+natsURL, "STELE_REDIS_URL="+redisURL,
 		"STELE_REDIS_PREFIX="+redistest.KeyPrefix(t), "STELE_CONCURRENCY=2")

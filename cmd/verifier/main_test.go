@@ -22,6 +22,7 @@ import (
 	"github.com/stele-go/stele/internal/store"
 	"github.com/stele-go/stele/internal/testutil/natstest"
 	"github.com/stele-go/stele/internal/testutil/redistest"
+	"github.com/stele-go/stele/internal/testutil/syncbuf"
 	"github.com/stele-go/stele/internal/worker"
 )
 
@@ -94,7 +95,7 @@ func TestRunVerifiesAndDrains(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -192,7 +193,7 @@ func TestRunWaitsForLateNATS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {

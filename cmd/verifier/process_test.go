@@ -12,6 +12,7 @@ import (
 
 	"github.com/stele-go/stele/internal/testutil/natstest"
 	"github.com/stele-go/stele/internal/testutil/redistest"
+	"github.com/stele-go/stele/internal/testutil/syncbuf"
 )
 
 // buildVerifier compiles the command into a temporary directory.
@@ -33,7 +34,7 @@ func TestProcessDrainsOnSIGTERM(t *testing.T) {
 	natsURL := natstest.Start(t)
 	redisURL := redistest.Start(t)
 
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	cmd := exec.Command(bin, "-fetch-wait", "500ms")
 	cmd.Env = append(os.Environ(), "STELE_NATS_URL="+natsURL, "STELE_REDIS_URL="+redisURL,
 		"STELE_REDIS_PREFIX="+redistest.KeyPrefix(t), "STELE_CONCURRENCY=2")
