@@ -85,6 +85,16 @@ var knownMessages = [...]struct{ prefix, suffix string }{
 	{"Nonce is malformed: expected 64-char hex string, got ", ""},
 }
 
+// messagesByFirstByte lists, per first byte, the knownMessages entries whose
+// prefix starts with it, in table order.
+var messagesByFirstByte = func() (t [256][]uint8) {
+	for k, e := range knownMessages {
+		c := e.prefix[0]
+		t[c] = append(t[c], uint8(k))
+	}
+	return t
+}()
+
 // AppendStoredResult appends the form a store keeps for r to b: the compact
 // form, or the JSON of EncodeResult when r has a string that is not valid
 // UTF-8. It applies EncodeResult's checks (index not negative, JSON within
@@ -93,50 +103,67 @@ func AppendStoredResult(b []byte, r *Result) ([]byte, error) {
 	if r.Index < 0 {
 		return nil, fmt.Errorf("result index %d is negative: %w", r.Index, ErrInvalid)
 	}
-	if !resultUTF8(r) || jsonSizeBound(r) > MaxResultSize {
-		j, err := EncodeResult(*r)
-		if err != nil {
-			return nil, err
+	if jsonSizeBound(r) <= MaxResultSize {
+		start := len(b)
+		e := compactEncoder{b: b}
+		e.result(r)
+		if !e.invalid {
+			return e.b, nil
 		}
-		return append(b, j...), nil
+		b = e.b[:start]
 	}
-	b = append(b, compactVersion)
-	flagAt := len(b)
-	b = append(b, 0)
+	j, err := EncodeResult(*r)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, j...), nil
+}
+
+// compactEncoder appends the compact form; invalid is set when a string it
+// wrote is not valid UTF-8 (the form is then unusable). The tables' strings
+// are ASCII, so checking the strings written out checks the whole result.
+type compactEncoder struct {
+	b       []byte
+	invalid bool
+}
+
+func (e *compactEncoder) result(r *Result) {
+	e.b = append(e.b, compactVersion)
+	flagAt := len(e.b)
+	e.b = append(e.b, 0)
 	var flags byte
 	if r.Valid {
 		flags |= cfValid
 	}
-	b = binary.AppendUvarint(b, uint64(r.Index))
+	e.b = binary.AppendUvarint(e.b, uint64(r.Index))
 	if r.Ref != "" {
 		flags |= cfRef
-		b = appendCompactString(b, r.Ref)
+		e.string(r.Ref)
 	}
 	if r.DocumentID != "" {
 		flags |= cfDocID
 		if isLowerHex64(r.DocumentID) {
 			flags |= cfDocIDHex
-			b, _ = hex.AppendDecode(b, []byte(r.DocumentID)) // isLowerHex64: cannot fail
+			e.b, _ = hex.AppendDecode(e.b, []byte(r.DocumentID)) // isLowerHex64: cannot fail
 		} else {
-			b = appendCompactString(b, r.DocumentID)
+			e.string(r.DocumentID)
 		}
 	}
 	if r.Error != "" {
 		flags |= cfError
-		b = appendCompactString(b, r.Error)
+		e.string(r.Error)
 	}
 	if len(r.Checks) > 0 {
 		flags |= cfChecks
-		b = binary.AppendUvarint(b, uint64(len(r.Checks)))
+		e.b = binary.AppendUvarint(e.b, uint64(len(r.Checks)))
 		for i := range r.Checks {
-			b = appendCompactCheck(b, &r.Checks[i])
+			e.check(&r.Checks[i])
 		}
 	}
-	b[flagAt] = flags
-	return b, nil
+	e.b[flagAt] = flags
 }
 
-func appendCompactCheck(b []byte, c *Check) []byte {
+func (e *compactEncoder) check(c *Check) {
 	code := 0
 	for k, n := range knownCheckNames {
 		if n == c.Name {
@@ -144,28 +171,35 @@ func appendCompactCheck(b []byte, c *Check) []byte {
 			break
 		}
 	}
-	b = append(b, byte(code))
+	e.b = append(e.b, byte(code))
 	if code == 0 {
-		b = appendCompactString(b, c.Name)
+		e.string(c.Name)
 	}
 	var passed byte
 	if c.Passed {
 		passed = 0x80
 	}
 	m := c.Message
-	for k, e := range knownMessages {
-		if len(m) >= len(e.prefix)+len(e.suffix) && strings.HasPrefix(m, e.prefix) && strings.HasSuffix(m, e.suffix) {
-			b = append(b, passed|byte(k+1))
-			return appendCompactString(b, m[len(e.prefix):len(m)-len(e.suffix)])
+	if m != "" {
+		for _, k := range messagesByFirstByte[m[0]] {
+			p := &knownMessages[k]
+			if len(m) >= len(p.prefix)+len(p.suffix) && strings.HasPrefix(m, p.prefix) && strings.HasSuffix(m, p.suffix) {
+				e.b = append(e.b, passed|(k+1))
+				e.string(m[len(p.prefix) : len(m)-len(p.suffix)])
+				return
+			}
 		}
 	}
-	b = append(b, passed)
-	return appendCompactString(b, m)
+	e.b = append(e.b, passed)
+	e.string(m)
 }
 
-func appendCompactString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
+func (e *compactEncoder) string(s string) {
+	if !utf8.ValidString(s) {
+		e.invalid = true
+	}
+	e.b = binary.AppendUvarint(e.b, uint64(len(s)))
+	e.b = append(e.b, s...)
 }
 
 // DecodeStoredResult reads a result that AppendStoredResult or EncodeResult
@@ -295,19 +329,6 @@ func (d *compactDecoder) string() string {
 		return ""
 	}
 	return string(b)
-}
-
-// resultUTF8 reports whether every string of r is valid UTF-8.
-func resultUTF8(r *Result) bool {
-	if !utf8.ValidString(r.Ref) || !utf8.ValidString(r.DocumentID) || !utf8.ValidString(r.Error) {
-		return false
-	}
-	for i := range r.Checks {
-		if !utf8.ValidString(r.Checks[i].Name) || !utf8.ValidString(r.Checks[i].Message) {
-			return false
-		}
-	}
-	return true
 }
 
 // jsonSizeBound is an upper bound of the length of r's JSON: no byte of a

@@ -142,3 +142,16 @@ func FuzzDecodeStoredResult(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkAppendStoredResult(b *testing.B) {
+	r := typicalResult
+	r.Checks = r.Checks[:11] // the eleven checks of a verified document
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = AppendStoredResult(buf[:0], &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
