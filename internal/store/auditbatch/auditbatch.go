@@ -7,15 +7,18 @@
 // and lets one goroutine per busy log build them all, in order, against the
 // evolving head (build is a pure function of the head, per the audit.Log
 // contract) and write them with one conditional call to the backend. Only a
-// conflict with another process makes it re-read the head and rebuild.
+// conflict with another process makes it rebuild, at once, on the head the
+// failed call returned (together with the appends queued meanwhile).
 package auditbatch
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stele-go/stele/internal/core/audit"
@@ -37,6 +40,11 @@ const (
 	MaxEntryBytes = 8 << 20
 	// maxHeadHints bounds the per-log head cache.
 	maxHeadHints = 1 << 14
+	// jitterAfter is the number of consecutive conflicts of one commit after
+	// which the retry waits a random few microseconds (at most maxJitter)
+	// before writing again; earlier retries are immediate.
+	jitterAfter = 4
+	maxJitter   = 200 * time.Microsecond
 )
 
 // Backend is the storage under a Batcher.
@@ -64,6 +72,24 @@ type Batcher struct {
 	closed bool
 	queues map[string]*queue
 	heads  map[string]audit.Head // last head seen per log: a hint, checked by AppendIf
+
+	commits, conflicts, entries atomic.Uint64
+}
+
+// Stats counts a Batcher's backend writes since New.
+type Stats struct {
+	// Commits is the number of AppendIf calls that appended.
+	Commits uint64
+	// Conflicts is the number of AppendIf calls that found the head moved
+	// by another process (each is followed by a rebuild and a retry).
+	Conflicts uint64
+	// Entries is the number of entries appended.
+	Entries uint64
+}
+
+// Stats returns the counts so far.
+func (b *Batcher) Stats() Stats {
+	return Stats{Commits: b.commits.Load(), Conflicts: b.conflicts.Load(), Entries: b.entries.Load()}
 }
 
 type queue struct{ pending []*request }
@@ -93,6 +119,9 @@ func (b *Batcher) Close() {
 	b.mu.Unlock()
 	b.stop()
 	b.wg.Wait()
+	if st := b.Stats(); st.Commits > 0 {
+		slog.Debug("audit batcher closed", "commits", st.Commits, "conflicts", st.Conflicts, "entries", st.Entries)
+	}
 }
 
 // Forget drops the cached head of id (after a reset or an outside change);
@@ -165,7 +194,7 @@ func (b *Batcher) run(id string, q *queue) {
 			}
 			continue
 		}
-		rest := b.commit(id, batch, head, known)
+		rest := b.commit(id, q, batch, head, known)
 		if len(rest) > 0 {
 			b.mu.Lock()
 			q.pending = append(rest, q.pending...)
@@ -183,7 +212,15 @@ type built struct {
 
 // commit writes batch, returning the requests left for a later batch (those
 // beyond the byte bound). Every other request gets its result.
-func (b *Batcher) commit(id string, batch []*request, head audit.Head, known bool) (rest []*request) {
+//
+// A conflict (another process moved the head) is retried at once on the head
+// the failed AppendIf returned, which is current as of that call: sleeping
+// first would only let the other process move it again. The retry also takes
+// the requests queued on q meanwhile, so a log contended by several
+// processes is written in ever larger batches rather than ever more calls.
+// Only after jitterAfter consecutive conflicts does a retry wait, a few
+// microseconds at random, to break a lockstep between processes.
+func (b *Batcher) commit(id string, q *queue, batch []*request, head audit.Head, known bool) (rest []*request) {
 	ctx := b.base
 	fail := func(rs []*request, err error) {
 		for _, r := range rs {
@@ -224,28 +261,45 @@ func (b *Batcher) commit(id string, batch []*request, head audit.Head, known boo
 		b.heads[id] = cur
 		b.mu.Unlock()
 		if appended {
+			b.commits.Add(1)
+			b.entries.Add(uint64(len(ok)))
 			for _, x := range ok {
 				x.r.done <- result{e: x.e}
 			}
 			return rest
 		}
 		// Another process moved the head: rebuild the same requests (and
-		// the ones left over, in order) on the current head.
+		// the ones left over, then those queued since, in order) on the
+		// current head.
+		b.conflicts.Add(1)
+		slog.Debug("audit append conflict", "log", id, "attempt", attempt+1, "entries", len(ok), "head", cur.Len)
 		head = cur
 		next := make([]*request, 0, len(ok)+len(rest))
 		for _, x := range ok {
 			next = append(next, x.r)
 		}
 		batch, rest = append(next, rest...), nil
-		if attempt >= 2 {
-			d := time.Duration(rand.Int64N(int64(min(time.Millisecond<<min(attempt-2, 6), 50*time.Millisecond))))
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-			}
+		if len(batch) < MaxBatchEntries {
+			b.mu.Lock()
+			n := min(len(q.pending), MaxBatchEntries-len(batch))
+			batch = append(batch, q.pending[:n]...)
+			clear(q.pending[:n])
+			q.pending = q.pending[n:]
+			b.mu.Unlock()
 		}
+		if attempt+1 >= jitterAfter {
+			jitter(ctx, time.Duration(rand.Int64N(int64(maxJitter))))
+		}
+	}
+}
+
+// jitter waits d or until ctx ends.
+func jitter(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 
