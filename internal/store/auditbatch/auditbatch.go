@@ -74,6 +74,8 @@ type Batcher struct {
 	heads  map[string]audit.Head // last head seen per log: a hint, checked by AppendIf
 
 	commits, conflicts, entries atomic.Uint64
+	waits                       atomic.Uint64
+	waited                      atomic.Int64 // ns
 }
 
 // Stats counts a Batcher's backend writes since New.
@@ -85,11 +87,16 @@ type Stats struct {
 	Conflicts uint64
 	// Entries is the number of entries appended.
 	Entries uint64
+	// BackoffWaits and Backoff are the waits between retries after
+	// consecutive conflicts, and their total requested duration.
+	BackoffWaits uint64
+	Backoff      time.Duration
 }
 
 // Stats returns the counts so far.
 func (b *Batcher) Stats() Stats {
-	return Stats{Commits: b.commits.Load(), Conflicts: b.conflicts.Load(), Entries: b.entries.Load()}
+	return Stats{Commits: b.commits.Load(), Conflicts: b.conflicts.Load(), Entries: b.entries.Load(),
+		BackoffWaits: b.waits.Load(), Backoff: time.Duration(b.waited.Load())}
 }
 
 type queue struct{ pending []*request }
@@ -288,7 +295,10 @@ func (b *Batcher) commit(id string, q *queue, batch []*request, head audit.Head,
 			b.mu.Unlock()
 		}
 		if attempt+1 >= jitterAfter {
-			jitter(ctx, time.Duration(rand.Int64N(int64(maxJitter))))
+			d := time.Duration(rand.Int64N(int64(maxJitter)))
+			b.waits.Add(1)
+			b.waited.Add(int64(d))
+			jitter(ctx, d)
 		}
 	}
 }

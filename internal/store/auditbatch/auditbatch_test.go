@@ -74,9 +74,7 @@ func TestConflictRetriesAtOnce(t *testing.T) {
 	m := &memBackend{steal: conflicts}
 	b := New(m)
 	defer b.Close()
-	start := time.Now()
 	e, err := b.Append(context.Background(), "c", entry("mine"))
-	elapsed := time.Since(start)
 	if err != nil {
 		t.Fatalf("Append: %v", err)
 	}
@@ -89,10 +87,12 @@ func TestConflictRetriesAtOnce(t *testing.T) {
 	if m.calls != conflicts+1 {
 		t.Errorf("%d AppendIf calls, want %d (one per conflict, then the append)", m.calls, conflicts+1)
 	}
-	// 16 jittered retries wait at most 200 µs each; the former back-off
-	// slept ~330 ms on average for 20 conflicts.
-	if elapsed > 50*time.Millisecond {
-		t.Errorf("Append took %v through %d conflicts; retries must not back off by milliseconds", elapsed, conflicts)
+	// Only the retries after jitterAfter consecutive conflicts wait, each
+	// below maxJitter (the former back-off slept up to 50 ms a retry).
+	st := b.Stats()
+	if want := uint64(conflicts - jitterAfter + 1); st.BackoffWaits != want || st.Backoff >= time.Duration(want)*maxJitter {
+		t.Errorf("%d back-off waits of %v in all through %d conflicts; want %d, each under %v",
+			st.BackoffWaits, st.Backoff, conflicts, want, maxJitter)
 	}
 	if err := audit.VerifyIntegrity(m.entries); err != nil {
 		t.Errorf("VerifyIntegrity: %v", err)
