@@ -329,7 +329,7 @@ func (s *Server) parseSignItem(base string, raw json.RawMessage) (signItem, erro
 		return it, fieldError(ErrInvalidField, base+".relation", "given without parentId")
 	}
 	req.Constraints = *constraints
-	if _, err := ccl.Parse(req.Constraints); err != nil {
+	if _, err := ccl.Check(req.Constraints); err != nil {
 		it.err = cclError(err)
 	}
 	return it, nil
