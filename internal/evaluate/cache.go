@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +71,14 @@ func (s *Service) load(ctx context.Context, id string) (*policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load covenant %s: %w", id, err)
 	}
+	if len(ancestors) >= MaxChainDepth {
+		if c, ok := ancestors[len(ancestors)-1].Chain(); ok && c.ParentID != "" && !inChain(doc, ancestors, c.ParentID) {
+			// Evaluating a cut chain would drop the restrictions of the
+			// ancestors beyond the limit.
+			return nil, &Error{Err: ErrInvalid, Field: "covenantId",
+				Message: fmt.Sprintf("the covenant's chain is longer than %d ancestors; it cannot be evaluated", MaxChainDepth)}
+		}
+	}
 	if missing := missingParent(doc, ancestors); missing != "" {
 		// Evaluating without an ancestor would drop its restrictions.
 		return nil, &Error{Err: ErrNotFound, Field: "covenantId",
@@ -90,9 +99,11 @@ func (s *Service) load(ctx context.Context, id string) (*policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load covenant %s: %w", id, err)
 	}
-	keys := []string{doc.Issuer().PublicKey}
+	// The revocation list holds lower-case keys; signatures verify with
+	// hex of either case, so compare in lower case.
+	keys := []string{strings.ToLower(doc.Issuer().PublicKey)}
 	for _, a := range ancestors {
-		keys = append(keys, a.Issuer().PublicKey)
+		keys = append(keys, strings.ToLower(a.Issuer().PublicKey))
 	}
 	return &policy{mon: mon, expiresAt: instantOf(doc.ExpiresAt()), activatesAt: instantOf(doc.ActivatesAt()), issuerKeys: keys}, nil
 }
@@ -116,6 +127,23 @@ func missingParent(doc *covenant.Document, ancestors []*covenant.Document) strin
 	}
 	return c.ParentID
 }
+
+// inChain reports whether id is doc or one of its ancestors (a cycle).
+func inChain(doc *covenant.Document, ancestors []*covenant.Document, id string) bool {
+	if doc.ID() == id {
+		return true
+	}
+	for _, a := range ancestors {
+		if a.ID() == id {
+			return true
+		}
+	}
+	return false
+}
+
+// loadTimeout bounds a shared covenant load: it runs on its own context, so
+// that one waiting caller giving up does not fail the others.
+const loadTimeout = 30 * time.Second
 
 // monitorCache is a bounded LRU of policies by covenant ID. Concurrent
 // misses of one ID share one load.
@@ -172,21 +200,41 @@ func (c *monitorCache) get(ctx context.Context, id string) (*policy, error) {
 	c.inflight[id] = call
 	c.mu.Unlock()
 
-	call.p, call.err = c.load(ctx, id)
-
-	c.mu.Lock()
-	delete(c.inflight, id)
-	if call.err == nil {
-		c.items[id] = c.ll.PushFront(&cacheItem{id: id, p: call.p})
-		for c.ll.Len() > c.max {
-			old := c.ll.Back()
-			c.ll.Remove(old)
-			delete(c.items, old.Value.(*cacheItem).id)
-		}
+	// The load is shared by every caller waiting for id: it must not end
+	// with this caller's context (a client that disconnects), only with its
+	// own deadline; this caller still stops waiting when ctx ends.
+	go c.run(context.WithoutCancel(ctx), id, call)
+	select {
+	case <-call.done:
+		return call.p, call.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("load covenant %s: %w", id, ctx.Err())
 	}
-	c.mu.Unlock()
-	close(call.done)
-	return call.p, call.err
+}
+
+// run loads id for call and publishes the outcome; a panicking load fails
+// the call instead of leaving it in flight forever.
+func (c *monitorCache) run(ctx context.Context, id string, call *loadCall) {
+	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			call.p, call.err = nil, fmt.Errorf("load covenant %s: panic: %v", id, p)
+		}
+		c.mu.Lock()
+		delete(c.inflight, id)
+		if call.err == nil {
+			c.items[id] = c.ll.PushFront(&cacheItem{id: id, p: call.p})
+			for c.ll.Len() > c.max {
+				old := c.ll.Back()
+				c.ll.Remove(old)
+				delete(c.items, old.Value.(*cacheItem).id)
+			}
+		}
+		c.mu.Unlock()
+		close(call.done)
+	}()
+	call.p, call.err = c.load(ctx, id)
 }
 
 // len returns the number of cached policies.

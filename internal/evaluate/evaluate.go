@@ -339,7 +339,9 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	case err == nil, errors.As(err, &denied):
 		return decisionOf(e), nil
 	case errors.Is(err, audit.ErrInvalidInput):
-		return Decision{}, &Error{Err: ErrInvalid, Message: err.Error()}
+		// The members were checked above, so what the monitor refuses is
+		// the context (too large once canonically encoded).
+		return Decision{}, &Error{Err: ErrInvalid, Field: "context", Message: err.Error()}
 	default:
 		return Decision{}, fmt.Errorf("evaluate %s on covenant %s: %w", req.Action, id, err)
 	}

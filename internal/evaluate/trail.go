@@ -76,18 +76,21 @@ func (s *Service) Entries(ctx context.Context, id string, from, limit int) (Entr
 	if err != nil {
 		return EntriesPage{}, fmt.Errorf("audit checkpoint of %s: %w", id, err)
 	}
-	start := max(from, ckpt.Len)
-	es, err := s.audit.AuditEntries(ctx, id, start, start+limit)
-	if err != nil {
-		return EntriesPage{}, fmt.Errorf("audit entries of %s: %w", id, err)
-	}
 	head, err := s.audit.AuditHead(ctx, id)
 	if err != nil {
 		return EntriesPage{}, fmt.Errorf("audit head of %s: %w", id, err)
 	}
-	page := EntriesPage{Entries: es, Trimmed: ckpt.Len}
-	if page.Entries == nil {
-		page.Entries = []audit.Entry{}
+	page := EntriesPage{Entries: []audit.Entry{}, Trimmed: ckpt.Len}
+	start := max(from, ckpt.Len)
+	if start >= head.Len {
+		return page, nil // beyond the end (no overflow from a huge from)
+	}
+	es, err := s.audit.AuditEntries(ctx, id, start, start+limit)
+	if err != nil {
+		return EntriesPage{}, fmt.Errorf("audit entries of %s: %w", id, err)
+	}
+	if es != nil {
+		page.Entries = es
 	}
 	if next := start + limit; next < head.Len {
 		page.Next = &next
@@ -123,7 +126,9 @@ func (s *Service) Export(ctx context.Context, id string, from int, fn func(*audi
 		if len(es) < MaxPageSize {
 			return nil
 		}
-		i = es[len(es)-1].Index + 1
+		// Advance by position, not by the index stored in the entry: a
+		// tampered index must not make the export loop.
+		i += len(es)
 	}
 }
 
@@ -215,6 +220,8 @@ func (s *Service) VerifyTrail(ctx context.Context, id string) (TrailReport, erro
 		broken(n, fmt.Sprintf("the checkpoint (%d) is beyond the head (%d)", ckpt.Len, n))
 	} else if ckpt.Len > 0 && ckpt.Len <= len(hashes) && !equal(hashes[ckpt.Len-1], ckpt.Hash) {
 		broken(ckpt.Len-1, "the checkpoint hash is not the entry's hash")
+	} else if ckpt.Len == 0 && !equal(ckpt.Hash, audit.GenesisHash) {
+		broken(0, "an untrimmed trail must start from the genesis hash")
 	}
 	prev := ckpt
 	for prev.Len < n && rep.BrokenAt == nil {
