@@ -79,3 +79,27 @@ func TestSignConcurrentCountersignaturesAllLand(t *testing.T) {
 		}
 	}
 }
+
+// Signing the same request again (a retried job with the same nonce and
+// createdAt, or a redelivery the job record does not cover) rebuilds the
+// same covenant byte for byte; it must not replace the stored copy, which
+// may have been countersigned since.
+func TestSignAgainKeepsCountersignatures(t *testing.T) {
+	st := newSQLiteStore(t)
+	kr := testKeyring(t, "issuer", "aud")
+	h, err := jobs.NewSignHandler(jobs.SignConfig{Keys: kr, Documents: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := buildReq("issuer", 7)
+	id := handle(t, h, msgTime, signItem(t, "", req))[0].DocumentID
+	handle(t, h, msgTime, signItem(t, "", jobs.SignRequest{KeyID: "aud", Countersign: id, Timestamp: "2026-05-01T00:00:00.000Z"}))
+	_, countersigned := storedCovenant(t, st, id)
+	if again := handle(t, h, msgTime, signItem(t, "", req))[0]; again.DocumentID != id || !again.Valid {
+		t.Fatalf("signed again: %+v, want %s", again, id)
+	}
+	doc, after := storedCovenant(t, st, id)
+	if string(after) != string(countersigned) || len(doc.Countersignatures()) != 1 {
+		t.Fatalf("signing again replaced the countersigned covenant:\n%s", after)
+	}
+}

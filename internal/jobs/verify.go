@@ -403,6 +403,9 @@ func appendStoredDocument(buf []byte, doc *covenant.Document) (store.Document, [
 		IssuerID:      doc.Issuer().ID,
 		BeneficiaryID: doc.Beneficiary().ID,
 		CreatedAt:     doc.CreatedAt(),
+		// The stored copy of this ID may carry countersignatures added
+		// since: never replace it.
+		CreateOnly: true,
 	}
 	_, sd.HasChain = doc.Chain()
 	if md, ok := doc.Metadata(); ok {

@@ -74,10 +74,14 @@ func (s *Store) queueDocuments(ctx context.Context, p redis.Pipeliner, docs []st
 	s.queueDocumentSets(ctx, p, docs)
 }
 
-// queueDocumentSets adds to p one SET per document.
+// queueDocumentSets adds to p one SET per document (SETNX when CreateOnly).
 func (s *Store) queueDocumentSets(ctx context.Context, p redis.Pipeliner, docs []store.Document) {
 	for _, d := range docs {
-		p.Set(ctx, s.docKey(d.ID), d.JSON, 0)
+		if d.CreateOnly {
+			p.SetNX(ctx, s.docKey(d.ID), d.JSON, 0)
+		} else {
+			p.Set(ctx, s.docKey(d.ID), d.JSON, 0)
+		}
 	}
 }
 

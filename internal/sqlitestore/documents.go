@@ -50,9 +50,20 @@ created_ms = excluded.created_ms`)
 		return err
 	}
 	defer addTag.Close()
+	create, err := tx.PrepareContext(ctx, `
+INSERT INTO documents (id, doc, issuer_id, beneficiary_id, created_at, has_chain, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING`)
+	if err != nil {
+		return err
+	}
+	defer create.Close()
 	for _, d := range docs {
 		ms := store.CreatedMillis(d.CreatedAt)
-		if _, err := upsert.ExecContext(ctx, d.ID, d.JSON, d.IssuerID, d.BeneficiaryID, d.CreatedAt, d.HasChain, ms); err != nil {
+		stmt := upsert
+		if d.CreateOnly {
+			stmt = create
+		}
+		if _, err := stmt.ExecContext(ctx, d.ID, d.JSON, d.IssuerID, d.BeneficiaryID, d.CreatedAt, d.HasChain, ms); err != nil {
 			return fmt.Errorf("document %s: %w", d.ID, err)
 		}
 		if _, err := clearTags.ExecContext(ctx, d.ID); err != nil {

@@ -67,11 +67,18 @@ type Document struct {
 	CreatedAt     string // as in the document
 	HasChain      bool
 	Tags          []string
+	// CreateOnly writes the document only when no document with its ID is
+	// stored (its index entries are written either way; they are the same).
+	// Workers set it for covenants they verified or built: the stored copy
+	// of a content-addressed ID is the same covenant and may carry
+	// countersignatures added since, which an unconditional write would
+	// drop. Countersignatures are added with SwapDocument.
+	CreateOnly bool
 }
 
 // Documents stores covenants by ID. Putting an existing ID overwrites it
 // (documents are content-addressed, so the bytes are equal up to
-// countersignatures). A store writes a document's index entries no later
+// countersignatures), unless the Document is CreateOnly. A store writes a document's index entries no later
 // than the document itself, so a document that reads back has them: a
 // writer that finds a document stored with the bytes it would put may skip
 // the put.

@@ -61,6 +61,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Documents", testDocuments},
 		{"DocumentsInvalid", testDocumentsInvalid},
 		{"SwapDocument", testSwapDocument},
+		{"CreateOnly", testCreateOnly},
 		{"ListDocuments", testListDocuments},
 		{"ListDocumentsTies", testListDocumentsTies},
 		{"ListDocumentsLimits", testListDocumentsLimits},

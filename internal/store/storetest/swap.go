@@ -10,6 +10,40 @@ import (
 	"github.com/stele-go/stele/internal/store"
 )
 
+// testCreateOnly: a CreateOnly document is written only when its ID is not
+// stored, by PutDocuments and by CommitChunk alike.
+func testCreateOnly(t *testing.T, newStore NewStore) {
+	s := newStore(t, Config{})
+	d := doc(t, 0)
+	if err := s.PutDocuments(ctx(t), []store.Document{d}); err != nil {
+		t.Fatal(err)
+	}
+	other := d
+	other.JSON, other.CreateOnly = []byte(`{"other":true}`), true
+	fresh := doc(t, 1)
+	fresh.CreateOnly = true
+	if err := s.PutDocuments(ctx(t), []store.Document{other, fresh}); err != nil {
+		t.Fatal(err)
+	}
+	job := newID(t, "job")
+	if err := s.CreateJob(ctx(t), store.Job{ID: job, Kind: store.KindVerify, Total: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CommitChunk(ctx(t), job, store.ChunkWrites{Documents: []store.Document{other}, Results: []store.Result{{Index: 0, Valid: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetDocuments(ctx(t), []string{d.ID, fresh.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[0], d.JSON) {
+		t.Errorf("a create-only write replaced the stored document: %s", got[0])
+	}
+	if !bytes.Equal(got[1], fresh.JSON) {
+		t.Errorf("a create-only document with a new ID was not stored: %s", got[1])
+	}
+}
+
 // testSwapDocument: a swap applies only over the expected bytes; many
 // read-modify-write loops through two handles (two processes) each adding
 // their own mark lose none of them.
