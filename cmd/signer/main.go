@@ -79,8 +79,9 @@ func parseConfig(args, environ []string, out io.Writer) (config, error) {
 	if err := c.Finish(); err != nil {
 		return c, err
 	}
-	if c.advertiseEvery < time.Second {
-		return c, worker.Usagef("advertise interval %v: want at least 1s", c.advertiseEvery)
+	if c.advertiseEvery < time.Second || c.advertiseEvery > jobs.DefaultKeyStaleAfter/2 {
+		return c, worker.Usagef("advertise interval %v: want 1s to %v (half the time after which other signers deem a key's advertisement stale)",
+			c.advertiseEvery, jobs.DefaultKeyStaleAfter/2)
 	}
 	if c.sign.Concurrency < 1 {
 		return c, worker.Usagef("sign concurrency %d: want at least 1", c.sign.Concurrency)

@@ -79,8 +79,15 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	// not act on a stale view.
 	dir, err := s.keyDir.c.Refresh(ctx, time.Now())
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("revoke: %w", err))
-		return
+		if rev.KeyID != "" {
+			s.fail(w, r, fmt.Errorf("revoke: %w", err))
+			return
+		}
+		// A revocation by public key does not need the directory (it only
+		// names the key ID): an unreadable directory must not hold up an
+		// emergency revocation.
+		s.log.WarnContext(ctx, "revoke: key directory unreadable; revoking by public key without its key ID", "err", err)
+		dir = nil
 	}
 	if rev.KeyID != "" {
 		k, ok := dir[rev.KeyID]

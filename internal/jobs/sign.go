@@ -372,7 +372,10 @@ func (h *SignHandler) skipRecorded(ctx context.Context, c *Chunk, results []stor
 	}
 	for off := lo; lo >= 0 && off <= hi; off += store.MaxPageSize {
 		limit := min(hi-off+1, store.MaxPageSize)
-		recs, _, err := h.jobs.Results(ctx, c.JobID, off, limit)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("sign chunk %s.%d: read recorded results: %w", c.JobID, c.Chunk, err)
+		}
+		recs, next, err := h.jobs.Results(ctx, c.JobID, off, limit)
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
 			// No record yet, or indices outside the job (recording
 			// them will fail the chunk for good): nothing to skip.
@@ -387,6 +390,9 @@ func (h *SignHandler) skipRecorded(ctx context.Context, c *Chunk, results []stor
 				results[i] = r
 				work[i].state = stateRecorded
 			}
+		}
+		if next < 0 {
+			break // the job has no results beyond this page
 		}
 	}
 	return nil
@@ -605,6 +611,7 @@ const maxSwapAttempts = 32
 // it does not carry yet, and swaps again.
 func (h *SignHandler) storeCountersigned(ctx context.Context, c *Chunk, results []store.Result, work []signWork, raw map[string][]byte) error {
 	byID := make(map[string][]*signWork)
+	items := make(map[string][]int) // result positions, per covenant
 	var ids []string
 	final := make(map[string]*covenant.Document)
 	for i := range work {
@@ -617,6 +624,7 @@ func (h *SignHandler) storeCountersigned(ctx context.Context, c *Chunk, results 
 			ids = append(ids, id)
 		}
 		byID[id] = append(byID[id], w)
+		items[id] = append(items[id], i)
 		if w.doc != nil {
 			final[id] = w.doc
 		}
@@ -636,7 +644,10 @@ func (h *SignHandler) storeCountersigned(ctx context.Context, c *Chunk, results 
 			}
 			cur, err := covenant.Parse(prev)
 			if err != nil {
-				return fmt.Errorf("sign chunk %s.%d: countersign %s: stored covenant: %w", c.JobID, c.Chunk, id, err)
+				// Replaced meanwhile by something that is no covenant: no
+				// retry can countersign it.
+				failItems(results, items[id], signErr(SignErrInvalidRequest, fmt.Sprintf("countersign %q: the stored document changed and no longer parses: %v", id, err)))
+				break
 			}
 			doc = nil
 			for _, w := range byID[id] {
@@ -649,13 +660,22 @@ func (h *SignHandler) storeCountersigned(ctx context.Context, c *Chunk, results 
 				}
 				next, err := covenant.CountersignAt(base, w.key.PrivateKey(), w.req.role, w.req.createdAt)
 				if err != nil {
-					return fmt.Errorf("sign chunk %s.%d: countersign %s again: %w", c.JobID, c.Chunk, id, err)
+					failItems(results, items[id], signErr(SignErrInvalidRequest, fmt.Sprintf("countersign %q: %v", id, err)))
+					doc = nil
+					break
 				}
 				doc = next
 			}
 		}
 	}
 	return nil
+}
+
+// failItems fails the results at positions idx with err.
+func failItems(results []store.Result, idx []int, err error) {
+	for _, i := range idx {
+		results[i].Error, results[i].Valid, results[i].DocumentID = err.Error(), false, ""
+	}
 }
 
 // storeSigned stores the signed covenants: through the runner's commit when

@@ -42,6 +42,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/stele-go/stele/internal/core/keys"
@@ -368,7 +369,14 @@ func checkFileMode(path string) error {
 // readKeyFile reads one key file, checking the mode of the opened file (so a
 // file swapped after the check is not read).
 func readKeyFile(path string) (*keys.PrivateKey, error) {
-	f, err := os.Open(path)
+	// Refuse anything but a regular file before opening it: opening a
+	// named pipe would block until a writer appears.
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w: not a regular file", path, ErrInvalidKey)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
