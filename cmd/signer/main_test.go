@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/stele-go/stele/internal/redisstore"
 	"github.com/stele-go/stele/internal/store"
 	"github.com/stele-go/stele/internal/testutil/natstest"
+	"github.com/stele-go/stele/internal/testutil/proctest"
 	"github.com/stele-go/stele/internal/testutil/redistest"
 	"github.com/stele-go/stele/internal/testutil/syncbuf"
 	"github.com/stele-go/stele/internal/worker"
@@ -216,71 +216,16 @@ func TestRunSignsAndDrains(t *testing.T) {
 	}
 }
 
-// buildSigner compiles the command into a temporary directory.
-func buildSigner(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the binary; skipped with -short")
-	}
-	bin := filepath.Join(t.TempDir(), "signer")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func TestProcessDrainsOnSIGTERM(t *testing.T) {
-	bin := buildSigner(t)
-	natsURL := natstest.Start(t)
-	redisURL := redistest.Start(t)
+	bin := proctest.Build(t, "signer")
 	dir := keyDir(t, map[string]string{"ops.key": seedHex(1)})
-
-	var stderr syncbuf.Buffer
-	cmd := exec.Command(bin, "-fetch-wait", "500ms", "-keys", dir)
-	cmd.Env = append(os.Environ(), "STELE_NATS_URL="+natsURL, "STELE_REDIS_URL="+redisURL,
-		"STELE_REDIS_PREFIX="+redistest.KeyPrefix(t), "STELE_CONCURRENCY=2")
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(stderr.String(), `"msg":"signer started"`) {
-		select {
-		case err := <-exited:
-			t.Fatalf("signer exited early: %v\n%s", err, stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("signer did not start:\n%s", stderr.String())
-		}
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("signer did not exit after SIGTERM:\n%s", stderr.String())
-	}
-	if !strings.Contains(stderr.String(), `"msg":"signer drained"`) {
-		t.Errorf("no drain log:\n%s", stderr.String())
-	}
+	proctest.DrainsOnSIGTERM(t, bin, "signer", []string{"-fetch-wait", "500ms", "-keys", dir}, []string{
+		"STELE_NATS_URL=" + natstest.Start(t), "STELE_REDIS_URL=" + redistest.Start(t),
+		"STELE_REDIS_PREFIX=" + redistest.KeyPrefix(t), "STELE_CONCURRENCY=2"})
 }
 
 func TestProcessBadKeysExitStatus(t *testing.T) {
-	bin := buildSigner(t)
+	bin := proctest.Build(t, "signer")
 	dir := keyDir(t, map[string]string{"ops.key": seedHex(1)})
 	if err := os.Chmod(filepath.Join(dir, "ops.key"), 0o640); err != nil {
 		t.Fatal(err)
