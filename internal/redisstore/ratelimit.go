@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -103,14 +102,6 @@ func (s *Store) rateKeys(scope string) []string {
 
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
-// checkLimit rejects numbers the windows cannot hold.
-func checkLimit(l audit.Limit) error {
-	if math.IsNaN(l.Count) || math.IsInf(l.Count, 0) || math.IsNaN(l.PeriodSeconds) || math.IsInf(l.PeriodSeconds, 0) {
-		return fmt.Errorf("limit %q: count %v per %v seconds is not finite: %w", l.Action, l.Count, l.PeriodSeconds, store.ErrInvalid)
-	}
-	return nil
-}
-
 // CheckRate is audit.RateLimiter.Check; see store.RateLimits.
 func (s *Store) CheckRate(ctx context.Context, scope string, limit audit.Limit, now time.Time) (audit.RateStatus, error) {
 	st, err := s.rate(ctx, scope, limit, nil, false, now)
@@ -132,10 +123,7 @@ func (s *Store) AcquireRate(ctx context.Context, scope string, check audit.Limit
 }
 
 func (s *Store) rate(ctx context.Context, scope string, check audit.Limit, all []audit.Limit, acquire bool, now time.Time) (audit.RateStatus, error) {
-	if err := store.CheckID("scope", scope); err != nil {
-		return audit.RateStatus{}, err
-	}
-	if err := checkLimit(check); err != nil {
+	if err := store.CheckRateArgs(scope, check, all, acquire); err != nil {
 		return audit.RateStatus{}, err
 	}
 	flag := "0"
@@ -146,9 +134,6 @@ func (s *Store) rate(ctx context.Context, scope string, check audit.Limit, all [
 	args = append(args, now.UnixMilli(), flag, check.Action, fmtFloat(check.Count), fmtFloat(check.PeriodSeconds))
 	if acquire {
 		for _, l := range all {
-			if err := checkLimit(l); err != nil {
-				return audit.RateStatus{}, err
-			}
 			args = append(args, l.Action, fmtFloat(l.Count), fmtFloat(l.PeriodSeconds))
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/stele-go/stele/internal/core/audit"
@@ -16,14 +15,6 @@ import (
 // scope and action pattern; every call is one write transaction, so it is
 // atomic with respect to other processes sharing the file. Rows are kept
 // until ResetRates: there is one per limit pattern of each covenant used.
-
-// checkLimit rejects numbers the windows cannot hold.
-func checkLimit(l audit.Limit) error {
-	if math.IsNaN(l.Count) || math.IsInf(l.Count, 0) || math.IsNaN(l.PeriodSeconds) || math.IsInf(l.PeriodSeconds, 0) {
-		return fmt.Errorf("limit %q: count %v per %v seconds is not finite: %w", l.Action, l.Count, l.PeriodSeconds, store.ErrInvalid)
-	}
-	return nil
-}
 
 // rateWindow is one row of rate_windows.
 type rateWindow struct {
@@ -78,16 +69,8 @@ func (s *Store) AcquireRate(ctx context.Context, scope string, check audit.Limit
 }
 
 func (s *Store) rate(ctx context.Context, scope string, check audit.Limit, all []audit.Limit, acquire bool, now time.Time) (audit.RateStatus, error) {
-	if err := store.CheckID("scope", scope); err != nil {
+	if err := store.CheckRateArgs(scope, check, all, acquire); err != nil {
 		return audit.RateStatus{}, err
-	}
-	if err := checkLimit(check); err != nil {
-		return audit.RateStatus{}, err
-	}
-	for _, l := range all {
-		if err := checkLimit(l); err != nil {
-			return audit.RateStatus{}, err
-		}
 	}
 	nowMs := now.UnixMilli()
 	var st audit.RateStatus

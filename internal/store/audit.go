@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/stele-go/stele/internal/core/audit"
@@ -58,6 +60,26 @@ type RateLimits interface {
 	RateStates(ctx context.Context, scope string) ([]audit.RateLimitState, error)
 	// ResetRates is audit.RateLimiter.Reset.
 	ResetRates(ctx context.Context, scope string) error
+}
+
+// CheckRateArgs validates the arguments of a RateLimits call: scope as an
+// ID, and every limit's count and period finite (what a window can hold).
+// all is checked only for an acquire (it is ignored otherwise). Errors wrap
+// ErrInvalid. The implementations share it so that they agree.
+func CheckRateArgs(scope string, check audit.Limit, all []audit.Limit, acquire bool) error {
+	if err := CheckID("scope", scope); err != nil {
+		return err
+	}
+	limits := []audit.Limit{check}
+	if acquire {
+		limits = append(limits, all...)
+	}
+	for _, l := range limits {
+		if math.IsNaN(l.Count) || math.IsInf(l.Count, 0) || math.IsNaN(l.PeriodSeconds) || math.IsInf(l.PeriodSeconds, 0) {
+			return fmt.Errorf("limit %q: count %v per %v seconds is not finite: %w", l.Action, l.Count, l.PeriodSeconds, ErrInvalid)
+		}
+	}
+	return nil
 }
 
 // AuditLogOf adapts a store's AuditLog to audit.Log (for audit.WithLog).
