@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -130,6 +131,14 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 func upsertStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
+		// A stream that already has this configuration is left alone:
+		// every process calls this at start-up, and updating a stream (even
+		// to the same configuration) is work for the servers, an advisory,
+		// and, with many processes starting at once, concurrent updates of
+		// one stream.
+		if s, serr := js.Stream(ctx, sc.Name); serr == nil && sameStreamConfig(s.CachedInfo().Config, sc) {
+			return nil
+		}
 		_, err = js.CreateOrUpdateStream(ctx, sc)
 		if err == nil || !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			break
@@ -139,6 +148,15 @@ func upsertStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 		return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
 	}
 	return nil
+}
+
+// sameStreamConfig reports whether the stream configuration have already
+// holds every member that want sets.
+func sameStreamConfig(have, want jetstream.StreamConfig) bool {
+	return have.Description == want.Description && slices.Equal(have.Subjects, want.Subjects) &&
+		have.Retention == want.Retention && have.Storage == want.Storage && have.Discard == want.Discard &&
+		have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes && have.MaxMsgs == want.MaxMsgs &&
+		have.Duplicates == want.Duplicates && max(have.Replicas, 1) == max(want.Replicas, 1)
 }
 
 // ConsumerConfig tunes a worker kind's durable pull consumer. The zero value
