@@ -173,11 +173,6 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 	if err := jobs.EnsureStreams(ctx, js, jobs.StreamConfig{}); err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
-	cons, err := jobs.EnsureConsumer(ctx, js, store.KindVerify, jobs.ConsumerConfig{})
-	if err != nil {
-		return nil, fmt.Errorf("embedded: %w", err)
-	}
-
 	var storeOpts []sqlitestore.Option
 	if cfg.JobTTL != 0 {
 		storeOpts = append(storeOpts, sqlitestore.WithJobTTL(cfg.JobTTL))
@@ -191,17 +186,8 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
-	in.runner, err = jobs.NewRunner(cons, js, in.st, handler, jobs.RunnerConfig{
-		Concurrency: cfg.Concurrency,
-		// Pulls return as soon as messages arrive; a short wait only
-		// bounds how long an idle pull lasts.
-		FetchMaxWait: time.Second,
-		Logger:       cfg.Logger,
-	})
+	in.runner, err = jobs.StartWorker(context.WithoutCancel(ctx), js, store.KindVerify, jobs.ConsumerConfig{}, in.st, handler, runnerConfig(cfg))
 	if err != nil {
-		return nil, fmt.Errorf("embedded: %w", err)
-	}
-	if err := in.runner.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
 	if in.signer, err = startSigner(ctx, js, in.st, cfg); err != nil {
@@ -251,27 +237,27 @@ func startSigner(ctx context.Context, js jetstream.JetStream, st store.Store, cf
 			return nil, err
 		}
 	}
-	cons, err := jobs.EnsureConsumer(ctx, js, store.KindSign, jobs.ConsumerConfig{})
-	if err != nil {
-		return nil, err
-	}
 	h, err := jobs.NewSignHandler(jobs.SignConfig{Keys: keys, Documents: st, Revocations: st, Jobs: st, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	r, err := jobs.NewRunner(cons, js, st, h, jobs.RunnerConfig{
-		Concurrency:  cfg.Concurrency,
-		FetchMaxWait: time.Second,
-		Logger:       cfg.Logger,
-	})
+	r, err := jobs.StartWorker(context.WithoutCancel(ctx), js, store.KindSign, jobs.ConsumerConfig{}, st, h, runnerConfig(cfg))
 	if err != nil {
-		return nil, err
-	}
-	if err := r.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, err
 	}
 	cfg.Logger.Info("signer ready", "keys", keys)
 	return r, nil
+}
+
+// runnerConfig is the runner configuration of the all-in-one's workers.
+func runnerConfig(cfg Config) jobs.RunnerConfig {
+	return jobs.RunnerConfig{
+		Concurrency: cfg.Concurrency,
+		// Pulls return as soon as messages arrive; a short wait only
+		// bounds how long an idle pull lasts.
+		FetchMaxWait: time.Second,
+		Logger:       cfg.Logger,
+	}
 }
 
 // resetDir creates dir, or empties it: uploads left in the spool by a

@@ -103,27 +103,27 @@ func newEnvOn(t *testing.T, lim gateway.Limits, kind string) *testEnv {
 // the environment's NATS and store until the test ends.
 func (e *testEnv) startVerifier(t *testing.T) {
 	t.Helper()
-	ctx := testContext(t)
-	cons, err := jobs.EnsureConsumer(ctx, e.js, store.KindVerify, jobs.ConsumerConfig{})
-	if err != nil {
-		t.Fatalf("EnsureConsumer: %v", err)
-	}
 	h, err := jobs.NewVerifyHandler(jobs.VerifyConfig{Documents: e.st, SigCache: e.st, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := jobs.NewRunner(cons, e.js, e.st, h, jobs.RunnerConfig{FetchMaxWait: 200 * time.Millisecond, Logger: quietLogger()})
+	e.startWorker(t, store.KindVerify, h)
+}
+
+// startWorker runs a worker of kind with handler h on the environment's
+// NATS and store until the test ends.
+func (e *testEnv) startWorker(t *testing.T, kind store.JobKind, h jobs.Handler) {
+	t.Helper()
+	r, err := jobs.StartWorker(testContext(t), e.js, kind, jobs.ConsumerConfig{}, e.st, h,
+		jobs.RunnerConfig{FetchMaxWait: 200 * time.Millisecond, Logger: quietLogger()})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := r.Shutdown(sctx); err != nil {
-			t.Errorf("runner shutdown: %v", err)
+			t.Errorf("%s runner shutdown: %v", kind, err)
 		}
 	})
 }

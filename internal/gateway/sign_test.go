@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"encoding/json"
 	"regexp"
 	"strings"
@@ -24,28 +23,11 @@ func (e *testEnv) startSigner(t *testing.T, ring *keyring.Keyring) {
 	if err := ring.Advertise(ctx, e.st, time.Now()); err != nil {
 		t.Fatalf("Advertise: %v", err)
 	}
-	cons, err := jobs.EnsureConsumer(ctx, e.js, store.KindSign, jobs.ConsumerConfig{})
-	if err != nil {
-		t.Fatalf("EnsureConsumer: %v", err)
-	}
 	h, err := jobs.NewSignHandler(jobs.SignConfig{Keys: ring, Documents: e.st, Revocations: e.st, Jobs: e.st, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := jobs.NewRunner(cons, e.js, e.st, h, jobs.RunnerConfig{FetchMaxWait: 200 * time.Millisecond, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := r.Shutdown(sctx); err != nil {
-			t.Errorf("signer shutdown: %v", err)
-		}
-	})
+	e.startWorker(t, store.KindSign, h)
 }
 
 // testRing is a keyring of testKey(t, n) under the given IDs.

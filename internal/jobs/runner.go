@@ -540,3 +540,22 @@ func (r *Runner) poison(ctx context.Context, msg jetstream.Msg, err error) {
 		r.log.Warn("jobs: term failed", "err", terr)
 	}
 }
+
+// StartWorker is the wiring every worker of a job kind needs: it ensures the
+// kind's durable consumer (EnsureConsumer with cc), creates a Runner over it
+// with h and cfg, and starts it under ctx (Shutdown stops it).
+func StartWorker(ctx context.Context, js jetstream.JetStream, kind store.JobKind, cc ConsumerConfig,
+	jobs store.Jobs, h Handler, cfg RunnerConfig) (*Runner, error) {
+	cons, err := EnsureConsumer(ctx, js, kind, cc)
+	if err != nil {
+		return nil, err
+	}
+	r, err := NewRunner(cons, js, jobs, h, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Start(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
