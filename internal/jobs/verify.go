@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -166,7 +165,7 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		}
 	}
 
-	rawSize := 0 // of the documents that may be stored
+	rawLen := make([]int, len(c.Items)) // of the documents that may be stored
 	for i := range c.Items {
 		it := &c.Items[i]
 		res := &results[i]
@@ -207,7 +206,7 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		docs[i] = doc
 		res.DocumentID = doc.ID()
 		if keep[i] {
-			rawSize += len(raw)
+			rawLen[i] = len(raw)
 		}
 	}
 
@@ -217,10 +216,7 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		return nil, fmt.Errorf("verify chunk %s.%d: %w", c.JobID, c.Chunk, err)
 	}
 
-	var toStore []store.Document
-	// The stored JSON of the documents, one after the other in one buffer
-	// (a document's JSON is about as long as what was received).
-	jsonBuf := make([]byte, 0, rawSize+rawSize/8)
+	var toStore []int // items whose documents are stored
 	seen := make(map[string]bool)
 	for i, doc := range docs {
 		if doc == nil {
@@ -245,12 +241,10 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		}
 		if h.keep && keep[i] && !revoked && authentic(v) && !seen[doc.ID()] {
 			seen[doc.ID()] = true
-			var sd store.Document
-			sd, jsonBuf = appendStoredDocument(jsonBuf, doc)
-			toStore = append(toStore, sd)
+			toStore = append(toStore, i)
 		}
 	}
-	if err := h.storeDocuments(ctx, toStore); err != nil {
+	if err := h.storeDocuments(ctx, docs, rawLen, toStore); err != nil {
 		return nil, fmt.Errorf("verify chunk %s.%d: %w", c.JobID, c.Chunk, err)
 	}
 	return results, nil
@@ -306,66 +300,77 @@ func (h *VerifyHandler) extraChecks(ctx context.Context, c *Chunk, docs []*coven
 	return extra, nil
 }
 
-// storeDocuments writes the documents that are not already stored with the
-// same bytes. Under a runner that commits chunks (see commit.go) the
-// documents are instead left to the runner's commit, which writes them with
-// the results in the same round trip.
+// storeDocuments stores the documents of items idx (docs[i], received as
+// rawLen[i] bytes) that the store does not hold yet. Writes are create-only
+// (see appendStoredDocument), so a stored copy is never replaced and a
+// document the store already holds needs no write at all. Under a runner
+// that commits chunks (see commit.go) the documents are left to the
+// runner's commit, which writes them with the results in one round trip.
 //
-// Reading the stored documents first costs a round trip and a read of each;
-// it saves rewriting a document and its index entries. Under a runner it is
-// done only when every signature of the chunk was a signature-cache hit (no
-// outcome was deferred to the commit): the documents were then most likely
-// stored by the commit that filled the cache, while a chunk of new documents
-// skips the read. The comparison is byte for byte against what is stored
-// now, so a document that differs (another member order, other
-// countersignatures) is written. Index entries need no check: stores write
-// them before the document (see store.Documents), so a stored document has
-// them.
-func (h *VerifyHandler) storeDocuments(ctx context.Context, docs []store.Document) error {
-	if len(docs) == 0 {
+// Asking the store which documents it holds costs a round trip but no
+// document reads; it saves encoding and sending the stored form of each
+// document and its index entries. Under a runner it is done only when
+// every signature of the chunk was a signature-cache hit (no outcome was
+// deferred to the commit): the documents were then most likely stored by
+// the commit that filled the cache, while a chunk of new documents skips
+// the question. Index entries need no check: stores write them before the
+// document (see store.Documents), so a stored document has them.
+func (h *VerifyHandler) storeDocuments(ctx context.Context, docs []*covenant.Document, rawLen []int, idx []int) error {
+	if len(idx) == 0 {
 		return nil
 	}
-	if pw := pendingFor(ctx, h.docs); pw != nil {
-		if h.cached && !pw.hasSigs() {
-			var err error
-			if docs, err = h.unstored(ctx, docs); err != nil {
-				return err
-			}
+	pw := pendingFor(ctx, h.docs)
+	if pw == nil || (h.cached && !pw.hasSigs()) {
+		var err error
+		if idx, err = h.unstored(ctx, docs, idx); err != nil {
+			return err
 		}
-		pw.addDocuments(docs)
+		if len(idx) == 0 {
+			return nil
+		}
+	}
+	// The stored JSON of the documents, one after the other in one buffer
+	// (a document's JSON is about as long as what was received).
+	size := 0
+	for _, i := range idx {
+		size += rawLen[i]
+	}
+	buf := make([]byte, 0, size+size/8)
+	out := make([]store.Document, len(idx))
+	for j, i := range idx {
+		out[j], buf = appendStoredDocument(buf, docs[i])
+	}
+	if pw != nil {
+		pw.addDocuments(out)
 		return nil
 	}
-	changed, err := h.unstored(ctx, docs)
-	if err != nil {
-		return err
-	}
-	if len(changed) == 0 {
-		return nil
-	}
-	if err := h.docs.PutDocuments(ctx, changed); err != nil {
-		return fmt.Errorf("store %d documents: %w", len(changed), err)
+	if err := h.docs.PutDocuments(ctx, out); err != nil {
+		return fmt.Errorf("store %d documents: %w", len(out), err)
 	}
 	return nil
 }
 
-// unstored returns the documents of docs (reusing its array) that the store
-// does not hold with the same bytes.
-func (h *VerifyHandler) unstored(ctx context.Context, docs []store.Document) ([]store.Document, error) {
-	ids := make([]string, len(docs))
-	for i := range docs {
-		ids[i] = docs[i].ID
+// unstored returns the items of idx (reusing its array) whose documents the
+// store does not hold.
+func (h *VerifyHandler) unstored(ctx context.Context, docs []*covenant.Document, idx []int) ([]int, error) {
+	ids := make([]string, len(idx))
+	for j, i := range idx {
+		ids[j] = docs[i].ID()
 	}
-	existing, err := h.docs.GetDocuments(ctx, ids)
+	has, err := h.docs.HasDocuments(ctx, ids)
 	if err != nil {
-		return nil, fmt.Errorf("read %d documents: %w", len(ids), err)
+		return nil, fmt.Errorf("check %d documents: %w", len(ids), err)
 	}
-	changed := docs[:0]
-	for i := range docs {
-		if i >= len(existing) || !bytes.Equal(existing[i], docs[i].JSON) {
-			changed = append(changed, docs[i])
+	if len(has) != len(ids) {
+		return nil, fmt.Errorf("check %d documents: store answered %d", len(ids), len(has))
+	}
+	missing := idx[:0]
+	for j, i := range idx {
+		if !has[j] {
+			missing = append(missing, i)
 		}
 	}
-	return changed, nil
+	return missing, nil
 }
 
 // authentic reports whether the document's content matches its ID and all

@@ -141,6 +141,56 @@ func (s *Store) GetDocument(ctx context.Context, id string) ([]byte, error) {
 	return b, nil
 }
 
+// HasDocuments reports which documents are stored; see store.Documents. On
+// one node a single multi-key EXISTS answers the common case (all stored);
+// otherwise, and on a Cluster, one EXISTS per key goes in a pipeline.
+func (s *Store) HasDocuments(ctx context.Context, ids []string) ([]bool, error) {
+	out := make([]bool, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	keys := make([]string, len(ids))
+	distinct := make(map[string]struct{}, len(ids))
+	for i, id := range ids {
+		keys[i] = s.docKey(id)
+		distinct[keys[i]] = struct{}{}
+	}
+	if !s.cluster {
+		uniq := make([]string, 0, len(distinct))
+		for k := range distinct {
+			uniq = append(uniq, k)
+		}
+		n, err := s.c.Exists(ctx, uniq...).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: check %d documents: %w", len(ids), err)
+		}
+		if n == int64(len(uniq)) {
+			for i := range out {
+				out[i] = true
+			}
+			return out, nil
+		}
+	}
+	const batch = 1000
+	for lo := 0; lo < len(keys); lo += batch {
+		hi := min(lo+batch, len(keys))
+		cmds := make([]*redis.IntCmd, hi-lo)
+		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range keys[lo:hi] {
+				cmds[i] = p.Exists(ctx, k)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: check %d documents: %w", len(ids), err)
+		}
+		for i, c := range cmds {
+			out[lo+i] = c.Val() == 1
+		}
+	}
+	return out, nil
+}
+
 // GetDocuments returns documents' JSON, nil where absent; see store.Documents.
 func (s *Store) GetDocuments(ctx context.Context, ids []string) ([][]byte, error) {
 	keys := make([]string, len(ids))

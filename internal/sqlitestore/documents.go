@@ -97,6 +97,45 @@ func (s *Store) GetDocument(ctx context.Context, id string) ([]byte, error) {
 // lookupBatch bounds the parameters of one IN (…) query.
 const lookupBatch = 500
 
+// HasDocuments reports which documents are stored; see store.Documents.
+func (s *Store) HasDocuments(ctx context.Context, ids []string) ([]bool, error) {
+	out := make([]bool, len(ids))
+	pos := make(map[string][]int, len(ids))
+	for i, id := range ids {
+		pos[id] = append(pos[id], i)
+	}
+	args := make([]any, 0, lookupBatch)
+	for lo := 0; lo < len(ids); lo += lookupBatch {
+		hi := min(lo+lookupBatch, len(ids))
+		args = args[:0]
+		for _, id := range ids[lo:hi] {
+			args = append(args, id)
+		}
+		err := func() error {
+			rows, err := s.r.QueryContext(ctx,
+				`SELECT id FROM documents WHERE id IN `+placeholders(1, hi-lo), args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				for _, i := range pos[id] {
+					out[i] = true
+				}
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: check %d documents: %w", len(ids), err)
+		}
+	}
+	return out, nil
+}
+
 // GetDocuments returns documents' JSON, nil where absent; see
 // store.Documents.
 func (s *Store) GetDocuments(ctx context.Context, ids []string) ([][]byte, error) {

@@ -90,6 +90,10 @@ type Documents interface {
 	GetDocument(ctx context.Context, id string) ([]byte, error)
 	// GetDocuments returns one entry per id, nil where absent.
 	GetDocuments(ctx context.Context, ids []string) ([][]byte, error)
+	// HasDocuments reports, one entry per id, whether a document is stored
+	// under it, without reading the documents (a worker that would write
+	// documents create-only asks first and skips the stored ones).
+	HasDocuments(ctx context.Context, ids []string) ([]bool, error)
 	// SwapDocument replaces the JSON of the stored document id with next,
 	// only if the stored JSON still equals prev byte for byte (compare and
 	// swap); otherwise it returns ErrConflict and writes nothing. It is how

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,21 @@ func testDocuments(t *testing.T, newStore NewStore) {
 	if err != nil || len(got) != 0 {
 		t.Errorf("GetDocuments(nil) = %v, %v; want none", got, err)
 	}
+	has, err := s.HasDocuments(ctx(t), []string{docs[2].ID, missing, docs[0].ID, docs[2].ID, ""})
+	if err != nil {
+		t.Fatalf("HasDocuments: %v", err)
+	}
+	if d := cmp.Diff([]bool{true, false, true, true, false}, has); d != "" {
+		t.Errorf("HasDocuments (-want +got):\n%s", d)
+	}
+	has, err = s.HasDocuments(ctx(t), []string{docs[1].ID, docs[0].ID, docs[1].ID})
+	if err != nil || !slices.Equal(has, []bool{true, true, true}) {
+		t.Errorf("HasDocuments of stored documents = %v, %v; want all true", has, err)
+	}
+	has, err = s.HasDocuments(ctx(t), nil)
+	if err != nil || len(has) != 0 {
+		t.Errorf("HasDocuments(nil) = %v, %v; want none", has, err)
+	}
 	if err := s.PutDocuments(ctx(t), nil); err != nil {
 		t.Errorf("PutDocuments(nil): %v", err)
 	}
@@ -89,6 +105,16 @@ func testDocuments(t *testing.T, newStore NewStore) {
 	for i := range many {
 		if string(got[i]) != string(many[i].JSON) {
 			t.Fatalf("GetDocuments of many: entry %d = %q, want %q", i, got[i], many[i].JSON)
+		}
+	}
+	ids = append(ids, missing)
+	has, err = s.HasDocuments(ctx(t), ids)
+	if err != nil || len(has) != len(ids) {
+		t.Fatalf("HasDocuments of many: %d answers, %v", len(has), err)
+	}
+	for i, h := range has {
+		if h != (i < len(many)) {
+			t.Fatalf("HasDocuments of many: entry %d = %v", i, h)
 		}
 	}
 }
