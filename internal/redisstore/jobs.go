@@ -33,7 +33,9 @@ return 1
 `)
 
 // recordScript stores results by index unless present and advances the job's
-// counters by the ones it stored, all in one atomic step.
+// counters by the ones it stored, all in one atomic step. It reads which
+// indexes are present with one HMGET and writes the new ones with one HSET
+// (a result repeated within the call counts once, the first one written).
 //
 // KEYS: job hash, results hash.
 // ARGV: now (RFC 3339), TTL (ms), then per result: index, outcome (v|i|f),
@@ -47,17 +49,32 @@ if not total then
   return false
 end
 total = tonumber(total)
+local fields = {}
 for i = 3, #ARGV, 3 do
   local idx = tonumber(ARGV[i])
   if idx == nil or idx < 0 or idx >= total then
     return redis.error_reply('STELE_RANGE result index ' .. ARGV[i] .. ' outside a job of ' .. total)
   end
+  fields[#fields + 1] = ARGV[i]
 end
 local nv, ni, nf = 0, 0, 0
-for i = 3, #ARGV, 3 do
-  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 2]) == 1 then
-    local o = ARGV[i + 1]
-    if o == 'v' then nv = nv + 1 elseif o == 'i' then ni = ni + 1 else nf = nf + 1 end
+if #fields > 0 then
+  local have = redis.call('HMGET', KEYS[2], unpack(fields))
+  local seen = {}
+  local set = {}
+  for k = 1, #fields do
+    local f = fields[k]
+    if not have[k] and not seen[f] then
+      seen[f] = true
+      local i = 3 * k
+      set[#set + 1] = f
+      set[#set + 1] = ARGV[i + 2]
+      local o = ARGV[i + 1]
+      if o == 'v' then nv = nv + 1 elseif o == 'i' then ni = ni + 1 else nf = nf + 1 end
+    end
+  end
+  if #set > 0 then
+    redis.call('HSET', KEYS[2], unpack(set))
   end
 end
 local completed = 0
