@@ -3,6 +3,8 @@ package gateway
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/stele-go/stele/internal/core/canon"
 )
 
 // A fast JSON checker for what the gateway forwards without decoding: it
@@ -171,6 +173,7 @@ func skipKey(b []byte, i int) (int, *scanError) {
 func skipString(b []byte, i int) (int, *scanError) {
 	i++
 	for {
+		i = canon.PlainASCII(b, i)
 		for i < len(b) && strPlain[b[i]] {
 			i++
 		}

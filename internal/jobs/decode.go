@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/stele-go/stele/internal/core/canon"
 	"github.com/stele-go/stele/internal/store"
 )
 
@@ -168,8 +169,9 @@ func (d *decoder) stringToken() ([]byte, bool, error) {
 	start := d.i
 	special := false
 	for d.i < len(b) {
-		// Skip the run of plain bytes (most of any string) with a table.
-		i, seen := d.i, byte(0)
+		// Skip the run of plain bytes (most of any string): ASCII eight
+		// bytes at a time, then with a table.
+		i, seen := canon.PlainASCII(b, d.i), byte(0)
 		for i < len(b) && strPlain[b[i]] != 0 {
 			seen |= strPlain[b[i]]
 			i++

@@ -520,3 +520,26 @@ func toStd(v any) any {
 	}
 	return v
 }
+
+func TestPlainASCII(t *testing.T) {
+	// Every stop byte at every offset of a run, for both input types: the
+	// scan must never pass it, and must get within seven bytes of it.
+	plain := "abcdefghijklmnopqrstuvwxyz0123456789 ~!#$%&'()*+,-./:;<=>?@[]^_`{|}\x7f"
+	for _, stop := range []byte{'"', '\\', 0x00, 0x1f, '\n', 0x80, 0xc3, 0xff} {
+		for at := 0; at < len(plain); at++ {
+			s := plain[:at] + string([]byte{stop}) + plain[at:]
+			for from := 0; from <= at; from++ {
+				j := PlainASCII(s, from)
+				if jb := PlainASCII([]byte(s), from); jb != j {
+					t.Fatalf("stop %#x at %d from %d: string %d, []byte %d", stop, at, from, j, jb)
+				}
+				if j < from || j > at || at-j >= 8 {
+					t.Fatalf("stop %#x at %d from %d: PlainASCII = %d", stop, at, from, j)
+				}
+			}
+		}
+	}
+	if j := PlainASCII(plain, 0); len(plain)-j >= 8 {
+		t.Errorf("PlainASCII of a plain run of %d stopped at %d", len(plain), j)
+	}
+}
