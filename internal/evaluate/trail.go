@@ -132,22 +132,59 @@ func (s *Service) Export(ctx context.Context, id string, from int, fn func(*audi
 	}
 }
 
+// The page sizes of Proof and VerifyTrail: they hold that many hashes and
+// entries of a trail at a time, whatever its length. (Variables so that
+// tests can make them small; nothing else changes them.)
+var (
+	// hashPage is the number of stored hashes read at a time.
+	hashPage = 1 << 14
+	// verifyPage is the number of entries VerifyTrail reads at a time.
+	verifyPage = 1000
+)
+
 // Proof returns the Merkle inclusion proof of entry index of covenant id's
-// trail, over the hashes of every entry (trimmed ones included).
+// trail, over the hashes of every entry (trimmed ones included) up to a
+// snapshot of the head taken first. It reads the hashes hashPage at a time
+// into an audit.ProofStream, so its memory does not grow with the trail.
+// An index beyond the trail is an *Error wrapping ErrNotFound.
 func (s *Service) Proof(ctx context.Context, id string, index int) (audit.Proof, error) {
 	id, err := s.exists(ctx, id)
 	if err != nil {
 		return audit.Proof{}, err
 	}
-	hashes, err := s.audit.AuditHashes(ctx, id, 0, -1)
+	head, err := s.audit.AuditHead(ctx, id)
 	if err != nil {
-		return audit.Proof{}, fmt.Errorf("audit hashes of %s: %w", id, err)
+		return audit.Proof{}, fmt.Errorf("audit head of %s: %w", id, err)
 	}
-	if index < 0 || index >= len(hashes) {
-		return audit.Proof{}, &Error{Err: ErrNotFound, Field: "index",
-			Message: fmt.Sprintf("no audit entry %d: the trail has %d entries", index, len(hashes))}
+	notFound := func(n int) error {
+		return &Error{Err: ErrNotFound, Field: "index",
+			Message: fmt.Sprintf("no audit entry %d: the trail has %d entries", index, n)}
 	}
-	p, err := audit.NewProof(hashes, index)
+	if index < 0 || index >= head.Len {
+		return audit.Proof{}, notFound(head.Len)
+	}
+	ps := audit.NewProofStream(index)
+	for lo := 0; lo < head.Len; {
+		hi := min(lo+hashPage, head.Len)
+		hs, err := s.audit.AuditHashes(ctx, id, lo, hi)
+		if err != nil {
+			return audit.Proof{}, fmt.Errorf("audit hashes of %s from %d: %w", id, lo, err)
+		}
+		hs = hs[:min(len(hs), hi-lo)]
+		for k, h := range hs {
+			if err := ps.Add(h); err != nil {
+				return audit.Proof{}, fmt.Errorf("audit hash %d of %s: %w", lo+k, id, err)
+			}
+		}
+		if len(hs) < hi-lo {
+			break // the hash list ends before the head
+		}
+		lo = hi
+	}
+	if index >= ps.Len() {
+		return audit.Proof{}, notFound(ps.Len())
+	}
+	p, err := ps.Proof()
 	if err != nil {
 		return audit.Proof{}, fmt.Errorf("proof of entry %d of %s: %w", index, id, err)
 	}
@@ -175,20 +212,25 @@ func (s *Service) Trim(ctx context.Context, id string, upTo int) (audit.Head, er
 	return h, nil
 }
 
-// verifyPage is the number of entries VerifyTrail reads at a time.
-const verifyPage = 1000
-
 // VerifyTrail checks the whole trail of covenant id: the list of hashes is
 // as long as the trail, the checkpoint's hash is the hash of the last
 // trimmed entry, every remaining entry recomputes to its hash, links to the
 // one before (the first to the checkpoint) and carries its index, every
 // entry's hash equals the stored hash of its index, and the head is the last
 // entry. A lost, inserted, reordered or altered entry makes the trail
-// invalid, with BrokenAt the first index that fails.
+// invalid, with BrokenAt the first index that fails. A fault of the hash
+// list or the checkpoint (too short, a hash that is not 64 hex digits, a
+// checkpoint that does not match) is reported in preference to a fault of
+// the entries after it.
 //
 // It reads a snapshot of the head first and checks the trail up to it, so
 // appends during the check do not disturb it; a trim during the check may be
 // reported as a break.
+//
+// It reads the hashes hashPage at a time and the entries verifyPage at a
+// time, feeding the hashes to an audit.MerkleStream for MerkleRoot, so its
+// memory does not grow with the trail. MerkleRoot is empty when a stored
+// hash is not 64 hex digits.
 func (s *Service) VerifyTrail(ctx context.Context, id string) (TrailReport, error) {
 	id, err := s.exists(ctx, id)
 	if err != nil {
@@ -199,60 +241,194 @@ func (s *Service) VerifyTrail(ctx context.Context, id string) (TrailReport, erro
 		return TrailReport{}, fmt.Errorf("audit head of %s: %w", id, err)
 	}
 	n := head.Len
-	hashes, err := s.audit.AuditHashes(ctx, id, 0, n)
-	if err != nil {
-		return TrailReport{}, fmt.Errorf("audit hashes of %s: %w", id, err)
-	}
 	ckpt, err := s.audit.AuditCheckpoint(ctx, id)
 	if err != nil {
 		return TrailReport{}, fmt.Errorf("audit checkpoint of %s: %w", id, err)
 	}
-	rep := TrailReport{Entries: n, MerkleRoot: audit.MerkleRoot(hashes), Checkpoint: ckpt.Len}
-	broken := func(i int, reason string) {
-		if rep.BrokenAt == nil || i < *rep.BrokenAt {
-			rep.BrokenAt, rep.Reason = &i, reason
+	hs := &trailHashes{s: s, id: id, n: n, bad: -1}
+	if ckpt.Len > 0 && ckpt.Len <= n {
+		hs.ckptAt, hs.ckptHash = ckpt.Len-1, ckpt.Hash
+	} else {
+		hs.ckptAt = -1
+	}
+	genesisBad := ckpt.Len == 0 && !equal(ckpt.Hash, audit.GenesisHash)
+	// fault reports a fault of the hash list or the checkpoint known so far:
+	// the entries are not checked once there is one.
+	fault := func() bool { return hs.short || hs.bad >= 0 || hs.ckptBad || ckpt.Len > n || genesisBad }
+
+	// The trimmed entries: their hashes feed the root and the last one is
+	// the checkpoint's.
+	if err := hs.fill(ctx, min(ckpt.Len, n), min(ckpt.Len, n)); err != nil {
+		return TrailReport{}, err
+	}
+	// The entries, a page at a time with the stored hashes of their indexes,
+	// up to the first that fails.
+	var entryAt *int
+	var entryReason string
+	entryBroken := func(i int, reason string) {
+		if entryAt == nil || i < *entryAt {
+			entryAt, entryReason = &i, reason
 		}
 	}
-	if len(hashes) != n {
-		broken(min(len(hashes), n), fmt.Sprintf("the hash list has %d entries, the head says %d", len(hashes), n))
-	}
-	if ckpt.Len > n {
-		broken(n, fmt.Sprintf("the checkpoint (%d) is beyond the head (%d)", ckpt.Len, n))
-	} else if ckpt.Len > 0 && ckpt.Len <= len(hashes) && !equal(hashes[ckpt.Len-1], ckpt.Hash) {
-		broken(ckpt.Len-1, "the checkpoint hash is not the entry's hash")
-	} else if ckpt.Len == 0 && !equal(ckpt.Hash, audit.GenesisHash) {
-		broken(0, "an untrimmed trail must start from the genesis hash")
-	}
 	prev := ckpt
-	for prev.Len < n && rep.BrokenAt == nil {
-		es, err := s.audit.AuditEntries(ctx, id, prev.Len, min(prev.Len+verifyPage, n))
+	for prev.Len < n && entryAt == nil && !fault() {
+		end := min(prev.Len+verifyPage, n)
+		if err := hs.fill(ctx, prev.Len, end); err != nil {
+			return TrailReport{}, err
+		}
+		if fault() {
+			break
+		}
+		es, err := s.audit.AuditEntries(ctx, id, prev.Len, end)
 		if err != nil {
 			return TrailReport{}, fmt.Errorf("audit entries of %s from %d: %w", id, prev.Len, err)
 		}
 		if len(es) == 0 {
-			broken(prev.Len, "the entry is missing")
+			entryBroken(prev.Len, "the entry is missing")
 			break
 		}
 		var ie *audit.IntegrityError
 		if err := audit.VerifyFrom(prev, es); errors.As(err, &ie) {
-			broken(ie.Index, ie.Reason)
+			entryBroken(ie.Index, ie.Reason)
 		} else if err != nil {
 			return TrailReport{}, fmt.Errorf("verify audit trail of %s: %w", id, err)
 		}
 		for k := range es {
-			if i := es[k].Index; i >= 0 && i < len(hashes) && !equal(hashes[i], es[k].Hash) {
-				broken(i, "the entry's hash is not the stored hash of its index")
+			i := es[k].Index
+			h, ok, err := hs.at(ctx, i)
+			if err != nil {
+				return TrailReport{}, err
+			}
+			if ok && !equal(h, es[k].Hash) {
+				entryBroken(i, "the entry's hash is not the stored hash of its index")
 				break
 			}
 		}
 		last := es[len(es)-1]
 		prev = audit.Head{Len: last.Index + 1, Hash: last.Hash}
 	}
+	// The rest of the hashes, for the root.
+	if err := hs.fill(ctx, n, n); err != nil {
+		return TrailReport{}, err
+	}
+
+	rep := TrailReport{Entries: n, Checkpoint: ckpt.Len}
+	if hs.bad < 0 {
+		rep.MerkleRoot = hs.root.Root()
+	}
+	broken := func(i int, reason string) {
+		if rep.BrokenAt == nil || i < *rep.BrokenAt {
+			rep.BrokenAt, rep.Reason = &i, reason
+		}
+	}
+	if m := hs.count(); m != n {
+		broken(min(m, n), fmt.Sprintf("the hash list has %d entries, the head says %d", m, n))
+	}
+	if ckpt.Len > n {
+		broken(n, fmt.Sprintf("the checkpoint (%d) is beyond the head (%d)", ckpt.Len, n))
+	} else if hs.ckptBad {
+		broken(ckpt.Len-1, "the checkpoint hash is not the entry's hash")
+	} else if genesisBad {
+		broken(0, "an untrimmed trail must start from the genesis hash")
+	}
+	if hs.bad >= 0 {
+		broken(hs.bad, "the stored hash is not 64 hex digits")
+	}
+	if rep.BrokenAt == nil && entryAt != nil {
+		broken(*entryAt, entryReason)
+	}
 	if rep.BrokenAt == nil && n > 0 && !equal(prev.Hash, head.Hash) {
 		broken(n-1, "the head hash is not the last entry's hash")
 	}
 	rep.Valid = rep.BrokenAt == nil
 	return rep, nil
+}
+
+// trailHashes reads the stored hashes of a trail in order, up to the head
+// snapshot n, hashPage at a time: it feeds each to the Merkle root, checks
+// the checkpoint's, and keeps a window of them for the entries being
+// checked.
+type trailHashes struct {
+	s  *Service
+	id string
+	n  int
+	// win holds the hashes of [lo, lo+len(win)); every hash before it has
+	// been read.
+	lo  int
+	win []string
+	// short is set when the store returned fewer hashes than asked: the
+	// list ends at lo+len(win).
+	short bool
+	root  audit.MerkleStream
+	// bad is the index of the first hash that is not 64 hex digits (-1:
+	// none); no hash after it feeds the root.
+	bad int
+	// ckptAt is the index whose hash must be ckptHash (-1: none); ckptBad
+	// is set when it is not.
+	ckptAt   int
+	ckptHash string
+	ckptBad  bool
+}
+
+// count returns the number of hashes read.
+func (t *trailHashes) count() int { return t.lo + len(t.win) }
+
+// fill reads hashes until those before index to (at most n) are read or the
+// list ends, keeping in the window only those from index keep on.
+func (t *trailHashes) fill(ctx context.Context, keep, to int) error {
+	t.drop(keep)
+	for t.count() < to && !t.short {
+		lo := t.count()
+		hi := min(lo+hashPage, t.n)
+		hs, err := t.s.audit.AuditHashes(ctx, t.id, lo, hi)
+		if err != nil {
+			return fmt.Errorf("audit hashes of %s from %d: %w", t.id, lo, err)
+		}
+		hs = hs[:min(len(hs), hi-lo)]
+		for k, h := range hs {
+			i := lo + k
+			if t.bad < 0 {
+				if err := t.root.Add(h); err != nil {
+					t.bad = i
+				}
+			}
+			if i == t.ckptAt && !equal(h, t.ckptHash) {
+				t.ckptBad = true
+			}
+		}
+		t.win = append(t.win, hs...)
+		t.short = len(hs) < hi-lo
+		t.drop(keep)
+	}
+	return nil
+}
+
+// drop removes the hashes before index keep from the window.
+func (t *trailHashes) drop(keep int) {
+	if d := min(keep-t.lo, len(t.win)); d > 0 {
+		t.win = t.win[:copy(t.win, t.win[d:])]
+		t.lo += d
+	}
+}
+
+// at returns the stored hash of index i, if there is one before the head:
+// from the window, or else (an entry carrying an index other than its
+// position) read alone.
+func (t *trailHashes) at(ctx context.Context, i int) (string, bool, error) {
+	if i >= t.lo && i < t.count() {
+		return t.win[i-t.lo], true, nil
+	}
+	if i < 0 || i >= t.n || t.short && i >= t.count() {
+		return "", false, nil
+	}
+	hs, err := t.s.audit.AuditHashes(ctx, t.id, i, i+1)
+	if err != nil {
+		return "", false, fmt.Errorf("audit hash %d of %s: %w", i, t.id, err)
+	}
+	if len(hs) == 0 {
+		return "", false, nil
+	}
+	return hs[0], true, nil
 }
 
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }

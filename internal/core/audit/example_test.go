@@ -76,3 +76,34 @@ func ExampleChain() {
 	// Output:
 	// {Total:2 Permitted:1 Denied:1 Errors:0}
 }
+
+// A Merkle root and an inclusion proof computed from leaves that arrive one
+// at a time (pages of a long trail, say), in constant memory: the same as
+// MerkleRoot and NewProof over the whole slice.
+func ExampleMerkleStream() {
+	leaves := []string{
+		"a9e1a37d8b7a9bfffd65d75496d302937d9f8b266844db96f579d8219dbd2ddb",
+		"f6230f3ac41ab2eb0263667883fcabc82a7c33227def05d825d466bbd12e9cf1",
+	}
+	var root audit.MerkleStream
+	proof := audit.NewProofStream(1)
+	for _, l := range leaves {
+		if err := root.Add(l); err != nil {
+			panic(err)
+		}
+		if err := proof.Add(l); err != nil {
+			panic(err)
+		}
+	}
+	fmt.Println(root.Root())
+	p, err := proof.Proof()
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(p.Root == audit.MerkleRoot(leaves), p.Siblings[0] == leaves[0], audit.VerifyProof(p))
+	fmt.Println(root.Add("not a hash") != nil)
+	// Output:
+	// f2c6bbbc343596e3500bbec24b9994d006aae43f37a7363fe46e64b6706d8f85
+	// true true true
+	// true
+}
