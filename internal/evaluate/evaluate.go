@@ -149,6 +149,8 @@ type Service struct {
 	logger  *slog.Logger
 	cache   *monitorCache
 	revs    *revocations // nil: no revocation list
+
+	hashPage, verifyPage int // trail page sizes (trail.go)
 }
 
 // New checks cfg and returns a Service.
@@ -180,6 +182,9 @@ func New(cfg Config) (*Service, error) {
 		res:     cfg.Resolver,
 		now:     cfg.Now,
 		logger:  cfg.Logger,
+
+		hashPage:   defaultHashPage,
+		verifyPage: defaultVerifyPage,
 	}
 	if cfg.Revocations != nil {
 		if cfg.RevocationRefresh == 0 {

@@ -132,14 +132,14 @@ func (s *Service) Export(ctx context.Context, id string, from int, fn func(*audi
 	}
 }
 
-// The page sizes of Proof and VerifyTrail: they hold that many hashes and
-// entries of a trail at a time, whatever its length. (Variables so that
-// tests can make them small; nothing else changes them.)
-var (
-	// hashPage is the number of stored hashes read at a time.
-	hashPage = 1 << 14
-	// verifyPage is the number of entries VerifyTrail reads at a time.
-	verifyPage = 1000
+// The page sizes of Proof and VerifyTrail (Service.hashPage and
+// Service.verifyPage, which tests may make smaller): they hold that many
+// hashes and entries of a trail at a time, whatever its length.
+const (
+	// defaultHashPage is the number of stored hashes read at a time.
+	defaultHashPage = 1 << 14
+	// defaultVerifyPage is the number of entries VerifyTrail reads at a time.
+	defaultVerifyPage = 1000
 )
 
 // Proof returns the Merkle inclusion proof of entry index of covenant id's
@@ -165,7 +165,7 @@ func (s *Service) Proof(ctx context.Context, id string, index int) (audit.Proof,
 	}
 	ps := audit.NewProofStream(index)
 	for lo := 0; lo < head.Len; {
-		hi := min(lo+hashPage, head.Len)
+		hi := min(lo+s.hashPage, head.Len)
 		hs, err := s.audit.AuditHashes(ctx, id, lo, hi)
 		if err != nil {
 			return audit.Proof{}, fmt.Errorf("audit hashes of %s from %d: %w", id, lo, err)
@@ -272,7 +272,7 @@ func (s *Service) VerifyTrail(ctx context.Context, id string) (TrailReport, erro
 	}
 	prev := ckpt
 	for prev.Len < n && entryAt == nil && !fault() {
-		end := min(prev.Len+verifyPage, n)
+		end := min(prev.Len+s.verifyPage, n)
 		if err := hs.fill(ctx, prev.Len, end); err != nil {
 			return TrailReport{}, err
 		}
@@ -379,7 +379,7 @@ func (t *trailHashes) fill(ctx context.Context, keep, to int) error {
 	t.drop(keep)
 	for t.count() < to && !t.short {
 		lo := t.count()
-		hi := min(lo+hashPage, t.n)
+		hi := min(lo+t.s.hashPage, t.n)
 		hs, err := t.s.audit.AuditHashes(ctx, t.id, lo, hi)
 		if err != nil {
 			return fmt.Errorf("audit hashes of %s from %d: %w", t.id, lo, err)

@@ -106,18 +106,14 @@ func (s *hashSpy) span() (int, int) {
 // (the defaults would need 33,000 entries), in three shapes: a page of
 // entries within a page of hashes, across two, and larger than one.
 func TestTrailLongerThanTwoPages(t *testing.T) {
-	if h, e := evaluate.TrailPages(); h != 1<<14 || e != 1000 {
-		t.Errorf("page sizes %d hashes and %d entries, want %d and 1000", h, e, 1<<14)
-	}
 	for _, pages := range []struct{ hashes, entries int }{{300, 128}, {64, 100}, {256, 1000}} {
 		t.Run(fmt.Sprintf("%d-hashes-%d-entries", pages.hashes, pages.entries), func(t *testing.T) {
-			defer evaluate.SetTrailPages(pages.hashes, pages.entries)()
-			testTrailPages(t, pages.hashes)
+			testTrailPages(t, pages.hashes, pages.entries)
 		})
 	}
 }
 
-func testTrailPages(t *testing.T, trailHashPage int) {
+func testTrailPages(t *testing.T, trailHashPage, trailEntryPage int) {
 	n := 2*trailHashPage + 123
 	ctx := testContext(t)
 	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "s.db"), sqlitestore.WithSynchronous("NORMAL"))
@@ -129,6 +125,10 @@ func testTrailPages(t *testing.T, trailHashPage int) {
 	put(t, st, doc)
 	spy := &hashSpy{Store: st, t: t}
 	svc := newService(t, spy, nil)
+	if h, e := evaluate.TrailPages(svc); h != 1<<14 || e != 1000 {
+		t.Errorf("default page sizes %d hashes and %d entries, want %d and 1000", h, e, 1<<14)
+	}
+	evaluate.SetTrailPages(svc, trailHashPage, trailEntryPage)
 
 	// Append n entries from concurrent writers (the store batches them).
 	var wg sync.WaitGroup
