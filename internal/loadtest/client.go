@@ -112,15 +112,15 @@ type LatencyResult struct {
 	Rate     float64       `json:"rate"` // requests per second asked for
 	Duration time.Duration `json:"durationNs"`
 	NotValid int           `json:"notValid"` // answers that were not 200 + valid
+	Client   string        `json:"client"`   // raw or std (see -latency-client)
 	Latencies
 }
 
 // measureLatency sends one single-document verification with ?wait at a
 // fixed rate (open loop: each request's latency counts from the moment it was
-// due, so a stalled gateway cannot hide its queueing) and reports the latency
-// distribution. docs are cycled through.
-func measureLatency(ctx context.Context, client *http.Client, base string, docs [][]byte, rate float64, d time.Duration, maxInFlight int) (LatencyResult, error) {
-	url := base + "/v1/verify?wait=5s"
+// due, so a stalled gateway cannot hide its queueing) through post and
+// reports the latency distribution. docs are cycled through.
+func measureLatency(ctx context.Context, post poster, docs [][]byte, rate float64, d time.Duration, maxInFlight int) (LatencyResult, error) {
 	l, err := openLoop(ctx, rate, d, maxInFlight, func(ctx context.Context, i int) error {
 		body := make([]byte, 0, len(docs[i%len(docs)])+64)
 		body = append(body, `{"items":[{"ref":"`...)
@@ -128,7 +128,11 @@ func measureLatency(ctx context.Context, client *http.Client, base string, docs 
 		body = append(body, `","document":`...)
 		body = append(body, docs[i%len(docs)]...)
 		body = append(body, "}]}"...)
-		return singleVerify(ctx, client, url, body)
+		status, answer, err := post(ctx, 0, body)
+		if err != nil {
+			return err
+		}
+		return checkSingleVerify(status, answer)
 	})
 	if err != nil {
 		return LatencyResult{}, err
@@ -136,17 +140,18 @@ func measureLatency(ctx context.Context, client *http.Client, base string, docs 
 	return LatencyResult{Rate: rate, Duration: d, Latencies: l}, nil
 }
 
-// singleVerify posts one single-document request and checks that the answer
-// is 200 with one valid item.
-func singleVerify(ctx context.Context, client *http.Client, url string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
+// latencyPath is what the latency phase posts to.
+const latencyPath = "/v1/verify?wait=5s"
+
+// checkSingleVerify checks that the answer to a single-document request is
+// 200 with one valid item.
+func checkSingleVerify(status int, answer []byte) error {
+	if status != http.StatusOK {
+		return fmt.Errorf("POST %s: status %d: %s", latencyPath, status, bytes.TrimSpace(answer[:min(len(answer), 512)]))
 	}
-	req.Header.Set("Content-Type", "application/json")
 	var js jobStatus
-	if err := doJSON(client, req, http.StatusOK, &js); err != nil {
-		return err
+	if err := json.Unmarshal(answer, &js); err != nil {
+		return fmt.Errorf("POST %s: %w", latencyPath, err)
 	}
 	if js.Status != "completed" || len(js.Items) != 1 || !js.Items[0].Valid {
 		return fmt.Errorf("job %s: status %s, %d items, want one valid item", js.JobID, js.Status, len(js.Items))

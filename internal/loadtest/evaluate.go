@@ -115,18 +115,20 @@ func evalClient(conns int) *http.Client {
 	}, Timeout: 30 * time.Second}
 }
 
-// poster sends a JSON body to POST /v1/evaluate of gateway g.
+// poster sends a JSON body to one path (POST /v1/evaluate, POST
+// /v1/verify?wait=…) of gateway g.
 type poster func(ctx context.Context, g int, body []byte) (status int, answer []byte, err error)
 
-// evalPoster returns a poster over gateways with at most conns connections
-// each: connPool ("raw") or net/http ("std"); close releases them.
-func evalPoster(gateways []string, conns int, kind string) (post poster, close func(), err error) {
+// newPoster returns a poster to path (with its query, if any) of gateways
+// with at most conns connections each: connPool ("raw") or net/http
+// ("std"); close releases them.
+func newPoster(gateways []string, path string, conns int, kind string) (post poster, close func(), err error) {
 	switch kind {
 	case "std":
 		c := evalClient(conns)
 		urls := make([]string, len(gateways))
 		for g, gw := range gateways {
-			urls[g] = gw + "/v1/evaluate"
+			urls[g] = gw + path
 		}
 		return func(ctx context.Context, g int, body []byte) (int, []byte, error) {
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, urls[g], bytes.NewReader(body))
@@ -150,7 +152,7 @@ func evalPoster(gateways []string, conns int, kind string) (post poster, close f
 				return nil, nil, err
 			}
 			u, _ := url.Parse(gw)
-			paths[g] = u.Path + "/v1/evaluate"
+			paths[g] = u.Path + path
 		}
 		return func(ctx context.Context, g int, body []byte) (int, []byte, error) {
 				return pools[g].post(ctx, paths[g], body)
@@ -160,7 +162,7 @@ func evalPoster(gateways []string, conns int, kind string) (post poster, close f
 				}
 			}, nil
 	}
-	return nil, nil, fmt.Errorf("%w: eval-client %q is neither raw nor std", ErrUsage, kind)
+	return nil, nil, fmt.Errorf("%w: client %q is neither raw nor std", ErrUsage, kind)
 }
 
 // measureEvaluate signs nCov covenants through base, warms every gateway
@@ -170,7 +172,7 @@ func evalPoster(gateways []string, conns int, kind string) (post poster, close f
 func measureEvaluate(ctx context.Context, client *http.Client, base string, gateways []string, clientKind, keyID, salt string,
 	nCov int, rate float64, d time.Duration, conns, maxInFlight int, begin func() (end func()), logf func(string, ...any)) (EvaluateResult, error) {
 	res := EvaluateResult{Rate: rate, Duration: d, Gateways: gateways, Conns: conns, Client: clientKind}
-	post, closePost, err := evalPoster(gateways, conns, clientKind)
+	post, closePost, err := newPoster(gateways, "/v1/evaluate", conns, clientKind)
 	if err != nil {
 		return res, err
 	}

@@ -88,6 +88,10 @@ type Config struct {
 	EvalGateways  []string
 	EvalConns     int
 	EvalClient    string
+	// LatencyConns and LatencyClient are the connections and the HTTP
+	// client of the latency phase (as EvalConns and EvalClient).
+	LatencyConns  int
+	LatencyClient string
 }
 
 var (
@@ -130,6 +134,8 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&evalGateways, "eval-gateways", "", "comma-separated gateway URLs the evaluations go to in turn (default: -gateway)")
 	fs.IntVar(&c.EvalConns, "eval-conns", 32, "keep-alive connections per gateway in the evaluate phase")
 	fs.StringVar(&c.EvalClient, "eval-client", "raw", "HTTP client of the evaluate phase: raw (a minimal HTTP/1.1 connection pool, little CPU) or std (net/http)")
+	fs.IntVar(&c.LatencyConns, "latency-conns", 256, "keep-alive connections in the latency phase (requests beyond wait, and the wait counts)")
+	fs.StringVar(&c.LatencyClient, "latency-client", "raw", "HTTP client of the latency phase: raw or std, as -eval-client")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -212,6 +218,10 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 		return c, fmt.Errorf("%w: eval-conns %d not in 1..1000", ErrUsage, c.EvalConns)
 	case c.EvalClient != "raw" && c.EvalClient != "std":
 		return c, fmt.Errorf("%w: eval-client %q is neither raw nor std", ErrUsage, c.EvalClient)
+	case c.LatencyConns < 1 || c.LatencyConns > 4096:
+		return c, fmt.Errorf("%w: latency-conns %d not in 1..4096", ErrUsage, c.LatencyConns)
+	case c.LatencyClient != "raw" && c.LatencyClient != "std":
+		return c, fmt.Errorf("%w: latency-client %q is neither raw nor std", ErrUsage, c.LatencyClient)
 	case len(c.EvalGateways) > 16:
 		return c, fmt.Errorf("%w: at most 16 eval-gateways", ErrUsage)
 	}
@@ -363,12 +373,18 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		end := phase("latency")
-		logf("single-document ?wait verifications at %g/s for %v", cfg.Rate, cfg.Duration)
-		r, err := measureLatency(ctx, client, cfg.Gateway, docs, cfg.Rate, cfg.Duration, cfg.MaxInFlight)
+		post, closePost, err := newPoster([]string{cfg.Gateway}, latencyPath, cfg.LatencyConns, cfg.LatencyClient)
 		if err != nil {
 			return err
 		}
+		end := phase("latency")
+		logf("single-document ?wait verifications at %g/s for %v (%s client)", cfg.Rate, cfg.Duration, cfg.LatencyClient)
+		r, err := measureLatency(ctx, post, docs, cfg.Rate, cfg.Duration, cfg.MaxInFlight)
+		closePost()
+		if err != nil {
+			return err
+		}
+		r.Client = cfg.LatencyClient
 		rep.Latency = &r
 		end()
 	}

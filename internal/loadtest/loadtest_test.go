@@ -43,7 +43,7 @@ func TestParseArgsBounds(t *testing.T) {
 		{"-n", "0"}, {"-n", "20000000"}, {"-size", "10"}, {"-rate", "0"}, {"-rate", "1e9"},
 		{"-duration", "1h"}, {"-phases", "inproc,warp"}, {"-pids", "12,x"}, {"-gateway", "http://192.0.2.1"}, {"stray"},
 		{"-sign-n", "0"}, {"-sign-batch", "0"}, {"-eval-rate", "0"}, {"-eval-duration", "0s"}, {"-eval-covenants", "0"},
-		{"-eval-conns", "0"}, {"-eval-client", "curl"}, {"-eval-gateways", "http://127.0.0.1:1,http://10.0.0.1:2"},
+		{"-eval-conns", "0"}, {"-eval-client", "curl"}, {"-latency-conns", "0"}, {"-latency-client", "curl"}, {"-eval-gateways", "http://127.0.0.1:1,http://10.0.0.1:2"},
 	} {
 		if _, err := parseArgs(args, io.Discard); !errors.Is(err, ErrUsage) {
 			t.Errorf("%v: %v, want ErrUsage", args, err)
@@ -155,7 +155,7 @@ func TestRunAgainstEmbedded(t *testing.T) {
 			t.Errorf("submission %+v", s)
 		}
 	}
-	if l := rep.Latency; l == nil || l.Requests != 40 || l.Errors != 0 || l.P99 <= 0 || l.P50 > l.P99 {
+	if l := rep.Latency; l == nil || l.Requests != 40 || l.Errors != 0 || l.P99 <= 0 || l.P50 > l.P99 || l.Client != "raw" {
 		t.Errorf("latency %+v", rep.Latency)
 	}
 	if len(rep.Memory) != 4 || len(rep.Memory[1].Processes) != 1 {

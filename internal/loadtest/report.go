@@ -123,8 +123,8 @@ func writeTable(w io.Writer, rep *Report) {
 			s.r.Upload.Round(time.Millisecond), s.r.Valid, s.r.Invalid, s.r.Failed)
 	}
 	if l := rep.Latency; l != nil {
-		fmt.Fprintf(tw, "latency\tp50 %v  p90 %v  p99 %v  p99.9 %v  max %v\t%d requests at %g/s (achieved %.0f/s), mean %v, %d errors\n",
-			round(l.P50), round(l.P90), round(l.P99), round(l.P999), round(l.Max), l.Requests, l.Rate, l.Achieved, round(l.Mean), l.Errors)
+		fmt.Fprintf(tw, "latency\tp50 %v  p90 %v  p99 %v  p99.9 %v  max %v\t%d requests at %g/s (achieved %.0f/s, %s client), mean %v, %d errors\n",
+			round(l.P50), round(l.P90), round(l.P99), round(l.P999), round(l.Max), l.Requests, l.Rate, l.Achieved, l.Client, round(l.Mean), l.Errors)
 		if l.FirstErr != "" {
 			fmt.Fprintf(tw, "\tfirst error: %s\n", l.FirstErr)
 		}

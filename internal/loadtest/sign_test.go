@@ -254,7 +254,7 @@ func TestConnPool(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	post, closePost, err := evalPoster([]string{srv.URL + "/base"}, 3, "raw")
+	post, closePost, err := newPoster([]string{srv.URL + "/base"}, "/v1/evaluate", 3, "raw")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestConnPool(t *testing.T) {
 	if status, _, err := post(context.Background(), 0, []byte("x")); err != nil || status != http.StatusOK {
 		t.Errorf("after the burst: %d %v", status, err)
 	}
-	if _, _, err := evalPoster([]string{"http://127.0.0.1:1"}, 1, "other"); !errors.Is(err, ErrUsage) {
+	if _, _, err := newPoster([]string{"http://127.0.0.1:1"}, "/v1/evaluate", 1, "other"); !errors.Is(err, ErrUsage) {
 		t.Errorf("unknown client kind: %v", err)
 	}
 }
