@@ -171,22 +171,12 @@ func (s *Store) HasDocuments(ctx context.Context, ids []string) ([]bool, error) 
 			return out, nil
 		}
 	}
-	const batch = 1000
-	for lo := 0; lo < len(keys); lo += batch {
-		hi := min(lo+batch, len(keys))
-		cmds := make([]*redis.IntCmd, hi-lo)
-		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, k := range keys[lo:hi] {
-				cmds[i] = p.Exists(ctx, k)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: check %d documents: %w", len(ids), err)
-		}
-		for i, c := range cmds {
-			out[lo+i] = c.Val() == 1
-		}
+	cmds, err := perKey(ctx, s.c, keys, func(p redis.Pipeliner, k string) *redis.IntCmd { return p.Exists(ctx, k) })
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: check %d documents: %w", len(ids), err)
+	}
+	for i, c := range cmds {
+		out[i] = c.Val() == 1
 	}
 	return out, nil
 }

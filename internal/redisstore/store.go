@@ -146,6 +146,29 @@ func (s *Store) idxKey(parts ...string) string {
 	return s.opts.prefix + "idx:" + strings.Join(parts, ":")
 }
 
+// perKey sends one command per key, built by cmd, in pipelines of at most
+// perKeyBatch commands, and returns the commands in key order. A command's
+// own redis.Nil (a GET of a missing key) is left in the command; any other
+// pipeline error stops it and is returned. On a Cluster go-redis routes each
+// command to its node.
+func perKey[C redis.Cmder](ctx context.Context, c redis.UniversalClient, keys []string, cmd func(p redis.Pipeliner, key string) C) ([]C, error) {
+	const perKeyBatch = 1000
+	cmds := make([]C, 0, len(keys))
+	for lo := 0; lo < len(keys); lo += perKeyBatch {
+		hi := min(lo+perKeyBatch, len(keys))
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys[lo:hi] {
+				cmds = append(cmds, cmd(p, k))
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+	}
+	return cmds, nil
+}
+
 // getMany reads string keys in order, nil where absent. On a cluster the keys
 // may lie in different slots, so it pipelines single GETs (go-redis routes
 // each to its node); otherwise it uses MGET.
@@ -156,27 +179,18 @@ func (s *Store) getMany(ctx context.Context, keys []string) ([][]byte, error) {
 		return out, nil
 	}
 	if s.cluster {
-		for lo := 0; lo < len(keys); lo += batch {
-			hi := min(lo+batch, len(keys))
-			cmds := make([]*redis.StringCmd, hi-lo)
-			_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for i, k := range keys[lo:hi] {
-					cmds[i] = p.Get(ctx, k)
-				}
-				return nil
-			})
-			if err != nil && !errors.Is(err, redis.Nil) {
+		cmds, err := perKey(ctx, s.c, keys, func(p redis.Pipeliner, k string) *redis.StringCmd { return p.Get(ctx, k) })
+		if err != nil {
+			return nil, err
+		}
+		for i, c := range cmds {
+			b, err := c.Bytes()
+			switch {
+			case errors.Is(err, redis.Nil):
+			case err != nil:
 				return nil, err
-			}
-			for i, c := range cmds {
-				b, err := c.Bytes()
-				switch {
-				case errors.Is(err, redis.Nil):
-				case err != nil:
-					return nil, err
-				default:
-					out[lo+i] = b
-				}
+			default:
+				out[i] = b
 			}
 		}
 		return out, nil

@@ -100,38 +100,18 @@ const lookupBatch = 500
 // HasDocuments reports which documents are stored; see store.Documents.
 func (s *Store) HasDocuments(ctx context.Context, ids []string) ([]bool, error) {
 	out := make([]bool, len(ids))
-	pos := make(map[string][]int, len(ids))
-	for i, id := range ids {
-		pos[id] = append(pos[id], i)
-	}
-	args := make([]any, 0, lookupBatch)
-	for lo := 0; lo < len(ids); lo += lookupBatch {
-		hi := min(lo+lookupBatch, len(ids))
-		args = args[:0]
-		for _, id := range ids[lo:hi] {
-			args = append(args, id)
+	err := s.lookupDocuments(ctx, "id", ids, func(rows *sql.Rows, positions func(id string) []int) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
 		}
-		err := func() error {
-			rows, err := s.r.QueryContext(ctx,
-				`SELECT id FROM documents WHERE id IN `+placeholders(1, hi-lo), args...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				for _, i := range pos[id] {
-					out[i] = true
-				}
-			}
-			return rows.Err()
-		}()
-		if err != nil {
-			return nil, fmt.Errorf("sqlitestore: check %d documents: %w", len(ids), err)
+		for _, i := range positions(id) {
+			out[i] = true
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: check %d documents: %w", len(ids), err)
 	}
 	return out, nil
 }
@@ -140,10 +120,32 @@ func (s *Store) HasDocuments(ctx context.Context, ids []string) ([]bool, error) 
 // store.Documents.
 func (s *Store) GetDocuments(ctx context.Context, ids []string) ([][]byte, error) {
 	out := make([][]byte, len(ids))
+	err := s.lookupDocuments(ctx, "id, doc", ids, func(rows *sql.Rows, positions func(id string) []int) error {
+		var id string
+		var b []byte
+		if err := rows.Scan(&id, &b); err != nil {
+			return err
+		}
+		for _, i := range positions(id) {
+			out[i] = b
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get %d documents: %w", len(ids), err)
+	}
+	return out, nil
+}
+
+// lookupDocuments selects cols of the stored documents among ids,
+// lookupBatch IDs per query, and calls scan for each row found; positions
+// gives the indexes in ids of an ID (it may repeat).
+func (s *Store) lookupDocuments(ctx context.Context, cols string, ids []string, scan func(rows *sql.Rows, positions func(id string) []int) error) error {
 	pos := make(map[string][]int, len(ids))
 	for i, id := range ids {
 		pos[id] = append(pos[id], i)
 	}
+	positions := func(id string) []int { return pos[id] }
 	args := make([]any, 0, lookupBatch)
 	for lo := 0; lo < len(ids); lo += lookupBatch {
 		hi := min(lo+lookupBatch, len(ids))
@@ -153,26 +155,21 @@ func (s *Store) GetDocuments(ctx context.Context, ids []string) ([][]byte, error
 		}
 		err := func() error {
 			rows, err := s.r.QueryContext(ctx,
-				`SELECT id, doc FROM documents WHERE id IN `+placeholders(1, hi-lo), args...)
+				`SELECT `+cols+` FROM documents WHERE id IN `+placeholders(1, hi-lo), args...)
 			if err != nil {
 				return err
 			}
 			defer rows.Close()
 			for rows.Next() {
-				var id string
-				var b []byte
-				if err := rows.Scan(&id, &b); err != nil {
+				if err := scan(rows, positions); err != nil {
 					return err
-				}
-				for _, i := range pos[id] {
-					out[i] = b
 				}
 			}
 			return rows.Err()
 		}()
 		if err != nil {
-			return nil, fmt.Errorf("sqlitestore: get %d documents: %w", len(ids), err)
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
