@@ -223,17 +223,6 @@ type outcome struct {
 	err  error
 }
 
-// appendCtx starts one Append of entry(name) to "c" under ctx in a
-// goroutine and returns the channel its outcome arrives on.
-func appendCtx(ctx context.Context, b *Batcher, name string) chan outcome {
-	out := make(chan outcome, 1)
-	go func() {
-		e, err := b.Append(ctx, "c", entry(name))
-		out <- outcome{name, e, err}
-	}()
-	return out
-}
-
 // appendAll starts one Append of entry(name) to "c" per name, each in its
 // own goroutine, and returns the channel their outcomes arrive on.
 func appendAll(b *Batcher, names []string) chan outcome {
@@ -416,7 +405,11 @@ func TestCommitterCancelledInFlight(t *testing.T) {
 	b := New(m)
 	defer b.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	leader := appendCtx(ctx, b, "lead")
+	leader := make(chan outcome, 1)
+	go func() {
+		e, err := b.Append(ctx, "c", entry("lead"))
+		leader <- outcome{"lead", e, err}
+	}()
 	<-entered
 	out := appendAll(b, names("q", queued))
 	waitQueued(t, b, "c", queued)
@@ -459,7 +452,11 @@ func TestCommitterCancelledDuringConflict(t *testing.T) {
 	b := New(m)
 	defer b.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	leader := appendCtx(ctx, b, "lead")
+	leader := make(chan outcome, 1)
+	go func() {
+		e, err := b.Append(ctx, "c", entry("lead"))
+		leader <- outcome{"lead", e, err}
+	}()
 	<-entered
 	out := appendAll(b, names("q", queued))
 	waitQueued(t, b, "c", queued)
