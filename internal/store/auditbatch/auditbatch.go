@@ -4,17 +4,11 @@
 // compare-and-set: an append succeeds only if the head is still the one its
 // entry was built on. N goroutines of one process racing each other that way
 // would retry O(n²) times. A Batcher instead queues the appends of each log
-// and lets one committer per busy log build them all, in order, against the
+// and lets one goroutine per busy log build them all, in order, against the
 // evolving head (build is a pure function of the head, per the audit.Log
 // contract) and write them with one conditional call to the backend. Only a
 // conflict with another process makes it rebuild, at once, on the head the
 // failed call returned (together with the appends queued meanwhile).
-//
-// The committer of an idle log is the caller whose append found it idle: it
-// commits in its own goroutine, so an uncontended append costs no goroutine
-// start and no hand-off. The appends that queue behind it meanwhile are
-// handed, when its own is done, to a worker goroutine that commits them in
-// batches until the queue is empty.
 package auditbatch
 
 import (
@@ -66,11 +60,8 @@ type Backend interface {
 }
 
 // Batcher queues appends per log and commits them in batches. It is safe
-// for concurrent use. Each busy log has exactly one committer at a time:
-// first the caller whose Append found the log idle, which commits in its own
-// goroutine until its own append has its result, then, if appends queued
-// behind it, a worker goroutine, which exits when the log's queue is empty.
-// Close stops them all.
+// for concurrent use. Each busy log has one worker goroutine, which exits
+// when the log's queue is empty; Close stops them all.
 type Batcher struct {
 	b    Backend
 	base context.Context
@@ -113,7 +104,7 @@ type queue struct{ pending []*request }
 type request struct {
 	ctx   context.Context
 	build func(audit.Head) (audit.Entry, error)
-	done  chan result // buffered: the committer never blocks on a caller that left
+	done  chan result // buffered: the worker never blocks on a caller that left
 }
 
 type result struct {
@@ -128,8 +119,7 @@ func New(b Backend) *Batcher {
 }
 
 // Close fails the queued appends with ErrClosed, cancels the backend calls
-// in flight and waits for the committers (worker goroutines and callers
-// committing in their own goroutine) to finish. A second call is harmless.
+// in flight and waits for the workers to exit. A second call is harmless.
 func (b *Batcher) Close() {
 	b.mu.Lock()
 	b.closed = true
@@ -149,28 +139,16 @@ func (b *Batcher) Forget(id string) {
 	b.mu.Unlock()
 }
 
-// Append is audit.Log.Append through the batch of id's log.
-//
-// If the log is idle (no append of this Batcher queued or in flight), the
-// caller becomes its committer and writes its entry in its own goroutine;
-// appends to the log made meanwhile queue behind it, and when its own append
-// has its result it hands them to a worker goroutine and returns. Otherwise
-// the request joins the log's queue and the caller waits for the committer.
-// So build is called by whichever goroutine commits the log (this caller,
-// another Append's caller or a worker), with the head the entry will extend;
-// it may be called again with a newer head after a conflict with another
-// process, and must not block on anything its own caller holds. A panic in
-// build fails this append only. The entry must have Index prev.Len and
-// PreviousHash prev.Hash (else audit.ErrHeadMoved) and carry its hash as 64
-// hex digits (else store.ErrInvalid); an error from build is returned as it
-// is, and none of these affect other appends of the batch.
+// Append is audit.Log.Append through the batch of id's log. build is called
+// by the log's worker goroutine, with the head the entry will extend; it may
+// be called again with a newer head after a conflict with another process.
+// A panic in build fails this append only. The entry must have Index
+// prev.Len and PreviousHash prev.Hash (else audit.ErrHeadMoved) and carry
+// its hash as 64 hex digits (else store.ErrInvalid); an error from build is
+// returned as it is, and none of these affect other appends of the batch.
 //
 // When ctx ends before the entry is written Append returns ctx's error; if
-// the entry was already in a backend call it may still have been appended. A
-// caller that is committing returns only after the backend call in flight
-// (which runs under the Batcher's context, not ctx, as it carries other
-// callers' entries too), with its result if it had one; the appends queued
-// behind it go to a worker, so its ctx never fails nor strands them.
+// the entry was already in a backend call it may still have been appended.
 func (b *Batcher) Append(ctx context.Context, id string, build func(audit.Head) (audit.Entry, error)) (audit.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return audit.Entry{}, fmt.Errorf("append to audit log %s: %w", id, err)
@@ -181,106 +159,55 @@ func (b *Batcher) Append(ctx context.Context, id string, build func(audit.Head) 
 		b.mu.Unlock()
 		return audit.Entry{}, fmt.Errorf("append to audit log %s: %w", id, ErrClosed)
 	}
-	if q := b.queues[id]; q != nil {
-		q.pending = append(q.pending, r)
-		b.mu.Unlock()
-		select {
-		case res := <-r.done:
-			return res.e, res.err
-		case <-ctx.Done():
-			return audit.Entry{}, fmt.Errorf("append to audit log %s: %w", id, ctx.Err())
-		}
-	}
-	// The log is idle: this caller commits it. The queue, created first
-	// with r at its head, makes later appends wait behind r; the count in
-	// b.wg makes Close wait for this caller as for a worker.
-	q := &queue{pending: []*request{r}}
-	b.queues[id] = q
-	b.wg.Add(1)
-	b.mu.Unlock()
-	return b.lead(id, q, r)
-}
-
-// lead commits q in the caller's goroutine until own has its result or
-// own's context has ended, then hands q over (see handOver) and returns
-// own's result, or its context's error if it has none.
-func (b *Batcher) lead(id string, q *queue, own *request) (audit.Entry, error) {
-	// Deferred so that a panic of the backend, which the caller's
-	// goroutine may recover from (net/http does), strands nobody either.
-	defer b.handOver(id, q)
-	for len(own.done) == 0 && own.ctx.Err() == nil {
-		if !b.commitNext(id, q, own) {
-			break
-		}
-	}
-	select {
-	case res := <-own.done:
-		return res.e, res.err
-	default:
-		return audit.Entry{}, fmt.Errorf("append to audit log %s: %w", id, own.ctx.Err())
-	}
-}
-
-// handOver ends a caller's turn as q's committer: it starts a worker for
-// the appends still queued on q, which inherits the caller's count in b.wg,
-// or, if there are none, removes q (the log is idle again).
-func (b *Batcher) handOver(id string, q *queue) {
-	b.mu.Lock()
-	mine := b.queues[id] == q
-	if mine && len(q.pending) > 0 {
-		b.mu.Unlock()
+	q := b.queues[id]
+	if q == nil {
+		q = &queue{}
+		b.queues[id] = q
+		b.wg.Add(1)
 		go b.run(id, q)
-		return
 	}
-	if mine {
-		delete(b.queues, id)
-	}
+	q.pending = append(q.pending, r)
 	b.mu.Unlock()
-	b.wg.Done()
+	select {
+	case res := <-r.done:
+		return res.e, res.err
+	case <-ctx.Done():
+		return audit.Entry{}, fmt.Errorf("append to audit log %s: %w", id, ctx.Err())
+	}
 }
 
 // run commits the queue of id until it is empty.
 func (b *Batcher) run(id string, q *queue) {
 	defer b.wg.Done()
-	for b.commitNext(id, q, nil) {
-	}
-}
-
-// commitNext takes the next batch off q and commits it, putting back at the
-// head of q the requests left for a later batch; own is passed to commit.
-// If q is empty it removes q from the Batcher (so that the next Append
-// finds the log idle) and returns false.
-func (b *Batcher) commitNext(id string, q *queue, own *request) bool {
-	b.mu.Lock()
-	if len(q.pending) == 0 {
-		if b.queues[id] == q {
-			delete(b.queues, id)
-		}
-		b.mu.Unlock()
-		return false
-	}
-	n := min(len(q.pending), MaxBatchEntries)
-	batch := make([]*request, n)
-	copy(batch, q.pending)
-	clear(q.pending[:n])
-	q.pending = q.pending[n:]
-	head, known := b.heads[id]
-	closed := b.closed
-	b.mu.Unlock()
-
-	if closed {
-		for _, r := range batch {
-			r.done <- result{err: fmt.Errorf("append to audit log %s: %w", id, ErrClosed)}
-		}
-		return true
-	}
-	rest := b.commit(id, q, batch, head, known, own)
-	if len(rest) > 0 {
+	for {
 		b.mu.Lock()
-		q.pending = append(rest, q.pending...)
+		if len(q.pending) == 0 {
+			delete(b.queues, id)
+			b.mu.Unlock()
+			return
+		}
+		n := min(len(q.pending), MaxBatchEntries)
+		batch := make([]*request, n)
+		copy(batch, q.pending)
+		clear(q.pending[:n])
+		q.pending = q.pending[n:]
+		head, known := b.heads[id]
+		closed := b.closed
 		b.mu.Unlock()
+
+		if closed {
+			for _, r := range batch {
+				r.done <- result{err: fmt.Errorf("append to audit log %s: %w", id, ErrClosed)}
+			}
+			continue
+		}
+		rest := b.commit(id, q, batch, head, known)
+		if len(rest) > 0 {
+			b.mu.Lock()
+			q.pending = append(rest, q.pending...)
+			b.mu.Unlock()
+		}
 	}
-	return true
 }
 
 // built is a request whose entry is ready to write.
@@ -293,13 +220,6 @@ type built struct {
 // commit writes batch, returning the requests left for a later batch (those
 // beyond the byte bound). Every other request gets its result.
 //
-// own is the request of the caller committing in its own goroutine (nil for
-// a worker). Once own has its result (its build failed) or its context has
-// ended, commit makes no further backend call: after a conflict it returns
-// the whole batch, to be handed to a worker, so that the caller can return.
-// If the backend panics, the requests of the batch still without a result
-// fail before the panic goes on.
-//
 // A conflict (another process moved the head) is retried at once on the head
 // the failed AppendIf returned, which is current as of that call: sleeping
 // first would only let the other process move it again. The retry also takes
@@ -307,27 +227,13 @@ type built struct {
 // processes is written in ever larger batches rather than ever more calls.
 // Only after jitterAfter consecutive conflicts does a retry wait, a few
 // microseconds at random, to break a lockstep between processes.
-func (b *Batcher) commit(id string, q *queue, batch []*request, head audit.Head, known bool, own *request) (rest []*request) {
+func (b *Batcher) commit(id string, q *queue, batch []*request, head audit.Head, known bool) (rest []*request) {
 	ctx := b.base
 	fail := func(rs []*request, err error) {
 		for _, r := range rs {
 			r.done <- result{err: err}
 		}
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			// A request holds at most one result: those that have one
-			// keep it (or were answered already and nobody reads again).
-			err := fmt.Errorf("append to audit log %s: audit backend panicked: %v", id, p)
-			for _, r := range batch {
-				select {
-				case r.done <- result{err: err}:
-				default:
-				}
-			}
-			panic(p)
-		}
-	}()
 	if !known {
 		h, err := b.b.Head(ctx, id)
 		if err != nil {
@@ -380,9 +286,6 @@ func (b *Batcher) commit(id string, q *queue, batch []*request, head audit.Head,
 			next = append(next, x.r)
 		}
 		batch, rest = append(next, rest...), nil
-		if own != nil && (len(own.done) > 0 || own.ctx.Err() != nil) {
-			return batch
-		}
 		if len(batch) < MaxBatchEntries {
 			b.mu.Lock()
 			n := min(len(q.pending), MaxBatchEntries-len(batch))
