@@ -151,7 +151,7 @@ func TestRunAgainstEmbedded(t *testing.T) {
 		t.Errorf("inproc %+v", rep.Inproc)
 	}
 	for _, s := range []*SubmitResult{rep.Submit, rep.Resubmit} {
-		if s == nil || s.Documents != 600 || s.Valid != 600 || s.DocsPerS <= 0 {
+		if s == nil || s.Documents != 600 || s.Valid != 600 || s.DocsPerS <= 0 || s.Elapsed <= 0 || s.Elapsed > s.Observed {
 			t.Errorf("submission %+v", s)
 		}
 	}

@@ -118,9 +118,9 @@ func writeTable(w io.Writer, rep *Report) {
 		if s.r == nil {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%.0f docs/s\tjob %s: %d documents (%d MiB) in %v (upload %v); valid %d, invalid %d, failed %d\n",
+		fmt.Fprintf(tw, "%s\t%.0f docs/s\tjob %s: %d documents (%d MiB) in %v (upload %v, completion seen at %v); valid %d, invalid %d, failed %d\n",
 			s.name, s.r.DocsPerS, s.r.JobID, s.r.Documents, s.r.Bytes>>20, s.r.Elapsed.Round(time.Millisecond),
-			s.r.Upload.Round(time.Millisecond), s.r.Valid, s.r.Invalid, s.r.Failed)
+			s.r.Upload.Round(time.Millisecond), s.r.Observed.Round(time.Millisecond), s.r.Valid, s.r.Invalid, s.r.Failed)
 	}
 	if l := rep.Latency; l != nil {
 		fmt.Fprintf(tw, "latency\tp50 %v  p90 %v  p99 %v  p99.9 %v  max %v\t%d requests at %g/s (achieved %.0f/s, %s client), mean %v, %d errors\n",
