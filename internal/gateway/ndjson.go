@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/jsonscan"
 	"github.com/stele-go/stele/internal/store"
 )
 
@@ -183,7 +184,7 @@ func (s *Server) checkLine(line []byte) string {
 	if len(line) > s.lim.MaxDocumentBytes {
 		return fmt.Sprintf("document exceeds %d bytes", s.lim.MaxDocumentBytes)
 	}
-	if err := checkJSONDocument(line, s.lim.MaxDepth); err != nil {
+	if err := jsonscan.CheckDocument(line, s.lim.MaxDepth); err != nil {
 		switch {
 		case err.TooDeep:
 			return fmt.Sprintf("document nests deeper than %d levels", s.lim.MaxDepth)

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/stele-go/stele/internal/jsonscan"
 )
 
 // verifyItem is one validated item of a verify request: exactly one of
@@ -69,7 +71,7 @@ type requestParser struct {
 }
 
 // syntax turns a scan error into an API error naming field.
-func (p *requestParser) syntax(field string, err *scanError) error {
+func (p *requestParser) syntax(field string, err *jsonscan.Error) error {
 	if err.TooDeep {
 		return fieldError(ErrTooDeep, field, "document nests deeper than %d levels", p.lim.MaxDepth)
 	}
@@ -79,9 +81,9 @@ func (p *requestParser) syntax(field string, err *scanError) error {
 // expect checks that b[i] (after whitespace) is c and returns the offset
 // after it.
 func (p *requestParser) expect(i int, c byte, field, what string) (int, error) {
-	i = skipWS(p.b, i)
+	i = jsonscan.SkipWS(p.b, i)
 	if i >= len(p.b) || p.b[i] != c {
-		return i, p.syntax(field, syntaxErr(p.b, i, what))
+		return i, p.syntax(field, jsonscan.SyntaxError(p.b, i, what))
 	}
 	return i + 1, nil
 }
@@ -90,21 +92,21 @@ func (p *requestParser) expect(i int, c byte, field, what string) (int, error) {
 // the key and the offset of its value; done reports the closing brace
 // instead. first says whether this is the object's first member.
 func (p *requestParser) member(i int, first bool, field string) (key string, next int, done bool, err error) {
-	i = skipWS(p.b, i)
+	i = jsonscan.SkipWS(p.b, i)
 	if i < len(p.b) && p.b[i] == '}' {
 		return "", i + 1, true, nil
 	}
 	if !first {
 		if i >= len(p.b) || p.b[i] != ',' {
-			return "", i, false, p.syntax(field, syntaxErr(p.b, i, "',' or '}'"))
+			return "", i, false, p.syntax(field, jsonscan.SyntaxError(p.b, i, "',' or '}'"))
 		}
-		i = skipWS(p.b, i+1)
+		i = jsonscan.SkipWS(p.b, i+1)
 	}
 	start := i
 	if i >= len(p.b) || p.b[i] != '"' {
-		return "", i, false, p.syntax(field, syntaxErr(p.b, i, "a string key"))
+		return "", i, false, p.syntax(field, jsonscan.SyntaxError(p.b, i, "a string key"))
 	}
-	end, serr := skipString(p.b, i)
+	end, serr := jsonscan.SkipString(p.b, i)
 	if serr != nil {
 		return "", end, false, p.syntax(field, serr)
 	}
@@ -116,13 +118,13 @@ func (p *requestParser) member(i int, first bool, field string) (key string, nex
 	if err != nil {
 		return "", next, false, err
 	}
-	return key, skipWS(p.b, next), false, nil
+	return key, jsonscan.SkipWS(p.b, next), false, nil
 }
 
 // value returns the raw JSON value at i and the offset after it.
 func (p *requestParser) value(i, maxDepth int, field string) (json.RawMessage, int, error) {
-	i = skipWS(p.b, i)
-	end, serr := skipValue(p.b, i, maxDepth)
+	i = jsonscan.SkipWS(p.b, i)
+	end, serr := jsonscan.SkipValue(p.b, i, maxDepth)
 	if serr != nil {
 		return nil, end, p.syntax(field, serr)
 	}
@@ -130,7 +132,7 @@ func (p *requestParser) value(i, maxDepth int, field string) (json.RawMessage, i
 }
 
 func (p *requestParser) parse() (*verifyRequest, error) {
-	i := skipWS(p.b, 0)
+	i := jsonscan.SkipWS(p.b, 0)
 	if i >= len(p.b) {
 		return nil, fieldError(ErrInvalidJSON, "body", "empty request body: send {\"items\":[…]}")
 	}
@@ -194,7 +196,7 @@ func (p *requestParser) parse() (*verifyRequest, error) {
 			return nil, fieldError(ErrUnknownField, key, "unknown field (expected items, at, chain)")
 		}
 	}
-	if i = skipWS(p.b, i); i != len(p.b) {
+	if i = jsonscan.SkipWS(p.b, i); i != len(p.b) {
 		return nil, fieldError(ErrInvalidJSON, "body", "malformed JSON at byte %d: data after the request object", i)
 	}
 	if req.Items == nil {
@@ -220,15 +222,15 @@ func (p *requestParser) items(i int) ([]verifyItem, int, error) {
 	items := []verifyItem{}
 	i++
 	for n := 0; ; n++ {
-		i = skipWS(p.b, i)
+		i = jsonscan.SkipWS(p.b, i)
 		if i < len(p.b) && p.b[i] == ']' {
 			return items, i + 1, nil
 		}
 		if n > 0 {
 			if i >= len(p.b) || p.b[i] != ',' {
-				return nil, i, p.syntax("items", syntaxErr(p.b, i, "',' or ']'"))
+				return nil, i, p.syntax("items", jsonscan.SyntaxError(p.b, i, "',' or ']'"))
 			}
-			i = skipWS(p.b, i+1)
+			i = jsonscan.SkipWS(p.b, i+1)
 		}
 		if n >= p.lim.MaxItems {
 			return nil, i, fieldError(ErrTooManyItems, "items", "at most %d items per JSON request; send larger batches as application/x-ndjson", p.lim.MaxItems)
@@ -328,10 +330,10 @@ func parseBool(field string, raw json.RawMessage) (bool, error) {
 	case "false", "null":
 		return false, nil
 	}
-	return false, fieldError(ErrInvalidField, field, "must be a boolean, got %s", jsonKind(raw))
+	return false, fieldError(ErrInvalidField, field, "must be a boolean, got %s", jsonscan.Kind(raw))
 }
 
-// decodeString decodes a raw JSON string (already checked by skipString).
+// decodeString decodes a raw JSON string (already checked by jsonscan.SkipString).
 func decodeString(raw []byte, field string) (string, error) {
 	inner := raw[1 : len(raw)-1]
 	if bytes.IndexByte(inner, '\\') < 0 {
@@ -347,7 +349,7 @@ func decodeString(raw []byte, field string) (string, error) {
 // parseString decodes a raw JSON value that must be a string.
 func parseString(field string, raw json.RawMessage) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' {
-		return "", fieldError(ErrInvalidField, field, "must be a string, got %s", jsonKind(raw))
+		return "", fieldError(ErrInvalidField, field, "must be a string, got %s", jsonscan.Kind(raw))
 	}
 	return decodeString(raw, field)
 }
@@ -414,14 +416,14 @@ func parseAtString(field, s string) (string, error) {
 }
 
 // checkDocument applies the gateway's limits to one inline document that
-// skipValue has already checked for syntax and depth: it must be a JSON
+// jsonscan.SkipValue has already checked for syntax and depth: it must be a JSON
 // object of at most MaxDocumentBytes.
 func checkDocument(field string, raw []byte, lim Limits) error {
 	if len(raw) > lim.MaxDocumentBytes {
 		return fieldError(ErrDocumentTooLarge, field, "document is %d bytes; the limit is %d", len(raw), lim.MaxDocumentBytes)
 	}
 	if len(raw) == 0 || raw[0] != '{' {
-		return fieldError(ErrInvalidField, field, "must be a JSON object, got %s", jsonKind(raw))
+		return fieldError(ErrInvalidField, field, "must be a JSON object, got %s", jsonscan.Kind(raw))
 	}
 	return nil
 }
@@ -456,25 +458,4 @@ func depthExceeds(data []byte, max int) bool {
 		}
 	}
 	return false
-}
-
-// jsonKind names the JSON type of a raw value for error messages.
-func jsonKind(raw []byte) string {
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	default:
-		return "a number"
-	}
 }

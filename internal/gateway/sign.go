@@ -14,6 +14,7 @@ import (
 	"github.com/stele-go/stele/internal/core/ccl"
 	"github.com/stele-go/stele/internal/core/jstime"
 	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/jsonscan"
 	"github.com/stele-go/stele/internal/store"
 )
 
@@ -293,13 +294,13 @@ func (s *Server) parseSignItem(base string, raw json.RawMessage) (signItem, erro
 			req.ActivatesAt, err = parseDate(field, val)
 		case "metadata":
 			if len(val) == 0 || val[0] != '{' {
-				err = fieldError(ErrInvalidField, field, "must be an object, got %s", jsonKind(val))
+				err = fieldError(ErrInvalidField, field, "must be an object, got %s", jsonscan.Kind(val))
 			}
 			req.Metadata = val
 		case "obligations":
 			err = walkArray(val, field, 1<<20, nil, func(_ int, field string, o json.RawMessage) error {
 				if len(o) == 0 || o[0] != '{' {
-					return fieldError(ErrInvalidField, field, "must be an object {id, description, action}, got %s", jsonKind(o))
+					return fieldError(ErrInvalidField, field, "must be an object {id, description, action}, got %s", jsonscan.Kind(o))
 				}
 				return nil
 			})

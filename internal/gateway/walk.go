@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/stele-go/stele/internal/jsonscan"
 )
 
 // Helpers for requests whose members are decoded one by one (sign,
@@ -23,18 +25,18 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64, depth int
 		}
 		return nil, fieldError(ErrInvalidJSON, "body", "reading the request body failed: %v", err)
 	}
-	i := skipWS(body, 0)
+	i := jsonscan.SkipWS(body, 0)
 	if i >= len(body) {
 		return nil, fieldError(ErrInvalidJSON, "body", "empty request body: send a JSON object")
 	}
-	end, serr := skipValue(body, i, depth)
+	end, serr := jsonscan.SkipValue(body, i, depth)
 	if serr != nil {
 		if serr.TooDeep {
 			return nil, fieldError(ErrTooDeep, "body", "request nests deeper than %d levels", depth)
 		}
 		return nil, fieldError(ErrInvalidJSON, "body", "malformed JSON at byte %d: %s", serr.Off, serr.Msg)
 	}
-	if j := skipWS(body, end); j != len(body) {
+	if j := jsonscan.SkipWS(body, end); j != len(body) {
 		return nil, fieldError(ErrInvalidJSON, "body", "malformed JSON at byte %d: data after the request object", j)
 	}
 	if body[i] != '{' {
@@ -49,7 +51,7 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64, depth int
 // is ErrInvalidField with want describing what was expected.
 func walkObject(raw json.RawMessage, field, want string, f func(key, field string, val json.RawMessage) error) error {
 	if len(raw) == 0 || raw[0] != '{' {
-		return fieldError(ErrInvalidField, field, "must be %s, got %s", want, jsonKind(raw))
+		return fieldError(ErrInvalidField, field, "must be %s, got %s", want, jsonscan.Kind(raw))
 	}
 	p := &requestParser{b: raw}
 	seen := make(map[string]bool)
@@ -87,18 +89,18 @@ func walkObject(raw json.RawMessage, field, want string, f func(key, field strin
 // ErrInvalidField.
 func walkArray(raw json.RawMessage, field string, max int, tooMany func() error, f func(n int, field string, val json.RawMessage) error) error {
 	if len(raw) == 0 || raw[0] != '[' {
-		return fieldError(ErrInvalidField, field, "must be an array, got %s", jsonKind(raw))
+		return fieldError(ErrInvalidField, field, "must be an array, got %s", jsonscan.Kind(raw))
 	}
 	p := &requestParser{b: raw}
 	i := 1
 	for n := 0; ; n++ {
-		i = skipWS(raw, i)
+		i = jsonscan.SkipWS(raw, i)
 		if i < len(raw) && raw[i] == ']' {
 			return nil
 		}
 		if n > 0 {
 			if i >= len(raw) || raw[i] != ',' {
-				return p.syntax(field, syntaxErr(raw, i, "',' or ']'"))
+				return p.syntax(field, jsonscan.SyntaxError(raw, i, "',' or ']'"))
 			}
 			i++
 		}

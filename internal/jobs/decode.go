@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stele-go/stele/internal/core/canon"
+	"github.com/stele-go/stele/internal/jsonscan"
 	"github.com/stele-go/stele/internal/store"
 )
 
@@ -74,40 +75,18 @@ func (d *decoder) expect(c byte) error {
 	return nil
 }
 
-// skip validates one value and returns its bytes.
+// skip validates one value (jsonscan.SkipValue, within what is left of the
+// nesting bound) and returns its bytes.
 func (d *decoder) skip() ([]byte, error) {
 	d.ws()
 	start := d.i
-	if err := d.value(); err != nil {
-		return nil, err
+	end, err := jsonscan.SkipValue(d.data, d.i, maxNesting-d.depth)
+	if err != nil {
+		d.i = err.Off
+		return nil, d.fail(err.Msg)
 	}
-	return d.data[start:d.i], nil
-}
-
-// value validates one value at d.i (no leading space).
-func (d *decoder) value() error {
-	if d.i >= len(d.data) {
-		return d.fail("unexpected end")
-	}
-	switch c := d.data[d.i]; {
-	case c == '"':
-		_, _, err := d.stringToken()
-		return err
-	case c == '{':
-		return d.object(func([]byte) error { _, err := d.skip(); return err })
-	case c == '[':
-		return d.array(func() error { _, err := d.skip(); return err })
-	case c == '-' || (c >= '0' && c <= '9'):
-		_, err := d.number()
-		return err
-	case c == 't':
-		return d.literal("true")
-	case c == 'f':
-		return d.literal("false")
-	case c == 'n':
-		return d.literal("null")
-	}
-	return d.fail("unexpected character")
+	d.i = end
+	return d.data[start:end], nil
 }
 
 func (d *decoder) literal(lit string) error {

@@ -1,4 +1,8 @@
-package gateway
+// Package jsonscan checks JSON text without decoding it: one pass over the
+// bytes, no allocation, a bound on how deeply arrays and objects nest. The
+// gateway checks what it forwards with it (NDJSON lines, request bodies)
+// and the job decoder skips documents inside chunks with it.
+package jsonscan
 
 import (
 	"fmt"
@@ -7,23 +11,19 @@ import (
 	"github.com/stele-go/stele/internal/core/canon"
 )
 
-// A fast JSON checker for what the gateway forwards without decoding: it
-// validates one value against the JSON grammar (RFC 8259, as encoding/json
-// and JSON.parse accept it; bytes of invalid UTF-8 inside strings are allowed,
-// the verifier's parser replaces them) and bounds how deeply arrays and
-// objects nest, in one pass and without allocating. Documents are scanned
-// once here instead of by encoding/json's slower scanner plus a separate depth
-// check.
+// The grammar is RFC 8259's, as encoding/json and JSON.parse accept it; bytes
+// of invalid UTF-8 inside strings are allowed (the protocol's parser replaces
+// them).
 
-// scanError is a JSON syntax error or a nesting limit hit at byte Off.
-type scanError struct {
+// Error is a JSON syntax error or a nesting limit hit at byte Off.
+type Error struct {
 	Off       int
 	Msg       string
 	TooDeep   bool
-	NotObject bool // checkJSONDocument: valid JSON, but not an object
+	NotObject bool // CheckDocument: valid JSON, but not an object
 }
 
-func (e *scanError) Error() string { return fmt.Sprintf("at byte %d: %s", e.Off, e.Msg) }
+func (e *Error) Error() string { return fmt.Sprintf("at byte %d: %s", e.Off, e.Msg) }
 
 // strPlain marks the bytes that need no attention inside a string.
 var strPlain = func() (t [256]bool) {
@@ -35,18 +35,22 @@ var strPlain = func() (t [256]bool) {
 
 func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-func skipWS(b []byte, i int) int {
+// SkipWS returns the offset of the first byte at or after i that is not
+// JSON whitespace (or len(b)).
+func SkipWS(b []byte, i int) int {
 	for i < len(b) && isWS(b[i]) {
 		i++
 	}
 	return i
 }
 
-func syntaxErr(b []byte, i int, what string) *scanError {
+// SyntaxError is the error for an unexpected byte at b[i] (or the end of
+// the input) where what was expected.
+func SyntaxError(b []byte, i int, what string) *Error {
 	if i >= len(b) {
-		return &scanError{Off: i, Msg: "unexpected end of input, expected " + what}
+		return &Error{Off: i, Msg: "unexpected end of input, expected " + what}
 	}
-	return &scanError{Off: i, Msg: fmt.Sprintf("unexpected %s, expected %s", describeByte(b[i]), what)}
+	return &Error{Off: i, Msg: fmt.Sprintf("unexpected %s, expected %s", describeByte(b[i]), what)}
 }
 
 func describeByte(c byte) string {
@@ -56,27 +60,27 @@ func describeByte(c byte) string {
 	return fmt.Sprintf("byte 0x%02x", c)
 }
 
-// skipValue checks the JSON value that starts at b[i] (after optional
+// SkipValue checks the JSON value that starts at b[i] (after optional
 // whitespace) and returns the offset just past it. Arrays and objects may
 // nest at most maxDepth levels.
-func skipValue(b []byte, i, maxDepth int) (int, *scanError) {
+func SkipValue(b []byte, i, maxDepth int) (int, *Error) {
 	var stackBuf [64]byte
 	stack := stackBuf[:0] // '{' or '[' per open container
-	var err *scanError
-	i = skipWS(b, i)
+	var err *Error
+	i = SkipWS(b, i)
 	for {
 		// A value starts at i.
 		if i >= len(b) {
-			return i, syntaxErr(b, i, "a value")
+			return i, SyntaxError(b, i, "a value")
 		}
 		closed := true // the value at i is complete after this switch
 		switch c := b[i]; {
 		case c == '{' || c == '[':
 			if len(stack) >= maxDepth {
-				return i, &scanError{Off: i, Msg: fmt.Sprintf("nesting deeper than %d levels", maxDepth), TooDeep: true}
+				return i, &Error{Off: i, Msg: fmt.Sprintf("nesting deeper than %d levels", maxDepth), TooDeep: true}
 			}
 			stack = append(stack, c)
-			i = skipWS(b, i+1)
+			i = SkipWS(b, i+1)
 			end := byte('}')
 			if c == '[' {
 				end = ']'
@@ -93,7 +97,7 @@ func skipValue(b []byte, i, maxDepth int) (int, *scanError) {
 			}
 			closed = false
 		case c == '"':
-			if i, err = skipString(b, i); err != nil {
+			if i, err = SkipString(b, i); err != nil {
 				return i, err
 			}
 		case c == '-' || (c >= '0' && c <= '9'):
@@ -113,7 +117,7 @@ func skipValue(b []byte, i, maxDepth int) (int, *scanError) {
 				return i, err
 			}
 		default:
-			return i, syntaxErr(b, i, "a value")
+			return i, SyntaxError(b, i, "a value")
 		}
 		if !closed {
 			continue
@@ -124,14 +128,14 @@ func skipValue(b []byte, i, maxDepth int) (int, *scanError) {
 			if len(stack) == 0 {
 				return i, nil
 			}
-			i = skipWS(b, i)
+			i = SkipWS(b, i)
 			if i >= len(b) {
-				return i, syntaxErr(b, i, "',' or a closing bracket")
+				return i, SyntaxError(b, i, "',' or a closing bracket")
 			}
 			top := stack[len(stack)-1]
 			c := b[i]
 			if c == ',' {
-				i = skipWS(b, i+1)
+				i = SkipWS(b, i+1)
 				if top == '{' {
 					if i, err = skipKey(b, i); err != nil {
 						return i, err
@@ -145,32 +149,32 @@ func skipValue(b []byte, i, maxDepth int) (int, *scanError) {
 				continue
 			}
 			if top == '{' {
-				return i, syntaxErr(b, i, "',' or '}'")
+				return i, SyntaxError(b, i, "',' or '}'")
 			}
-			return i, syntaxErr(b, i, "',' or ']'")
+			return i, SyntaxError(b, i, "',' or ']'")
 		}
 	}
 }
 
 // skipKey checks an object key and its colon at b[i] and returns the offset
 // of the value (after whitespace).
-func skipKey(b []byte, i int) (int, *scanError) {
+func skipKey(b []byte, i int) (int, *Error) {
 	if i >= len(b) || b[i] != '"' {
-		return i, syntaxErr(b, i, "a string key")
+		return i, SyntaxError(b, i, "a string key")
 	}
-	i, err := skipString(b, i)
+	i, err := SkipString(b, i)
 	if err != nil {
 		return i, err
 	}
-	i = skipWS(b, i)
+	i = SkipWS(b, i)
 	if i >= len(b) || b[i] != ':' {
-		return i, syntaxErr(b, i, "':'")
+		return i, SyntaxError(b, i, "':'")
 	}
-	return skipWS(b, i+1), nil
+	return SkipWS(b, i+1), nil
 }
 
-// skipString checks the string starting with the quote at b[i].
-func skipString(b []byte, i int) (int, *scanError) {
+// SkipString checks the string starting with the quote at b[i].
+func SkipString(b []byte, i int) (int, *Error) {
 	i++
 	for {
 		i = canon.PlainASCII(b, i)
@@ -178,14 +182,14 @@ func skipString(b []byte, i int) (int, *scanError) {
 			i++
 		}
 		if i >= len(b) {
-			return i, &scanError{Off: i, Msg: "unterminated string"}
+			return i, &Error{Off: i, Msg: "unterminated string"}
 		}
 		switch c := b[i]; c {
 		case '"':
 			return i + 1, nil
 		case '\\':
 			if i+1 >= len(b) {
-				return i + 1, &scanError{Off: i + 1, Msg: "unterminated string"}
+				return i + 1, &Error{Off: i + 1, Msg: "unterminated string"}
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
@@ -193,15 +197,15 @@ func skipString(b []byte, i int) (int, *scanError) {
 			case 'u':
 				for k := i + 2; k < i+6; k++ {
 					if k >= len(b) || !isHex(b[k]) {
-						return k, &scanError{Off: k, Msg: "invalid \\u escape"}
+						return k, &Error{Off: k, Msg: "invalid \\u escape"}
 					}
 				}
 				i += 6
 			default:
-				return i + 1, &scanError{Off: i + 1, Msg: "invalid escape " + describeByte(b[i+1])}
+				return i + 1, &Error{Off: i + 1, Msg: "invalid escape " + describeByte(b[i+1])}
 			}
 		default: // a control character
-			return i, &scanError{Off: i, Msg: fmt.Sprintf("control character 0x%02x in string", c)}
+			return i, &Error{Off: i, Msg: fmt.Sprintf("control character 0x%02x in string", c)}
 		}
 	}
 }
@@ -213,7 +217,7 @@ func isHex(c byte) bool {
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // skipNumber checks -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at b[i].
-func skipNumber(b []byte, i int) (int, *scanError) {
+func skipNumber(b []byte, i int) (int, *Error) {
 	if b[i] == '-' {
 		i++
 	}
@@ -225,12 +229,12 @@ func skipNumber(b []byte, i int) (int, *scanError) {
 			i++
 		}
 	default:
-		return i, syntaxErr(b, i, "a digit")
+		return i, SyntaxError(b, i, "a digit")
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
 		if i >= len(b) || !isDigit(b[i]) {
-			return i, syntaxErr(b, i, "a digit after the decimal point")
+			return i, SyntaxError(b, i, "a digit after the decimal point")
 		}
 		for i < len(b) && isDigit(b[i]) {
 			i++
@@ -242,7 +246,7 @@ func skipNumber(b []byte, i int) (int, *scanError) {
 			i++
 		}
 		if i >= len(b) || !isDigit(b[i]) {
-			return i, syntaxErr(b, i, "a digit in the exponent")
+			return i, SyntaxError(b, i, "a digit in the exponent")
 		}
 		for i < len(b) && isDigit(b[i]) {
 			i++
@@ -251,26 +255,48 @@ func skipNumber(b []byte, i int) (int, *scanError) {
 	return i, nil
 }
 
-func skipLiteral(b []byte, i int, lit string) (int, *scanError) {
+func skipLiteral(b []byte, i int, lit string) (int, *Error) {
 	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-		return i, &scanError{Off: i, Msg: "invalid literal, expected " + lit}
+		return i, &Error{Off: i, Msg: "invalid literal, expected " + lit}
 	}
 	return i + len(lit), nil
 }
 
-// checkJSONDocument checks that b is exactly one JSON object (surrounding
+// CheckDocument checks that b is exactly one JSON object (surrounding
 // whitespace allowed) nesting at most maxDepth levels.
-func checkJSONDocument(b []byte, maxDepth int) *scanError {
-	start := skipWS(b, 0)
-	end, err := skipValue(b, start, maxDepth)
+func CheckDocument(b []byte, maxDepth int) *Error {
+	start := SkipWS(b, 0)
+	end, err := SkipValue(b, start, maxDepth)
 	if err != nil {
 		return err
 	}
-	if end = skipWS(b, end); end != len(b) {
-		return &scanError{Off: end, Msg: "data after the document"}
+	if end = SkipWS(b, end); end != len(b) {
+		return &Error{Off: end, Msg: "data after the document"}
 	}
 	if b[start] != '{' {
-		return &scanError{Off: start, Msg: "document must be a JSON object, got " + jsonKind(b[start:]), NotObject: true}
+		return &Error{Off: start, Msg: "document must be a JSON object, got " + Kind(b[start:]), NotObject: true}
 	}
 	return nil
+}
+
+// Kind names the kind of the JSON value raw starts with ("an object", "a
+// string", …; "nothing" when raw is empty), for error messages.
+func Kind(raw []byte) string {
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	default:
+		return "a number"
+	}
 }
