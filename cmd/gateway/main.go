@@ -76,6 +76,7 @@ type config struct {
 	logLevel        slog.Level
 	logFormat       string
 	debugAddr       string
+	spoolDir        string
 }
 
 // envNames maps flags whose variable is not the mechanical STELE_<FLAG>.
@@ -116,6 +117,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text (default text with --embedded)")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve net/http/pprof on this address (keep it private, e.g. 127.0.0.1:6060)")
+	fs.StringVar(&c.spoolDir, "spool-dir", "", "directory NDJSON uploads are spooled to while they are counted (default the system's temporary directory; a volume apart from JetStream's store keeps their writes apart); the all-in-one spools under --data")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -140,6 +142,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if set["keys"] && !c.embedded {
 		return c, errors.New("--keys needs --embedded: in a cluster the signer processes hold the keys, never the gateway")
+	}
+	if c.spoolDir != "" {
+		if c.embedded {
+			return c, errors.New("--spool-dir is for a cluster gateway: the all-in-one spools uploads under --data")
+		}
+		if st, err := os.Stat(c.spoolDir); err != nil || !st.IsDir() {
+			return c, fmt.Errorf("--spool-dir %q: not a directory", c.spoolDir)
+		}
 	}
 	if c.embedded && !set["log-format"] && getenv(envName("log-format")) == "" {
 		c.logFormat = "text" // the all-in-one is usually run by hand
@@ -305,6 +315,7 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		Store:            st,
 		NATS:             nc,
 		Limits:           cfg.limits,
+		SpoolDir:         cfg.spoolDir,
 		PublisherOptions: []jobs.PublisherOption{jobs.WithChunkItems(cfg.chunkItems)},
 		Logger:           log,
 	})

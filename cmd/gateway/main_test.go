@@ -47,6 +47,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{[]string{"--jobs-max-bytes", "-5"}, nil, "negative"},
 		{[]string{"extra"}, nil, "unexpected argument"},
 		{[]string{"--keys", "/tmp/keys"}, nil, "--keys needs --embedded"},
+		{[]string{"--spool-dir", "/nonexistent/spool"}, nil, "--spool-dir"},
+		{[]string{"--spool-dir", "/tmp", "--embedded"}, nil, "all-in-one spools"},
+		{nil, map[string]string{"STELE_SPOOL_DIR": "/dev/null"}, "not a directory"},
 	}
 	for _, c := range cases {
 		_, err := parseConfig(c.args, func(k string) string { return c.env[k] }, io.Discard)
@@ -71,5 +74,13 @@ func TestParseConfigKeys(t *testing.T) {
 	delete(env, "STELE_EMBEDDED")
 	if _, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard); err != nil {
 		t.Errorf("STELE_KEYS_DIR without --embedded: %v", err)
+	}
+}
+
+func TestParseConfigSpoolDir(t *testing.T) {
+	dir := t.TempDir()
+	c, err := parseConfig(nil, func(k string) string { return map[string]string{"STELE_SPOOL_DIR": dir}[k] }, io.Discard)
+	if err != nil || c.spoolDir != dir {
+		t.Errorf("STELE_SPOOL_DIR: spool dir %q, %v; want %q", c.spoolDir, err, dir)
 	}
 }
