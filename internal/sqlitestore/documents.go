@@ -63,8 +63,15 @@ ON CONFLICT (id) DO NOTHING`)
 		if d.CreateOnly {
 			stmt = create
 		}
-		if _, err := stmt.ExecContext(ctx, d.ID, d.JSON, d.IssuerID, d.BeneficiaryID, d.CreatedAt, d.HasChain, ms); err != nil {
+		res, err := stmt.ExecContext(ctx, d.ID, d.JSON, d.IssuerID, d.BeneficiaryID, d.CreatedAt, d.HasChain, ms)
+		if err != nil {
 			return fmt.Errorf("document %s: %w", d.ID, err)
+		}
+		if d.CreateOnly {
+			// Already stored: its tags (signed content, like its ID) are too.
+			if n, err := res.RowsAffected(); err == nil && n == 0 {
+				continue
+			}
 		}
 		if _, err := clearTags.ExecContext(ctx, d.ID); err != nil {
 			return fmt.Errorf("document %s: %w", d.ID, err)
