@@ -71,18 +71,16 @@ func (s *Service) load(ctx context.Context, id string) (*policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load covenant %s: %w", id, err)
 	}
-	if len(ancestors) >= MaxChainDepth {
-		if c, ok := ancestors[len(ancestors)-1].Chain(); ok && c.ParentID != "" && !inChain(doc, ancestors, c.ParentID) {
+	if parent := unresolvedParent(doc, ancestors); parent != "" {
+		if len(ancestors) >= MaxChainDepth {
 			// Evaluating a cut chain would drop the restrictions of the
 			// ancestors beyond the limit.
 			return nil, &Error{Err: ErrInvalid, Field: "covenantId",
 				Message: fmt.Sprintf("the covenant's chain is longer than %d ancestors; it cannot be evaluated", MaxChainDepth)}
 		}
-	}
-	if missing := missingParent(doc, ancestors); missing != "" {
 		// Evaluating without an ancestor would drop its restrictions.
 		return nil, &Error{Err: ErrNotFound, Field: "covenantId",
-			Message: fmt.Sprintf("ancestor %s of the covenant is not stored; its chain cannot be evaluated", missing)}
+			Message: fmt.Sprintf("ancestor %s of the covenant is not stored; its chain cannot be evaluated", parent)}
 	}
 	eff, err := covenant.EffectiveConstraints(doc, ancestors)
 	if err != nil {
@@ -108,13 +106,11 @@ func (s *Service) load(ctx context.Context, id string) (*policy, error) {
 	return &policy{mon: mon, expiresAt: instantOf(doc.ExpiresAt()), activatesAt: instantOf(doc.ActivatesAt()), issuerKeys: keys}, nil
 }
 
-// missingParent returns the parent ID at which ResolveChain stopped because
-// the store does not have it, or "" when the chain is complete (it ends at a
-// root, at a cycle, or at the depth limit).
-func missingParent(doc *covenant.Document, ancestors []*covenant.Document) string {
-	if len(ancestors) >= MaxChainDepth {
-		return ""
-	}
+// unresolvedParent returns the parent ID at which ResolveChain stopped
+// short of the chain's end: because the store does not have it, or because
+// of the depth limit. It returns "" when the chain is complete (it ends at a
+// root or at a cycle).
+func unresolvedParent(doc *covenant.Document, ancestors []*covenant.Document) string {
 	seen := map[string]bool{doc.ID(): true}
 	last := doc
 	for _, a := range ancestors {
@@ -126,19 +122,6 @@ func missingParent(doc *covenant.Document, ancestors []*covenant.Document) strin
 		return ""
 	}
 	return c.ParentID
-}
-
-// inChain reports whether id is doc or one of its ancestors (a cycle).
-func inChain(doc *covenant.Document, ancestors []*covenant.Document, id string) bool {
-	if doc.ID() == id {
-		return true
-	}
-	for _, a := range ancestors {
-		if a.ID() == id {
-			return true
-		}
-	}
-	return false
 }
 
 // loadTimeout bounds a shared covenant load: it runs on its own context, so
@@ -187,23 +170,17 @@ func (c *monitorCache) get(ctx context.Context, id string) (*policy, error) {
 		c.mu.Unlock()
 		return p, nil
 	}
-	if call, ok := c.inflight[id]; ok {
-		c.mu.Unlock()
-		select {
-		case <-call.done:
-			return call.p, call.err
-		case <-ctx.Done():
-			return nil, fmt.Errorf("load covenant %s: %w", id, ctx.Err())
-		}
+	call, ok := c.inflight[id]
+	if !ok {
+		call = &loadCall{done: make(chan struct{})}
+		c.inflight[id] = call
+		// The load is shared by every caller waiting for id: it must not
+		// end with this caller's context (a client that disconnects), only
+		// with its own deadline; this caller still stops waiting when ctx
+		// ends.
+		go c.run(context.WithoutCancel(ctx), id, call)
 	}
-	call := &loadCall{done: make(chan struct{})}
-	c.inflight[id] = call
 	c.mu.Unlock()
-
-	// The load is shared by every caller waiting for id: it must not end
-	// with this caller's context (a client that disconnects), only with its
-	// own deadline; this caller still stops waiting when ctx ends.
-	go c.run(context.WithoutCancel(ctx), id, call)
 	select {
 	case <-call.done:
 		return call.p, call.err

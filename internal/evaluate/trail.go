@@ -165,21 +165,19 @@ func (s *Service) Proof(ctx context.Context, id string, index int) (audit.Proof,
 	}
 	ps := audit.NewProofStream(index)
 	for lo := 0; lo < head.Len; {
-		hi := min(lo+s.hashPage, head.Len)
-		hs, err := s.audit.AuditHashes(ctx, id, lo, hi)
+		hs, short, err := s.hashPageAt(ctx, id, lo, head.Len)
 		if err != nil {
-			return audit.Proof{}, fmt.Errorf("audit hashes of %s from %d: %w", id, lo, err)
+			return audit.Proof{}, err
 		}
-		hs = hs[:min(len(hs), hi-lo)]
 		for k, h := range hs {
 			if err := ps.Add(h); err != nil {
 				return audit.Proof{}, fmt.Errorf("audit hash %d of %s: %w", lo+k, id, err)
 			}
 		}
-		if len(hs) < hi-lo {
+		if short {
 			break // the hash list ends before the head
 		}
-		lo = hi
+		lo += len(hs)
 	}
 	if index >= ps.Len() {
 		return audit.Proof{}, notFound(ps.Len())
@@ -344,6 +342,19 @@ func (s *Service) VerifyTrail(ctx context.Context, id string) (TrailReport, erro
 	return rep, nil
 }
 
+// hashPageAt reads the stored hashes of covenant id from index lo, at most
+// hashPage of them and none from index n on. short reports that the list
+// ended before that page was full.
+func (s *Service) hashPageAt(ctx context.Context, id string, lo, n int) (hs []string, short bool, err error) {
+	hi := min(lo+s.hashPage, n)
+	hs, err = s.audit.AuditHashes(ctx, id, lo, hi)
+	if err != nil {
+		return nil, false, fmt.Errorf("audit hashes of %s from %d: %w", id, lo, err)
+	}
+	hs = hs[:min(len(hs), hi-lo)]
+	return hs, len(hs) < hi-lo, nil
+}
+
 // trailHashes reads the stored hashes of a trail in order, up to the head
 // snapshot n, hashPage at a time: it feeds each to the Merkle root, checks
 // the checkpoint's, and keeps a window of them for the entries being
@@ -379,12 +390,10 @@ func (t *trailHashes) fill(ctx context.Context, keep, to int) error {
 	t.drop(keep)
 	for t.count() < to && !t.short {
 		lo := t.count()
-		hi := min(lo+t.s.hashPage, t.n)
-		hs, err := t.s.audit.AuditHashes(ctx, t.id, lo, hi)
+		hs, short, err := t.s.hashPageAt(ctx, t.id, lo, t.n)
 		if err != nil {
-			return fmt.Errorf("audit hashes of %s from %d: %w", t.id, lo, err)
+			return err
 		}
-		hs = hs[:min(len(hs), hi-lo)]
 		for k, h := range hs {
 			i := lo + k
 			if t.bad < 0 {
@@ -397,7 +406,7 @@ func (t *trailHashes) fill(ctx context.Context, keep, to int) error {
 			}
 		}
 		t.win = append(t.win, hs...)
-		t.short = len(hs) < hi-lo
+		t.short = short
 		t.drop(keep)
 	}
 	return nil

@@ -69,9 +69,6 @@ func (p *ProofStream) Add(leaf string) error {
 	if err := checkLeaf(p.tree.n, leaf); err != nil {
 		return err
 	}
-	if p.track.index >= 0 && p.tree.n == uint64(p.track.index) {
-		p.track.leaf = leaf
-	}
 	p.tree.add(leaf, &p.track)
 	return nil
 }
@@ -92,7 +89,7 @@ func (p *ProofStream) Proof() (Proof, error) {
 	t := p.track
 	root := p.tree.root(&t)
 	depth := levels(p.tree.n)
-	pr := Proof{EntryHash: t.leaf, Index: i, Root: root, Siblings: make([]string, depth)}
+	pr := Proof{EntryHash: string(t.self[0][:]), Index: i, Root: root, Siblings: make([]string, depth)}
 	for k := range depth {
 		if t.haveSib&(1<<k) != 0 {
 			pr.Siblings[k] = string(t.sib[k][:])
@@ -161,7 +158,6 @@ type merkleTree struct {
 // (index>>k) and its neighbour ((index>>k)^1) as they are formed.
 type proofTrack struct {
 	index   int
-	leaf    string
 	haveSib uint64 // bit k: sib[k] holds the neighbour at level k
 	sib     [maxLevels][64]byte
 	self    [maxLevels][64]byte
