@@ -610,8 +610,7 @@ const maxSwapAttempts = 32
 // reads the covenant again, re-applies this chunk's countersignatures that
 // it does not carry yet, and swaps again.
 func (h *SignHandler) storeCountersigned(ctx context.Context, c *Chunk, results []store.Result, work []signWork, raw map[string][]byte) error {
-	byID := make(map[string][]*signWork)
-	items := make(map[string][]int) // result positions, per covenant
+	items := make(map[string][]int) // positions in work and results, per covenant
 	var ids []string
 	final := make(map[string]*covenant.Document)
 	for i := range work {
@@ -620,10 +619,9 @@ func (h *SignHandler) storeCountersigned(ctx context.Context, c *Chunk, results 
 		if id == "" || w.state != stateSettled || results[i].Error != "" || raw[id] == nil {
 			continue
 		}
-		if _, ok := byID[id]; !ok {
+		if _, ok := items[id]; !ok {
 			ids = append(ids, id)
 		}
-		byID[id] = append(byID[id], w)
 		items[id] = append(items[id], i)
 		if w.doc != nil {
 			final[id] = w.doc
@@ -650,7 +648,8 @@ func (h *SignHandler) storeCountersigned(ctx context.Context, c *Chunk, results 
 				break
 			}
 			doc = nil
-			for _, w := range byID[id] {
+			for _, i := range items[id] {
+				w := &work[i]
 				base := cur
 				if doc != nil {
 					base = doc

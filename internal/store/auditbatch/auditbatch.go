@@ -101,6 +101,16 @@ func (b *Batcher) Stats() Stats {
 
 type queue struct{ pending []*request }
 
+// take moves up to n of the pending requests, oldest first, onto the end of
+// dst and returns it. The caller holds the Batcher's mu.
+func (q *queue) take(dst []*request, n int) []*request {
+	n = min(n, len(q.pending))
+	dst = append(dst, q.pending[:n]...)
+	clear(q.pending[:n])
+	q.pending = q.pending[n:]
+	return dst
+}
+
 type request struct {
 	ctx   context.Context
 	build func(audit.Head) (audit.Entry, error)
@@ -186,11 +196,7 @@ func (b *Batcher) run(id string, q *queue) {
 			b.mu.Unlock()
 			return
 		}
-		n := min(len(q.pending), MaxBatchEntries)
-		batch := make([]*request, n)
-		copy(batch, q.pending)
-		clear(q.pending[:n])
-		q.pending = q.pending[n:]
+		batch := q.take(nil, MaxBatchEntries)
 		head, known := b.heads[id]
 		closed := b.closed
 		b.mu.Unlock()
@@ -288,10 +294,7 @@ func (b *Batcher) commit(id string, q *queue, batch []*request, head audit.Head,
 		batch, rest = append(next, rest...), nil
 		if len(batch) < MaxBatchEntries {
 			b.mu.Lock()
-			n := min(len(q.pending), MaxBatchEntries-len(batch))
-			batch = append(batch, q.pending[:n]...)
-			clear(q.pending[:n])
-			q.pending = q.pending[n:]
+			batch = q.take(batch, MaxBatchEntries-len(batch))
 			b.mu.Unlock()
 		}
 		if attempt+1 >= jitterAfter {
