@@ -12,7 +12,6 @@
 package redistest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -29,6 +28,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/stele-go/stele/internal/testutil/syncbuf"
 )
 
 // EnvURL names the environment variable that points tests at an existing
@@ -57,7 +58,7 @@ type Server struct {
 	cmd    *exec.Cmd
 	dir    string
 	exited chan struct{}
-	output *syncBuffer
+	output *syncbuf.Buffer
 	once   sync.Once
 }
 
@@ -151,7 +152,7 @@ func launch(path string, opts Options) (*Server, error) {
 		Cluster: opts.Cluster,
 		dir:     dir,
 		exited:  make(chan struct{}),
-		output:  &syncBuffer{},
+		output:  &syncbuf.Buffer{Max: 64 << 10}, // the child's output, for error messages
 	}
 	s.cmd = exec.Command(path, args...)
 	s.cmd.Stdout = s.output
@@ -235,25 +236,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer collects the child's output for error messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() > 64<<10 {
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -8,16 +8,23 @@ import (
 )
 
 // Buffer is a bytes.Buffer safe for concurrent Write and String. The zero
-// Buffer is empty and ready to use.
+// Buffer is empty, unbounded and ready to use.
 type Buffer struct {
+	// Max, when positive, stops keeping writes once Max bytes are held
+	// (they still succeed): for the output of a long-lived child process.
+	Max int
+
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-// Write appends p.
+// Write appends p, or drops it once Max bytes are held.
 func (s *Buffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.Max > 0 && s.b.Len() > s.Max {
+		return len(p), nil
+	}
 	return s.b.Write(p)
 }
 

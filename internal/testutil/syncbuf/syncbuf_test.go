@@ -23,3 +23,15 @@ func TestConcurrentWrites(t *testing.T) {
 		t.Fatalf("%d bytes, %d pairs", len(got), strings.Count(got, "ab"))
 	}
 }
+
+func TestMax(t *testing.T) {
+	b := syncbuf.Buffer{Max: 4}
+	for range 3 {
+		if n, err := b.Write([]byte("abc")); n != 3 || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if got := b.String(); got != "abcabc" {
+		t.Errorf("kept %q, want writes up to the first past Max", got)
+	}
+}
