@@ -10,6 +10,10 @@
 #                     one key "load-1" is generated with bin/stele keygen when it holds none);
 #                     SIGNER_ARGS adds signer flags
 #       GATEWAYS=G    start G gateways (default 1) on ADDR's port, port+1, …
+#       PROCS=P       GOMAXPROCS of every Go process started here (gateways, workers, nats-server);
+#                     default 1: they all share this machine's cores, and one P each spares the Go
+#                     runtime its wake-ups of idle threads (as a CPU limit of 1 would in a container,
+#                     where Go sizes GOMAXPROCS from the limit); PROCS= leaves Go's default
 #   deployments/local/cluster.sh pids     print the PIDs of gateways, verifiers and signers, comma-separated
 #   deployments/local/cluster.sh allpids  the same, then nats-server and redis-server (for CPU figures)
 #   deployments/local/cluster.sh urls     print the gateways' URLs, comma-separated
@@ -32,8 +36,11 @@ HOST=${ADDR%:*}
 PORT=${ADDR##*:}
 [ -x "$NATS_SERVER" ] || NATS_SERVER=$(command -v nats-server)
 
+PROCS=${PROCS-1}
+
 start() { # name, command...
   local name=$1; shift
+  if [ -n "$PROCS" ] && [ "$name" != redis ]; then set -- env GOMAXPROCS="$PROCS" "$@"; fi
   "$@" >"$DIR/logs/$name.log" 2>&1 &
   echo $! >"$DIR/$name.pid"
 }

@@ -53,20 +53,14 @@ func openLoop(ctx context.Context, rate float64, d time.Duration, maxInFlight in
 	service := make([]time.Duration, n)
 	sem := make(chan struct{}, maxInFlight)
 	var wg sync.WaitGroup
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
+	p := newPacer()
+	defer p.close()
 	start := time.Now()
 	for i := range n {
 		due := start.Add(time.Duration(i) * period)
-		if wait := time.Until(due); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				wg.Wait()
-				return Latencies{}, ctx.Err()
-			}
+		if err := p.wait(ctx, due); err != nil {
+			wg.Wait()
+			return Latencies{}, err
 		}
 		select {
 		case sem <- struct{}{}:

@@ -290,3 +290,29 @@ func TestConnPool(t *testing.T) {
 		t.Errorf("unknown client kind: %v", err)
 	}
 }
+
+// TestPacerWait checks the pacer's contract: it never returns before the
+// due time, returns at once for one already past, and gives up with the
+// context's error on a due time far away.
+func TestPacerWait(t *testing.T) {
+	p := newPacer()
+	defer p.close()
+	for _, d := range []time.Duration{-time.Second, 0, 200 * time.Microsecond, 3 * time.Millisecond, 25 * time.Millisecond} {
+		due := time.Now().Add(d)
+		if err := p.wait(context.Background(), due); err != nil {
+			t.Fatalf("wait %v: %v", d, err)
+		}
+		if now := time.Now(); now.Before(due) {
+			t.Errorf("wait %v returned %v early", d, due.Sub(now))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := p.wait(ctx, start.Add(time.Hour)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait an hour with a 30 ms context: %v, want DeadlineExceeded", err)
+	}
+	if waited := time.Since(start); waited >= time.Hour/2 {
+		t.Errorf("waited %v for a cancelled context", waited)
+	}
+}
