@@ -84,11 +84,12 @@ func (c *Cache[T]) Refresh(ctx context.Context, seen time.Time) (T, error) {
 // GetOrStale is Get, except that when loading fails and a copy exists it
 // returns that copy and trusts it for another maximum age (the source is
 // unreachable: an old copy beats failing every caller). With no copy at all
-// the error is returned.
+// the error is returned, and so it is when ctx ended: a caller that gave up
+// says nothing about the source, so the copy's age is left as it was.
 func (c *Cache[T]) GetOrStale(ctx context.Context) (T, error) {
 	v, err := c.Get(ctx)
-	if err == nil {
-		return v, nil
+	if err == nil || ctx.Err() != nil {
+		return v, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

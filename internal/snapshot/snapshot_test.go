@@ -94,6 +94,32 @@ func TestFailures(t *testing.T) {
 	}
 }
 
+// TestGetOrStaleCancelled: a caller whose context ended gets its error, and
+// the old copy is not trusted for longer on its account: the next caller,
+// with the source back, gets a fresh load.
+func TestGetOrStaleCancelled(t *testing.T) {
+	clk := newClock()
+	var n atomic.Int64
+	c := snapshot.New("revocation list", time.Second, clk.now, func(ctx context.Context) (int64, error) {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		return n.Add(1), nil
+	})
+	if v, err := c.GetOrStale(ctx(t)); v != 1 || err != nil {
+		t.Fatalf("first GetOrStale = %d, %v", v, err)
+	}
+	clk.add(2 * time.Second)
+	cancelled, cancel := context.WithCancel(ctx(t))
+	cancel()
+	if _, err := c.GetOrStale(cancelled); !errors.Is(err, context.Canceled) {
+		t.Fatalf("GetOrStale with a cancelled context: %v, want context.Canceled", err)
+	}
+	if v, err := c.GetOrStale(ctx(t)); v != 2 || err != nil {
+		t.Fatalf("GetOrStale after a cancelled caller = %d, %v; want a fresh load (2)", v, err)
+	}
+}
+
 // TestRefreshForces: Refresh reloads unless someone loaded after seen, and
 // gives up when its context ends while another load holds the lock.
 func TestRefreshForces(t *testing.T) {
