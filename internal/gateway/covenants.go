@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,16 +123,23 @@ func (s *Server) handlePutCovenant(w http.ResponseWriter, r *http.Request) {
 
 	sd := jobs.StoredDocument(doc)
 	existing, err := s.store.GetDocument(ctx, sd.ID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
+	if errors.Is(err, store.ErrNotFound) {
 		if err := s.store.PutDocuments(ctx, []store.Document{sd}); err != nil {
 			s.fail(w, r, fmt.Errorf("put covenant %s: %w", sd.ID, err))
 			return
 		}
-		w.Header().Set("Location", "/v1/covenants/"+sd.ID)
-		writeJSON(w, http.StatusCreated, putAnswer{ID: sd.ID, Stored: true})
-		return
-	case err != nil:
+		// The put is create-only: another writer (a verify worker, a
+		// signer, another PUT) may have stored its copy in between, and
+		// then this copy was not written. Only ours is answered 201; theirs
+		// goes through the countersignature comparison below.
+		existing, err = s.store.GetDocument(ctx, sd.ID)
+		if err == nil && bytes.Equal(existing, sd.JSON) {
+			w.Header().Set("Location", "/v1/covenants/"+sd.ID)
+			writeJSON(w, http.StatusCreated, putAnswer{ID: sd.ID, Stored: true})
+			return
+		}
+	}
+	if err != nil {
 		s.fail(w, r, fmt.Errorf("put covenant %s: read stored copy: %w", sd.ID, err))
 		return
 	}
@@ -300,7 +308,7 @@ func parseListQuery(v url.Values) (store.DocumentQuery, error) {
 			*p.dst = t
 		}
 	}
-	if v.Has("hasChain") {
+	if v.Get("hasChain") != "" { // empty, like the other filters: no filter
 		b, err := boolParam(v, "hasChain")
 		if err != nil {
 			return q, err

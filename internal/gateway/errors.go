@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/stele-go/stele/internal/store"
 )
@@ -83,16 +87,40 @@ func fieldError(sentinel error, field, format string, args ...any) *Error {
 	return &Error{Err: sentinel, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// statusAndCode returns the HTTP status and code for err; errors outside the
-// table are internal errors.
+// statusAndCode returns the HTTP status and code for err: the table's for
+// the API's sentinels; 409 for a store conflict that outlasted its retries;
+// 503 when a dependency timed out or could not be reached (a retry may
+// succeed); else an internal error.
 func statusAndCode(err error) (int, string) {
 	for _, row := range errorTable {
 		if errors.Is(err, row.err) {
 			return row.status, row.code
 		}
 	}
+	if errors.Is(err, store.ErrConflict) {
+		return http.StatusConflict, "conflict"
+	}
+	if dependencyDown(err) {
+		return http.StatusServiceUnavailable, "unavailable"
+	}
 	return http.StatusInternalServerError, "internal"
 }
+
+// dependencyDown reports whether err says the store or NATS timed out or
+// could not be reached, rather than that something is wrong with the
+// request or the server.
+func dependencyDown(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoServers) || errors.Is(err, nats.ErrConnectionClosed)
+}
+
+// Messages of the errors that are not an *Error: their text names internals.
+const (
+	msgInternal    = "internal error"
+	msgConflict    = "the resource changed concurrently; retry"
+	msgUnavailable = "a dependency is unavailable; retry later"
+)
 
 // errorBody is the JSON shape of every error response.
 type errorBody struct {
@@ -113,10 +141,14 @@ func writeError(w http.ResponseWriter, err error) {
 	var apiErr *Error
 	switch {
 	case status == http.StatusInternalServerError:
-		detail.Message = "internal error"
+		detail.Message = msgInternal
 	case errors.As(err, &apiErr):
 		detail.Message = apiErr.Message
 		detail.Field = apiErr.Field
+	case status == http.StatusConflict:
+		detail.Message = msgConflict
+	case status == http.StatusServiceUnavailable:
+		detail.Message = msgUnavailable
 	default:
 		detail.Message = err.Error()
 	}

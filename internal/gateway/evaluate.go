@@ -178,12 +178,13 @@ func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, id string, 
 		return
 	}
 	if err != nil {
-		// The status is sent: end the stream early and log.
+		// The status is sent: break the response off (no final chunk), so
+		// that the client sees an error rather than an export that looks
+		// complete (and trims what it never received).
 		if !errors.Is(err, io.ErrClosedPipe) && r.Context().Err() == nil {
 			s.log.ErrorContext(r.Context(), "exporting the audit trail failed", "covenant", id, "err", err)
 		}
-		_ = bw.Flush()
-		return
+		panic(http.ErrAbortHandler)
 	}
 	if bw == nil {
 		start()
@@ -199,7 +200,7 @@ func (s *Server) handleAuditProof(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ctx, cancel := withTimeout(r.Context())
+	ctx, cancel := withBudget(r.Context(), auditTimeout)
 	defer cancel()
 	p, err := s.eval.Proof(ctx, r.PathValue("id"), index)
 	if err != nil {
@@ -212,7 +213,7 @@ func (s *Server) handleAuditProof(w http.ResponseWriter, r *http.Request) {
 // handleAuditVerify is GET /v1/covenants/{id}/audit/verify: the whole trail
 // checked, {"valid","entries","brokenAt","merkleRoot",…}.
 func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := withTimeout(r.Context())
+	ctx, cancel := withBudget(r.Context(), auditTimeout)
 	defer cancel()
 	rep, err := s.eval.VerifyTrail(ctx, r.PathValue("id"))
 	if err != nil {

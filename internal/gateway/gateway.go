@@ -320,8 +320,18 @@ const publishAckTimeout = 10 * time.Second
 const ctxTimeout = 10 * time.Second
 
 func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return withBudget(ctx, ctxTimeout)
+}
+
+// auditTimeout is the budget of reading a whole audit trail (its
+// verification, an inclusion proof): the work grows with the trail, about
+// a second per million entries on a local Redis.
+const auditTimeout = 5 * time.Minute
+
+// withBudget is withTimeout with the budget d.
+func withBudget(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return context.WithCancel(ctx)
 	}
-	return context.WithTimeout(ctx, ctxTimeout)
+	return context.WithTimeout(ctx, d)
 }

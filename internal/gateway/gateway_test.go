@@ -526,3 +526,39 @@ func TestLargeDocumentStaged(t *testing.T) {
 		t.Errorf("staged document: %d bytes, %v", len(got), err)
 	}
 }
+
+// TestJobShape: the 202 answer and GET /v1/jobs/{id} show every member of
+// a job, "completedAt" null until it completes, and agree on "createdAt".
+func TestJobShape(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	status, _, body := do(t, http.MethodPost, e.url+"/v1/verify", ctJSON, []byte(`{"items":[{"ref":"a","document":{"x":1}}]}`))
+	if status != http.StatusAccepted {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	var queued map[string]any
+	if err := json.Unmarshal(body, &queued); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := queued["jobId"].(string)
+	status, _, body = do(t, http.MethodGet, e.url+"/v1/jobs/"+id, "", nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET job: status %d: %s", status, body)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"jobId", "kind", "status", "total", "done", "valid", "invalid", "failed", "createdAt", "completedAt"} {
+		for what, m := range map[string]map[string]any{"202": queued, "GET": got} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("%s answer lacks %q", what, k)
+			}
+		}
+	}
+	if got["completedAt"] != nil || queued["completedAt"] != nil {
+		t.Errorf("completedAt of a queued job: %v / %v, want null", queued["completedAt"], got["completedAt"])
+	}
+	if queued["createdAt"] != got["createdAt"] {
+		t.Errorf("createdAt %v in the 202 answer, %v from GET", queued["createdAt"], got["createdAt"])
+	}
+}

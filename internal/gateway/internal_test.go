@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strconv"
@@ -13,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/store"
 )
 
 func TestDepthExceeds(t *testing.T) {
@@ -100,6 +106,47 @@ func TestStatusTable(t *testing.T) {
 	}
 	if status, code := statusAndCode(errors.New("boom")); status != 500 || code != "internal" {
 		t.Errorf("unknown error: %d %s", status, code)
+	}
+	// Outside the table: conflicts and unreachable dependencies, wrapped as
+	// the stores and handlers wrap them.
+	down := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	for _, c := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{fmt.Errorf("put covenant x: %w", store.ErrConflict), 409, "conflict"},
+		{fmt.Errorf("get job x: %w", context.DeadlineExceeded), 503, "unavailable"},
+		{fmt.Errorf("redisstore: get job x: %w", down), 503, "unavailable"},
+		{fmt.Errorf("publish: %w", nats.ErrNoServers), 503, "unavailable"},
+		{fmt.Errorf("get job x: %w", context.Canceled), 500, "internal"},
+	} {
+		if status, code := statusAndCode(c.err); status != c.status || code != c.code {
+			t.Errorf("%v: %d %s, want %d %s", c.err, status, code, c.status, c.code)
+		}
+		rec := httptest.NewRecorder()
+		writeError(rec, c.err)
+		if strings.Contains(rec.Body.String(), "redisstore") || strings.Contains(rec.Body.String(), "get job") {
+			t.Errorf("%v: the answer names internals: %s", c.err, rec.Body)
+		}
+	}
+}
+
+func TestAcceptsNDJSON(t *testing.T) {
+	for accept, want := range map[string]bool{
+		"":                     false,
+		"application/json":     false,
+		"application/x-ndjson": true,
+		"application/jsonl":    true,
+		"application/json, application/x-ndjson;q=0.5": true,
+		"application/json, application/x-ndjson;q=0":   false,
+		"application/x-ndjson;q=0.0":                   false,
+		"application/x-ndjson;q=x":                     false,
+		"text/plain, application/jsonl; q=1":           true,
+	} {
+		if got := acceptsNDJSON(accept); got != want {
+			t.Errorf("acceptsNDJSON(%q) = %v, want %v", accept, got, want)
+		}
 	}
 }
 

@@ -50,7 +50,7 @@ func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFound(err, "id", "job"))
 		return
 	}
-	writeJSON(w, http.StatusOK, job)
+	writeJSON(w, http.StatusOK, viewJob(job))
 }
 
 // resultsPage is the JSON answer of GET /v1/jobs/{id}/results.
@@ -131,21 +131,30 @@ func (s *Server) streamResults(w http.ResponseWriter, r *http.Request, id string
 		}
 		_ = rc.Flush()
 		if items, next, err = s.store.Results(ctx, id, next, s.lim.MaxPageSize); err != nil {
-			// The status is sent: end the stream early and log.
+			// The status is sent: break the response off (no final chunk),
+			// so that the client sees an error rather than a stream that
+			// looks complete.
 			s.log.ErrorContext(ctx, "streaming results failed", "job", id, "err", err)
-			return
+			panic(http.ErrAbortHandler)
 		}
 	}
 	_ = bw.Flush()
 }
 
-// acceptsNDJSON reports whether an Accept header asks for NDJSON.
+// acceptsNDJSON reports whether an Accept header asks for NDJSON: names it
+// with a quality above 0 (";q=0" means "not this one").
 func acceptsNDJSON(accept string) bool {
 	for _, part := range strings.Split(accept, ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err == nil && (mt == "application/x-ndjson" || mt == "application/jsonl") {
-			return true
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil || (mt != "application/x-ndjson" && mt != "application/jsonl") {
+			continue
 		}
+		if q, ok := params["q"]; ok {
+			if v, err := strconv.ParseFloat(q, 64); err != nil || !(v > 0) {
+				continue
+			}
+		}
+		return true
 	}
 	return false
 }

@@ -640,6 +640,7 @@ func TestListCovenants(t *testing.T) {
 				{"no such beneficiary", url.Values{"beneficiary": {"carol"}}, nil},
 				{"tag", url.Values{"tag": {"blue"}}, tagged},
 				{"hasChain", url.Values{"hasChain": {"true"}}, chained},
+				{"hasChain empty", url.Values{"hasChain": {""}}, all},
 				{"createdBefore", url.Values{"createdBefore": {base.Add(3*time.Hour + time.Minute).Format(time.RFC3339)}}, early},
 				{"createdAfter", url.Values{"createdAfter": {base.Add(7 * time.Hour).Format(time.RFC3339)}}, all[8:]},
 				{"issuer and tag", url.Values{"issuer": {"alice"}, "tag": {"red"}}, []string{all[0]}},

@@ -22,10 +22,25 @@ import (
 // up mid-way cannot leave a job half-queued.
 const queueTimeout = 2 * time.Minute
 
+// jobView is a job as the API shows it: every member present,
+// "completedAt" null until the job completes.
+type jobView struct {
+	store.Job
+	CompletedAt *time.Time `json:"completedAt"` // hides store.Job's
+}
+
+func viewJob(j store.Job) jobView {
+	v := jobView{Job: j}
+	if !j.CompletedAt.IsZero() {
+		v.CompletedAt = &j.CompletedAt
+	}
+	return v
+}
+
 // submitted is the answer to a queued job (202) or, with ?wait, to a
 // completed one (200, with Items and Next).
 type submitted struct {
-	store.Job
+	jobView
 	Items []store.Result `json:"items,omitempty"`
 	// Next is the offset of the next page of results when Items does not
 	// hold them all (only with Items).
@@ -128,20 +143,30 @@ func (s *Server) queueAndAnswer(w http.ResponseWriter, r *http.Request, spec job
 		s.fail(w, r, err)
 		return
 	}
+	// From here on the job is queued: whatever goes wrong while waiting for
+	// it, the client gets its ID (202), never an error that would read as
+	// "not queued" and invite a second submission.
 	if wait > 0 {
 		latest, results, err := s.waitJob(r.Context(), jobID, wake, wait)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		job = latest
-		if job.Status == store.StatusCompleted {
-			s.answerCompleted(w, r, job, results)
-			return
+		switch {
+		case err != nil:
+			s.log.WarnContext(r.Context(), "waiting for a queued job failed; answering 202", "job", jobID, "err", err)
+		case latest.Status == store.StatusCompleted:
+			if s.answerCompleted(w, r, latest, results) {
+				return
+			}
+			job = latest
+		default:
+			job = latest
 		}
 	}
-	w.Header().Set("Location", "/v1/jobs/"+jobID)
-	writeJSON(w, http.StatusAccepted, submitted{Job: job, Links: jobLinks(jobID)})
+	s.answerQueued(w, job)
+}
+
+// answerQueued writes the 202 answer of a queued job.
+func (s *Server) answerQueued(w http.ResponseWriter, job store.Job) {
+	w.Header().Set("Location", "/v1/jobs/"+job.ID)
+	writeJSON(w, http.StatusAccepted, submitted{jobView: viewJob(job), Links: jobLinks(job.ID)})
 }
 
 // queue creates the record of the job spec describes (its ID, kind and
@@ -153,7 +178,12 @@ func (s *Server) queue(reqCtx context.Context, spec jobs.Job, total int, feed fu
 	defer cancel()
 	start := time.Now()
 	jobID := spec.ID
-	job := store.Job{ID: jobID, Kind: spec.Kind, Total: total, CreatedAt: time.Now()}
+	// The record as the store keeps it (CreatedAt in UTC), so that the 202
+	// answer and GET /v1/jobs/{id} agree.
+	job, err := store.NewJob(store.Job{ID: jobID, Kind: spec.Kind, Total: total}, time.Now())
+	if err != nil {
+		return job, fmt.Errorf("queue job %s: %w: %w", jobID, err, ErrInternal)
+	}
 	if !s.nc.IsConnected() {
 		// Fail before creating a job that could not be queued.
 		return job, s.unavailable(reqCtx, fmt.Errorf("queue job %s: NATS %s", jobID, s.nc.Status()))
@@ -198,8 +228,9 @@ func (s *Server) unavailable(ctx context.Context, err error) error {
 
 // answerCompleted writes a completed job with its first page of results:
 // all is every result of the job when the completion event carried them
-// (nil otherwise: they are read from the store).
-func (s *Server) answerCompleted(w http.ResponseWriter, r *http.Request, job store.Job, all []store.Result) {
+// (nil otherwise: they are read from the store). It reports false, having
+// written nothing, when the results cannot be read.
+func (s *Server) answerCompleted(w http.ResponseWriter, r *http.Request, job store.Job, all []store.Result) bool {
 	ctx, cancel := withTimeout(r.Context())
 	defer cancel()
 	limit := min(max(job.Total, 1), s.lim.MaxPageSize)
@@ -211,18 +242,19 @@ func (s *Server) answerCompleted(w http.ResponseWriter, r *http.Request, job sto
 		var err error
 		items, next, err = s.store.Results(ctx, job.ID, 0, limit)
 		if err != nil {
-			s.fail(w, r, fmt.Errorf("results of job %s: %w", job.ID, err))
-			return
+			s.log.WarnContext(r.Context(), "reading a completed job's results failed; answering 202", "job", job.ID, "err", err)
+			return false
 		}
 	}
 	if items == nil {
 		items = []store.Result{}
 	}
-	ans := submitted{Job: job, Items: items, Links: jobLinks(job.ID)}
+	ans := submitted{jobView: viewJob(job), Items: items, Links: jobLinks(job.ID)}
 	if next >= 0 {
 		ans.Next = &next
 	}
 	writeJSON(w, http.StatusOK, ans)
+	return true
 }
 
 // parseWait reads ?wait=DURATION ("5s", "250ms"; a bare number is seconds),
