@@ -38,7 +38,8 @@ func (f HandlerFunc) HandleChunk(ctx context.Context, c *Chunk) ([]store.Result,
 }
 
 // PoisonFunc is told about every message the runner terminates because it
-// can never be processed, before it is terminated. It is the hook for a
+// can never be processed (after the items of a chunk that decoded were
+// recorded as failed), before it is terminated. It is the hook for a
 // dead-letter store.
 type PoisonFunc func(ctx context.Context, msg jetstream.Msg, err error)
 
@@ -130,6 +131,9 @@ type Runner struct {
 	handler Handler
 	cfg     RunnerConfig
 	log     *slog.Logger
+	// maxDeliver is the consumer's MaxDeliver (0: unknown or unlimited): a
+	// chunk that fails on that delivery is settled instead of handed back.
+	maxDeliver uint64
 
 	mu          sync.Mutex
 	started     bool
@@ -155,6 +159,9 @@ func NewRunner(cons jetstream.Consumer, js jetstream.JetStream, jobs store.Jobs,
 	}
 	r := &Runner{cons: cons, js: js, jobs: jobs, handler: h, cfg: c, log: c.Logger}
 	r.commit, _ = jobs.(store.ChunkCommitter)
+	if info := cons.CachedInfo(); info != nil && info.Config.MaxDeliver > 0 {
+		r.maxDeliver = uint64(info.Config.MaxDeliver)
+	}
 	return r, nil
 }
 
@@ -318,11 +325,10 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	}
 	if err != nil {
 		if errors.Is(err, ErrBadMessage) {
-			r.poison(ctx, msg, err)
+			r.settleFailed(ctx, msg, c, err, delivered, log)
 			return
 		}
-		log.Warn("jobs: chunk failed; will retry", "err", err)
-		r.nak(msg, delivered)
+		r.failed(ctx, msg, c, fmt.Errorf("handle: %w", err), delivered, log)
 		return
 	}
 
@@ -331,15 +337,10 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		if errors.Is(err, store.ErrInvalid) {
 			// The chunk does not fit its job (an index beyond the total):
 			// no retry can record it.
-			r.poison(ctx, msg, fmt.Errorf("record results: %w: %w", ErrBadMessage, err))
+			r.settleFailed(ctx, msg, c, fmt.Errorf("record results: %w: %w", ErrBadMessage, err), delivered, log)
 			return
 		}
-		if errors.Is(err, store.ErrNotFound) {
-			log.Warn("jobs: job record not found; will retry", "err", err)
-		} else {
-			log.Warn("jobs: record results failed; will retry", "err", err)
-		}
-		r.nak(msg, delivered)
+		r.failed(ctx, msg, c, fmt.Errorf("record results: %w", err), delivered, log)
 		return
 	}
 
@@ -353,9 +354,15 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	withResults := prog.Completed && len(results) == prog.Job.Total && len(results) <= MaxEventResults &&
 		sortedByIndex(results)
 	if err := r.publishEvents(ctx, c.JobID, results, prog.Job, announce, withResults); err != nil {
-		log.Warn("jobs: publish events failed; will retry", "err", err)
-		r.nak(msg, delivered)
-		return
+		// The results are recorded: a redelivery records nothing twice and
+		// publishes again; on the last delivery the events are given up.
+		if r.finalDelivery(delivered) {
+			log.Error("jobs: publishing events failed on the last delivery; acknowledging without them", "err", err)
+		} else {
+			log.Warn("jobs: publish events failed; will retry", "err", err)
+			r.nak(msg, delivered)
+			return
+		}
 	}
 	// The ack is not waited for: the results and events are durable, so a
 	// lost ack only means a redelivery, which changes nothing. Shutdown
@@ -384,7 +391,7 @@ func (r *Runner) retry(ctx context.Context, msg jetstream.Msg, c *Chunk, pending
 	if len(results) > 0 {
 		prog, err := r.record(ctx, c, pending, results)
 		if errors.Is(err, store.ErrInvalid) {
-			r.poison(ctx, msg, fmt.Errorf("record results: %w: %w", ErrBadMessage, err))
+			r.settleFailed(ctx, msg, c, fmt.Errorf("record results: %w: %w", ErrBadMessage, err), delivered, log)
 			return
 		}
 		if err == nil {
@@ -398,6 +405,12 @@ func (r *Runner) retry(ctx context.Context, msg jetstream.Msg, c *Chunk, pending
 			r.nak(msg, delivered)
 			return
 		}
+	}
+	if r.finalDelivery(delivered) {
+		// No other worker will get it: the items still without a result
+		// are settled as failed (those recorded above keep theirs).
+		r.settleFailed(ctx, msg, c, fmt.Errorf("handed back on each of %d deliveries: %s", delivered, retry.Reason), delivered, log)
+		return
 	}
 	log.Debug("jobs: chunk handed back for another worker", "reason", retry.Reason, "delay", delay)
 	if err := msg.NakWithDelay(delay); err != nil {
@@ -428,8 +441,9 @@ func (r *Runner) record(ctx context.Context, c *Chunk, pending *pendingWrites, r
 }
 
 // handle calls the handler, turning a panic into an error so that one bad
-// chunk cannot take the worker down; the chunk is retried (up to the
-// consumer's MaxDeliver) like after any other failure.
+// chunk cannot take the worker down; the chunk is retried (its items are
+// settled as failed on the consumer's last delivery) like after any other
+// failure.
 func (r *Runner) handle(ctx context.Context, c *Chunk) (results []store.Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -519,6 +533,78 @@ func sortedByIndex(results []store.Result) bool {
 		}
 	}
 	return true
+}
+
+// finalDelivery reports whether delivery number delivered is the consumer's
+// last: the server will not deliver the message again.
+func (r *Runner) finalDelivery(delivered uint64) bool {
+	return r.maxDeliver > 0 && delivered >= r.maxDeliver
+}
+
+// failed handles a chunk that failed for a reason that may pass (a store or
+// NATS outage, a handler error or panic): it is handed back for a later
+// delivery, except on the last one, after which the server would drop it
+// and leave its job short of its total for good; then its items are settled
+// as failed with err.
+func (r *Runner) failed(ctx context.Context, msg jetstream.Msg, c *Chunk, err error, delivered uint64, log *slog.Logger) {
+	if r.finalDelivery(delivered) {
+		r.settleFailed(ctx, msg, c, fmt.Errorf("failed on each of %d deliveries, last: %w", delivered, err), delivered, log)
+		return
+	}
+	log.Warn("jobs: chunk failed; will retry", "err", err)
+	r.nak(msg, delivered)
+}
+
+// settleFailed ends a chunk that decoded but cannot be processed: each of
+// its items that the job admits (index below the job's total) is recorded
+// as failed with reason, the events that follow are published (the job's
+// completion, when this completes it), and the message is terminated, so
+// that the job completes instead of waiting for items that will never come.
+// When even the failures cannot be recorded the message is handed back.
+func (r *Runner) settleFailed(ctx context.Context, msg jetstream.Msg, c *Chunk, reason error, delivered uint64, log *slog.Logger) {
+	results, err := r.failedResults(ctx, c, reason)
+	if err == nil && len(results) > 0 {
+		var prog store.Progress
+		if prog, err = r.record(ctx, c, nil, results); err == nil {
+			announce := prog.Completed || (delivered > 1 && prog.Job.Status == store.StatusCompleted)
+			if perr := r.publishEvents(ctx, c.JobID, nil, prog.Job, announce, false); perr != nil {
+				log.Warn("jobs: publishing the completion of a settled chunk failed", "err", perr)
+			}
+		}
+	}
+	if err != nil {
+		log.Error("jobs: could not record the chunk's items as failed; handing it back", "reason", reason, "err", err)
+		r.nak(msg, delivered)
+		return
+	}
+	r.poison(ctx, msg, reason)
+}
+
+// failedResults returns a failed result, saying reason, for each item of c
+// whose index the job's total admits (once per index).
+func (r *Runner) failedResults(ctx context.Context, c *Chunk, reason error) ([]store.Result, error) {
+	total := c.Total
+	if total <= 0 {
+		job, err := r.jobs.GetJob(ctx, c.JobID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil // no job to complete
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read job %s: %w", c.JobID, err)
+		}
+		total = job.Total
+	}
+	msg := "chunk could not be processed: " + truncate(reason.Error(), 300)
+	seen := make(map[int]bool, len(c.Items))
+	var out []store.Result
+	for _, it := range c.Items {
+		if it.Index < 0 || it.Index >= total || seen[it.Index] {
+			continue
+		}
+		seen[it.Index] = true
+		out = append(out, store.Result{Index: it.Index, Ref: it.Ref, DocumentID: it.DocumentID, Error: msg})
+	}
+	return out, nil
 }
 
 // nak hands msg back for redelivery after a delay growing with its delivery

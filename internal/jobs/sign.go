@@ -313,7 +313,11 @@ func (h *SignHandler) unknownKeys(ctx context.Context, c *Chunk, delivered uint6
 	if h.dir != nil {
 		adv, err := h.dir.SigningKeys(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("sign chunk %s.%d: read key directory: %w", c.JobID, c.Chunk, err)
+			// Without the directory, whether another signer advertises the
+			// key is unknown: allow the longer wait, so that the items still
+			// settle (unknown_key) after bounded retries.
+			h.log.Warn("jobs: reading the key directory failed; assuming the keys may be advertised", "job", c.JobID, "chunk", c.Chunk, "err", err)
+			limit = max(limit, h.maxAdvert)
 		}
 		now := h.now()
 		for i := range work {

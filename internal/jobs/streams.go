@@ -168,8 +168,10 @@ type ConsumerConfig struct {
 	AckWait time.Duration
 	// MaxDeliver bounds deliveries of one chunk (default 10, and
 	// DefaultSignMaxDeliver for sign jobs, whose chunks are also handed
-	// back while they look for the signer holding a key); a chunk that
-	// keeps failing is then left for the dead-letter handling (advisories).
+	// back while they look for the signer holding a key). On the last
+	// delivery a chunk that fails again has its items recorded as failed
+	// and is terminated (see Runner), so that its job completes; -1 means
+	// no bound (a failing chunk is retried until it succeeds).
 	MaxDeliver int
 	// MaxAckPending bounds chunks delivered and not yet acknowledged across
 	// all workers of the kind (default 1024).
