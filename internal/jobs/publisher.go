@@ -71,7 +71,7 @@ type PublishStats struct {
 // concurrent use; each Publish or ChunkWriter works independently.
 type Publisher struct {
 	js         jetstream.JetStream
-	docs       store.Documents
+	blobs      store.Blobs
 	chunkItems int
 	chunkBytes int
 	window     int
@@ -118,15 +118,15 @@ func WithPublishWindow(n int) PublisherOption {
 	}
 }
 
-// WithStaging lets the publisher store documents too large to inline in docs
-// (under BlobDocumentID) and send them by reference. Without it such an item
-// fails the publish with ErrInvalidJob.
-func WithStaging(docs store.Documents) PublisherOption {
+// WithStaging lets the publisher stage documents too large to inline in
+// blobs (under the SHA-256 of their bytes; see Item.Blob) and send them by
+// reference. Without it such an item fails the publish with ErrInvalidJob.
+func WithStaging(blobs store.Blobs) PublisherOption {
 	return func(p *Publisher) error {
-		if docs == nil {
-			return fmt.Errorf("%w: nil document store", ErrInvalidOption)
+		if blobs == nil {
+			return fmt.Errorf("%w: nil blob store", ErrInvalidOption)
 		}
-		p.docs = docs
+		p.blobs = blobs
 		return nil
 	}
 }
@@ -354,16 +354,15 @@ func (w *ChunkWriter) encodeItem(it Item) ([]byte, error) {
 	return b, nil
 }
 
-// stage stores it.Document under the hash of its bytes and returns the item
-// by reference.
+// stage stores it.Document as a blob named by the hash of its bytes and
+// returns the item by reference.
 func (w *ChunkWriter) stage(ctx context.Context, it Item) (Item, error) {
-	if w.p.docs == nil {
+	if w.p.blobs == nil {
 		return it, fmt.Errorf("jobs: job %s item %d: document of %d bytes too large to inline and no staging store: %w", w.job.ID, it.Index, len(it.Document), ErrInvalidJob)
 	}
 	sum := sha256.Sum256(it.Document)
 	h := hex.EncodeToString(sum[:])
-	doc := store.Document{ID: BlobDocumentID(h), JSON: bytes.Clone(it.Document)}
-	if err := w.p.docs.PutDocuments(ctx, []store.Document{doc}); err != nil {
+	if err := w.p.blobs.PutBlobs(ctx, []store.Blob{{ID: h, Data: bytes.Clone(it.Document)}}); err != nil {
 		return it, fmt.Errorf("jobs: job %s item %d: stage document: %w", w.job.ID, it.Index, err)
 	}
 	w.stats.Staged++

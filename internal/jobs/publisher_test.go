@@ -333,12 +333,16 @@ func TestPublishStagesLargeDocuments(t *testing.T) {
 	if got == nil || got.Blob != h || got.Document != nil || got.Ref != "big" {
 		t.Fatalf("staged item = %+v, want blob %s", got, h)
 	}
-	stored, err := st.GetDocument(ctx, jobs.BlobDocumentID(h))
+	stored, err := st.GetBlobs(ctx, []string{h})
 	if err != nil {
 		t.Fatalf("staged document: %v", err)
 	}
-	if !bytes.Equal(stored, big) {
-		t.Errorf("staged %d bytes differ from the %d submitted", len(stored), len(big))
+	if !bytes.Equal(stored[0], big) {
+		t.Errorf("staged %d bytes differ from the %d submitted", len(stored[0]), len(big))
+	}
+	// A staged document is not a document of the registry.
+	if _, err := st.GetDocument(ctx, h); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetDocument of the staged bytes' hash: %v, want ErrNotFound", err)
 	}
 }
 

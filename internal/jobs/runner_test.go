@@ -743,6 +743,22 @@ func TestRunnerStagedDocument(t *testing.T) {
 	results := p.results(t, job.ID)
 	checkResults(t, items, results, want)
 	checkStoredDocuments(t, p.st, items, results)
+	// Staging is not storing: the registry lists the authentic documents
+	// the verification stored, never a staged copy (which was written
+	// before anything verified it).
+	page, err := p.st.ListDocuments(testContext(t), store.DocumentQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified := map[string]bool{}
+	for _, r := range results {
+		verified[r.DocumentID] = true
+	}
+	for _, d := range page.Documents {
+		if !verified[d.ID] {
+			t.Errorf("listed %s (issuer %q), which is no verified document of the job", d.ID, d.IssuerID)
+		}
+	}
 }
 
 func TestNewRunnerRejectsBadConfig(t *testing.T) {

@@ -73,7 +73,7 @@ type Item struct {
 	// documentId). A missing document fails the item.
 	DocumentID string `json:"documentId,omitempty"`
 	// Blob is the lowercase hex SHA-256 of a document that was too large to
-	// inline; the publisher stored its bytes under [BlobDocumentID](Blob)
+	// inline; the publisher stored its bytes as a store.Blob of that ID
 	// before publishing. Staging is addressed by the hash of the bytes, not by
 	// the document's claimed ID, so an unverified document can never replace
 	// a stored covenant.
@@ -157,10 +157,6 @@ func JobEventSubject(jobID string) string { return SubjectJobEventPrefix + jobID
 
 // InvalidEventSubject is the subject of a job's invalid-document events.
 func InvalidEventSubject(jobID string) string { return SubjectJobEventPrefix + jobID + ".invalid" }
-
-// BlobDocumentID is the store key of a staged document whose bytes hash to
-// sha256Hex.
-func BlobDocumentID(sha256Hex string) string { return "blob:" + sha256Hex }
 
 // ValidJobID reports whether id can name a job: 1 to MaxJobIDLen characters
 // from [A-Za-z0-9_-], so that it is one subject token.

@@ -28,6 +28,10 @@ type VerifyConfig struct {
 	// Documents resolves items sent by reference and keeps the authentic
 	// documents verified inline (required).
 	Documents store.Documents
+	// Blobs holds the documents the publisher staged (Item.Blob); default
+	// Documents, when it is also a store.Blobs. Without either, a staged
+	// item fails.
+	Blobs store.Blobs
 	// SigCache, when set, remembers Ed25519 outcomes so that a repeated
 	// document costs no signature verification; every other check is still
 	// computed against the clock.
@@ -78,6 +82,7 @@ type VerifyConfig struct {
 // document is still the one its issuer signed.
 type VerifyHandler struct {
 	docs     store.Documents
+	blobs    store.Blobs
 	cached   bool // a signature cache is configured
 	revs     store.Revocations
 	resolver *registry.Resolver
@@ -94,7 +99,10 @@ func NewVerifyHandler(cfg VerifyConfig) (*VerifyHandler, error) {
 	if cfg.Documents == nil {
 		return nil, fmt.Errorf("%w: verify handler needs a document store", ErrInvalidOption)
 	}
-	h := &VerifyHandler{docs: cfg.Documents, cached: cfg.SigCache != nil, revs: cfg.Revocations, now: cfg.Now, keep: !cfg.DiscardDocuments, log: cfg.Logger}
+	h := &VerifyHandler{docs: cfg.Documents, blobs: cfg.Blobs, cached: cfg.SigCache != nil, revs: cfg.Revocations, now: cfg.Now, keep: !cfg.DiscardDocuments, log: cfg.Logger}
+	if h.blobs == nil {
+		h.blobs, _ = cfg.Documents.(store.Blobs)
+	}
 	h.resolver = registry.NewResolver(cfg.Documents)
 	if h.now == nil {
 		h.now = time.Now
@@ -134,9 +142,10 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 	docs := make([]*covenant.Document, len(c.Items))
 	keep := make([]bool, len(c.Items)) // candidates for storing
 
-	// Fetch everything sent by reference in one call.
-	var refIDs []string
-	var refItems []int
+	// Fetch everything sent by reference: stored documents in one call,
+	// staged blobs in another.
+	var refIDs, blobIDs []string
+	var refItems, blobItems []int
 	for i := range c.Items {
 		it := &c.Items[i]
 		results[i] = store.Result{Index: it.Index, Ref: it.Ref}
@@ -144,24 +153,38 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		case it.Error != "":
 		case it.Document != nil:
 		case it.Blob != "":
-			refIDs = append(refIDs, BlobDocumentID(it.Blob))
-			refItems = append(refItems, i)
+			if h.blobs != nil {
+				blobIDs = append(blobIDs, it.Blob)
+				blobItems = append(blobItems, i)
+			}
 		case it.DocumentID != "":
 			refIDs = append(refIDs, it.DocumentID)
 			refItems = append(refItems, i)
 		}
 	}
 	fetched := make([][]byte, len(c.Items))
-	if len(refIDs) > 0 {
-		got, err := h.docs.GetDocuments(ctx, refIDs)
+	fetch := func(what string, ids []string, items []int, get func(context.Context, []string) ([][]byte, error)) error {
+		if len(ids) == 0 {
+			return nil
+		}
+		got, err := get(ctx, ids)
 		if err != nil {
-			return nil, fmt.Errorf("verify chunk %s.%d: fetch %d documents: %w", c.JobID, c.Chunk, len(refIDs), err)
+			return fmt.Errorf("verify chunk %s.%d: fetch %d %s: %w", c.JobID, c.Chunk, len(ids), what, err)
 		}
-		if len(got) != len(refIDs) {
-			return nil, fmt.Errorf("verify chunk %s.%d: store returned %d documents for %d ids", c.JobID, c.Chunk, len(got), len(refIDs))
+		if len(got) != len(ids) {
+			return fmt.Errorf("verify chunk %s.%d: store returned %d %s for %d ids", c.JobID, c.Chunk, len(got), what, len(ids))
 		}
-		for j, i := range refItems {
+		for j, i := range items {
 			fetched[i] = got[j]
+		}
+		return nil
+	}
+	if err := fetch("documents", refIDs, refItems, h.docs.GetDocuments); err != nil {
+		return nil, err
+	}
+	if h.blobs != nil {
+		if err := fetch("staged documents", blobIDs, blobItems, h.blobs.GetBlobs); err != nil {
+			return nil, err
 		}
 	}
 

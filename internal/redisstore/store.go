@@ -8,6 +8,7 @@
 //	stele:{<jobID>}:job        hash: kind status total done valid invalid failed createdAt completedAt
 //	stele:{<jobID>}:results    hash: decimal index -> result (store.AppendStoredResult: compact, or JSON)
 //	stele:doc:<id>             string: the document's JSON (no expiry)
+//	stele:blob:<sha256 hex>    string: a staged document's bytes (store.Blobs), with the job TTL
 //	stele:idx:created          sorted set of document IDs, score = createdAt (Unix ms, 0 if unparseable)
 //	stele:idx:issuer:<id>      the same, per issuer ID
 //	stele:idx:beneficiary:<id> the same, per beneficiary ID

@@ -148,21 +148,27 @@ func (s *Store) GetDocuments(ctx context.Context, ids []string) ([][]byte, error
 // lookupBatch IDs per query, and calls scan for each row found; positions
 // gives the indexes in ids of an ID (it may repeat).
 func (s *Store) lookupDocuments(ctx context.Context, cols string, ids []string, scan func(rows *sql.Rows, positions func(id string) []int) error) error {
+	return s.lookupIDs(ctx, `SELECT `+cols+` FROM documents WHERE id IN `, nil, ids, scan)
+}
+
+// lookupIDs runs query (a SELECT ending in "id IN ", with len(lead)
+// parameters of its own before that) for ids, lookupBatch IDs at a time,
+// and calls scan for each row found, as lookupDocuments.
+func (s *Store) lookupIDs(ctx context.Context, query string, lead []any, ids []string, scan func(rows *sql.Rows, positions func(id string) []int) error) error {
 	pos := make(map[string][]int, len(ids))
 	for i, id := range ids {
 		pos[id] = append(pos[id], i)
 	}
 	positions := func(id string) []int { return pos[id] }
-	args := make([]any, 0, lookupBatch)
+	args := make([]any, 0, len(lead)+lookupBatch)
 	for lo := 0; lo < len(ids); lo += lookupBatch {
 		hi := min(lo+lookupBatch, len(ids))
-		args = args[:0]
+		args = append(args[:0], lead...)
 		for _, id := range ids[lo:hi] {
 			args = append(args, id)
 		}
 		err := func() error {
-			rows, err := s.r.QueryContext(ctx,
-				`SELECT `+cols+` FROM documents WHERE id IN `+placeholders(1, hi-lo), args...)
+			rows, err := s.r.QueryContext(ctx, query+placeholders(1, hi-lo), args...)
 			if err != nil {
 				return err
 			}

@@ -86,7 +86,11 @@ func (s *Store) Purge(ctx context.Context) (jobs, sigs int, err error) {
 		}
 		sigs += int(n)
 		if n == 0 {
-			return jobs, sigs, nil
+			break
 		}
 	}
+	if err := s.purgeBlobs(ctx, now); err != nil {
+		return jobs, sigs, err
+	}
+	return jobs, sigs, nil
 }

@@ -64,6 +64,8 @@ CREATE INDEX sigs_expires ON sigs (expires_at);
 	schemaRegistry,
 	// 3: audit logs and rate-limit windows (schema_audit.go).
 	schemaAudit,
+	// 4: staged blobs (blobs.go).
+	schemaBlobs,
 }
 
 // afterMigration[v], when set, runs in the transaction of migration v+1 after

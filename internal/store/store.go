@@ -266,9 +266,43 @@ type ChunkCommitter interface {
 	CommitChunk(ctx context.Context, jobID string, w ChunkWrites) (Progress, error)
 }
 
+// Blob is a staged document's bytes under the ID the publisher gives them.
+type Blob struct {
+	ID   string
+	Data []byte
+}
+
+// Blobs holds documents too large to travel inline in a job message, from
+// the publisher that stages them to the worker that reads them. A blob is
+// not a document of the registry: it is stored before anything verified it,
+// is never indexed or listed, and expires after the store's job TTL.
+type Blobs interface {
+	// PutBlobs stores blobs (ErrInvalid for an empty or overlong ID or
+	// empty data; nothing is written then), replacing a blob of the same
+	// ID and restarting its lifetime.
+	PutBlobs(ctx context.Context, blobs []Blob) error
+	// GetBlobs returns, per ID, the blob's bytes, nil when there is none
+	// (never stored, or expired).
+	GetBlobs(ctx context.Context, ids []string) ([][]byte, error)
+}
+
+// CheckBlobs validates the arguments of a PutBlobs call.
+func CheckBlobs(blobs []Blob) error {
+	for i, b := range blobs {
+		if err := CheckID("blob", b.ID); err != nil {
+			return fmt.Errorf("blob %d: %w", i, err)
+		}
+		if len(b.Data) == 0 {
+			return fmt.Errorf("blob %q: empty data: %w", b.ID, ErrInvalid)
+		}
+	}
+	return nil
+}
+
 // Store is everything a Stele process needs from shared storage.
 type Store interface {
 	Documents
+	Blobs
 	Jobs
 	SigCache
 	ChunkCommitter

@@ -59,6 +59,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ResultsGaps", testResultsGaps},
 		{"ResultsInvalidPage", testResultsInvalidPage},
 		{"Documents", testDocuments},
+		{"Blobs", testBlobs},
+		{"BlobTTL", testBlobTTL},
 		{"DocumentsInvalid", testDocumentsInvalid},
 		{"SwapDocument", testSwapDocument},
 		{"CreateOnly", testCreateOnly},

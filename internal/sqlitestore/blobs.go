@@ -1,0 +1,86 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/stele-go/stele/internal/store"
+)
+
+// schemaBlobs is migration 4: staged blobs (store.Blobs), apart from the
+// documents table and its listing indexes.
+const schemaBlobs = `
+CREATE TABLE blobs (
+	id         TEXT PRIMARY KEY,
+	data       BLOB NOT NULL,
+	expires_at INTEGER NOT NULL -- Unix ns
+);
+CREATE INDEX blobs_expires ON blobs (expires_at);
+`
+
+// PutBlobs stores staged blobs for the job TTL; see store.Blobs.
+func (s *Store) PutBlobs(ctx context.Context, blobs []store.Blob) error {
+	if err := store.CheckBlobs(blobs); err != nil {
+		return fmt.Errorf("sqlitestore: put blobs: %w", err)
+	}
+	if len(blobs) == 0 {
+		return nil
+	}
+	expires := s.nowNano() + s.opts.jobTTL.Nanoseconds()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, b := range blobs {
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO blobs (id, data, expires_at) VALUES (?, ?, ?)
+				 ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at`,
+				b.ID, b.Data, expires); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlitestore: put %d blobs: %w", len(blobs), err)
+	}
+	return nil
+}
+
+// GetBlobs reads staged blobs; see store.Blobs.
+func (s *Store) GetBlobs(ctx context.Context, ids []string) ([][]byte, error) {
+	out := make([][]byte, len(ids))
+	err := s.lookupIDs(ctx, `SELECT id, data FROM blobs WHERE expires_at > ? AND id IN `, []any{s.nowNano()}, ids,
+		func(rows *sql.Rows, positions func(id string) []int) error {
+			var id string
+			var b []byte
+			if err := rows.Scan(&id, &b); err != nil {
+				return err
+			}
+			for _, i := range positions(id) {
+				out[i] = b
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get %d blobs: %w", len(ids), err)
+	}
+	return out, nil
+}
+
+// purgeBlobs deletes the blobs expired at now (Unix ns), in short
+// statements.
+func (s *Store) purgeBlobs(ctx context.Context, now int64) error {
+	for {
+		res, err := s.w.ExecContext(ctx,
+			`DELETE FROM blobs WHERE id IN (SELECT id FROM blobs WHERE expires_at <= ? LIMIT 100)`, now)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: purge blobs: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlitestore: purge blobs: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+}
