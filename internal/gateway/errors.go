@@ -71,6 +71,9 @@ type Error struct {
 	Err     error
 	Field   string
 	Message string
+	// JobID names the job an error concerns when one was created (a job
+	// only partly queued).
+	JobID string
 }
 
 func (e *Error) Error() string {
@@ -131,6 +134,7 @@ type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	JobID   string `json:"jobId,omitempty"`
 }
 
 // writeError writes err as a JSON error response. Internal errors are not
@@ -145,6 +149,10 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.As(err, &apiErr):
 		detail.Message = apiErr.Message
 		detail.Field = apiErr.Field
+		detail.JobID = apiErr.JobID
+		if apiErr.JobID != "" {
+			w.Header().Set("Location", "/v1/jobs/"+apiErr.JobID)
+		}
 	case status == http.StatusConflict:
 		detail.Message = msgConflict
 	case status == http.StatusServiceUnavailable:

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stele-go/stele/internal/core/covenant"
 	"github.com/stele-go/stele/internal/gateway"
@@ -176,5 +179,98 @@ func TestPutRaceKeepsCountersignature(t *testing.T) {
 	}
 	if string(got) != string(docJSON(signed)) {
 		t.Errorf("the stored copy lacks the PUT's countersignature:\n%s", got)
+	}
+}
+
+// shrinkQueue sets the work queue's byte limit.
+func shrinkQueue(t *testing.T, e *testEnv, maxBytes int64) {
+	t.Helper()
+	ctx := testContext(t)
+	s, err := e.js.Stream(ctx, jobs.StreamJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.MaxBytes = maxBytes
+	if _, err := e.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// padded returns n JSON documents of about size bytes each.
+func padded(n, size int) []string {
+	docs := make([]string, n)
+	for i := range docs {
+		docs[i] = fmt.Sprintf(`{"n":%d,"pad":"%s"}`, i, strings.Repeat("p", size))
+	}
+	return docs
+}
+
+// TestUploadLargerThanQueue: an NDJSON upload the work queue could never
+// hold is refused before any job exists.
+func TestUploadLargerThanQueue(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	shrinkQueue(t, e, 1<<20)
+	status, _, body := do(t, http.MethodPost, e.url+"/v1/verify", ctNDJSON, []byte(strings.Join(padded(1000, 2000), "\n")))
+	expectError(t, "upload over the queue's size", status, body, http.StatusRequestEntityTooLarge, "body_too_large", "body")
+	if n := len(e.chunks(t)); n != 0 {
+		t.Errorf("%d chunks queued for a refused upload", n)
+	}
+}
+
+// TestQueueFillsPartWay: when the queue fills up while a job is being
+// published, the client gets a 503 naming the job, the items that did not
+// reach the queue are recorded as failed, and the job completes once the
+// queued ones are verified: nothing is left waiting forever.
+func TestQueueFillsPartWay(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	shrinkQueue(t, e, 2<<20)
+	docs := padded(2000, 3000) // ~6 MB of chunks
+	items := make([]string, len(docs))
+	for i, d := range docs {
+		items[i] = fmt.Sprintf(`{"ref":"r%d","document":%s}`, i, d)
+	}
+	status, hdr, body := do(t, http.MethodPost, e.url+"/v1/verify", ctJSON, []byte(`{"items":[`+strings.Join(items, ",")+`]}`))
+	if status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503: %.300s", status, body)
+	}
+	var ans struct {
+		Error struct {
+			Code, Message, JobID string
+		}
+	}
+	if err := json.Unmarshal(body, &ans); err != nil {
+		t.Fatal(err)
+	}
+	id := ans.Error.JobID
+	if ans.Error.Code != "unavailable" || id == "" || hdr.Get("Location") != "/v1/jobs/"+id || !strings.Contains(ans.Error.Message, "queue is full") {
+		t.Fatalf("answer %s, Location %q", body, hdr.Get("Location"))
+	}
+	queued := 0
+	for _, c := range e.chunks(t) {
+		queued += len(c.Items)
+	}
+	if queued == 0 || queued >= len(docs) {
+		t.Fatalf("%d of %d items queued; the test needs a queue that fills part-way", queued, len(docs))
+	}
+	job, err := e.st.GetJob(testContext(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Failed != len(docs)-queued || job.Done != job.Failed {
+		t.Errorf("before any verification: %+v, want the %d unqueued items failed", job, len(docs)-queued)
+	}
+	e.startVerifier(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for job.Status != store.StatusCompleted && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		if job, err = e.st.GetJob(testContext(t), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if job.Status != store.StatusCompleted || job.Done != len(docs) || job.Failed != len(docs) {
+		// Every item fails: the queued ones as malformed covenants, the
+		// others as not queued.
+		t.Errorf("job %+v, want completed with all %d items failed", job, len(docs))
 	}
 }

@@ -55,6 +55,12 @@ func (s *Server) verifyNDJSON(w http.ResponseWriter, r *http.Request, at string,
 		return
 	}
 	s.log.DebugContext(r.Context(), "upload spooled", "documents", total, "duration", time.Since(start))
+	if fi, err := f.Stat(); err == nil {
+		if err := s.checkRoom(r.Context(), fi.Size()); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	feed := func(ctx context.Context, cw *jobs.ChunkWriter) error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("rewind spool: %w", err)
@@ -62,6 +68,31 @@ func (s *Server) verifyNDJSON(w http.ResponseWriter, r *http.Request, at string,
 		return s.feedLines(ctx, f, cw)
 	}
 	s.queueAndAnswer(w, r, jobs.Job{Kind: store.KindVerify, At: at, Chain: chain}, total, wait, feed)
+}
+
+// checkRoom refuses, before any job is created, an upload of size bytes
+// that the work queue cannot take: 413 when it exceeds the queue's whole
+// capacity (it never could), 503 when the queue is too full for it now.
+// Chunks cost a little more than the documents they carry, and staged
+// documents none, so this is an estimate; a queue that fills up meanwhile
+// is still handled (see unqueued). When the queue's state cannot be read,
+// the upload goes ahead.
+func (s *Server) checkRoom(ctx context.Context, size int64) error {
+	str, err := s.js.Stream(ctx, jobs.StreamJobs)
+	if err != nil {
+		s.log.WarnContext(ctx, "reading the work queue's state failed", "err", err)
+		return nil
+	}
+	info := str.CachedInfo()
+	if max := info.Config.MaxBytes; max > 0 {
+		if size > max {
+			return fieldError(ErrBodyTooLarge, "body", "the upload (%d bytes) is larger than the work queue (%d bytes): split it", size, max)
+		}
+		if size > max-int64(info.State.Bytes) {
+			return &Error{Err: ErrUnavailable, Message: "the job queue is too full for this upload; retry later"}
+		}
+	}
+	return nil
 }
 
 // spool copies body to a temporary file and counts its non-blank lines. On

@@ -193,28 +193,67 @@ func (s *Server) queue(reqCtx context.Context, spec jobs.Job, total int, feed fu
 	}
 	cw, err := s.pub.NewChunkWriter(spec)
 	if err != nil {
-		return job, fmt.Errorf("queue job %s: %w", jobID, err)
+		return job, s.unqueued(ctx, reqCtx, job, 0, fmt.Errorf("queue job %s: %w", jobID, err))
 	}
 	if err := feed(ctx, cw); err != nil {
 		cw.Abort()
-		var apiErr *Error
-		if errors.As(err, &apiErr) {
-			return job, err
-		}
-		return job, s.unavailable(reqCtx, fmt.Errorf("queue job %s: %w", jobID, err))
+		return job, s.unqueued(ctx, reqCtx, job, cw.Queued(), fmt.Errorf("queue job %s: %w", jobID, err))
 	}
 	stats, err := cw.Close(ctx)
 	if err != nil {
-		return job, s.unavailable(reqCtx, fmt.Errorf("queue job %s: %w", jobID, err))
+		return job, s.unqueued(ctx, reqCtx, job, cw.Queued(), fmt.Errorf("queue job %s: %w", jobID, err))
 	}
 	if stats.Items != total {
-		return job, fmt.Errorf("queue job %s: published %d items of %d: %w", jobID, stats.Items, total, ErrInternal)
+		err := fmt.Errorf("queue job %s: published %d items of %d: %w", jobID, stats.Items, total, ErrInternal)
+		return job, s.unqueued(ctx, reqCtx, job, min(stats.Items, total), err)
 	}
 	s.log.DebugContext(reqCtx, "job queued", "job", jobID, "kind", spec.Kind, "items", stats.Items, "chunks", stats.Chunks,
 		"staged", stats.Staged, "duration", time.Since(start))
 	job.Status = store.StatusQueued
 	return job, nil
 }
+
+// unqueued handles a job whose record exists but whose items from queued
+// on may not have been published (the queue filled up, NATS went away, a
+// bug): those items are recorded as failed, so that the job completes with
+// the items that did reach the queue instead of waiting for the others
+// forever, and the error returned names the job. A failed item that was
+// queued after all keeps whichever result is recorded first.
+func (s *Server) unqueued(ctx, reqCtx context.Context, job store.Job, queued int, err error) error {
+	s.log.ErrorContext(reqCtx, "queueing failed part-way", "job", job.ID, "queued", queued, "total", job.Total, "err", err)
+	var apiErr *Error
+	msg := "the job could not be queued; retry later"
+	switch {
+	case errors.As(err, &apiErr):
+		msg = apiErr.Message
+	case errors.Is(err, jobs.ErrQueueFull):
+		msg = "the job queue is full; retry later"
+	}
+	reason := "not queued: " + msg
+	for lo := queued; lo < job.Total; lo += unqueuedBatch {
+		hi := min(lo+unqueuedBatch, job.Total)
+		results := make([]store.Result, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			results = append(results, store.Result{Index: i, Error: reason})
+		}
+		if _, rerr := s.store.RecordResults(ctx, job.ID, results); rerr != nil {
+			s.log.ErrorContext(reqCtx, "recording the unqueued items as failed failed; the job will not complete", "job", job.ID, "err", rerr)
+			break
+		}
+	}
+	status, _ := statusAndCode(err)
+	if apiErr == nil || status >= 500 {
+		apiErr = &Error{Err: ErrUnavailable}
+	}
+	if queued > 0 {
+		msg = fmt.Sprintf("%s (items 0 to %d of job %s were queued; the other %d are recorded as failed)", msg, queued-1, job.ID, job.Total-queued)
+	}
+	return &Error{Err: apiErr.Err, Field: apiErr.Field, Message: msg, JobID: job.ID}
+}
+
+// unqueuedBatch is the number of failed results recorded per call by
+// unqueued.
+const unqueuedBatch = 1000
 
 // unavailable logs err and returns the client-facing 503.
 func (s *Server) unavailable(ctx context.Context, err error) error {

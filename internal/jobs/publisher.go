@@ -211,6 +211,9 @@ type ChunkWriter struct {
 	next    int // index of the next item
 	encBuf  []byte
 	pending []jetstream.PubAckFuture
+	ends    []int // per pending chunk, the index after its last item
+	queued  int   // items [0, queued) are in acknowledged chunks
+	gap     bool  // a chunk failed: queued stays where it is
 	stats   PublishStats
 	err     error
 	closed  bool
@@ -395,6 +398,7 @@ func (w *ChunkWriter) flush(ctx context.Context) error {
 		return fmt.Errorf("jobs: publish job %s chunk %d: %w", w.job.ID, w.chunk, classifyPublishErr(err))
 	}
 	w.pending = append(w.pending, fut)
+	w.ends = append(w.ends, w.next)
 	w.stats.Chunks++
 	w.chunk++
 	w.items.Reset()
@@ -403,18 +407,23 @@ func (w *ChunkWriter) flush(ctx context.Context) error {
 }
 
 func (w *ChunkWriter) waitOldest(ctx context.Context) error {
-	fut := w.pending[0]
+	fut, end := w.pending[0], w.ends[0]
 	w.pending[0] = nil
-	w.pending = w.pending[1:]
+	w.pending, w.ends = w.pending[1:], w.ends[1:]
 	select {
 	case ack := <-fut.Ok():
 		if ack.Duplicate {
 			w.stats.Duplicates++
 		}
+		if !w.gap {
+			w.queued = end
+		}
 		return nil
 	case err := <-fut.Err():
+		w.gap = true
 		return fmt.Errorf("jobs: publish job %s: %w", w.job.ID, classifyPublishErr(err))
 	case <-ctx.Done():
+		w.gap = true
 		return fmt.Errorf("jobs: publish job %s: %w", w.job.ID, ctx.Err())
 	}
 }
@@ -426,6 +435,12 @@ func (w *ChunkWriter) fail(err error) error {
 
 // Items returns the number of items added so far.
 func (w *ChunkWriter) Items() int { return w.stats.Items }
+
+// Queued returns how many items, from index 0, are in chunks the stream has
+// acknowledged: after a failed Add or Close, items [0, Queued()) are queued
+// for certain, and the others may or may not be (a chunk whose
+// acknowledgement was lost may still have been stored).
+func (w *ChunkWriter) Queued() int { return w.queued }
 
 // Close publishes the last chunk, waits until the stream acknowledged every
 // chunk and reports the totals: Items is the job's total. Close after an
@@ -451,7 +466,7 @@ func (w *ChunkWriter) Close(ctx context.Context) (PublishStats, error) {
 			}
 		}
 	}
-	w.pending = nil
+	w.pending, w.ends = nil, nil
 	if err := errors.Join(errs...); err != nil {
 		w.err = err
 		return w.stats, err
@@ -463,6 +478,6 @@ func (w *ChunkWriter) Close(ctx context.Context) (PublishStats, error) {
 // Chunks already published stay queued.
 func (w *ChunkWriter) Abort() {
 	w.closed = true
-	w.pending = nil
+	w.pending, w.ends = nil, nil
 	w.items.Reset()
 }
