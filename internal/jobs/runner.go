@@ -344,16 +344,22 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 
-	// A redelivered chunk of a completed job may be the retry of the one
-	// that completed it and died before announcing it: announce again (the
-	// event's message ID makes the repeat a duplicate within the window).
-	announce := prog.Completed || (delivered > 1 && prog.Job.Status == store.StatusCompleted)
-	// A completing call that recorded as many results as the job has
-	// recorded all of them (indices are unique and below the total), so
-	// they are the stored ones and may ride on the event.
-	withResults := prog.Completed && len(results) == prog.Job.Total && len(results) <= MaxEventResults &&
-		sortedByIndex(results)
-	if err := r.publishEvents(ctx, c.JobID, results, prog.Job, announce, withResults); err != nil {
+	// A redelivered (or republished) chunk of a completed job may be the
+	// retry of the one that completed it and died before announcing it:
+	// announce again (the event's message ID makes the repeat a duplicate
+	// within the window).
+	announce := prog.Completed || (prog.Job.Status == store.StatusCompleted &&
+		(delivered > 1 || prog.Recorded < distinctIndices(results)))
+	// A completing call that recorded all of its results, as many as the
+	// job has, recorded all of the job's (indices are unique and below the
+	// total), so they are the stored ones and may ride on the event.
+	withResults := prog.Completed && prog.Recorded == len(results) && len(results) == prog.Job.Total &&
+		len(results) <= MaxEventResults && sortedByIndex(results)
+	events, err := r.eventResults(ctx, c.JobID, results, prog)
+	if err == nil {
+		err = r.publishEvents(ctx, c.JobID, events, prog.Job, announce, withResults)
+	}
+	if err != nil {
 		// The results are recorded: a redelivery records nothing twice and
 		// publishes again; on the last delivery the events are given up.
 		if r.finalDelivery(delivered) {
@@ -395,10 +401,14 @@ func (r *Runner) retry(ctx context.Context, msg jetstream.Msg, c *Chunk, pending
 			return
 		}
 		if err == nil {
-			announce := prog.Completed || (delivered > 1 && prog.Job.Status == store.StatusCompleted)
-			withResults := prog.Completed && len(results) == prog.Job.Total && len(results) <= MaxEventResults &&
-				sortedByIndex(results)
-			err = r.publishEvents(ctx, c.JobID, results, prog.Job, announce, withResults)
+			announce := prog.Completed || (prog.Job.Status == store.StatusCompleted &&
+				(delivered > 1 || prog.Recorded < distinctIndices(results)))
+			withResults := prog.Completed && prog.Recorded == len(results) && len(results) == prog.Job.Total &&
+				len(results) <= MaxEventResults && sortedByIndex(results)
+			var events []store.Result
+			if events, err = r.eventResults(ctx, c.JobID, results, prog); err == nil {
+				err = r.publishEvents(ctx, c.JobID, events, prog.Job, announce, withResults)
+			}
 		}
 		if err != nil {
 			log.Warn("jobs: recording partial results failed; will retry", "err", err)
@@ -523,6 +533,50 @@ func (r *Runner) publishEvents(ctx context.Context, jobID string, results []stor
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// eventResults returns the results the invalid-document events are made
+// of: results when the store recorded all of them, else what the store
+// holds for their indices. A redelivered chunk is verified again, against
+// a later clock, revocation list and registry, and may reach other
+// verdicts than the delivery whose results were recorded first; the events
+// must tell what the store holds.
+func (r *Runner) eventResults(ctx context.Context, jobID string, results []store.Result, prog store.Progress) ([]store.Result, error) {
+	if len(results) == 0 || prog.Recorded >= distinctIndices(results) {
+		return results, nil
+	}
+	lo, hi := results[0].Index, results[0].Index
+	want := make(map[int]bool, len(results))
+	for _, res := range results {
+		lo, hi = min(lo, res.Index), max(hi, res.Index)
+		want[res.Index] = true
+	}
+	stored := make([]store.Result, 0, len(results))
+	for off := lo; off >= 0 && off <= hi; {
+		page, next, err := r.jobs.Results(ctx, jobID, off, min(hi-off+1, store.MaxPageSize))
+		if err != nil {
+			return nil, fmt.Errorf("read the recorded results of job %s: %w", jobID, err)
+		}
+		for _, res := range page {
+			if want[res.Index] {
+				stored = append(stored, res)
+			}
+		}
+		off = next
+	}
+	return stored, nil
+}
+
+// distinctIndices returns the number of different indices in results.
+func distinctIndices(results []store.Result) int {
+	if sortedByIndex(results) {
+		return len(results)
+	}
+	seen := make(map[int]bool, len(results))
+	for _, res := range results {
+		seen[res.Index] = true
+	}
+	return len(seen)
 }
 
 // sortedByIndex reports whether results are in increasing index order.

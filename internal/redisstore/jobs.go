@@ -94,7 +94,7 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 local j = redis.call('HMGET', KEYS[1], 'kind', 'status', 'total', 'done', 'valid', 'invalid', 'failed', 'createdAt', 'completedAt')
-return {completed, j[1], j[2], j[3], j[4], j[5], j[6], j[7], j[8], j[9]}
+return {completed, j[1], j[2], j[3], j[4], j[5], j[6], j[7], j[8], j[9], added}
 `)
 
 // Bounds of one recordScript call; larger RecordResults calls are split into
@@ -319,11 +319,14 @@ func (s *Store) record(ctx context.Context, jobID string, calls [][]any, before 
 		case err != nil:
 			return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %w", jobID, err)
 		}
-		if len(vals) != 1+len(jobFields) {
+		if len(vals) != 2+len(jobFields) {
 			return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: script returned %d values", jobID, len(vals))
 		}
 		if c, _ := vals[0].(int64); c == 1 {
 			p.Completed = true
+		}
+		if n, ok := vals[len(vals)-1].(int64); ok {
+			p.Recorded += int(n)
 		}
 		p.Job, err = parseJob(jobID, func(f string) (string, bool) {
 			for i, name := range jobFields {

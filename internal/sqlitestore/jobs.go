@@ -165,6 +165,7 @@ func (s *Store) recordTx(ctx context.Context, tx *sql.Tx, jobID string, results 
 		}
 	}
 	n := added[store.OutcomeValid] + added[store.OutcomeInvalid] + added[store.OutcomeFailed]
+	p.Recorded = n
 	if n > 0 {
 		job.Valid += added[store.OutcomeValid]
 		job.Invalid += added[store.OutcomeInvalid]

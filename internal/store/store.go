@@ -183,6 +183,11 @@ type Progress struct {
 	// Completed is true for exactly one caller: the one whose results
 	// brought Done to Total.
 	Completed bool
+	// Recorded is the number of the call's results that were new. When it
+	// is below the number of distinct indices given, the others were
+	// recorded before and the store kept those results, which may differ
+	// from the ones given (read them back with Results).
+	Recorded int
 }
 
 // Jobs stores job records, progress and results.

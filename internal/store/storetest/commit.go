@@ -55,8 +55,8 @@ func testCommitChunk(t *testing.T, newStore NewStore) {
 	}
 	running := job
 	running.Status, running.Done, running.Valid, running.Invalid, running.Failed = store.StatusRunning, 4, 2, 1, 1
-	if p.Completed {
-		t.Error("partial chunk reported Completed")
+	if p.Completed || p.Recorded != 4 {
+		t.Errorf("partial chunk: Completed %v, Recorded %d; want false, 4", p.Completed, p.Recorded)
 	}
 	diffJob(t, "progress after the first chunk", running, p.Job)
 	checkCommitted(t, s, "after the first chunk", docs, keys, valid)
@@ -72,8 +72,8 @@ func testCommitChunk(t *testing.T, newStore NewStore) {
 	if err != nil {
 		t.Fatalf("CommitChunk again: %v", err)
 	}
-	if p.Completed {
-		t.Error("redelivered chunk reported Completed")
+	if p.Completed || p.Recorded != 0 {
+		t.Errorf("redelivered chunk: Completed %v, Recorded %d; want false, 0", p.Completed, p.Recorded)
 	}
 	diffJob(t, "progress after a redelivery", running, p.Job)
 	diffJob(t, "job after a redelivery", running, mustGetJob(t, s, job.ID))

@@ -149,15 +149,15 @@ func testRecordResultsIdempotent(t *testing.T, newStore NewStore) {
 	job := mustCreate(t, s, 8)
 	first := resultsRange(0, 8, "first")
 	p := mustRecord(t, s, job.ID, first[:5])
-	if p.Completed {
-		t.Fatal("partial results reported Completed")
+	if p.Completed || p.Recorded != 5 {
+		t.Fatalf("partial results: Completed %v, Recorded %d; want false, 5", p.Completed, p.Recorded)
 	}
 	before := mustGetJob(t, s, job.ID)
 
 	// A redelivery of the same results changes nothing.
 	p = mustRecord(t, s, job.ID, first[:5])
-	if p.Completed {
-		t.Error("redelivered results reported Completed")
+	if p.Completed || p.Recorded != 0 {
+		t.Errorf("redelivered results: Completed %v, Recorded %d; want false, 0", p.Completed, p.Recorded)
 	}
 	diffJob(t, "progress after a redelivery", before, p.Job)
 	diffJob(t, "job after a redelivery", before, mustGetJob(t, s, job.ID))
@@ -176,8 +176,8 @@ func testRecordResultsIdempotent(t *testing.T, newStore NewStore) {
 
 	// Completing with an overlapping batch counts only the new indices.
 	p = mustRecord(t, s, job.ID, first[3:])
-	if !p.Completed {
-		t.Error("completing batch did not report Completed")
+	if !p.Completed || p.Recorded != 3 {
+		t.Errorf("completing batch: Completed %v, Recorded %d; want true, 3", p.Completed, p.Recorded)
 	}
 	want := before
 	want.Status, want.Done, want.Valid, want.Invalid, want.Failed = store.StatusCompleted, 8, 4, 2, 2
