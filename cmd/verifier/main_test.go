@@ -68,16 +68,18 @@ func TestParseConfigErrors(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"bad env number":   {nil, map[string]string{"STELE_CONCURRENCY": "many"}, "STELE_CONCURRENCY"},
-		"bad env dur":      {nil, map[string]string{"STELE_ACK_WAIT": "soon"}, "STELE_ACK_WAIT"},
-		"zero concurrency": {[]string{"-concurrency", "0"}, nil, "concurrency"},
-		"short ack wait":   {[]string{"-ack-wait", "10ms"}, nil, "ack wait"},
-		"bad log level":    {[]string{"-log-level", "loud"}, nil, "log level"},
-		"unknown flag":     {[]string{"-colour"}, nil, "colour"},
-		"stray argument":   {[]string{"now"}, nil, "unexpected argument"},
-		"bad replicas":     {nil, map[string]string{"STELE_STREAM_REPLICAS": "9"}, "replicas"},
-		"empty redis url":  {[]string{"-redis", " "}, nil, "URLs"},
-		"tiny fetch wait":  {[]string{"-fetch-wait", "1ms"}, nil, "fetch max wait"},
+		"bad env number":        {nil, map[string]string{"STELE_CONCURRENCY": "many"}, "STELE_CONCURRENCY"},
+		"bad env dur":           {nil, map[string]string{"STELE_ACK_WAIT": "soon"}, "STELE_ACK_WAIT"},
+		"zero concurrency":      {[]string{"-concurrency", "0"}, nil, "concurrency"},
+		"short ack wait":        {[]string{"-ack-wait", "10ms"}, nil, "ack wait"},
+		"bad log level":         {[]string{"-log-level", "loud"}, nil, "log level"},
+		"unknown flag":          {[]string{"-colour"}, nil, "colour"},
+		"stray argument":        {[]string{"now"}, nil, "unexpected argument"},
+		"bad replicas":          {nil, map[string]string{"STELE_STREAM_REPLICAS": "9"}, "replicas"},
+		"empty redis url":       {[]string{"-redis", " "}, nil, "URLs"},
+		"tiny fetch wait":       {[]string{"-fetch-wait", "1ms"}, nil, "fetch max wait"},
+		"negative replica wait": {[]string{"-redis-wait-replicas", "-1"}, nil, "redis-wait-replicas"},
+		"zero replica timeout":  {nil, map[string]string{"STELE_REDIS_WAIT_REPLICAS": "1", "STELE_REDIS_WAIT_TIMEOUT": "0s"}, "redis-wait-timeout"},
 	} {
 		var out bytes.Buffer
 		_, err := parseConfig(tc.args, envOf(tc.env), &out)

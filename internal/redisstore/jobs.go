@@ -356,6 +356,7 @@ func (s *Store) runScripts(ctx context.Context, script *redis.Script, keys []str
 	for attempt := 0; ; attempt++ {
 		cmds := make([]*redis.Cmd, len(calls))
 		var pre []redis.Cmder
+		var wait *redis.Cmd
 		_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			if before != nil {
 				before(p)
@@ -363,6 +364,11 @@ func (s *Store) runScripts(ctx context.Context, script *redis.Script, keys []str
 			}
 			for i, a := range calls {
 				cmds[i] = script.EvalSha(ctx, p, keys, a...)
+			}
+			if s.opts.replicas > 0 {
+				// On the pipeline's connection: WAIT counts the replicas
+				// that have this connection's writes.
+				wait = p.Do(ctx, "WAIT", s.opts.replicas, s.opts.replicaWait.Milliseconds())
 			}
 			return nil
 		})
@@ -386,6 +392,15 @@ func (s *Store) runScripts(ctx context.Context, script *redis.Script, keys []str
 			}
 		}
 		if !noScript {
+			if wait != nil {
+				n, err := wait.Int64()
+				if err != nil {
+					return nil, fmt.Errorf("wait for replicas: %w", err)
+				}
+				if n < int64(s.opts.replicas) {
+					return nil, fmt.Errorf("%d of %d replicas acknowledged the write within %v", n, s.opts.replicas, s.opts.replicaWait)
+				}
+			}
 			return cmds, nil
 		}
 		if attempt > 0 {

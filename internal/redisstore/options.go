@@ -17,6 +17,9 @@ type options struct {
 	jobTTL time.Duration
 	sigTTL time.Duration
 	now    func() time.Time
+	// replicas and replicaWait: see WithReplicaWait.
+	replicas    int
+	replicaWait time.Duration
 }
 
 func defaultOptions() options {
@@ -72,6 +75,25 @@ func WithClock(now func() time.Time) Option {
 			return fmt.Errorf("nil clock: %w", store.ErrInvalidOption)
 		}
 		o.now = now
+		return nil
+	}
+}
+
+// WithReplicaWait makes every recording of results (RecordResults,
+// CommitChunk) wait, with WAIT on the connection that wrote them, until n
+// replicas have them, at most timeout; fewer acknowledgements fail the call
+// (the results stay written on the primary; a worker then hands its chunk
+// back, and the redelivery finds them recorded). A worker acknowledges a
+// chunk only after its results are recorded, so with n ≥ 1 a fail-over to a
+// replica loses no acknowledged result. n = 0 (the default) does not wait:
+// durability is then the primary's own (appendfsync). Not available on a
+// Cluster. The timeout must be at least a millisecond.
+func WithReplicaWait(n int, timeout time.Duration) Option {
+	return func(o *options) error {
+		if n < 0 || (n > 0 && timeout < time.Millisecond) {
+			return fmt.Errorf("replica wait of %d replicas within %v: %w", n, timeout, store.ErrInvalidOption)
+		}
+		o.replicas, o.replicaWait = n, timeout
 		return nil
 	}
 }

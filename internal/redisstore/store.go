@@ -67,6 +67,9 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 		}
 	}
 	_, cluster := client.(*redis.ClusterClient)
+	if cluster && o.replicas > 0 {
+		return nil, fmt.Errorf("redisstore: waiting for replicas is not available on a Cluster: %w", store.ErrInvalidOption)
+	}
 	return &Store{c: client, opts: o, cluster: cluster}, nil
 }
 

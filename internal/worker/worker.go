@@ -151,6 +151,11 @@ type Config struct {
 	Streams  jobs.StreamConfig
 	JobTTL   time.Duration
 	SigTTL   time.Duration
+	// RedisWaitReplicas and RedisWaitTimeout: a chunk's results count as
+	// recorded only once that many Redis replicas have them
+	// (redisstore.WithReplicaWait; 0: do not wait).
+	RedisWaitReplicas int
+	RedisWaitTimeout  time.Duration
 	// ConnectWait bounds the start-up connection retries (0: until stopped).
 	ConnectWait time.Duration
 
@@ -183,6 +188,8 @@ func CommonFlags(f *Flags, c *Config, program string, kind store.JobKind, maxDel
 	f.Int64Var(&c.jobsMaxMsgs, "jobs-max-msgs", "STELE_JOBS_MAX_MSGS", 1_000_000, "message limit of the work queue")
 	f.DurationVar(&c.JobTTL, "job-ttl", "STELE_JOB_TTL", store.DefaultJobTTL, "lifetime of jobs and results after their last change")
 	f.DurationVar(&c.SigTTL, "sig-ttl", "STELE_SIG_TTL", store.DefaultSigTTL, "lifetime of signature-cache entries")
+	f.IntVar(&c.RedisWaitReplicas, "redis-wait-replicas", "STELE_REDIS_WAIT_REPLICAS", 0, "Redis replicas that must have a chunk's results before it is acknowledged (0: the primary's own durability)")
+	f.DurationVar(&c.RedisWaitTimeout, "redis-wait-timeout", "STELE_REDIS_WAIT_TIMEOUT", time.Second, "how long to wait for those replicas before the chunk is retried")
 	f.DurationVar(&c.ConnectWait, "connect-wait", "STELE_CONNECT_WAIT", 0, "how long to keep retrying NATS and Redis at start-up (0: until stopped)")
 }
 
@@ -213,6 +220,9 @@ func (c *Config) Finish() error {
 	}
 	if c.JobTTL < time.Millisecond || c.SigTTL < time.Millisecond {
 		return Usagef("job and signature TTLs must be at least 1ms")
+	}
+	if c.RedisWaitReplicas < 0 || (c.RedisWaitReplicas > 0 && c.RedisWaitTimeout < time.Millisecond) {
+		return Usagef("redis-wait-replicas must not be negative, and redis-wait-timeout at least 1ms when waiting")
 	}
 	if strings.TrimSpace(c.NATSURL) == "" || strings.TrimSpace(c.RedisURL) == "" {
 		return Usagef("the NATS and Redis URLs must not be empty")
@@ -281,7 +291,8 @@ func Connect(ctx context.Context, c *Config, log *slog.Logger) (*Conn, jetstream
 	err = Retry(ctx, c.ConnectWait, log, "redis", func(ctx context.Context) error {
 		var err error
 		conn.Store, err = redisstore.Open(ctx, c.RedisURL, redisstore.WithKeyPrefix(c.RedisPrefix),
-			redisstore.WithJobTTL(c.JobTTL), redisstore.WithSigTTL(c.SigTTL))
+			redisstore.WithJobTTL(c.JobTTL), redisstore.WithSigTTL(c.SigTTL),
+			redisstore.WithReplicaWait(c.RedisWaitReplicas, c.RedisWaitTimeout))
 		return err
 	})
 	if err != nil {

@@ -46,6 +46,9 @@ type Options struct {
 	// Binary is the redis-server executable; "redis-server" from PATH when
 	// empty.
 	Binary string
+	// ReplicaOf, when set (host:port), starts the server as a replica of
+	// that one.
+	ReplicaOf string
 }
 
 // Server is a running redis-server child process.
@@ -140,6 +143,14 @@ func launch(path string, opts Options) (*Server, error) {
 		"--appendonly", "no",
 		"--protected-mode", "no",
 		"--loglevel", "warning",
+	}
+	if opts.ReplicaOf != "" {
+		host, port, err := net.SplitHostPort(opts.ReplicaOf)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("replica of %q: %w", opts.ReplicaOf, err)
+		}
+		args = append(args, "--replicaof", host, port)
 	}
 	if opts.Cluster {
 		args = append(args,
