@@ -37,10 +37,12 @@
 package evaluate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -67,6 +69,9 @@ var (
 	ErrMalformed = fmt.Errorf("evaluate: malformed JSON: %w", ErrInvalid)
 	// ErrTooLarge marks a body over MaxRequestBytes (wraps ErrInvalid).
 	ErrTooLarge = fmt.Errorf("evaluate: request too large: %w", ErrInvalid)
+	// ErrUnknown marks a member the request does not have, or one given
+	// twice (wraps ErrInvalid).
+	ErrUnknown = fmt.Errorf("evaluate: unknown or repeated member: %w", ErrInvalid)
 	// ErrNotFound marks an unknown covenant or audit entry.
 	ErrNotFound = errors.New("evaluate: not found")
 	// ErrInvalidConfig wraps every rejected Config.
@@ -235,18 +240,62 @@ type EntryRef struct {
 
 // ParseRequest decodes a request body (at most MaxRequestBytes) and checks
 // its members; errors are *Error naming the member (field "" for a body
-// that is not a JSON object).
+// that is not a JSON object). The body is one JSON object whose members are
+// among covenantId, action, resource and context, spelled exactly so and
+// each given at most once: anything else is refused (ErrUnknown), so that
+// no request means one thing here and another to a proxy in front.
 func ParseRequest(data []byte) (Request, error) {
 	var r Request
 	if len(data) > MaxRequestBytes {
 		return r, &Error{Err: ErrTooLarge, Message: fmt.Sprintf("request body of %d bytes exceeds %d", len(data), MaxRequestBytes)}
 	}
-	if err := json.Unmarshal(data, &r); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return r, invalid(te.Field, "must be a JSON %s", jsonKindOf(te.Field))
-		}
+	malformed := func(err error) (Request, error) {
 		return r, &Error{Err: ErrMalformed, Message: "body must be a JSON object: " + err.Error()}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil {
+		return malformed(err)
+	} else if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return r, &Error{Err: ErrMalformed, Message: "body must be a JSON object"}
+	}
+	var seen [4]bool
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return malformed(err)
+		}
+		key, _ := tok.(string)
+		var dst any
+		var slot int
+		switch key {
+		case "covenantId":
+			dst, slot = &r.CovenantID, 0
+		case "action":
+			dst, slot = &r.Action, 1
+		case "resource":
+			dst, slot = &r.Resource, 2
+		case "context":
+			dst, slot = &r.Context, 3
+		default:
+			return r, &Error{Err: ErrUnknown, Field: key, Message: "is not a member of an evaluation request (covenantId, action, resource, context)"}
+		}
+		if seen[slot] {
+			return r, &Error{Err: ErrUnknown, Field: key, Message: "is given twice"}
+		}
+		seen[slot] = true
+		if err := dec.Decode(dst); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return r, invalid(key, "must be a JSON %s", jsonKindOf(key))
+			}
+			return malformed(err)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return malformed(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return r, &Error{Err: ErrMalformed, Message: "body must be one JSON object, with nothing after it"}
 	}
 	if r.CovenantID == "" {
 		return r, &Error{Err: ErrMissing, Field: "covenantId", Message: "is required"}

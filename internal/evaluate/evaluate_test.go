@@ -442,6 +442,15 @@ func TestBadRequests(t *testing.T) {
 		{`{"covenantId":"` + doc.ID() + `","action":"read","context":` + deep + `}`, "context", evaluate.ErrInvalid},
 		{`{"covenantId":"` + doc.ID() + `","action":"read","resource":"` + strings.Repeat("r", 17<<10) + `"}`, "resource", evaluate.ErrInvalid},
 		{strings.Repeat(" ", evaluate.MaxRequestBytes+1), "", evaluate.ErrTooLarge},
+		// Strict members: no unknown, differently cased or repeated ones,
+		// nothing after the object.
+		{`{"covenantId":"` + doc.ID() + `","action":"read","actor":"x"}`, "actor", evaluate.ErrUnknown},
+		{`{"COVENANTID":"` + doc.ID() + `","action":"read"}`, "COVENANTID", evaluate.ErrUnknown},
+		{`{"covenantId":"` + doc.ID() + `","action":"read","action":"write"}`, "action", evaluate.ErrUnknown},
+		{`{"covenantId":"` + doc.ID() + `","action":"read"} {}`, "", evaluate.ErrMalformed},
+		{`{"covenantId":"` + doc.ID() + `","action":"read"`, "", evaluate.ErrMalformed},
+		{`{"covenantId":"` + doc.ID() + `","action":"read",}`, "", evaluate.ErrMalformed},
+		{``, "", evaluate.ErrMalformed},
 	} {
 		req, err := evaluate.ParseRequest([]byte(c.body))
 		if err == nil {
@@ -524,4 +533,14 @@ type countingDocs struct {
 func (c *countingDocs) GetDocument(ctx context.Context, id string) ([]byte, error) {
 	c.gets.Add(1)
 	return c.Documents.GetDocument(ctx, id)
+}
+
+// BenchmarkParseRequest: decoding a typical POST /v1/evaluate body.
+func BenchmarkParseRequest(b *testing.B) {
+	body := []byte(`{"covenantId":"` + strings.Repeat("a", 64) + `","action":"api.call","resource":"/v1/items/42","context":{"role":"admin","region":"eu"}}`)
+	for b.Loop() {
+		if _, err := evaluate.ParseRequest(body); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stele-go/stele/internal/core/audit"
 	"github.com/stele-go/stele/internal/evaluate"
+	"github.com/stele-go/stele/internal/jsonscan"
 )
 
 // evaluateRoutes registers action evaluation and the audit trail's routes.
@@ -43,6 +44,8 @@ func evalError(err error) error {
 		sentinel = ErrInvalidJSON
 	case errors.Is(err, evaluate.ErrMissing):
 		sentinel = ErrMissingField
+	case errors.Is(err, evaluate.ErrUnknown):
+		sentinel = ErrUnknownField
 	case errors.Is(err, evaluate.ErrInvalid) && (e.Field == "from" || e.Field == "limit" || e.Field == "id"):
 		sentinel = ErrInvalidParameter
 	}
@@ -237,6 +240,29 @@ type trimAnswer struct {
 	CheckpointHash string `json:"checkpointHash"`
 }
 
+// parseTrim decodes {"upTo":N}: one JSON object with that member only
+// (spelled exactly so, once), N an integer.
+func parseTrim(body []byte) (trimRequest, error) {
+	var req trimRequest
+	i := jsonscan.SkipWS(body, 0)
+	end, serr := jsonscan.SkipValue(body, i, 4)
+	if i >= len(body) || serr != nil || jsonscan.SkipWS(body, end) != len(body) {
+		return req, fieldError(ErrInvalidJSON, "body", `must be one JSON object {"upTo":N}`)
+	}
+	err := walkObject(body[i:end], "body", `an object {"upTo":N}`, func(key, _ string, val json.RawMessage) error {
+		if key != "upTo" {
+			return fieldError(ErrUnknownField, key, `unknown member: the body is {"upTo":N}`)
+		}
+		var n int
+		if err := json.Unmarshal(val, &n); err != nil {
+			return fieldError(ErrInvalidField, "upTo", "must be a non-negative integer")
+		}
+		req.UpTo = &n
+		return nil
+	})
+	return req, err
+}
+
 // handleAuditTrim is POST /v1/covenants/{id}/audit/trim {"upTo":N}: deletes
 // the bodies of the entries before N, keeping the checkpoint hash so that
 // the rest still verifies.
@@ -246,14 +272,9 @@ func (s *Server) handleAuditTrim(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var req trimRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			s.fail(w, r, fieldError(ErrInvalidField, "upTo", "must be a non-negative integer"))
-			return
-		}
-		s.fail(w, r, fieldError(ErrInvalidJSON, "body", "must be a JSON object {\"upTo\":N}: %v", err))
+	req, err := parseTrim(body)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if req.UpTo == nil {
