@@ -46,8 +46,8 @@ type ErrorDetail struct {
 
 // ErrorCode returns the micro status code ("400", "404", "413", "500") and
 // the error code of the body (as the HTTP API's: "invalid_field",
-// "missing_field", "invalid_json", "body_too_large", "not_found",
-// "internal") for an error of the Service.
+// "missing_field", "unknown_field", "invalid_json", "body_too_large",
+// "not_found", "internal") for an error of the Service.
 func ErrorCode(err error) (status, code string) {
 	var e *Error
 	switch {
@@ -59,6 +59,8 @@ func ErrorCode(err error) (status, code string) {
 		return "400", "invalid_json"
 	case errors.As(err, &e) && errors.Is(err, ErrMissing):
 		return "400", "missing_field"
+	case errors.As(err, &e) && errors.Is(err, ErrUnknown):
+		return "400", "unknown_field"
 	case errors.As(err, &e) && errors.Is(err, ErrInvalid):
 		return "400", "invalid_field"
 	}

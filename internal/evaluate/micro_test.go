@@ -80,6 +80,7 @@ func TestMicro(t *testing.T) {
 	for _, c := range []struct{ body, code, errCode, field string }{
 		{`{`, "400", "invalid_json", ""},
 		{`{"action":"read"}`, "400", "missing_field", "covenantId"},
+		{`{"action":"read","verb":"x"}`, "400", "unknown_field", "verb"},
 		{`{"covenantId":"` + doc.ID() + `","action":"read","context":7}`, "400", "invalid_field", "context"},
 		{`{"covenantId":"` + strings.Repeat("0", 64) + `","action":"read"}`, "404", "not_found", "covenantId"},
 	} {
