@@ -138,9 +138,13 @@ func RegisterMicro(nc *nats.Conn, svc *Service) (*MicroService, error) {
 		sem <- struct{}{}
 		// The subscription delivers messages one at a time: answering in
 		// a goroutine lets one process evaluate many requests at once.
+		// The goroutine answers on the connection, not through req, which
+		// the micro package reads (for its statistics) once this handler
+		// returns.
+		data, reply := req.Data(), req.Reply()
 		go func() {
 			defer func() { <-sem; g.wg.Done() }()
-			svc.serveMicro(ctx, req)
+			svc.serveMicro(ctx, nc, data, reply)
 		}()
 	})
 	ms, err := micro.AddService(nc, micro.Config{
@@ -165,15 +169,16 @@ func RegisterMicro(nc *nats.Conn, svc *Service) (*MicroService, error) {
 	return &MicroService{Service: ms, gate: g, cancel: cancel}, nil
 }
 
-// serveMicro answers one stele.evaluate request.
-func (s *Service) serveMicro(ctx context.Context, req micro.Request) {
+// serveMicro answers one stele.evaluate request, data, on nc to reply, as
+// micro.Request's Respond and Error would.
+func (s *Service) serveMicro(ctx context.Context, nc *nats.Conn, data []byte, reply string) {
 	ctx, cancel := context.WithTimeout(ctx, microTimeout)
 	defer cancel()
 	var (
 		d   Decision
 		err error
 	)
-	r, err := ParseRequest(req.Data())
+	r, err := ParseRequest(data)
 	if err == nil {
 		d, err = s.Evaluate(ctx, r)
 	}
@@ -187,14 +192,16 @@ func (s *Service) serveMicro(ctx context.Context, req micro.Request) {
 			s.logger.Error("stele.evaluate failed", slog.Any("err", err))
 		}
 		body, _ := json.Marshal(ErrorBody{Error: detail})
-		if rerr := req.Error(status, detail.Message, body); rerr != nil {
+		msg := &nats.Msg{Subject: reply, Data: body, Header: nats.Header{
+			micro.ErrorHeader: []string{detail.Message}, micro.ErrorCodeHeader: []string{status}}}
+		if rerr := nc.PublishMsg(msg); rerr != nil {
 			s.logger.Warn("stele.evaluate: reply failed", slog.Any("err", rerr))
 		}
 		return
 	}
 	body, err := json.Marshal(d)
 	if err == nil {
-		err = req.Respond(body)
+		err = nc.Publish(reply, body)
 	}
 	if err != nil {
 		s.logger.Warn("stele.evaluate: reply failed", slog.Any("err", err))
