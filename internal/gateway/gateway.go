@@ -91,12 +91,14 @@ const (
 	DefaultMaxItems         = 10_000
 	DefaultMaxDocumentBytes = 1 << 20
 	DefaultMaxDepth         = 256
-	DefaultMaxRefBytes      = 1024
-	DefaultMaxStreamItems   = 1_000_000
-	DefaultMaxStreamBytes   = 4 << 30
-	DefaultMaxWait          = 60 * time.Second
-	DefaultMaxPageSize      = 1000
-	defaultPageSize         = 100
+	// MaxMaxDepth is the largest MaxDepth allowed.
+	MaxMaxDepth           = 1000
+	DefaultMaxRefBytes    = 1024
+	DefaultMaxStreamItems = 1_000_000
+	DefaultMaxStreamBytes = 4 << 30
+	DefaultMaxWait        = 60 * time.Second
+	DefaultMaxPageSize    = 1000
+	defaultPageSize       = 100
 )
 
 func (l Limits) withDefaults() (Limits, error) {
@@ -126,6 +128,10 @@ func (l Limits) withDefaults() (Limits, error) {
 		return l, fmt.Errorf("%w: negative limit", ErrInvalidConfig)
 	case l.MaxPageSize > store.MaxPageSize:
 		return l, fmt.Errorf("%w: page size %d over the store's %d", ErrInvalidConfig, l.MaxPageSize, store.MaxPageSize)
+	case l.MaxDepth > MaxMaxDepth:
+		// Deeper documents would make job messages that workers (and the
+		// core's parser) refuse as a whole.
+		return l, fmt.Errorf("%w: document depth %d over %d", ErrInvalidConfig, l.MaxDepth, MaxMaxDepth)
 	}
 	return l, nil
 }

@@ -316,3 +316,19 @@ func TestCountLines(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitsBounds: limits out of range are configuration errors.
+func TestLimitsBounds(t *testing.T) {
+	for name, lim := range map[string]Limits{
+		"negative items":  {MaxItems: -1},
+		"page over store": {MaxPageSize: store.MaxPageSize + 1},
+		"depth over max":  {MaxDepth: MaxMaxDepth + 1},
+	} {
+		if _, err := lim.withDefaults(); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	if l, err := (Limits{MaxDepth: MaxMaxDepth}).withDefaults(); err != nil || l.MaxDepth != MaxMaxDepth {
+		t.Errorf("depth at the maximum: %+v, %v", l, err)
+	}
+}
