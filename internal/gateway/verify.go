@@ -149,6 +149,9 @@ func (s *Server) queueAndAnswer(w http.ResponseWriter, r *http.Request, spec job
 	if wait > 0 {
 		latest, results, err := s.waitJob(r.Context(), jobID, wake, wait)
 		switch {
+		case err != nil && r.Context().Err() != nil:
+			// The client left: nobody reads the answer.
+			s.log.DebugContext(r.Context(), "client left while waiting for its job", "job", jobID)
 		case err != nil:
 			s.log.WarnContext(r.Context(), "waiting for a queued job failed; answering 202", "job", jobID, "err", err)
 		case latest.Status == store.StatusCompleted:
