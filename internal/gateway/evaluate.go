@@ -254,7 +254,7 @@ func parseTrim(body []byte) (trimRequest, error) {
 			return fieldError(ErrUnknownField, key, `unknown member: the body is {"upTo":N}`)
 		}
 		var n int
-		if err := json.Unmarshal(val, &n); err != nil {
+		if err := json.Unmarshal(val, &n); err != nil || string(val) == "null" {
 			return fieldError(ErrInvalidField, "upTo", "must be a non-negative integer")
 		}
 		req.UpTo = &n

@@ -179,6 +179,7 @@ func TestEvaluateEndpoints(t *testing.T) {
 		{"POST", base + "/trim", []byte(`{"upTo":"a"}`), 400, "upTo"},
 		{"POST", base + "/trim", []byte(`{"upTo":1,"force":true}`), 400, "force"},
 		{"POST", base + "/trim", []byte(`{"UPTO":1}`), 400, "UPTO"},
+		{"POST", base + "/trim", []byte(`{"upTo":null}`), 400, "upTo"},
 		{"POST", base + "/trim", []byte(`{"upTo":1,"upTo":2}`), 400, "upTo"},
 		{"POST", base + "/trim", []byte(`[]`), 400, "body"},
 		{"POST", e.url + "/v1/evaluate", []byte(`{"covenantId":"` + strings.Repeat("a", 64) + `","action":"read","actor":"me"}`), 400, "actor"},

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/stele-go/stele/internal/core/covenant"
 	"github.com/stele-go/stele/internal/gateway"
 	"github.com/stele-go/stele/internal/jobs"
@@ -206,15 +208,68 @@ func padded(n, size int) []string {
 	return docs
 }
 
-// TestUploadLargerThanQueue: an NDJSON upload the work queue could never
-// hold is refused before any job exists.
-func TestUploadLargerThanQueue(t *testing.T) {
+// fillQueue publishes a job of about size bytes (no worker takes it).
+func fillQueue(t *testing.T, e *testEnv, size int) {
+	t.Helper()
+	docs := padded(size/3000, 3000)
+	items := make([]string, len(docs))
+	for i, d := range docs {
+		items[i] = fmt.Sprintf(`{"ref":"fill%d","document":%s}`, i, d)
+	}
+	status, _, body := do(t, http.MethodPost, e.url+"/v1/verify", ctJSON, []byte(`{"items":[`+strings.Join(items, ",")+`]}`))
+	if status != http.StatusAccepted {
+		t.Fatalf("filling the queue: status %d: %.300s", status, body)
+	}
+}
+
+// TestUploadToFullQueue: an NDJSON upload to a work queue without room for
+// it is refused before any job exists.
+func TestUploadToFullQueue(t *testing.T) {
 	e := newEnv(t, gateway.Limits{})
 	shrinkQueue(t, e, 1<<20)
-	status, _, body := do(t, http.MethodPost, e.url+"/v1/verify", ctNDJSON, []byte(strings.Join(padded(1000, 2000), "\n")))
-	expectError(t, "upload over the queue's size", status, body, http.StatusRequestEntityTooLarge, "body_too_large", "body")
-	if n := len(e.chunks(t)); n != 0 {
-		t.Errorf("%d chunks queued for a refused upload", n)
+	fillQueue(t, e, 750<<10)
+	before := len(e.chunks(t))
+	status, _, body := do(t, http.MethodPost, e.url+"/v1/verify", ctNDJSON, []byte(strings.Join(padded(500, 2000), "\n")))
+	expectError(t, "upload to a full queue", status, body, http.StatusServiceUnavailable, "unavailable", "")
+	if n := len(e.chunks(t)); n != before {
+		t.Errorf("%d chunks queued for a refused upload", n-before)
+	}
+}
+
+// TestQueueFullAtOnce: a JSON job none of whose chunks the full queue takes
+// is completed at once, every item failed "not queued", and announced (no
+// worker ever sees it to do so).
+func TestQueueFullAtOnce(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	shrinkQueue(t, e, 1<<20)
+	fillQueue(t, e, 900<<10)
+	status, _, body := do(t, http.MethodPost, e.url+"/v1/verify", ctJSON, []byte(`{"items":[{"ref":"a","document":{"pad":"`+strings.Repeat("p", 200<<10)+`"}}]}`))
+	if status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503: %.300s", status, body)
+	}
+	var ans struct{ Error struct{ JobID string } }
+	if err := json.Unmarshal(body, &ans); err != nil || ans.Error.JobID == "" {
+		t.Fatalf("answer %s: %v", body, err)
+	}
+	job, err := e.st.GetJob(testContext(t), ans.Error.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Status != store.StatusCompleted || job.Failed != 1 {
+		t.Errorf("job %+v, want completed with its item failed", job)
+	}
+	ctx := testContext(t)
+	cons, err := e.js.OrderedConsumer(ctx, jobs.StreamEvents, jetstream.OrderedConsumerConfig{FilterSubjects: []string{jobs.JobEventSubject(job.ID)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatalf("no completion event: %v", err)
+	}
+	var ev jobs.Event
+	if err := json.Unmarshal(msg.Data(), &ev); err != nil || ev.Type != jobs.EventJobCompleted || ev.Job == nil || ev.Job.Failed != 1 {
+		t.Errorf("event %s: %v", msg.Data(), err)
 	}
 }
 

@@ -71,12 +71,12 @@ func (s *Server) verifyNDJSON(w http.ResponseWriter, r *http.Request, at string,
 }
 
 // checkRoom refuses, before any job is created, an upload of size bytes
-// that the work queue cannot take: 413 when it exceeds the queue's whole
-// capacity (it never could), 503 when the queue is too full for it now.
-// Chunks cost a little more than the documents they carry, and staged
-// documents none, so this is an estimate; a queue that fills up meanwhile
-// is still handled (see unqueued). When the queue's state cannot be read,
-// the upload goes ahead.
+// when the work queue is full: it has less room than the upload, or than
+// roomWanted for a large one (workers drain the queue while the gateway
+// publishes, so a large upload needs room to start, not room for all of
+// it). A queue that fills up while the job is published is handled too
+// (see unqueued). When the queue's state cannot be read, the upload goes
+// ahead.
 func (s *Server) checkRoom(ctx context.Context, size int64) error {
 	str, err := s.js.Stream(ctx, jobs.StreamJobs)
 	if err != nil {
@@ -84,16 +84,15 @@ func (s *Server) checkRoom(ctx context.Context, size int64) error {
 		return nil
 	}
 	info := str.CachedInfo()
-	if max := info.Config.MaxBytes; max > 0 {
-		if size > max {
-			return fieldError(ErrBodyTooLarge, "body", "the upload (%d bytes) is larger than the work queue (%d bytes): split it", size, max)
-		}
-		if size > max-int64(info.State.Bytes) {
-			return &Error{Err: ErrUnavailable, Message: "the job queue is too full for this upload; retry later"}
-		}
+	if max := info.Config.MaxBytes; max > 0 && max-int64(info.State.Bytes) < min(size, roomWanted) {
+		return &Error{Err: ErrUnavailable, Message: "the job queue is full; retry later"}
 	}
 	return nil
 }
+
+// roomWanted is the free space of the work queue a large upload needs to
+// start.
+const roomWanted = 8 << 20
 
 // spool copies body to a temporary file and counts its non-blank lines. On
 // error the file (if any) is still returned, for the caller to remove.

@@ -232,27 +232,47 @@ func (s *Server) unqueued(ctx, reqCtx context.Context, job store.Job, queued int
 	case errors.Is(err, jobs.ErrQueueFull):
 		msg = "the job queue is full; retry later"
 	}
+	// On a context of its own: publishing may have failed because the
+	// queueing context ran out.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unqueuedTimeout)
+	defer cancel()
 	reason := "not queued: " + msg
+	settled := true
 	for lo := queued; lo < job.Total; lo += unqueuedBatch {
 		hi := min(lo+unqueuedBatch, job.Total)
 		results := make([]store.Result, 0, hi-lo)
 		for i := lo; i < hi; i++ {
 			results = append(results, store.Result{Index: i, Error: reason})
 		}
-		if _, rerr := s.store.RecordResults(ctx, job.ID, results); rerr != nil {
+		prog, rerr := s.store.RecordResults(ctx, job.ID, results)
+		if rerr != nil {
 			s.log.ErrorContext(reqCtx, "recording the unqueued items as failed failed; the job will not complete", "job", job.ID, "err", rerr)
+			settled = false
 			break
+		}
+		if prog.Completed {
+			// The workers were done with the queued items: this call
+			// completed the job, and nobody else will announce it.
+			if aerr := jobs.AnnounceCompletion(ctx, s.js, prog.Job); aerr != nil {
+				s.log.ErrorContext(reqCtx, "announcing the completion of a partly queued job failed", "job", job.ID, "err", aerr)
+			}
 		}
 	}
 	status, _ := statusAndCode(err)
 	if apiErr == nil || status >= 500 {
 		apiErr = &Error{Err: ErrUnavailable}
 	}
-	if queued > 0 {
+	switch {
+	case !settled:
+		msg = fmt.Sprintf("%s (job %s: items from %d on may not have been queued)", msg, job.ID, queued)
+	case queued > 0:
 		msg = fmt.Sprintf("%s (items 0 to %d of job %s were queued; the other %d are recorded as failed)", msg, queued-1, job.ID, job.Total-queued)
 	}
 	return &Error{Err: apiErr.Err, Field: apiErr.Field, Message: msg, JobID: job.ID}
 }
+
+// unqueuedTimeout bounds recording the unqueued items of a job as failed.
+const unqueuedTimeout = 30 * time.Second
 
 // unqueuedBatch is the number of failed results recorded per call by
 // unqueued.

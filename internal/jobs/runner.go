@@ -348,8 +348,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	// retry of the one that completed it and died before announcing it:
 	// announce again (the event's message ID makes the repeat a duplicate
 	// within the window).
-	announce := prog.Completed || (prog.Job.Status == store.StatusCompleted &&
-		(delivered > 1 || prog.Recorded < distinctIndices(results)))
+	announce := shouldAnnounce(prog, results, delivered)
 	// A completing call that recorded all of its results, as many as the
 	// job has, recorded all of the job's (indices are unique and below the
 	// total), so they are the stored ones and may ride on the event.
@@ -401,8 +400,7 @@ func (r *Runner) retry(ctx context.Context, msg jetstream.Msg, c *Chunk, pending
 			return
 		}
 		if err == nil {
-			announce := prog.Completed || (prog.Job.Status == store.StatusCompleted &&
-				(delivered > 1 || prog.Recorded < distinctIndices(results)))
+			announce := shouldAnnounce(prog, results, delivered)
 			withResults := prog.Completed && prog.Recorded == len(results) && len(results) == prog.Job.Total &&
 				len(results) <= MaxEventResults && sortedByIndex(results)
 			var events []store.Result
@@ -411,8 +409,7 @@ func (r *Runner) retry(ctx context.Context, msg jetstream.Msg, c *Chunk, pending
 			}
 		}
 		if err != nil {
-			log.Warn("jobs: recording partial results failed; will retry", "err", err)
-			r.nak(msg, delivered)
+			r.failed(ctx, msg, c, fmt.Errorf("record partial results: %w", err), delivered, log)
 			return
 		}
 	}
@@ -579,6 +576,24 @@ func distinctIndices(results []store.Result) int {
 	return len(seen)
 }
 
+// AnnounceCompletion publishes the completion event of job (completed) on
+// STELE_EVENTS and waits for the stream's acknowledgement, as the runner
+// does when a chunk completes a job; for a producer whose own recording
+// completed it (failed results of items it could not queue). Publishing it
+// again is harmless within the stream's duplicate window.
+func AnnounceCompletion(ctx context.Context, js jetstream.JetStream, job store.Job) error {
+	data, err := marshalEvent(Event{V: SchemaVersion, Type: EventJobCompleted, JobID: job.ID, Job: &job})
+	if err != nil {
+		return err
+	}
+	_, err = js.PublishMsg(ctx, &nats.Msg{Subject: JobEventSubject(job.ID), Data: data},
+		jetstream.WithMsgID(job.ID+".completed"), jetstream.WithExpectStream(StreamEvents))
+	if err != nil {
+		return fmt.Errorf("jobs: announce the completion of job %s: %w", job.ID, err)
+	}
+	return nil
+}
+
 // sortedByIndex reports whether results are in increasing index order.
 func sortedByIndex(results []store.Result) bool {
 	for i := 1; i < len(results); i++ {
@@ -620,9 +635,16 @@ func (r *Runner) settleFailed(ctx context.Context, msg jetstream.Msg, c *Chunk, 
 	if err == nil && len(results) > 0 {
 		var prog store.Progress
 		if prog, err = r.record(ctx, c, nil, results); err == nil {
-			announce := prog.Completed || (delivered > 1 && prog.Job.Status == store.StatusCompleted)
+			announce := shouldAnnounce(prog, results, delivered)
 			if perr := r.publishEvents(ctx, c.JobID, nil, prog.Job, announce, false); perr != nil {
-				log.Warn("jobs: publishing the completion of a settled chunk failed", "err", perr)
+				if !r.finalDelivery(delivered) {
+					// A redelivery finds the failures recorded and
+					// announces the completion again.
+					log.Warn("jobs: publishing the completion of a settled chunk failed; handing it back", "err", perr)
+					r.nak(msg, delivered)
+					return
+				}
+				log.Error("jobs: publishing the completion of a settled chunk failed on the last delivery", "err", perr)
 			}
 		}
 	}
@@ -634,19 +656,31 @@ func (r *Runner) settleFailed(ctx context.Context, msg jetstream.Msg, c *Chunk, 
 	r.poison(ctx, msg, reason)
 }
 
+// shouldAnnounce reports whether a call that recorded results, with
+// progress prog, publishes the job's completion: when it completed the job,
+// and again when the job was completed before and this chunk was delivered
+// again or found some of its results recorded already (the call that
+// completed the job may have died before announcing it; the event's message
+// ID makes a repeat within the stream's window a duplicate).
+func shouldAnnounce(prog store.Progress, results []store.Result, delivered uint64) bool {
+	return prog.Completed || (prog.Job.Status == store.StatusCompleted &&
+		(delivered > 1 || prog.Recorded < distinctIndices(results)))
+}
+
 // failedResults returns a failed result, saying reason, for each item of c
 // whose index the job's total admits (once per index).
 func (r *Runner) failedResults(ctx context.Context, c *Chunk, reason error) ([]store.Result, error) {
+	// The job's total, not the chunk's claim; a chunk naming its total
+	// creates the job it lacks (see record).
 	total := c.Total
-	if total <= 0 {
-		job, err := r.jobs.GetJob(ctx, c.JobID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil // no job to complete
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read job %s: %w", c.JobID, err)
-		}
+	job, err := r.jobs.GetJob(ctx, c.JobID)
+	switch {
+	case err == nil:
 		total = job.Total
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("read job %s: %w", c.JobID, err)
+	case total <= 0:
+		return nil, nil // no job to complete
 	}
 	msg := "chunk could not be processed: " + truncate(reason.Error(), 300)
 	seen := make(map[int]bool, len(c.Items))

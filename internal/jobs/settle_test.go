@@ -2,11 +2,14 @@ package jobs_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/store"
@@ -54,7 +57,9 @@ func TestBadChunkSettlesItsItems(t *testing.T) {
 			if err := p.st.CreateJob(ctx, store.Job{ID: "beyond", Kind: store.KindVerify, Total: 2}); err != nil {
 				t.Fatal(err)
 			}
-			chunk := `{"v":1,"jobId":"beyond","kind":"verify","chunk":0,"items":[{"index":0,"ref":"a","error":"x"},{"index":1,"ref":"b","error":"y"},{"index":5,"error":"z"}]}`
+			// The chunk claims a larger total than its job's: the job's
+			// decides which items can be settled.
+			chunk := `{"v":1,"jobId":"beyond","kind":"verify","chunk":0,"total":9,"items":[{"index":0,"ref":"a","error":"x"},{"index":1,"ref":"b","error":"y"},{"index":5,"error":"z"}]}`
 			if _, err := p.js.Publish(ctx, jobs.SubjectVerify, []byte(chunk)); err != nil {
 				t.Fatal(err)
 			}
@@ -141,5 +146,34 @@ func TestSignUnreadableDirectorySettles(t *testing.T) {
 		case err != nil || len(res) != 1 || !strings.HasPrefix(res[0].Error, jobs.SignErrUnknownKey):
 			t.Errorf("delivery %d: %v, %+v; want the item failed with %s", delivered, err, res, jobs.SignErrUnknownKey)
 		}
+	}
+}
+
+// TestLegacyStagedDocument: a chunk staged by a version that kept staged
+// bytes as a document named "blob:<sha256>" still verifies (a rolling
+// upgrade).
+func TestLegacyStagedDocument(t *testing.T) {
+	p := newPipelineWith(t, newSQLiteStore(t), jobs.ConsumerConfig{})
+	ctx := testContext(t)
+	docs, at := loadCorpus(t)
+	d := docs[0]
+	sum := sha256.Sum256(d.JSON)
+	h := hex.EncodeToString(sum[:])
+	if err := p.st.PutDocuments(ctx, []store.Document{{ID: "blob:" + h, JSON: d.JSON}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.st.CreateJob(ctx, store.Job{ID: "legacy", Kind: store.KindVerify, Total: 1}); err != nil {
+		t.Fatal(err)
+	}
+	chunk := fmt.Sprintf(`{"v":1,"jobId":"legacy","kind":"verify","at":%q,"chunk":0,"items":[{"index":0,"ref":"old","blob":%q}]}`,
+		at.Format(time.RFC3339Nano), h)
+	if _, err := p.js.Publish(ctx, jobs.SubjectVerify, []byte(chunk)); err != nil {
+		t.Fatal(err)
+	}
+	p.startRunner(t, nil, nil, jobs.RunnerConfig{})
+	p.waitJob(t, "legacy")
+	res := p.results(t, "legacy")
+	if len(res) != 1 || res[0].Error != "" || res[0].DocumentID != d.ID || res[0].Valid != d.Valid {
+		t.Errorf("result %+v, want the verdict of %s (valid %v)", res, d.Name, d.Valid)
 	}
 }

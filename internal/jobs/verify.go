@@ -15,6 +15,10 @@ import (
 	"github.com/stele-go/stele/internal/store"
 )
 
+// legacyBlobPrefix names the documents under which versions before
+// store.Blobs staged documents.
+const legacyBlobPrefix = "blob:"
+
 // Error messages of failed verify items.
 const (
 	errMsgNoDocument     = "item has no document"
@@ -184,6 +188,19 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 	}
 	if h.blobs != nil {
 		if err := fetch("staged documents", blobIDs, blobItems, h.blobs.GetBlobs); err != nil {
+			return nil, err
+		}
+		// A chunk staged by an earlier version, which kept staged bytes
+		// as documents named "blob:<sha256>" (during a rolling upgrade).
+		var legacyIDs []string
+		var legacyItems []int
+		for _, i := range blobItems {
+			if fetched[i] == nil {
+				legacyIDs = append(legacyIDs, legacyBlobPrefix+c.Items[i].Blob)
+				legacyItems = append(legacyItems, i)
+			}
+		}
+		if err := fetch("staged documents", legacyIDs, legacyItems, h.docs.GetDocuments); err != nil {
 			return nil, err
 		}
 	}

@@ -305,9 +305,12 @@ func (s *Store) record(ctx context.Context, jobID string, calls [][]any, before 
 		a[0] = now
 	}
 	cmds, err := s.runScripts(ctx, recordScript, keys, calls, before)
-	if err != nil {
+	if cmds == nil {
 		return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %w", jobID, err)
 	}
+	// The scripts' own errors (unknown job, index out of range) come
+	// before a replica shortfall.
+	replicaErr := err
 	var p store.Progress
 	for _, cmd := range cmds {
 		vals, err := cmd.Slice()
@@ -341,6 +344,9 @@ func (s *Store) record(ctx context.Context, jobID string, calls [][]any, before 
 			return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %w", jobID, err)
 		}
 	}
+	if replicaErr != nil {
+		return store.Progress{}, fmt.Errorf("redisstore: record results of job %s: %w", jobID, replicaErr)
+	}
 	return p, nil
 }
 
@@ -351,7 +357,9 @@ var outcomeArg = [...]string{store.OutcomeValid: "v", store.OutcomeInvalid: "i",
 // Redis does not know the script (a restart, SCRIPT FLUSH, a new node), it
 // loads it and sends the whole pipeline again, which is safe because the
 // scripts and the commands before them are idempotent. Per-command errors of
-// the scripts are left in the returned commands.
+// the scripts are left in the returned commands. With WithReplicaWait a WAIT
+// follows the scripts; a shortfall is returned as the error together with
+// the commands (nil commands: nothing to read).
 func (s *Store) runScripts(ctx context.Context, script *redis.Script, keys []string, calls [][]any, before func(redis.Pipeliner)) ([]*redis.Cmd, error) {
 	for attempt := 0; ; attempt++ {
 		cmds := make([]*redis.Cmd, len(calls))
@@ -392,16 +400,7 @@ func (s *Store) runScripts(ctx context.Context, script *redis.Script, keys []str
 			}
 		}
 		if !noScript {
-			if wait != nil {
-				n, err := wait.Int64()
-				if err != nil {
-					return nil, fmt.Errorf("wait for replicas: %w", err)
-				}
-				if n < int64(s.opts.replicas) {
-					return nil, fmt.Errorf("%d of %d replicas acknowledged the write within %v", n, s.opts.replicas, s.opts.replicaWait)
-				}
-			}
-			return cmds, nil
+			return cmds, s.checkReplicas(wait)
 		}
 		if attempt > 0 {
 			return nil, errors.New("script still unknown after loading it")
@@ -410,6 +409,22 @@ func (s *Store) runScripts(ctx context.Context, script *redis.Script, keys []str
 			return nil, fmt.Errorf("load script: %w", err)
 		}
 	}
+}
+
+// checkReplicas reads the reply of the WAIT after a commit (nil: none was
+// sent): fewer replicas than wanted is an error.
+func (s *Store) checkReplicas(wait *redis.Cmd) error {
+	if wait == nil {
+		return nil
+	}
+	n, err := wait.Int64()
+	if err != nil {
+		return fmt.Errorf("wait for replicas: %w", err)
+	}
+	if n < int64(s.opts.replicas) {
+		return fmt.Errorf("%d of %d replicas acknowledged the write within %v", n, s.opts.replicas, s.opts.replicaWait)
+	}
+	return nil
 }
 
 // Results returns a page of results; see store.Jobs.

@@ -87,13 +87,17 @@ func WithClock(now func() time.Time) Option {
 // chunk only after its results are recorded, so with n ≥ 1 a fail-over to a
 // replica loses no acknowledged result. n = 0 (the default) does not wait:
 // durability is then the primary's own (appendfsync). Not available on a
-// Cluster. The timeout must be at least a millisecond.
+// Cluster. The timeout is 1ms to MaxReplicaWait: the WAIT is read with the
+// client's read timeout (3 s by default).
 func WithReplicaWait(n int, timeout time.Duration) Option {
 	return func(o *options) error {
-		if n < 0 || (n > 0 && timeout < time.Millisecond) {
-			return fmt.Errorf("replica wait of %d replicas within %v: %w", n, timeout, store.ErrInvalidOption)
+		if n < 0 || (n > 0 && (timeout < time.Millisecond || timeout > MaxReplicaWait)) {
+			return fmt.Errorf("replica wait of %d replicas within %v (want 1ms to %v): %w", n, timeout, MaxReplicaWait, store.ErrInvalidOption)
 		}
 		o.replicas, o.replicaWait = n, timeout
 		return nil
 	}
 }
+
+// MaxReplicaWait is the longest timeout of WithReplicaWait.
+const MaxReplicaWait = 2 * time.Second

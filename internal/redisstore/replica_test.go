@@ -31,6 +31,10 @@ func TestReplicaWait(t *testing.T) {
 	if _, err := alone.RecordResults(ctx, job.ID, first); err == nil {
 		t.Fatal("RecordResults with no replica to acknowledge it succeeded")
 	}
+	// A script's own error comes before a replica shortfall.
+	if _, err := alone.RecordResults(ctx, "no-such-job", first); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RecordResults of an unknown job without replicas: %v, want ErrNotFound", err)
+	}
 
 	replica := redistest.StartServer(t, redistest.Options{ReplicaOf: primary.Addr})
 	rc, err := NewClient(replica.URL())
@@ -49,7 +53,7 @@ func TestReplicaWait(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s := newTestStoreClient(t, primary.URL(), alone.opts.prefix, WithReplicaWait(1, 5*time.Second))
+	s := newTestStoreClient(t, primary.URL(), alone.opts.prefix, WithReplicaWait(1, 2*time.Second))
 	p, err := s.RecordResults(ctx, job.ID, append(first, store.Result{Index: 1, Error: "y"}))
 	if err != nil {
 		t.Fatalf("RecordResults with a replica: %v", err)
@@ -63,9 +67,12 @@ func TestReplicaWait(t *testing.T) {
 		t.Errorf("replica's done = %d, %v; want 2", done, err)
 	}
 
-	if _, err := New(c, WithReplicaWait(1, 0)); !errors.Is(err, store.ErrInvalidOption) {
-		t.Errorf("a zero timeout: %v, want ErrInvalidOption", err)
+	for _, d := range []time.Duration{0, MaxReplicaWait + time.Millisecond} {
+		if _, err := New(c, WithReplicaWait(1, d)); !errors.Is(err, store.ErrInvalidOption) {
+			t.Errorf("a timeout of %v: %v, want ErrInvalidOption", d, err)
+		}
 	}
+
 }
 
 // newTestStoreClient opens a store on url with the key prefix of another.

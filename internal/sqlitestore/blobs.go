@@ -9,7 +9,8 @@ import (
 )
 
 // schemaBlobs is migration 4: staged blobs (store.Blobs), apart from the
-// documents table and its listing indexes.
+// documents table and its listing indexes. Earlier versions staged them as
+// documents with IDs "blob:<sha256>": those leave the registry.
 const schemaBlobs = `
 CREATE TABLE blobs (
 	id         TEXT PRIMARY KEY,
@@ -17,6 +18,8 @@ CREATE TABLE blobs (
 	expires_at INTEGER NOT NULL -- Unix ns
 );
 CREATE INDEX blobs_expires ON blobs (expires_at);
+DELETE FROM document_tags WHERE doc_id LIKE 'blob:%';
+DELETE FROM documents WHERE id LIKE 'blob:%';
 `
 
 // PutBlobs stores staged blobs for the job TTL; see store.Blobs.

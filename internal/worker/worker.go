@@ -221,8 +221,8 @@ func (c *Config) Finish() error {
 	if c.JobTTL < time.Millisecond || c.SigTTL < time.Millisecond {
 		return Usagef("job and signature TTLs must be at least 1ms")
 	}
-	if c.RedisWaitReplicas < 0 || (c.RedisWaitReplicas > 0 && c.RedisWaitTimeout < time.Millisecond) {
-		return Usagef("redis-wait-replicas must not be negative, and redis-wait-timeout at least 1ms when waiting")
+	if c.RedisWaitReplicas < 0 || (c.RedisWaitReplicas > 0 && (c.RedisWaitTimeout < time.Millisecond || c.RedisWaitTimeout > redisstore.MaxReplicaWait)) {
+		return Usagef("redis-wait-replicas must not be negative, and redis-wait-timeout from 1ms to %v when waiting", redisstore.MaxReplicaWait)
 	}
 	if strings.TrimSpace(c.NATSURL) == "" || strings.TrimSpace(c.RedisURL) == "" {
 		return Usagef("the NATS and Redis URLs must not be empty")
@@ -337,6 +337,9 @@ func Retry(ctx context.Context, wait time.Duration, log *slog.Logger, what strin
 				log.Info("connected", "to", what, "attempts", attempt)
 			}
 			return nil
+		}
+		if errors.Is(err, store.ErrInvalidOption) {
+			return err // a configuration mistake: no retry mends it
 		}
 		log.Warn("not reachable yet; retrying", "to", what, "err", err, "retry_in", pause)
 		t := time.NewTimer(pause)

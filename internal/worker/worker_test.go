@@ -2,8 +2,11 @@ package worker
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +93,18 @@ func TestFlagsErrors(t *testing.T) {
 	f := NewFlags("w", new(bytes.Buffer))
 	if err := f.Parse([]string{"-h"}, Getenv(nil)); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v", err)
+	}
+}
+
+// TestRetryStopsOnBadOption: a configuration mistake is returned at once,
+// not retried until the connect wait runs out.
+func TestRetryStopsOnBadOption(t *testing.T) {
+	calls := 0
+	err := Retry(t.Context(), time.Hour, slog.New(slog.DiscardHandler), "redis", func(context.Context) error {
+		calls++
+		return fmt.Errorf("open: %w", store.ErrInvalidOption)
+	})
+	if !errors.Is(err, store.ErrInvalidOption) || calls != 1 {
+		t.Errorf("Retry = %v after %d calls, want the option error after 1", err, calls)
 	}
 }
