@@ -35,13 +35,5 @@ func (s *Store) PutBlobs(ctx context.Context, blobs []store.Blob) error {
 
 // GetBlobs reads staged blobs; see store.Blobs.
 func (s *Store) GetBlobs(ctx context.Context, ids []string) ([][]byte, error) {
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = s.blobKey(id)
-	}
-	vals, err := s.getMany(ctx, keys)
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: get %d blobs: %w", len(ids), err)
-	}
-	return vals, nil
+	return s.getByID(ctx, "blobs", s.blobKey, ids)
 }

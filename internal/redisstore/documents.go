@@ -183,13 +183,19 @@ func (s *Store) HasDocuments(ctx context.Context, ids []string) ([]bool, error) 
 
 // GetDocuments returns documents' JSON, nil where absent; see store.Documents.
 func (s *Store) GetDocuments(ctx context.Context, ids []string) ([][]byte, error) {
+	return s.getByID(ctx, "documents", s.docKey, ids)
+}
+
+// getByID reads the string values of the keys key(id) for ids in order, nil
+// where absent; what names them in errors.
+func (s *Store) getByID(ctx context.Context, what string, key func(string) string, ids []string) ([][]byte, error) {
 	keys := make([]string, len(ids))
 	for i, id := range ids {
-		keys[i] = s.docKey(id)
+		keys[i] = key(id)
 	}
 	out, err := s.getMany(ctx, keys)
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: get %d documents: %w", len(ids), err)
+		return nil, fmt.Errorf("redisstore: get %d %s: %w", len(ids), what, err)
 	}
 	return out, nil
 }

@@ -50,19 +50,7 @@ func (s *Store) PutBlobs(ctx context.Context, blobs []store.Blob) error {
 
 // GetBlobs reads staged blobs; see store.Blobs.
 func (s *Store) GetBlobs(ctx context.Context, ids []string) ([][]byte, error) {
-	out := make([][]byte, len(ids))
-	err := s.lookupIDs(ctx, `SELECT id, data FROM blobs WHERE expires_at > ? AND id IN `, []any{s.nowNano()}, ids,
-		func(rows *sql.Rows, positions func(id string) []int) error {
-			var id string
-			var b []byte
-			if err := rows.Scan(&id, &b); err != nil {
-				return err
-			}
-			for _, i := range positions(id) {
-				out[i] = b
-			}
-			return nil
-		})
+	out, err := s.lookupBytes(ctx, `SELECT id, data FROM blobs WHERE expires_at > ? AND id IN `, []any{s.nowNano()}, ids)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: get %d blobs: %w", len(ids), err)
 	}

@@ -126,8 +126,18 @@ func (s *Store) HasDocuments(ctx context.Context, ids []string) ([]bool, error) 
 // GetDocuments returns documents' JSON, nil where absent; see
 // store.Documents.
 func (s *Store) GetDocuments(ctx context.Context, ids []string) ([][]byte, error) {
+	out, err := s.lookupBytes(ctx, `SELECT id, doc FROM documents WHERE id IN `, nil, ids)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get %d documents: %w", len(ids), err)
+	}
+	return out, nil
+}
+
+// lookupBytes runs query as lookupIDs, its rows being (id, bytes), and
+// returns the bytes per ID of ids in order, nil where absent.
+func (s *Store) lookupBytes(ctx context.Context, query string, lead []any, ids []string) ([][]byte, error) {
 	out := make([][]byte, len(ids))
-	err := s.lookupDocuments(ctx, "id, doc", ids, func(rows *sql.Rows, positions func(id string) []int) error {
+	err := s.lookupIDs(ctx, query, lead, ids, func(rows *sql.Rows, positions func(id string) []int) error {
 		var id string
 		var b []byte
 		if err := rows.Scan(&id, &b); err != nil {
@@ -138,10 +148,7 @@ func (s *Store) GetDocuments(ctx context.Context, ids []string) ([][]byte, error
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: get %d documents: %w", len(ids), err)
-	}
-	return out, nil
+	return out, err
 }
 
 // lookupDocuments selects cols of the stored documents among ids,
