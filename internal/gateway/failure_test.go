@@ -1,11 +1,13 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -327,5 +329,56 @@ func TestQueueFillsPartWay(t *testing.T) {
 		// Every item fails: the queued ones as malformed covenants, the
 		// others as not queued.
 		t.Errorf("job %+v, want completed with all %d items failed", job, len(docs))
+	}
+}
+
+// TestBodyIdleTimeout: a client that stops sending its body mid-way is
+// answered 400 once the body idle timeout passes (JSON and NDJSON), instead
+// of holding the connection; a body that keeps coming is read whole.
+func TestBodyIdleTimeout(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	url := serveOn(t, e, e.st, gateway.Limits{BodyIdleTimeout: 300 * time.Millisecond})
+	addr := strings.TrimPrefix(url, "http://")
+	for _, ct := range []string{ctJSON, ctNDJSON} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST /v1/verify HTTP/1.1\r\nHost: gw\r\nContent-Type: %s\r\nContent-Length: 100000\r\n\r\n{\"items\":[", ct)
+		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: no answer to a stalled body: %v", ct, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		conn.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "body") {
+			t.Errorf("%s: stalled body answered %d %s, want 400 naming the body", ct, resp.StatusCode, body)
+		}
+	}
+	// A body sent in pieces, each within the timeout, is read whole.
+	pr, pw := io.Pipe()
+	go func() {
+		defer pw.Close()
+		for _, piece := range []string{`{"items":[{"ref":"a",`, `"document":{"x":1}}`, `]}`} {
+			time.Sleep(100 * time.Millisecond)
+			if _, err := io.WriteString(pw, piece); err != nil {
+				return
+			}
+		}
+	}()
+	req, err := http.NewRequestWithContext(testContext(t), http.MethodPost, url+"/v1/verify", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", ctJSON)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Errorf("a slow but steady body: %d %s, want 202", resp.StatusCode, body)
 	}
 }

@@ -83,6 +83,10 @@ type Limits struct {
 	// MaxPageSize caps ?limit of the results page (default 1,000); it is also
 	// the number of results a ?wait answer inlines.
 	MaxPageSize int
+	// BodyIdleTimeout bounds the wait for more of a request body (default
+	// 30 s): a client that sends nothing for that long mid-body is cut off,
+	// so that slow clients cannot hold connections and spool files open.
+	BodyIdleTimeout time.Duration
 }
 
 // Defaults of Limits.
@@ -92,13 +96,14 @@ const (
 	DefaultMaxDocumentBytes = 1 << 20
 	DefaultMaxDepth         = 256
 	// MaxMaxDepth is the largest MaxDepth allowed.
-	MaxMaxDepth           = 1000
-	DefaultMaxRefBytes    = 1024
-	DefaultMaxStreamItems = 1_000_000
-	DefaultMaxStreamBytes = 4 << 30
-	DefaultMaxWait        = 60 * time.Second
-	DefaultMaxPageSize    = 1000
-	defaultPageSize       = 100
+	MaxMaxDepth            = 1000
+	DefaultMaxRefBytes     = 1024
+	DefaultMaxStreamItems  = 1_000_000
+	DefaultMaxStreamBytes  = 4 << 30
+	DefaultMaxWait         = 60 * time.Second
+	DefaultBodyIdleTimeout = 30 * time.Second
+	DefaultMaxPageSize     = 1000
+	defaultPageSize        = 100
 )
 
 func (l Limits) withDefaults() (Limits, error) {
@@ -122,9 +127,12 @@ func (l Limits) withDefaults() (Limits, error) {
 	if l.MaxWait == 0 {
 		l.MaxWait = DefaultMaxWait
 	}
+	if l.BodyIdleTimeout == 0 {
+		l.BodyIdleTimeout = DefaultBodyIdleTimeout
+	}
 	switch {
 	case l.MaxBodyBytes < 0, l.MaxItems < 0, l.MaxDocumentBytes < 0, l.MaxDepth < 0,
-		l.MaxRefBytes < 0, l.MaxStreamItems < 0, l.MaxStreamBytes < 0, l.MaxWait < 0, l.MaxPageSize < 0:
+		l.MaxRefBytes < 0, l.MaxStreamItems < 0, l.MaxStreamBytes < 0, l.MaxWait < 0, l.MaxPageSize < 0, l.BodyIdleTimeout < 0:
 		return l, fmt.Errorf("%w: negative limit", ErrInvalidConfig)
 	case l.MaxPageSize > store.MaxPageSize:
 		return l, fmt.Errorf("%w: page size %d over the store's %d", ErrInvalidConfig, l.MaxPageSize, store.MaxPageSize)
@@ -289,7 +297,7 @@ func (s *Server) routes() http.Handler {
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Err: ErrNotFound, Field: "path", Message: "no such endpoint: " + r.URL.Path})
 	})
-	return s.logRequests(rt.mux)
+	return s.logRequests(bodyIdleTimeout(s.lim.BodyIdleTimeout, rt.mux))
 }
 
 // router registers routes ("METHOD /path") and remembers their paths, for

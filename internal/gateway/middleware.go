@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -62,4 +64,37 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			slog.String("remote", r.RemoteAddr),
 		)
 	})
+}
+
+// bodyIdleTimeout cuts off a request whose body stops arriving: each read
+// of the body may wait at most d for the client (the connection's read
+// deadline is moved on before every read, and cleared once the body has
+// been read, so that a long ?wait afterwards is not cut short).
+func bodyIdleTimeout(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: d}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// idleBody is a request body whose reads each get a fresh deadline.
+type idleBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	d    time.Duration
+	done bool
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	if !b.done {
+		_ = b.rc.SetReadDeadline(time.Now().Add(b.d)) // unsupported writer: no deadline
+	}
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
