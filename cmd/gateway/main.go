@@ -77,6 +77,7 @@ type config struct {
 	logFormat       string
 	debugAddr       string
 	spoolDir        string
+	adminToken      string
 }
 
 // envNames maps flags whose variable is not the mechanical STELE_<FLAG>.
@@ -118,6 +119,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text (default text with --embedded)")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve net/http/pprof on this address (keep it private, e.g. 127.0.0.1:6060)")
+	fs.StringVar(&c.adminToken, "admin-token", "", "token the operator routes (sign, countersign, revocations, audit trim) require as Authorization: Bearer; prefer STELE_ADMIN_TOKEN (a flag shows in the process list); empty: those routes are open")
 	fs.StringVar(&c.spoolDir, "spool-dir", "", "directory NDJSON uploads are spooled to while they are counted (default the system's temporary directory; a volume apart from JetStream's store keeps their writes apart); the all-in-one spools under --data")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -214,6 +216,7 @@ func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
 		Addr:             cfg.addr,
 		Concurrency:      cfg.concurrency,
 		Limits:           cfg.limits,
+		AdminToken:       cfg.adminToken,
 		PublisherOptions: []jobs.PublisherOption{jobs.WithChunkItems(cfg.chunkItems)},
 		JobTTL:           cfg.jobTTL,
 		Logger:           log,
@@ -316,6 +319,7 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		Store:            st,
 		NATS:             nc,
 		Limits:           cfg.limits,
+		AdminToken:       cfg.adminToken,
 		SpoolDir:         cfg.spoolDir,
 		PublisherOptions: []jobs.PublisherOption{jobs.WithChunkItems(cfg.chunkItems)},
 		Logger:           log,
@@ -342,6 +346,9 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("gateway listening", "addr", ln.Addr().String(), "nats", nc.ConnectedUrlRedacted())
+	if cfg.adminToken == "" {
+		log.Warn("no admin token: signing, countersigning, revocations and audit trims are open to every client (set STELE_ADMIN_TOKEN)")
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-served:

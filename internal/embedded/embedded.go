@@ -70,6 +70,9 @@ type Config struct {
 	Keys *keyring.Keyring
 	// Limits bound gateway requests (see gateway.Limits).
 	Limits gateway.Limits
+	// AdminToken guards the gateway's operator routes (see
+	// gateway.Config.AdminToken; empty: open).
+	AdminToken string
 	// PublisherOptions tune how the gateway chunks jobs (see
 	// jobs.NewPublisher).
 	PublisherOptions []jobs.PublisherOption
@@ -198,6 +201,7 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 		Store:            in.st,
 		NATS:             in.nc,
 		Limits:           cfg.Limits,
+		AdminToken:       cfg.AdminToken,
 		PublisherOptions: cfg.PublisherOptions,
 		SpoolDir:         filepath.Join(cfg.DataDir, "spool"),
 		Logger:           cfg.Logger,

@@ -28,6 +28,7 @@ var (
 	ErrInvalidParameter = errors.New("invalid query parameter")
 	ErrUnsupportedMedia = errors.New("unsupported media type")
 	ErrNotAcceptable    = errors.New("not acceptable")
+	ErrUnauthorized     = errors.New("unauthorized")
 	ErrNotFound         = errors.New("not found")
 	ErrConflict         = errors.New("conflict")
 	ErrInvalidCovenant  = errors.New("invalid covenant")
@@ -54,6 +55,7 @@ var errorTable = []struct {
 	{ErrInvalidParameter, http.StatusBadRequest, "invalid_parameter"},
 	{ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{ErrNotAcceptable, http.StatusNotAcceptable, "not_acceptable"},
+	{ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
 	{ErrNotFound, http.StatusNotFound, "not_found"},
 	{ErrConflict, http.StatusConflict, "conflict"},
 	{ErrInvalidCovenant, http.StatusUnprocessableEntity, "invalid_covenant"},

@@ -21,7 +21,7 @@ func (s *Server) evaluateRoutes(rt *router) {
 	rt.handle("GET /v1/covenants/{id}/audit", s.handleAudit)
 	rt.handle("GET /v1/covenants/{id}/audit/proof/{index}", s.handleAuditProof)
 	rt.handle("GET /v1/covenants/{id}/audit/verify", s.handleAuditVerify)
-	rt.handle("POST /v1/covenants/{id}/audit/trim", s.handleAuditTrim)
+	rt.handle("POST /v1/covenants/{id}/audit/trim", s.operator(s.handleAuditTrim))
 }
 
 // Evaluator returns the evaluation service behind POST /v1/evaluate (for

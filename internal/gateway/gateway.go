@@ -156,6 +156,10 @@ type Config struct {
 	PublisherOptions []jobs.PublisherOption
 	// Limits bound requests.
 	Limits Limits
+	// AdminToken, when set, is required (Authorization: Bearer <token>) by
+	// the routes that act with the operator's authority: POST /v1/sign,
+	// /v1/countersign, /v1/revocations and …/audit/trim.
+	AdminToken string
 	// SpoolDir holds NDJSON uploads while they are counted (default
 	// os.TempDir()).
 	SpoolDir string
@@ -173,6 +177,7 @@ type Server struct {
 	js       jetstream.JetStream
 	pub      *jobs.Publisher
 	lim      Limits
+	admin    adminGate
 	spoolDir string
 	log      *slog.Logger
 	started  time.Time
@@ -220,6 +225,7 @@ func New(cfg Config) (*Server, error) {
 		js:       js,
 		pub:      pub,
 		lim:      lim,
+		admin:    newAdminGate(cfg.AdminToken),
 		spoolDir: cfg.SpoolDir,
 		log:      cfg.Logger,
 		started:  time.Now(),
