@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -224,6 +225,7 @@ func measureSign(ctx context.Context, client *http.Client, base, keyID string, b
 			return res, err
 		}
 		req.Header.Set("Content-Type", "application/json")
+		operatorAuth(req)
 		var js jobStatus
 		if err := doJSON(client, req, http.StatusAccepted, &js); err != nil {
 			return res, fmt.Errorf("sign request %d: %w", i, err)
@@ -359,6 +361,7 @@ func signWait(ctx context.Context, client *http.Client, base string, items []sig
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	operatorAuth(req)
 	var js struct {
 		JobID  string       `json:"jobId"`
 		Status string       `json:"status"`
@@ -378,4 +381,12 @@ func signWait(ctx context.Context, client *http.Client, base string, items []sig
 		ids[r.Index] = r.DocumentID
 	}
 	return ids, nil
+}
+
+// operatorAuth adds the gateway's operator token, from STELE_ADMIN_TOKEN,
+// to a request of an operator route (POST /v1/sign), when one is set.
+func operatorAuth(req *http.Request) {
+	if tok := os.Getenv("STELE_ADMIN_TOKEN"); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 }
