@@ -242,7 +242,8 @@ func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
 			"Large batches: one covenant per line, -H 'Content-Type: application/x-ndjson'; then GET %s/v1/jobs/<jobId>/results\n",
 			path, path, base, base)
 	}
-	printSignExample(cfg.dataDir, base, ring, log)
+	printSignExample(cfg.dataDir, base, ring, strings.TrimSpace(cfg.adminToken) != "", log)
+	warnOpen(log, cfg.adminToken, cfg.addr)
 	select {
 	case <-ctx.Done():
 	case err := <-in.Done():
@@ -258,7 +259,7 @@ func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
 
 // printSignExample writes a sign request for the first active key, if any,
 // and prints how to send it.
-func printSignExample(dataDir, base string, ring *keyring.Keyring, log *slog.Logger) {
+func printSignExample(dataDir, base string, ring *keyring.Keyring, token bool, log *slog.Logger) {
 	keyID := ""
 	for _, k := range ring.Keys() {
 		if !k.Retired {
@@ -275,9 +276,29 @@ func printSignExample(dataDir, base string, ring *keyring.Keyring, log *slog.Log
 		log.Warn("could not write the example sign request", "err", err)
 		return
 	}
+	auth := ""
+	if token {
+		auth = `-H "Authorization: Bearer $STELE_ADMIN_TOKEN" `
+	}
 	fmt.Fprintf(os.Stdout, "\nSign a covenant with key %q (request in %s):\n\n"+
-		"  curl -s -H 'Content-Type: application/json' --data-binary @%s '%s/v1/sign?wait=5s'\n",
-		keyID, path, path, base)
+		"  curl -s -H 'Content-Type: application/json' %s--data-binary @%s '%s/v1/sign?wait=5s'\n",
+		keyID, path, auth, path, base)
+}
+
+// warnOpen logs, when no admin token is set, that the operator routes are
+// open: a warning unless the gateway listens on loopback only.
+func warnOpen(log *slog.Logger, token, addr string) {
+	if strings.TrimSpace(token) != "" {
+		return
+	}
+	msg := "no admin token: signing, countersigning, revocations and audit trims are open to every client (set STELE_ADMIN_TOKEN)"
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+			log.Info(msg)
+			return
+		}
+	}
+	log.Warn(msg)
 }
 
 // runCluster runs the gateway against external NATS and Redis until ctx
@@ -346,9 +367,7 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("gateway listening", "addr", ln.Addr().String(), "nats", nc.ConnectedUrlRedacted())
-	if cfg.adminToken == "" {
-		log.Warn("no admin token: signing, countersigning, revocations and audit trims are open to every client (set STELE_ADMIN_TOKEN)")
-	}
+	warnOpen(log, cfg.adminToken, cfg.addr)
 	select {
 	case <-ctx.Done():
 	case err := <-served:

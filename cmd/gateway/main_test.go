@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +84,26 @@ func TestParseConfigSpoolDir(t *testing.T) {
 	c, err := parseConfig(nil, func(k string) string { return map[string]string{"STELE_SPOOL_DIR": dir}[k] }, io.Discard)
 	if err != nil || c.spoolDir != dir {
 		t.Errorf("STELE_SPOOL_DIR: spool dir %q, %v; want %q", c.spoolDir, err, dir)
+	}
+}
+
+// TestWarnOpen: without an admin token the gateway says its operator routes
+// are open, as a warning unless it listens on loopback only; with a token
+// (spaces around it are ignored) it says nothing.
+func TestWarnOpen(t *testing.T) {
+	for _, c := range []struct{ token, addr, want string }{
+		{"", "0.0.0.0:8080", "level=WARN"},
+		{"", ":8080", "level=WARN"},
+		{"", "127.0.0.1:8080", "level=INFO"},
+		{"", "localhost:8080", "level=INFO"},
+		{"  ", "[::1]:8080", "level=INFO"},
+		{"tok", "0.0.0.0:8080", ""},
+	} {
+		var buf bytes.Buffer
+		warnOpen(slog.New(slog.NewTextHandler(&buf, nil)), c.token, c.addr)
+		got := buf.String()
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("token %q, addr %s: logged %q, want %q", c.token, c.addr, got, c.want)
+		}
 	}
 }

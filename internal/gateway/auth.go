@@ -22,6 +22,7 @@ type adminGate struct {
 }
 
 func newAdminGate(token string) adminGate {
+	token = strings.TrimSpace(token) // as the header's is
 	if token == "" {
 		return adminGate{}
 	}

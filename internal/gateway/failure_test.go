@@ -356,6 +356,23 @@ func TestBodyIdleTimeout(t *testing.T) {
 			t.Errorf("%s: stalled body answered %d %s, want 400 naming the body", ct, resp.StatusCode, body)
 		}
 	}
+	// A route that never reads the body (here the unknown-path fallback)
+	// answers too: the server's read of the leftover body is bounded.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(conn, "POST /v1/nowhere HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("unread stalled body: no answer: %v", err)
+	}
+	resp.Body.Close()
+	conn.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unread stalled body: status %d, want 404", resp.StatusCode)
+	}
 	// A body sent in pieces, each within the timeout, is read whole.
 	pr, pw := io.Pipe()
 	go func() {
@@ -372,7 +389,7 @@ func TestBodyIdleTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", ctJSON)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

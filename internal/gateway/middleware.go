@@ -72,10 +72,19 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 // been read, so that a long ?wait afterwards is not cut short).
 func bodyIdleTimeout(d time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: d}
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
 		}
+		body := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: d}
+		r.Body = body
 		next.ServeHTTP(w, r)
+		if !body.done {
+			// The handler left the body unread (an early error): the
+			// server reads what is left before reusing the connection,
+			// and that read must not wait for a stalled client either.
+			_ = body.rc.SetReadDeadline(time.Now().Add(d))
+		}
 	})
 }
 

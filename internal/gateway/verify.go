@@ -244,7 +244,17 @@ func (s *Server) unqueued(ctx, reqCtx context.Context, job store.Job, queued int
 		for i := lo; i < hi; i++ {
 			results = append(results, store.Result{Index: i, Error: reason})
 		}
-		prog, rerr := s.store.RecordResults(ctx, job.ID, results)
+		var prog store.Progress
+		var rerr error
+		for attempt := 1; attempt <= 3; attempt++ {
+			if prog, rerr = s.store.RecordResults(ctx, job.ID, results); rerr == nil || ctx.Err() != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+			}
+		}
 		if rerr != nil {
 			s.log.ErrorContext(reqCtx, "recording the unqueued items as failed failed; the job will not complete", "job", job.ID, "err", rerr)
 			settled = false

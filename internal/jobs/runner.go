@@ -631,29 +631,60 @@ func (r *Runner) failed(ctx context.Context, msg jetstream.Msg, c *Chunk, err er
 // that the job completes instead of waiting for items that will never come.
 // When even the failures cannot be recorded the message is handed back.
 func (r *Runner) settleFailed(ctx context.Context, msg jetstream.Msg, c *Chunk, reason error, delivered uint64, log *slog.Logger) {
-	results, err := r.failedResults(ctx, c, reason)
-	if err == nil && len(results) > 0 {
-		var prog store.Progress
-		if prog, err = r.record(ctx, c, nil, results); err == nil {
-			announce := shouldAnnounce(prog, results, delivered)
-			if perr := r.publishEvents(ctx, c.JobID, nil, prog.Job, announce, false); perr != nil {
-				if !r.finalDelivery(delivered) {
-					// A redelivery finds the failures recorded and
-					// announces the completion again.
-					log.Warn("jobs: publishing the completion of a settled chunk failed; handing it back", "err", perr)
-					r.nak(msg, delivered)
-					return
-				}
-				log.Error("jobs: publishing the completion of a settled chunk failed on the last delivery", "err", perr)
-			}
+	// On the last delivery a failure here strands the chunk (the server
+	// will not deliver it again), so it is tried a few times, the
+	// message's acknowledgement deadline moved on meanwhile.
+	attempts := 1
+	if r.finalDelivery(delivered) {
+		attempts = settleAttempts
+	}
+	var recErr, pubErr error
+	for a := 1; ; a++ {
+		recErr, pubErr = r.settle(ctx, c, reason, delivered)
+		if (recErr == nil && pubErr == nil) || a >= attempts || ctx.Err() != nil {
+			break
+		}
+		log.Warn("jobs: settling a chunk on its last delivery failed; trying again", "attempt", a, "err", errors.Join(recErr, pubErr))
+		_ = msg.InProgress()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(a) * time.Second):
 		}
 	}
-	if err != nil {
-		log.Error("jobs: could not record the chunk's items as failed; handing it back", "reason", reason, "err", err)
+	switch {
+	case recErr != nil:
+		log.Error("jobs: could not record the chunk's items as failed; handing it back", "reason", reason, "err", recErr)
 		r.nak(msg, delivered)
 		return
+	case pubErr != nil && !r.finalDelivery(delivered):
+		// A redelivery finds the failures recorded and announces the
+		// completion again.
+		log.Warn("jobs: publishing the completion of a settled chunk failed; handing it back", "err", pubErr)
+		r.nak(msg, delivered)
+		return
+	case pubErr != nil:
+		log.Error("jobs: publishing the completion of a settled chunk failed on the last delivery", "err", pubErr)
 	}
 	r.poison(ctx, msg, reason)
+}
+
+// settleAttempts is how many times settleFailed tries on a chunk's last
+// delivery.
+const settleAttempts = 4
+
+// settle records the failed results of c's items and publishes the
+// completion they bring about: recErr when they could not be recorded,
+// pubErr when the completion could not be published.
+func (r *Runner) settle(ctx context.Context, c *Chunk, reason error, delivered uint64) (recErr, pubErr error) {
+	results, err := r.failedResults(ctx, c, reason)
+	if err != nil || len(results) == 0 {
+		return err, nil
+	}
+	prog, err := r.record(ctx, c, nil, results)
+	if err != nil {
+		return err, nil
+	}
+	return nil, r.publishEvents(ctx, c.JobID, nil, prog.Job, shouldAnnounce(prog, results, delivered), false)
 }
 
 // shouldAnnounce reports whether a call that recorded results, with

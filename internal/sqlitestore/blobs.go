@@ -9,8 +9,7 @@ import (
 )
 
 // schemaBlobs is migration 4: staged blobs (store.Blobs), apart from the
-// documents table and its listing indexes. Earlier versions staged them as
-// documents with IDs "blob:<sha256>": those leave the registry.
+// documents table and its listing indexes.
 const schemaBlobs = `
 CREATE TABLE blobs (
 	id         TEXT PRIMARY KEY,
@@ -18,6 +17,16 @@ CREATE TABLE blobs (
 	expires_at INTEGER NOT NULL -- Unix ns
 );
 CREATE INDEX blobs_expires ON blobs (expires_at);
+`
+
+// schemaLegacyBlobs is migration 5: earlier versions staged documents as
+// registry documents named "blob:<sha256>". They move to the blobs table,
+// for a day (chunks still queued that name them read them there), and
+// leave the registry.
+const schemaLegacyBlobs = `
+INSERT OR IGNORE INTO blobs (id, data, expires_at)
+	SELECT substr(id, 6), doc, (CAST(strftime('%s', 'now') AS INTEGER) + 86400) * 1000000000
+	FROM documents WHERE id LIKE 'blob:%';
 DELETE FROM document_tags WHERE doc_id LIKE 'blob:%';
 DELETE FROM documents WHERE id LIKE 'blob:%';
 `

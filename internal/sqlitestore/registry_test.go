@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -120,6 +121,46 @@ func TestMigrateCreatedMs(t *testing.T) {
 	after := time.Date(2026, 2, 19, 1, 38, 56, 341e6, time.UTC)
 	if d := cmp.Diff([]string{"a", "c"}, ids(store.DocumentQuery{Tag: "x", CreatedAfter: after})); d != "" {
 		t.Errorf("tag listing by time after migration (-want +got):\n%s", d)
+	}
+	var version int
+	if err := s.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != len(migrations) {
+		t.Errorf("user_version = %d, %v; want %d", version, err, len(migrations))
+	}
+}
+
+// TestMigrateLegacyBlobs: documents staged by earlier versions as registry
+// documents "blob:<sha256>" move to the blobs table and leave the registry
+// (migration 5), so that chunks still queued find them there.
+func TestMigrateLegacyBlobs(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v4.db")
+	s := openTest(t, path)
+	h := strings.Repeat("ab", 32)
+	legacy := store.Document{ID: "blob:" + h, JSON: []byte(`{"staged":true}`), Tags: []string{"t"}}
+	kept := store.Document{ID: "kept", JSON: []byte(`{}`), IssuerID: "i", BeneficiaryID: "b", CreatedAt: "2026-01-01T00:00:00Z"}
+	if err := s.PutDocuments(ctx, []store.Document{legacy, kept}); err != nil {
+		t.Fatal(err)
+	}
+	// As a database of version 4 holding a legacy staged document.
+	if _, err := s.w.ExecContext(ctx, "PRAGMA user_version = 4"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s = openTest(t, path)
+	if _, err := s.GetDocument(ctx, legacy.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("legacy staged document after migration: %v, want ErrNotFound", err)
+	}
+	got, err := s.GetBlobs(ctx, []string{h})
+	if err != nil || string(got[0]) != string(legacy.JSON) {
+		t.Errorf("its blob: %q, %v; want %q", got[0], err, legacy.JSON)
+	}
+	page, err := s.ListDocuments(ctx, store.DocumentQuery{Limit: 10})
+	if err != nil || len(page.Documents) != 1 || page.Documents[0].ID != "kept" {
+		t.Errorf("listing after migration: %+v, %v; want only the registry document", page.Documents, err)
+	}
+	if page, _ := s.ListDocuments(ctx, store.DocumentQuery{Tag: "t", Limit: 10}); len(page.Documents) != 0 {
+		t.Errorf("the legacy document's tag still lists %d documents", len(page.Documents))
 	}
 	var version int
 	if err := s.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil || version != len(migrations) {

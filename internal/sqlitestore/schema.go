@@ -66,6 +66,8 @@ CREATE INDEX sigs_expires ON sigs (expires_at);
 	schemaAudit,
 	// 4: staged blobs (blobs.go).
 	schemaBlobs,
+	// 5: staged documents of earlier versions move to the blobs (blobs.go).
+	schemaLegacyBlobs,
 }
 
 // afterMigration[v], when set, runs in the transaction of migration v+1 after
