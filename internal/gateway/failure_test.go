@@ -210,15 +210,19 @@ func padded(n, size int) []string {
 	return docs
 }
 
+// verifyBody is a POST /v1/verify JSON body with docs as its items.
+func verifyBody(docs []string) []byte {
+	items := make([]string, len(docs))
+	for i, d := range docs {
+		items[i] = fmt.Sprintf(`{"ref":"r%d","document":%s}`, i, d)
+	}
+	return []byte(`{"items":[` + strings.Join(items, ",") + `]}`)
+}
+
 // fillQueue publishes a job of about size bytes (no worker takes it).
 func fillQueue(t *testing.T, e *testEnv, size int) {
 	t.Helper()
-	docs := padded(size/3000, 3000)
-	items := make([]string, len(docs))
-	for i, d := range docs {
-		items[i] = fmt.Sprintf(`{"ref":"fill%d","document":%s}`, i, d)
-	}
-	status, _, body := do(t, http.MethodPost, e.url+"/v1/verify", ctJSON, []byte(`{"items":[`+strings.Join(items, ",")+`]}`))
+	status, _, body := do(t, http.MethodPost, e.url+"/v1/verify", ctJSON, verifyBody(padded(size/3000, 3000)))
 	if status != http.StatusAccepted {
 		t.Fatalf("filling the queue: status %d: %.300s", status, body)
 	}
@@ -283,11 +287,7 @@ func TestQueueFillsPartWay(t *testing.T) {
 	e := newEnv(t, gateway.Limits{})
 	shrinkQueue(t, e, 2<<20)
 	docs := padded(2000, 3000) // ~6 MB of chunks
-	items := make([]string, len(docs))
-	for i, d := range docs {
-		items[i] = fmt.Sprintf(`{"ref":"r%d","document":%s}`, i, d)
-	}
-	status, hdr, body := do(t, http.MethodPost, e.url+"/v1/verify", ctJSON, []byte(`{"items":[`+strings.Join(items, ",")+`]}`))
+	status, hdr, body := do(t, http.MethodPost, e.url+"/v1/verify", ctJSON, verifyBody(docs))
 	if status != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503: %.300s", status, body)
 	}

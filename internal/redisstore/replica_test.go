@@ -53,7 +53,11 @@ func TestReplicaWait(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s := newTestStoreClient(t, primary.URL(), alone.opts.prefix, WithReplicaWait(1, 2*time.Second))
+	c2, err := NewClient(primary.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestStore(t, c2, storetest.Config{}, WithKeyPrefix(alone.opts.prefix), WithReplicaWait(1, 2*time.Second))
 	p, err := s.RecordResults(ctx, job.ID, append(first, store.Result{Index: 1, Error: "y"}))
 	if err != nil {
 		t.Fatalf("RecordResults with a replica: %v", err)
@@ -73,22 +77,4 @@ func TestReplicaWait(t *testing.T) {
 		}
 	}
 
-}
-
-// newTestStoreClient opens a store on url with the key prefix of another.
-func newTestStoreClient(t *testing.T, url, prefix string, opts ...Option) *Store {
-	t.Helper()
-	c, err := NewClient(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(c, append([]Option{WithKeyPrefix(prefix)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		c.Close()
-	})
-	return s
 }
