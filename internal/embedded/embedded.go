@@ -21,6 +21,7 @@
 package embedded
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -260,6 +261,7 @@ func runnerConfig(cfg Config) jobs.RunnerConfig {
 		// Pulls return as soon as messages arrive; a short wait only
 		// bounds how long an idle pull lasts.
 		FetchMaxWait: time.Second,
+		JobTTL:       cmp.Or(cfg.JobTTL, store.DefaultJobTTL),
 		Logger:       cfg.Logger,
 	}
 }

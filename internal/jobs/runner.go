@@ -60,6 +60,12 @@ type RunnerConfig struct {
 	// NakDelay is the base redelivery delay after a transient failure; the
 	// delay grows linearly with the delivery count up to 10× (default 1 s).
 	NakDelay time.Duration
+	// JobTTL is the store's job lifetime, when known (0: unknown). A chunk
+	// naming its job's total creates the job when it has no record, but not
+	// when the chunk is older than JobTTL: its job then existed and expired
+	// (a backlog longer than the TTL), and a new record would count only
+	// the chunks still to come.
+	JobTTL time.Duration
 	// ShutdownTimeout bounds Run's drain after its context is cancelled
 	// (default 30 s). Chunks not finished by then are left unacknowledged and
 	// will be redelivered.
@@ -105,6 +111,8 @@ func (c RunnerConfig) withDefaults() (RunnerConfig, error) {
 		return c, fmt.Errorf("%w: fetch max wait %v below 10ms", ErrInvalidOption, c.FetchMaxWait)
 	case c.NakDelay < 0:
 		return c, fmt.Errorf("%w: negative nak delay", ErrInvalidOption)
+	case c.JobTTL < 0:
+		return c, fmt.Errorf("%w: negative job TTL", ErrInvalidOption)
 	case c.ShutdownTimeout < 0:
 		return c, fmt.Errorf("%w: negative shutdown timeout", ErrInvalidOption)
 	}
@@ -296,6 +304,8 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		info = MsgInfo{NumDelivered: md.NumDelivered, Timestamp: md.Timestamp, StreamSeq: md.Sequence.Stream}
 	}
 	delivered := info.NumDelivered
+	// Everything below sees the delivery (see mayCreate).
+	ctx = WithMessageInfo(ctx, info)
 	c, err := DecodeChunk(msg.Data())
 	if err != nil {
 		if errors.Is(err, ErrUnsupportedVersion) {
@@ -308,7 +318,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	}
 	log := r.log.With("job", c.JobID, "chunk", c.Chunk, "delivery", delivered)
 
-	hctx, pending := WithMessageInfo(ctx, info), (*pendingWrites)(nil)
+	hctx, pending := ctx, (*pendingWrites)(nil)
 	if r.commit != nil {
 		hctx, pending = withPendingWrites(hctx, r.commit)
 	}
@@ -437,7 +447,7 @@ func (r *Runner) record(ctx context.Context, c *Chunk, pending *pendingWrites, r
 		return r.jobs.RecordResults(ctx, c.JobID, results)
 	}
 	prog, err := commit()
-	if !errors.Is(err, store.ErrNotFound) || c.Total <= 0 {
+	if !errors.Is(err, store.ErrNotFound) || !r.mayCreate(ctx, c) {
 		return prog, err
 	}
 	cerr := r.jobs.CreateJob(ctx, store.Job{ID: c.JobID, Kind: c.Kind, Total: c.Total})
@@ -445,6 +455,17 @@ func (r *Runner) record(ctx context.Context, c *Chunk, pending *pendingWrites, r
 		return prog, fmt.Errorf("create job %s of %d items from its chunk: %w", c.JobID, c.Total, cerr)
 	}
 	return commit()
+}
+
+// mayCreate reports whether c may create its job's record: it names the
+// job's total and its message (MessageInfo of ctx) is not older than the
+// job TTL (see RunnerConfig.JobTTL).
+func (r *Runner) mayCreate(ctx context.Context, c *Chunk) bool {
+	if c.Total <= 0 {
+		return false
+	}
+	info, ok := MessageInfo(ctx)
+	return r.cfg.JobTTL <= 0 || !ok || info.Timestamp.IsZero() || time.Since(info.Timestamp) < r.cfg.JobTTL
 }
 
 // handle calls the handler, turning a panic into an error so that one bad
@@ -710,7 +731,7 @@ func (r *Runner) failedResults(ctx context.Context, c *Chunk, reason error) ([]s
 		total = job.Total
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("read job %s: %w", c.JobID, err)
-	case total <= 0:
+	case !r.mayCreate(ctx, c):
 		return nil, nil // no job to complete
 	}
 	msg := "chunk could not be processed: " + truncate(reason.Error(), 300)

@@ -177,3 +177,31 @@ func TestLegacyStagedDocument(t *testing.T) {
 		t.Errorf("result %+v, want the verdict of %s (valid %v)", res, d.Name, d.Valid)
 	}
 }
+
+// TestExpiredJobNotRecreated: a chunk naming its job's total creates the
+// job when it has no record, but not once the chunk is older than the job
+// TTL: its job existed and expired, and a new record would count only the
+// chunks still to come. The chunk is then dropped.
+func TestExpiredJobNotRecreated(t *testing.T) {
+	p := newPipelineWith(t, newSQLiteStore(t), jobs.ConsumerConfig{MaxDeliver: 2})
+	ctx := testContext(t)
+	for _, id := range []string{"old", "young"} {
+		chunk := fmt.Sprintf(`{"v":1,"jobId":%q,"kind":"verify","chunk":3,"total":5,"items":[{"index":3,"error":"x"}]}`, id)
+		if _, err := p.js.Publish(ctx, jobs.SubjectVerify, []byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+		if id == "old" {
+			time.Sleep(3 * time.Second)
+		}
+	}
+	// The job TTL lies between the two messages' ages.
+	p.startRunner(t, nil, nil, jobs.RunnerConfig{JobTTL: 2 * time.Second, NakDelay: 10 * time.Millisecond})
+	waitFor(t, func() bool { ack, pending := p.consumerState(t); return ack == 0 && pending == 0 })
+	if _, err := p.st.GetJob(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the chunk older than the job TTL created its job: %v", err)
+	}
+	job, err := p.st.GetJob(ctx, "young")
+	if err != nil || job.Total != 5 || job.Done != 1 {
+		t.Errorf("the younger chunk's job: %+v, %v; want created with 1 of 5 done", job, err)
+	}
+}

@@ -206,6 +206,7 @@ func (c *Config) Finish() error {
 	if c.Runner.FetchBatch == 0 {
 		c.Runner.FetchBatch = c.Runner.Concurrency
 	}
+	c.Runner.JobTTL = c.JobTTL
 	if _, err := jobs.JobsStreamConfig(c.Streams); err != nil {
 		return UsageError{err}
 	}
