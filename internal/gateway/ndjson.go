@@ -85,7 +85,7 @@ func (s *Server) checkRoom(ctx context.Context, size int64) error {
 	}
 	info := str.CachedInfo()
 	if max := info.Config.MaxBytes; max > 0 && max-int64(info.State.Bytes) < min(size, roomWanted, max) {
-		return &Error{Err: ErrUnavailable, Message: "the job queue is full; retry later"}
+		return &Error{Err: ErrUnavailable, Message: msgQueueFull}
 	}
 	return nil
 }

@@ -196,19 +196,19 @@ func (s *Server) queue(reqCtx context.Context, spec jobs.Job, total int, feed fu
 	}
 	cw, err := s.pub.NewChunkWriter(spec)
 	if err != nil {
-		return job, s.unqueued(ctx, reqCtx, job, 0, fmt.Errorf("queue job %s: %w", jobID, err))
+		return job, s.unqueued(reqCtx, job, 0, fmt.Errorf("queue job %s: %w", jobID, err))
 	}
 	if err := feed(ctx, cw); err != nil {
 		cw.Abort()
-		return job, s.unqueued(ctx, reqCtx, job, cw.Queued(), fmt.Errorf("queue job %s: %w", jobID, err))
+		return job, s.unqueued(reqCtx, job, cw.Queued(), fmt.Errorf("queue job %s: %w", jobID, err))
 	}
 	stats, err := cw.Close(ctx)
 	if err != nil {
-		return job, s.unqueued(ctx, reqCtx, job, cw.Queued(), fmt.Errorf("queue job %s: %w", jobID, err))
+		return job, s.unqueued(reqCtx, job, cw.Queued(), fmt.Errorf("queue job %s: %w", jobID, err))
 	}
 	if stats.Items != total {
 		err := fmt.Errorf("queue job %s: published %d items of %d: %w", jobID, stats.Items, total, ErrInternal)
-		return job, s.unqueued(ctx, reqCtx, job, min(stats.Items, total), err)
+		return job, s.unqueued(reqCtx, job, min(stats.Items, total), err)
 	}
 	s.log.DebugContext(reqCtx, "job queued", "job", jobID, "kind", spec.Kind, "items", stats.Items, "chunks", stats.Chunks,
 		"staged", stats.Staged, "duration", time.Since(start))
@@ -222,19 +222,16 @@ func (s *Server) queue(reqCtx context.Context, spec jobs.Job, total int, feed fu
 // the items that did reach the queue instead of waiting for the others
 // forever, and the error returned names the job. A failed item that was
 // queued after all keeps whichever result is recorded first.
-func (s *Server) unqueued(ctx, reqCtx context.Context, job store.Job, queued int, err error) error {
+func (s *Server) unqueued(reqCtx context.Context, job store.Job, queued int, err error) error {
 	s.log.ErrorContext(reqCtx, "queueing failed part-way", "job", job.ID, "queued", queued, "total", job.Total, "err", err)
 	var apiErr *Error
-	msg := "the job could not be queued; retry later"
-	switch {
-	case errors.As(err, &apiErr):
+	msg := queueFailure(err)
+	if errors.As(err, &apiErr) {
 		msg = apiErr.Message
-	case errors.Is(err, jobs.ErrQueueFull):
-		msg = "the job queue is full; retry later"
 	}
 	// On a context of its own: publishing may have failed because the
 	// queueing context ran out.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unqueuedTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), unqueuedTimeout)
 	defer cancel()
 	reason := "not queued: " + msg
 	settled := true
@@ -291,11 +288,21 @@ const unqueuedBatch = 1000
 // unavailable logs err and returns the client-facing 503.
 func (s *Server) unavailable(ctx context.Context, err error) error {
 	s.log.ErrorContext(ctx, "queueing failed", "err", err)
-	msg := "the job could not be queued; retry later"
+	return &Error{Err: ErrUnavailable, Message: queueFailure(err)}
+}
+
+// Messages of a job that could not be queued.
+const (
+	msgNotQueued = "the job could not be queued; retry later"
+	msgQueueFull = "the job queue is full; retry later"
+)
+
+// queueFailure is the client's message for a queueing error.
+func queueFailure(err error) string {
 	if errors.Is(err, jobs.ErrQueueFull) {
-		msg = "the job queue is full; retry later"
+		return msgQueueFull
 	}
-	return &Error{Err: ErrUnavailable, Message: msg}
+	return msgNotQueued
 }
 
 // answerCompleted writes a completed job with its first page of results:

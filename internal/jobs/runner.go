@@ -354,21 +354,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 
-	// A redelivered (or republished) chunk of a completed job may be the
-	// retry of the one that completed it and died before announcing it:
-	// announce again (the event's message ID makes the repeat a duplicate
-	// within the window).
-	announce := shouldAnnounce(prog, results, delivered)
-	// A completing call that recorded all of its results, as many as the
-	// job has, recorded all of the job's (indices are unique and below the
-	// total), so they are the stored ones and may ride on the event.
-	withResults := prog.Completed && prog.Recorded == len(results) && len(results) == prog.Job.Total &&
-		len(results) <= MaxEventResults && sortedByIndex(results)
-	events, err := r.eventResults(ctx, c.JobID, results, prog)
-	if err == nil {
-		err = r.publishEvents(ctx, c.JobID, events, prog.Job, announce, withResults)
-	}
-	if err != nil {
+	if err := r.announceRecorded(ctx, c.JobID, results, prog, delivered); err != nil {
 		// The results are recorded: a redelivery records nothing twice and
 		// publishes again; on the last delivery the events are given up.
 		if r.finalDelivery(delivered) {
@@ -410,13 +396,7 @@ func (r *Runner) retry(ctx context.Context, msg jetstream.Msg, c *Chunk, pending
 			return
 		}
 		if err == nil {
-			announce := shouldAnnounce(prog, results, delivered)
-			withResults := prog.Completed && prog.Recorded == len(results) && len(results) == prog.Job.Total &&
-				len(results) <= MaxEventResults && sortedByIndex(results)
-			var events []store.Result
-			if events, err = r.eventResults(ctx, c.JobID, results, prog); err == nil {
-				err = r.publishEvents(ctx, c.JobID, events, prog.Job, announce, withResults)
-			}
+			err = r.announceRecorded(ctx, c.JobID, results, prog, delivered)
 		}
 		if err != nil {
 			r.failed(ctx, msg, c, fmt.Errorf("record partial results: %w", err), delivered, log)
@@ -551,6 +531,22 @@ func (r *Runner) publishEvents(ctx context.Context, jobID string, results []stor
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// announceRecorded publishes the events that results, just recorded with
+// progress prog, bring about: one per invalid document (as the store holds
+// it, see eventResults) and the job's completion when shouldAnnounce says so.
+func (r *Runner) announceRecorded(ctx context.Context, jobID string, results []store.Result, prog store.Progress, delivered uint64) error {
+	// A completing call that recorded all of its results, as many as the
+	// job has, recorded all of the job's (indices are unique and below the
+	// total), so they are the stored ones and may ride on the event.
+	withResults := prog.Completed && prog.Recorded == len(results) && len(results) == prog.Job.Total &&
+		len(results) <= MaxEventResults && sortedByIndex(results)
+	events, err := r.eventResults(ctx, jobID, results, prog)
+	if err != nil {
+		return err
+	}
+	return r.publishEvents(ctx, jobID, events, prog.Job, shouldAnnounce(prog, results, delivered), withResults)
 }
 
 // eventResults returns the results the invalid-document events are made

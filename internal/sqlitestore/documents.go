@@ -107,7 +107,7 @@ const lookupBatch = 500
 // HasDocuments reports which documents are stored; see store.Documents.
 func (s *Store) HasDocuments(ctx context.Context, ids []string) ([]bool, error) {
 	out := make([]bool, len(ids))
-	err := s.lookupDocuments(ctx, "id", ids, func(rows *sql.Rows, positions func(id string) []int) error {
+	err := s.lookupIDs(ctx, `SELECT id FROM documents WHERE id IN `, nil, ids, func(rows *sql.Rows, positions func(id string) []int) error {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			return err
@@ -151,16 +151,10 @@ func (s *Store) lookupBytes(ctx context.Context, query string, lead []any, ids [
 	return out, err
 }
 
-// lookupDocuments selects cols of the stored documents among ids,
-// lookupBatch IDs per query, and calls scan for each row found; positions
-// gives the indexes in ids of an ID (it may repeat).
-func (s *Store) lookupDocuments(ctx context.Context, cols string, ids []string, scan func(rows *sql.Rows, positions func(id string) []int) error) error {
-	return s.lookupIDs(ctx, `SELECT `+cols+` FROM documents WHERE id IN `, nil, ids, scan)
-}
-
 // lookupIDs runs query (a SELECT ending in "id IN ", with len(lead)
 // parameters of its own before that) for ids, lookupBatch IDs at a time,
-// and calls scan for each row found, as lookupDocuments.
+// and calls scan for each row found; positions gives the indexes in ids of
+// an ID (it may repeat).
 func (s *Store) lookupIDs(ctx context.Context, query string, lead []any, ids []string, scan func(rows *sql.Rows, positions func(id string) []int) error) error {
 	pos := make(map[string][]int, len(ids))
 	for i, id := range ids {
