@@ -102,7 +102,9 @@ type SignConfig struct {
 // string, the job ID and the index) and the message's stream timestamp
 // (createdAt), neither of which a redelivery changes. A redelivered item
 // therefore rebuilds the same covenant, byte for byte, and the store keeps
-// exactly one.
+// exactly one. A key retired or revoked between two deliveries signs nothing
+// new, but the redelivered item still names the covenant an earlier
+// delivery stored with it.
 //
 // Results are valid with DocumentID set to the covenant's ID, or failed with
 // Error "code: message", the code one of the SignErr constants. Failures that
@@ -197,6 +199,11 @@ type signWork struct {
 	req   signRequest
 	key   *keyring.Key
 	doc   *covenant.Document // the signed covenant to store, when any
+	// refused, on a redelivery, is why the key may sign nothing now
+	// (retired or revoked since an earlier delivery): the item is signed
+	// only to learn its covenant's ID, and is valid only when an earlier
+	// delivery stored that covenant (keepEarlier).
+	refused error
 }
 
 // HandleChunk signs the items of a sign chunk. It fails with ErrBadMessage
@@ -256,16 +263,15 @@ func (h *SignHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Result
 			continue
 		}
 		k, ok := h.keys.Get(w.req.keyID)
-		switch {
-		case !ok:
+		if !ok {
 			w.state = stateUnknown
 			unknown++
-		case k.Retired:
-			h.settle(&results[i], w, signErr(SignErrRetiredKey,
-				fmt.Sprintf("key %q was rotated out and signs nothing new", k.ID)))
-		default:
-			w.key = k
-			pubs = append(pubs, k.Public)
+			continue
+		}
+		w.key = k
+		pubs = append(pubs, k.Public)
+		if k.Retired {
+			w.refused = signErr(SignErrRetiredKey, fmt.Sprintf("key %q was rotated out and signs nothing new", k.ID))
 		}
 	}
 	if len(pubs) > 0 && h.revs != nil {
@@ -279,9 +285,16 @@ func (h *SignHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Result
 			if w.state != statePending {
 				continue
 			}
-			if r, ok := revoked[w.key.Public]; ok {
-				h.settle(&results[i], w, signErr(SignErrRevokedKey, revokedMessage(w.key.ID, r)))
+			if r, ok := revoked[w.key.Public]; ok && w.refused == nil {
+				w.refused = signErr(SignErrRevokedKey, revokedMessage(w.key.ID, r))
 			}
+		}
+	}
+	// A first delivery settles the refused items at once; a redelivery
+	// first looks for what an earlier delivery signed with the key.
+	for i := range work {
+		if w := &work[i]; w.state == statePending && w.refused != nil && delivered <= 1 {
+			h.settle(&results[i], w, w.refused)
 		}
 	}
 
@@ -289,7 +302,11 @@ func (h *SignHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Result
 	if err != nil {
 		return nil, err
 	}
+	h.keepCountersigned(results, work, stored)
 	if err := h.sign(ctx, c, results, work, stored); err != nil {
+		return nil, err
+	}
+	if err := h.keepEarlier(ctx, c, results, work); err != nil {
 		return nil, err
 	}
 	if err := h.storeCountersigned(ctx, c, results, work, raw); err != nil {
@@ -355,6 +372,58 @@ func (h *SignHandler) settle(res *store.Result, w *signWork, err error) {
 	res.Error = err.Error()
 	res.Valid = false
 	w.state = stateSettled
+}
+
+// keepCountersigned settles the redelivered countersignature items whose
+// key is refused now: valid when the stored covenant already carries the
+// key's countersignature (an earlier delivery added it), else failed with
+// the refusal.
+func (h *SignHandler) keepCountersigned(results []store.Result, work []signWork, stored map[string]*covenant.Document) {
+	for i := range work {
+		w := &work[i]
+		if w.state != statePending || w.refused == nil || w.req.countersign == "" {
+			continue
+		}
+		if doc := stored[w.req.countersign]; doc != nil && countersignedBy(doc, w.key.Public) {
+			w.state = stateSettled
+			results[i].DocumentID, results[i].Valid = doc.ID(), true
+			continue
+		}
+		h.settle(&results[i], w, w.refused)
+	}
+}
+
+// keepEarlier settles the redelivered build items whose key is refused now,
+// which sign has built like any other (a build is deterministic, so it gives
+// the covenant an earlier delivery would have stored): valid, naming that
+// covenant, when the store holds it (the key signed it while it could, and
+// the acknowledgement was lost), else failed with the refusal. Nothing is
+// stored for them.
+func (h *SignHandler) keepEarlier(ctx context.Context, c *Chunk, results []store.Result, work []signWork) error {
+	var ids []string
+	var pos []int
+	for i := range work {
+		if w := &work[i]; w.refused != nil && w.doc != nil && w.req.countersign == "" {
+			ids = append(ids, w.doc.ID())
+			pos = append(pos, i)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	has, err := h.docs.HasDocuments(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("sign chunk %s.%d: look for covenants signed before the key was refused: %w", c.JobID, c.Chunk, err)
+	}
+	for n, i := range pos {
+		w := &work[i]
+		w.doc = nil
+		if !has[n] {
+			h.settle(&results[i], w, w.refused)
+			results[i].DocumentID = ""
+		}
+	}
+	return nil
 }
 
 // skipRecorded marks the items whose results the job already records: their

@@ -600,6 +600,107 @@ func TestSignRetiredAndRevokedKeys(t *testing.T) {
 	}
 }
 
+// A chunk redelivered after its key was retired or revoked (the first
+// delivery signed and stored, then lost its acknowledgement before the
+// results were recorded) names the covenants the first delivery stored, and
+// signs nothing that was not signed before.
+func TestSignRedeliveryAfterKeyRefused(t *testing.T) {
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			st := sk.open(t)
+			ctx := testContext(t)
+			h, err := jobs.NewSignHandler(jobs.SignConfig{Keys: testKeyring(t, "old", "bad"), Documents: st, Revocations: st})
+			if err != nil {
+				t.Fatal(err)
+			}
+			target := handle(t, h, msgTime, signItem(t, "", buildReq("old", 100)))[0]
+			if !target.Valid {
+				t.Fatalf("target: %+v", target)
+			}
+			chunk := func(delivered uint64) []store.Result {
+				t.Helper()
+				items := []jobs.Item{
+					signItem(t, "r", buildReq("old", 1)), signItem(t, "b", buildReq("bad", 2)),
+					signItem(t, "c", jobs.SignRequest{KeyID: "old", Countersign: target.DocumentID}),
+				}
+				for i := range items {
+					items[i].Index = i
+				}
+				mctx := jobs.WithMessageInfo(ctx, jobs.MsgInfo{NumDelivered: delivered, Timestamp: msgTime})
+				res, err := h.HandleChunk(mctx, &jobs.Chunk{V: 1, JobID: "refused", Kind: store.KindSign, Items: items})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res
+			}
+			count := func() int {
+				t.Helper()
+				page, err := st.ListDocuments(ctx, store.DocumentQuery{Limit: 100})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(page.Documents)
+			}
+			first := chunk(1)
+			for i, r := range first {
+				if !r.Valid {
+					t.Fatalf("first delivery, item %d: %+v", i, r)
+				}
+			}
+			stored := count()
+
+			// The key "old" is retired and "bad" revoked; the chunk comes back.
+			rotated, err := keyring.New(testKey(t, "old", true), testKey(t, "bad", false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad, _ := rotated.Get("bad")
+			if err := st.RevokeKey(ctx, store.Revocation{PublicKey: bad.Public, KeyID: "bad", Reason: "leaked"}); err != nil {
+				t.Fatal(err)
+			}
+			if h, err = jobs.NewSignHandler(jobs.SignConfig{Keys: rotated, Documents: st, Revocations: st}); err != nil {
+				t.Fatal(err)
+			}
+			again := chunk(2)
+			for i := range first {
+				if again[i].Valid != first[i].Valid || again[i].DocumentID != first[i].DocumentID || again[i].Error != "" {
+					t.Errorf("redelivered item %d: %+v, want %+v", i, again[i], first[i])
+				}
+			}
+			if n := count(); n != stored {
+				t.Errorf("%d covenants stored after the redelivery, want %d", n, stored)
+			}
+
+			// Items the earlier delivery never signed are refused, first
+			// delivery or not.
+			for _, delivered := range []uint64{1, 3} {
+				items := []jobs.Item{signItem(t, "", buildReq("old", 7)), signItem(t, "", buildReq("bad", 8)),
+					signItem(t, "", jobs.SignRequest{KeyID: "bad", Countersign: target.DocumentID})}
+				for i := range items {
+					items[i].Index = i
+				}
+				mctx := jobs.WithMessageInfo(ctx, jobs.MsgInfo{NumDelivered: delivered, Timestamp: msgTime})
+				res, err := h.HandleChunk(mctx, &jobs.Chunk{V: 1, JobID: "refused-new", Kind: store.KindSign, Items: items})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, want := range []string{"retired_key:", "revoked_key:", "revoked_key:"} {
+					if !strings.HasPrefix(res[i].Error, want) || res[i].Valid || res[i].DocumentID != "" {
+						t.Errorf("delivery %d, item %d: %+v, want %s", delivered, i, res[i], want)
+					}
+				}
+			}
+			if n := count(); n != stored {
+				t.Errorf("%d covenants stored after refused items, want %d", n, stored)
+			}
+			doc, _ := storedCovenant(t, st, target.DocumentID)
+			if len(doc.Countersignatures()) != 1 {
+				t.Errorf("target carries %d countersignatures, want 1", len(doc.Countersignatures()))
+			}
+		})
+	}
+}
+
 // Chains: a child's depth follows its parent's; a child broadening its
 // parent is refused.
 func TestSignChain(t *testing.T) {
