@@ -69,13 +69,68 @@ func ErrorCode(err error) (status, code string) {
 
 // MicroService is the running stele.evaluate service. Stop unsubscribes and
 // waits for the evaluations in progress to be answered.
+//
+// Requests are answered outside the micro package's handler (see
+// RegisterMicro), so its own statistics count each request but none of the
+// answers: the endpoint's error count and processing time are those of
+// handing the request over. The evaluations' own figures are in the
+// endpoint's stats data, a MicroStats.
 type MicroService struct {
 	micro.Service
 	gate   *gate
+	stats  *microStats
 	cancel context.CancelFunc
 	once   sync.Once
 	err    error
 }
+
+// MicroStats is the data of the evaluate endpoint's statistics
+// ($SRV.STATS.stele): what the evaluations answered since the service
+// started.
+type MicroStats struct {
+	// Answered counts the requests answered, decisions and errors alike.
+	Answered int64 `json:"answered"`
+	// Errors counts the error replies; ServerErrors those of them with
+	// status "500" or "503" (the rest are the caller's: bad requests,
+	// unknown covenants).
+	Errors       int64 `json:"errors"`
+	ServerErrors int64 `json:"server_errors"`
+	// LastError is the message of the last error reply ("" when none).
+	LastError string `json:"last_error,omitempty"`
+	// ProcessingTime is the time spent evaluating and answering, in
+	// nanoseconds, over every answered request.
+	ProcessingTime time.Duration `json:"processing_time"`
+}
+
+// microStats accumulates MicroStats across the evaluating goroutines.
+type microStats struct {
+	mu sync.Mutex
+	s  MicroStats
+}
+
+func (m *microStats) add(elapsed time.Duration, status, msg string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.s.Answered++
+	m.s.ProcessingTime += elapsed
+	if status != "" {
+		m.s.Errors++
+		if status == "500" || status == "503" {
+			m.s.ServerErrors++
+		}
+		m.s.LastError = msg
+	}
+}
+
+func (m *microStats) get() MicroStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.s
+}
+
+// EvaluateStats returns the figures of the evaluations answered so far (the
+// data of the endpoint's statistics).
+func (m *MicroService) EvaluateStats() MicroStats { return m.stats.get() }
 
 // gate counts the evaluations in progress and refuses new ones once closed.
 type gate struct {
@@ -128,11 +183,13 @@ func RegisterMicro(nc *nats.Conn, svc *Service) (*MicroService, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g := new(gate)
+	stats := new(microStats)
 	sem := make(chan struct{}, MicroConcurrency)
 	handler := micro.HandlerFunc(func(req micro.Request) {
 		if !g.enter() {
 			body, _ := json.Marshal(ErrorBody{Error: ErrorDetail{Code: "unavailable", Message: "the service is stopping"}})
 			_ = req.Error("503", "the service is stopping", body)
+			stats.add(0, "503", "the service is stopping")
 			return
 		}
 		sem <- struct{}{}
@@ -144,7 +201,13 @@ func RegisterMicro(nc *nats.Conn, svc *Service) (*MicroService, error) {
 		data, reply := req.Data(), req.Reply()
 		go func() {
 			defer func() { <-sem; g.wg.Done() }()
-			svc.serveMicro(ctx, nc, data, reply)
+			start := time.Now()
+			msg, status, text := svc.answerMicro(ctx, data)
+			stats.add(time.Since(start), status, text)
+			msg.Subject = reply
+			if err := nc.PublishMsg(msg); err != nil {
+				svc.logger.Warn("stele.evaluate: reply failed", slog.Any("err", err))
+			}
 		}()
 	})
 	ms, err := micro.AddService(nc, micro.Config{
@@ -152,6 +215,9 @@ func RegisterMicro(nc *nats.Conn, svc *Service) (*MicroService, error) {
 		Version:     MicroVersion,
 		Description: "Stele action evaluation against stored covenants, with an audit trail",
 		QueueGroup:  MicroQueueGroup,
+		StatsHandler: func(*micro.Endpoint) any {
+			return stats.get()
+		},
 	})
 	if err != nil {
 		cancel()
@@ -166,44 +232,35 @@ func RegisterMicro(nc *nats.Conn, svc *Service) (*MicroService, error) {
 		cancel()
 		return nil, fmt.Errorf("evaluate: add micro endpoint: %w", err)
 	}
-	return &MicroService{Service: ms, gate: g, cancel: cancel}, nil
+	return &MicroService{Service: ms, gate: g, stats: stats, cancel: cancel}, nil
 }
 
-// serveMicro answers one stele.evaluate request, data, on nc to reply, as
-// micro.Request's Respond and Error would.
-func (s *Service) serveMicro(ctx context.Context, nc *nats.Conn, data []byte, reply string) {
+// answerMicro evaluates one stele.evaluate request, data, and returns the
+// reply as micro.Request's Respond and Error would make it, with the error
+// reply's status and message ("" for a decision).
+func (s *Service) answerMicro(ctx context.Context, data []byte) (reply *nats.Msg, status, message string) {
 	ctx, cancel := context.WithTimeout(ctx, microTimeout)
 	defer cancel()
-	var (
-		d   Decision
-		err error
-	)
 	r, err := ParseRequest(data)
+	var d Decision
 	if err == nil {
 		d, err = s.Evaluate(ctx, r)
 	}
-	if err != nil {
-		status, code := ErrorCode(err)
-		detail := ErrorDetail{Code: code, Message: "internal error"}
-		var e *Error
-		if status != "500" && errors.As(err, &e) {
-			detail.Message, detail.Field = e.Message, e.Field
-		} else {
-			s.logger.Error("stele.evaluate failed", slog.Any("err", err))
-		}
-		body, _ := json.Marshal(ErrorBody{Error: detail})
-		msg := &nats.Msg{Subject: reply, Data: body, Header: nats.Header{
-			micro.ErrorHeader: []string{detail.Message}, micro.ErrorCodeHeader: []string{status}}}
-		if rerr := nc.PublishMsg(msg); rerr != nil {
-			s.logger.Warn("stele.evaluate: reply failed", slog.Any("err", rerr))
-		}
-		return
-	}
-	body, err := json.Marshal(d)
+	var body []byte
 	if err == nil {
-		err = nc.Publish(reply, body)
+		if body, err = json.Marshal(d); err == nil {
+			return &nats.Msg{Data: body}, "", ""
+		}
 	}
-	if err != nil {
-		s.logger.Warn("stele.evaluate: reply failed", slog.Any("err", err))
+	status, code := ErrorCode(err)
+	detail := ErrorDetail{Code: code, Message: "internal error"}
+	var e *Error
+	if status != "500" && errors.As(err, &e) {
+		detail.Message, detail.Field = e.Message, e.Field
+	} else {
+		s.logger.Error("stele.evaluate failed", slog.Any("err", err))
 	}
+	body, _ = json.Marshal(ErrorBody{Error: detail})
+	return &nats.Msg{Data: body, Header: nats.Header{
+		micro.ErrorHeader: []string{detail.Message}, micro.ErrorCodeHeader: []string{status}}}, status, detail.Message
 }

@@ -98,6 +98,28 @@ func TestMicro(t *testing.T) {
 		}
 	}
 
+	// The evaluations' own figures, in the endpoint's stats data: every
+	// answer counted once, the five errors the caller's.
+	var sum evaluate.MicroStats
+	for i, ms := range services {
+		var got evaluate.MicroStats
+		if err := json.Unmarshal(ms.Stats().Endpoints[0].Data, &got); err != nil {
+			t.Fatalf("service %d stats data %s: %v", i, ms.Stats().Endpoints[0].Data, err)
+		}
+		if got != ms.EvaluateStats() {
+			t.Errorf("service %d: stats data %+v, EvaluateStats %+v", i, got, ms.EvaluateStats())
+		}
+		sum.Answered += got.Answered
+		sum.Errors += got.Errors
+		sum.ServerErrors += got.ServerErrors
+		if got.Answered > 0 && got.ProcessingTime <= 0 {
+			t.Errorf("service %d: answered %d in no time", i, got.Answered)
+		}
+	}
+	if sum.Answered != 45 || sum.Errors != 5 || sum.ServerErrors != 0 {
+		t.Errorf("stats: answered %d, errors %d (server %d); want 45, 5, 0", sum.Answered, sum.Errors, sum.ServerErrors)
+	}
+
 	// Stopped everywhere: nobody answers.
 	for _, ms := range services {
 		if err := ms.Stop(); err != nil {
