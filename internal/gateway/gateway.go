@@ -136,6 +136,9 @@ func (l Limits) withDefaults() (Limits, error) {
 		return l, fmt.Errorf("%w: negative limit", ErrInvalidConfig)
 	case l.MaxPageSize > store.MaxPageSize:
 		return l, fmt.Errorf("%w: page size %d over the store's %d", ErrInvalidConfig, l.MaxPageSize, store.MaxPageSize)
+	case l.MaxRefBytes > jobs.MaxItemRefBytes:
+		// Workers fail the items of longer refs.
+		return l, fmt.Errorf("%w: ref limit %d over the workers' %d", ErrInvalidConfig, l.MaxRefBytes, jobs.MaxItemRefBytes)
 	case l.MaxDepth > MaxMaxDepth:
 		// Deeper documents would make job messages that workers (and the
 		// core's parser) refuse as a whole.

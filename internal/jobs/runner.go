@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -150,7 +151,25 @@ type Runner struct {
 	fetcherDone chan struct{}
 	fetchErr    error
 	group       *errgroup.Group
+
+	// known holds the kind and total of job records already read (both
+	// are fixed once a record exists), so that each worker reads a job's
+	// record once to check the chunks that name it (checkJob).
+	knownMu sync.Mutex
+	known   map[string]store.Job
 }
+
+// maxKnownJobs bounds Runner.known; it is emptied when full.
+const maxKnownJobs = 4096
+
+// Chunks that disagree with their job's record (checkJob). One of another
+// kind belongs to no job it could be recorded in, not even as failed; one
+// naming another total has its items settled as failed, as far as the job
+// admits them.
+var (
+	errWrongKind  = errors.New("the chunk's kind is not its job's")
+	errWrongTotal = errors.New("the chunk's total is not its job's")
+)
 
 // NewRunner returns a runner that pulls from cons (see EnsureConsumer),
 // hands chunks to h, records results in jobs and publishes events with js.
@@ -317,6 +336,17 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	log := r.log.With("job", c.JobID, "chunk", c.Chunk, "delivery", delivered)
+	if err := r.checkJob(ctx, c); err != nil {
+		switch {
+		case errors.Is(err, errWrongKind):
+			r.poison(ctx, msg, err)
+		case errors.Is(err, errWrongTotal):
+			r.settleFailed(ctx, msg, c, fmt.Errorf("%w: %w", ErrBadMessage, err), delivered, log)
+		default:
+			r.failed(ctx, msg, c, err, delivered, log)
+		}
+		return
+	}
 
 	hctx, pending := ctx, (*pendingWrites)(nil)
 	if r.commit != nil {
@@ -344,7 +374,11 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 
 	prog, err := r.record(ctx, c, pending, results)
 	if err != nil {
-		if errors.Is(err, store.ErrInvalid) {
+		if errors.Is(err, errWrongKind) {
+			r.poison(ctx, msg, err)
+			return
+		}
+		if errors.Is(err, store.ErrInvalid) || errors.Is(err, errWrongTotal) {
 			// The chunk does not fit its job (an index beyond the total):
 			// no retry can record it.
 			r.settleFailed(ctx, msg, c, fmt.Errorf("record results: %w: %w", ErrBadMessage, err), delivered, log)
@@ -431,10 +465,55 @@ func (r *Runner) record(ctx context.Context, c *Chunk, pending *pendingWrites, r
 		return prog, err
 	}
 	cerr := r.jobs.CreateJob(ctx, store.Job{ID: c.JobID, Kind: c.Kind, Total: c.Total})
-	if cerr != nil && !errors.Is(cerr, store.ErrExists) {
+	if errors.Is(cerr, store.ErrExists) {
+		// Created meanwhile, perhaps from a chunk that disagrees.
+		cerr = r.checkJob(ctx, c)
+	}
+	if cerr != nil {
 		return prog, fmt.Errorf("create job %s of %d items from its chunk: %w", c.JobID, c.Total, cerr)
 	}
 	return commit()
+}
+
+// checkJob refuses a chunk whose kind (errWrongKind), or total when it
+// names one (errWrongTotal), differs from its job's record: a sign chunk must not be
+// recorded in a verify job (or the reverse), nor a chunk that disagrees
+// about the job's size. A job with no record yet passes (record creates
+// it). The record is read once per job and worker.
+func (r *Runner) checkJob(ctx context.Context, c *Chunk) error {
+	r.knownMu.Lock()
+	job, ok := r.known[c.JobID]
+	if ok && (job.Kind != c.Kind || (c.Total > 0 && c.Total != job.Total)) {
+		// Read the record again before refusing: the one known may have
+		// expired and another job taken its ID since.
+		delete(r.known, c.JobID)
+		ok = false
+	}
+	r.knownMu.Unlock()
+	if !ok {
+		var err error
+		job, err = r.jobs.GetJob(ctx, c.JobID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read job %s: %w", c.JobID, err)
+		}
+		job = store.Job{Kind: job.Kind, Total: job.Total}
+		r.knownMu.Lock()
+		if len(r.known) >= maxKnownJobs || r.known == nil {
+			r.known = make(map[string]store.Job)
+		}
+		r.known[c.JobID] = job
+		r.knownMu.Unlock()
+	}
+	switch {
+	case job.Kind != c.Kind:
+		return fmt.Errorf("%w: a %s chunk for %s job %s", errWrongKind, c.Kind, job.Kind, c.JobID)
+	case c.Total > 0 && c.Total != job.Total:
+		return fmt.Errorf("%w: it names a total of %d, job %s has %d", errWrongTotal, c.Total, c.JobID, job.Total)
+	}
+	return nil
 }
 
 // mayCreate reports whether c may create its job's record: it names the
@@ -556,29 +635,70 @@ func (r *Runner) announceRecorded(ctx context.Context, jobID string, results []s
 // verdicts than the delivery whose results were recorded first; the events
 // must tell what the store holds.
 func (r *Runner) eventResults(ctx context.Context, jobID string, results []store.Result, prog store.Progress) ([]store.Result, error) {
-	if len(results) == 0 || prog.Recorded >= distinctIndices(results) {
+	distinct := distinctIndices(results)
+	if distinct < len(results) {
+		// The stores keep the first result of a repeated index.
+		results = firstOfEachIndex(results, distinct)
+	}
+	if len(results) == 0 || prog.Recorded >= distinct {
 		return results, nil
 	}
-	lo, hi := results[0].Index, results[0].Index
 	want := make(map[int]bool, len(results))
+	indices := make([]int, 0, len(results))
 	for _, res := range results {
-		lo, hi = min(lo, res.Index), max(hi, res.Index)
-		want[res.Index] = true
+		if !want[res.Index] {
+			want[res.Index] = true
+			indices = append(indices, res.Index)
+		}
 	}
-	stored := make([]store.Result, 0, len(results))
-	for off := lo; off >= 0 && off <= hi; {
-		page, next, err := r.jobs.Results(ctx, jobID, off, min(hi-off+1, store.MaxPageSize))
-		if err != nil {
-			return nil, fmt.Errorf("read the recorded results of job %s: %w", jobID, err)
+	slices.Sort(indices)
+	stored := make([]store.Result, 0, len(indices))
+	err := recordedResults(ctx, r.jobs, jobID, indices, func(res store.Result) {
+		if want[res.Index] {
+			stored = append(stored, res)
 		}
-		for _, res := range page {
-			if want[res.Index] {
-				stored = append(stored, res)
-			}
-		}
-		off = next
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the recorded results of job %s: %w", jobID, err)
 	}
 	return stored, nil
+}
+
+// recordedResults calls visit with the results job jobID has recorded in
+// the pages that hold indices (sorted, distinct): one Results call per run
+// of indices that fits in a page, so the gaps between far-apart indices
+// (a hostile chunk's, say) cost nothing. visit may see other indices of
+// those pages too.
+func recordedResults(ctx context.Context, js store.Jobs, jobID string, indices []int, visit func(store.Result)) error {
+	for i := 0; i < len(indices); {
+		off, j := indices[i], i+1
+		for j < len(indices) && indices[j]-off < store.MaxPageSize {
+			j++
+		}
+		page, _, err := js.Results(ctx, jobID, off, indices[j-1]-off+1)
+		if err != nil {
+			return err
+		}
+		for _, res := range page {
+			visit(res)
+		}
+		i = j
+	}
+	return nil
+}
+
+// firstOfEachIndex returns the first result of each index of results, in
+// their order; distinct is the number of different indices.
+func firstOfEachIndex(results []store.Result, distinct int) []store.Result {
+	seen := make(map[int]bool, distinct)
+	out := make([]store.Result, 0, distinct)
+	for _, res := range results {
+		if !seen[res.Index] {
+			seen[res.Index] = true
+			out = append(out, res)
+		}
+	}
+	return out
 }
 
 // distinctIndices returns the number of different indices in results.
@@ -658,7 +778,8 @@ func (r *Runner) settleFailed(ctx context.Context, msg jetstream.Msg, c *Chunk, 
 	var recErr, pubErr error
 	for a := 1; ; a++ {
 		recErr, pubErr = r.settle(ctx, c, reason, delivered)
-		if (recErr == nil && pubErr == nil) || a >= attempts || ctx.Err() != nil {
+		if (recErr == nil && pubErr == nil) || a >= attempts || ctx.Err() != nil ||
+			errors.Is(recErr, errWrongKind) || errors.Is(recErr, store.ErrInvalid) {
 			break
 		}
 		log.Warn("jobs: settling a chunk on its last delivery failed; trying again", "attempt", a, "err", errors.Join(recErr, pubErr))
@@ -669,6 +790,11 @@ func (r *Runner) settleFailed(ctx context.Context, msg jetstream.Msg, c *Chunk, 
 		}
 	}
 	switch {
+	case errors.Is(recErr, errWrongKind) || errors.Is(recErr, store.ErrInvalid):
+		// The job refuses the failures themselves: no retry records them.
+		log.Error("jobs: the chunk's items cannot be recorded, even as failed", "reason", reason, "err", recErr)
+		r.poison(ctx, msg, fmt.Errorf("%w (recording its items as failed: %w)", reason, recErr))
+		return
 	case recErr != nil:
 		log.Error("jobs: could not record the chunk's items as failed; handing it back", "reason", reason, "err", recErr)
 		r.nak(msg, delivered)

@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/stele-go/stele/internal/store"
 )
@@ -37,9 +38,12 @@ const SchemaVersion = 1
 
 // Subjects and streams.
 const (
-	StreamJobs   = "STELE_JOBS"   // work queue, subjects stele.jobs.>
+	StreamJobs   = "STELE_JOBS"   // work queue, subjects stele.jobs.verify and stele.jobs.sign
 	StreamEvents = "STELE_EVENTS" // limits retention, subjects stele.events.>
 
+	// SubjectJobs matches every work subject (for permissions); the
+	// STELE_JOBS stream takes only SubjectVerify and SubjectSign, so a
+	// mistyped subject gets an error rather than a message no worker reads.
 	SubjectJobs   = "stele.jobs.>"
 	SubjectEvents = "stele.events.>"
 
@@ -198,15 +202,71 @@ func DecodeChunk(data []byte) (*Chunk, error) {
 	if c.Chunk < 0 {
 		return nil, fmt.Errorf("decode chunk %s: %w: negative chunk number", c.JobID, ErrBadMessage)
 	}
-	if c.Total < 0 {
-		return nil, fmt.Errorf("decode chunk %s: %w: negative total", c.JobID, ErrBadMessage)
+	if c.Total < 0 || c.Total > MaxTotal {
+		return nil, fmt.Errorf("decode chunk %s: %w: total %d outside [0, %d]", c.JobID, ErrBadMessage, c.Total, MaxTotal)
+	}
+	if _, err := SubjectFor(c.Kind); err != nil {
+		return nil, fmt.Errorf("decode chunk %s: %w: kind %q is neither %q nor %q", c.JobID, ErrBadMessage,
+			truncate(string(c.Kind), 64), store.KindVerify, store.KindSign)
 	}
 	for i := range c.Items {
-		if c.Items[i].Index < 0 {
-			return nil, fmt.Errorf("decode chunk %s.%d: %w: item %d has negative index", c.JobID, c.Chunk, ErrBadMessage, i)
+		it := &c.Items[i]
+		if it.Index < 0 || it.Index >= MaxTotal {
+			return nil, fmt.Errorf("decode chunk %s.%d: %w: item %d has index %d outside [0, %d)", c.JobID, c.Chunk, ErrBadMessage, i, it.Index, MaxTotal)
 		}
+		boundItem(it)
 	}
 	return &c, nil
+}
+
+// Bounds of what a chunk carries into its results.
+const (
+	// MaxTotal bounds a job's total and its items' indices (well within
+	// the integers a float64, and so Redis's Lua, holds exactly).
+	MaxTotal = 1 << 40
+	// MaxItemRefBytes bounds an item's ref (the gateway's own limit may
+	// not exceed it). Escaped as JSON, such a ref still fits a result.
+	MaxItemRefBytes = 64 << 10
+	// maxItemIDBytes bounds an item's documentId and blob (both are 64
+	// hex digits when valid).
+	maxItemIDBytes = 128
+	// maxItemErrorBytes bounds the producer's error of an item.
+	maxItemErrorBytes = 4096
+)
+
+// boundItem fails an item whose ref, documentId, blob or error is too long
+// to be carried into its result, which keeps the item's place in the job
+// (and is short enough for any store) while nothing of it is looked at.
+func boundItem(it *Item) {
+	var field string
+	var limit int
+	switch {
+	case len(it.Ref) > MaxItemRefBytes:
+		field, limit = "ref", MaxItemRefBytes
+	case len(it.DocumentID) > maxItemIDBytes:
+		field, limit = "documentId", maxItemIDBytes
+	case len(it.Blob) > maxItemIDBytes:
+		field, limit = "blob", maxItemIDBytes
+	case len(it.Error) > maxItemErrorBytes:
+		it.Error = truncateUTF8(it.Error, maxItemErrorBytes) + "…"
+		return
+	default:
+		return
+	}
+	it.Ref = truncateUTF8(it.Ref, MaxItemRefBytes)
+	it.DocumentID, it.Blob, it.Document, it.Sign = "", "", nil, nil
+	it.Error = fmt.Sprintf("%s: longer than %d bytes", field, limit)
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func truncate(s string, n int) string {

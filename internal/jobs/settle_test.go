@@ -64,7 +64,7 @@ func TestBadChunkSettlesItsItems(t *testing.T) {
 				t.Fatal(err)
 			}
 			p.startRunner(t, nil, nil, jobs.RunnerConfig{})
-			job := p.settledJob(t, "beyond", []int{0, 1}, "invalid")
+			job := p.settledJob(t, "beyond", []int{0, 1}, "names a total of 9, job beyond has 2")
 			if job.Done != 2 || job.Failed != 2 {
 				t.Errorf("job %+v, want 2 done, both failed", job)
 			}

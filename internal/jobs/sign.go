@@ -430,43 +430,33 @@ func (h *SignHandler) keepEarlier(ctx context.Context, c *Chunk, results []store
 // recorded result is returned again and nothing is signed for them. A job
 // with no record yet (a producer that talks only to NATS) has none.
 func (h *SignHandler) skipRecorded(ctx context.Context, c *Chunk, results []store.Result, work []signWork) error {
-	lo, hi := -1, -1
 	pos := make(map[int]int, len(c.Items))
+	indices := make([]int, 0, len(c.Items))
 	for i := range c.Items {
 		if work[i].state != statePending {
 			continue
 		}
 		idx := c.Items[i].Index
+		if _, dup := pos[idx]; !dup {
+			indices = append(indices, idx)
+		}
 		pos[idx] = i
-		if lo < 0 || idx < lo {
-			lo = idx
-		}
-		hi = max(hi, idx)
 	}
-	for off := lo; lo >= 0 && off <= hi; off += store.MaxPageSize {
-		limit := min(hi-off+1, store.MaxPageSize)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("sign chunk %s.%d: read recorded results: %w", c.JobID, c.Chunk, err)
+	slices.Sort(indices)
+	err := recordedResults(ctx, h.jobs, c.JobID, indices, func(r store.Result) {
+		if i, ok := pos[r.Index]; ok && work[i].state == statePending {
+			r.Ref = results[i].Ref
+			results[i] = r
+			work[i].state = stateRecorded
 		}
-		recs, next, err := h.jobs.Results(ctx, c.JobID, off, limit)
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-			// No record yet, or indices outside the job (recording
-			// them will fail the chunk for good): nothing to skip.
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("sign chunk %s.%d: read recorded results: %w", c.JobID, c.Chunk, err)
-		}
-		for _, r := range recs {
-			if i, ok := pos[r.Index]; ok && work[i].state == statePending {
-				r.Ref = results[i].Ref
-				results[i] = r
-				work[i].state = stateRecorded
-			}
-		}
-		if next < 0 {
-			break // the job has no results beyond this page
-		}
+	})
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		// No record yet, or indices outside the job (recording them will
+		// fail the chunk for good): nothing to skip.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sign chunk %s.%d: read recorded results: %w", c.JobID, c.Chunk, err)
 	}
 	return nil
 }

@@ -72,7 +72,7 @@ func JobsStreamConfig(cfg StreamConfig) (jetstream.StreamConfig, error) {
 	return jetstream.StreamConfig{
 		Name:        StreamJobs,
 		Description: "Stele work queue: job chunks",
-		Subjects:    []string{SubjectJobs},
+		Subjects:    []string{SubjectVerify, SubjectSign},
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     c.Storage,
 		Discard:     jetstream.DiscardNew,

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -56,8 +57,12 @@ func TestEnsureStreamsConcurrentAndRepeated(t *testing.T) {
 	if cfg.Retention != jetstream.WorkQueuePolicy || cfg.Discard != jetstream.DiscardNew ||
 		cfg.Storage != jetstream.FileStorage || cfg.Duplicates != 2*time.Minute ||
 		cfg.MaxBytes != 1<<30 || cfg.MaxMsgs != 1_000_000 ||
-		len(cfg.Subjects) != 1 || cfg.Subjects[0] != "stele.jobs.>" {
+		!slices.Equal(cfg.Subjects, []string{"stele.jobs.verify", "stele.jobs.sign"}) {
 		t.Errorf("STELE_JOBS config = %+v", cfg)
+	}
+	// A mistyped work subject is refused, not queued where no worker reads.
+	if _, err := js.Publish(ctx, "stele.jobs.verfy", []byte(`{}`)); err == nil {
+		t.Error("a publication on stele.jobs.verfy was stored")
 	}
 	ev, err := js.Stream(ctx, jobs.StreamEvents)
 	if err != nil {

@@ -1,0 +1,159 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stele-go/stele/internal/core/covenant"
+	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/store"
+)
+
+// Chunks from a producer that talks only to NATS and gets them wrong: none
+// may tie up a worker, land in another kind's job, or leave a job it could
+// complete unfinished. Real JetStream, SQLite and Redis, one chunk at a
+// time, so that a chunk that held the worker would hold up the last job.
+func TestHostileChunks(t *testing.T) {
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			p := newPipelineWith(t, sk.open(t), jobs.ConsumerConfig{})
+			ctx := testContext(t)
+			if err := p.st.CreateJob(ctx, store.Job{ID: "signjob", Kind: store.KindSign, Total: 1}); err != nil {
+				t.Fatal(err)
+			}
+			longRef := strings.Repeat("<", 200_000) // six bytes each once escaped
+			chunks := []string{
+				// Indices a trillion apart, twice: the second delivery
+				// reads the stored results back for its events.
+				`{"v":1,"jobId":"sparse","kind":"verify","chunk":0,"total":1099511627776,"items":[{"index":0,"error":"x"},{"index":1099511627775,"error":"y"}]}`,
+				`{"v":1,"jobId":"sparse","kind":"verify","chunk":1,"total":1099511627776,"items":[{"index":0,"error":"x"},{"index":1099511627775,"error":"y"}]}`,
+				// A verify chunk for a sign job.
+				`{"v":1,"jobId":"signjob","kind":"verify","chunk":0,"items":[{"index":0,"error":"x"}]}`,
+				// No kind; a total beyond MaxTotal.
+				`{"v":1,"jobId":"nokind","kind":"","chunk":0,"total":1,"items":[{"index":0,"error":"x"}]}`,
+				`{"v":1,"jobId":"huge","kind":"verify","chunk":0,"total":1099511627777,"items":[{"index":0,"error":"x"}]}`,
+				// A ref too long for a result.
+				`{"v":1,"jobId":"longref","kind":"verify","chunk":0,"total":2,"items":[{"index":0,"ref":"ok","error":"a"},{"index":1,"ref":"` + longRef + `","error":"b"}]}`,
+				`{"v":1,"jobId":"after","kind":"verify","chunk":0,"total":1,"items":[{"index":0,"error":"z"}]}`,
+			}
+			for _, c := range chunks {
+				if _, err := p.js.Publish(ctx, jobs.SubjectVerify, []byte(c)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var poisoned atomic.Int32
+			p.startRunner(t, nil, nil, jobs.RunnerConfig{Concurrency: 1, FetchBatch: 1,
+				OnPoison: func(context.Context, jetstream.Msg, error) { poisoned.Add(1) }})
+
+			waitFor(t, func() bool { _, err := p.st.GetJob(ctx, "after"); return err == nil })
+			waitFor(t, func() bool { _, err := p.st.GetJob(ctx, "longref"); return err == nil })
+			if job := p.waitJob(t, "after"); job.Failed != 1 {
+				t.Errorf("after: %+v", job)
+			}
+			job := p.waitJob(t, "longref")
+			res := p.results(t, "longref")
+			if job.Failed != 2 || len(res) != 2 || res[0].Error != "a" || res[0].Ref != "ok" ||
+				res[1].Error != fmt.Sprintf("ref: longer than %d bytes", jobs.MaxItemRefBytes) || len(res[1].Ref) != jobs.MaxItemRefBytes {
+				t.Errorf("longref: %+v, results %d", job, len(res))
+			}
+			if job, err := p.st.GetJob(ctx, "sparse"); err != nil || job.Done != 2 {
+				t.Errorf("sparse: %+v, %v; want 2 done", job, err)
+			}
+			waitFor(t, func() bool { ack, pending := p.consumerState(t); return ack == 0 && pending == 0 })
+			if job, err := p.st.GetJob(ctx, "signjob"); err != nil || job.Done != 0 || job.Kind != store.KindSign {
+				t.Errorf("signjob: %+v, %v; want the sign job untouched", job, err)
+			}
+			for _, id := range []string{"nokind", "huge"} {
+				if _, err := p.st.GetJob(ctx, id); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("%s: %v, want no job created", id, err)
+				}
+			}
+			if n := poisoned.Load(); n != 3 {
+				t.Errorf("%d chunks terminated, want 3 (signjob, nokind, huge)", n)
+			}
+		})
+	}
+}
+
+// A sign chunk without createdAt reads the job's recorded results before
+// signing; indices far apart must cost one read each, not a walk of the gap.
+func TestSignSparseIndices(t *testing.T) {
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			st := sk.open(t)
+			ctx, cancel := context.WithTimeout(testContext(t), 20*time.Second)
+			defer cancel()
+			const total = 1 << 40
+			if err := st.CreateJob(ctx, store.Job{ID: "sparse-sign", Kind: store.KindSign, Total: total}); err != nil {
+				t.Fatal(err)
+			}
+			h, err := jobs.NewSignHandler(jobs.SignConfig{Keys: testKeyring(t, "k1"), Documents: st, Jobs: st})
+			if err != nil {
+				t.Fatal(err)
+			}
+			items := []jobs.Item{signItem(t, "", buildReq("k1", 1)), signItem(t, "", buildReq("k1", 2))}
+			items[0].Index, items[1].Index = 1, total-1
+			mctx := jobs.WithMessageInfo(ctx, jobs.MsgInfo{NumDelivered: 1, Timestamp: msgTime})
+			res, err := h.HandleChunk(mctx, &jobs.Chunk{V: 1, JobID: "sparse-sign", Kind: store.KindSign, Items: items})
+			if err != nil {
+				t.Fatalf("HandleChunk: %v", err)
+			}
+			if !res[0].Valid || !res[1].Valid {
+				t.Fatalf("results %+v", res)
+			}
+		})
+	}
+}
+
+// A chunk repeating an index: the store keeps the first result, and the
+// events follow it (no invalid-document event for an index stored valid).
+func TestRepeatedIndexEvents(t *testing.T) {
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			p := newPipelineWith(t, sk.open(t), jobs.ConsumerConfig{})
+			ctx := testContext(t)
+			k := testKey(t, "alice", false)
+			doc, err := covenant.Build(covenant.BuildOptions{
+				Issuer:      covenant.Party{ID: "alice", PublicKey: k.Public, Role: covenant.RoleIssuer},
+				Beneficiary: covenant.Party{ID: "bob", PublicKey: benKey, Role: covenant.RoleBeneficiary},
+				Constraints: "permit read on '/data/**'",
+			}, k.PrivateKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			good := doc.AppendJSON(nil)
+			tampered := bytes.Replace(good, []byte("/data/**"), []byte("/dat/**"), 1)
+			job := jobs.Job{ID: "repeated", Kind: store.KindVerify}
+			if err := p.st.CreateJob(ctx, store.Job{ID: job.ID, Kind: job.Kind, Total: 1}); err != nil {
+				t.Fatal(err)
+			}
+			// Published as is: the publisher numbers items itself.
+			chunk, err := json.Marshal(jobs.Chunk{V: 1, JobID: job.ID, Kind: job.Kind,
+				Items: []jobs.Item{{Index: 0, Ref: "good", Document: good}, {Index: 0, Ref: "bad", Document: tampered}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.js.Publish(ctx, jobs.SubjectVerify, chunk); err != nil {
+				t.Fatal(err)
+			}
+			p.startRunner(t, nil, nil, jobs.RunnerConfig{})
+			if got := p.waitJob(t, job.ID); got.Valid != 1 {
+				t.Fatalf("job %+v (results %+v), want the first (valid) result kept", got, p.results(t, job.ID))
+			}
+			waitFor(t, func() bool { ack, pending := p.consumerState(t); return ack == 0 && pending == 0 })
+			completed, invalid := streamEvents(t, p.js, job.ID)
+			if len(completed) != 1 || len(invalid) != 0 {
+				t.Errorf("%d completion and %d invalid events (%+v), want 1 and 0", len(completed), len(invalid), invalid)
+			}
+		})
+	}
+}
