@@ -238,11 +238,12 @@ func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
 		log.Warn("could not write the example request", "err", err)
 	} else {
 		fmt.Fprintf(os.Stdout, "Verify a covenant (an example request was written to %s):\n\n"+
-			"  curl -s -H 'Content-Type: application/json' --data-binary @%s '%s/v1/verify?wait=5s'\n\n"+
+			"  curl -s -H 'Content-Type: application/json' --data-binary %s '%s/v1/verify?wait=5s'\n\n"+
 			"Large batches: one covenant per line, -H 'Content-Type: application/x-ndjson'; then GET %s/v1/jobs/<jobId>/results\n",
-			path, path, base, base)
+			path, shellQuote("@"+path), base, base)
 	}
-	printSignExample(cfg.dataDir, base, ring, strings.TrimSpace(cfg.adminToken) != "", log)
+	printSignExample(cfg.dataDir, base, ring, strings.TrimSpace(cfg.adminToken) != "",
+		os.Getenv("STELE_ADMIN_TOKEN") != cfg.adminToken, log)
 	warnOpen(log, cfg.adminToken, cfg.addr)
 	select {
 	case <-ctx.Done():
@@ -259,7 +260,7 @@ func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
 
 // printSignExample writes a sign request for the first active key, if any,
 // and prints how to send it.
-func printSignExample(dataDir, base string, ring *keyring.Keyring, token bool, log *slog.Logger) {
+func printSignExample(dataDir, base string, ring *keyring.Keyring, token, fromFlag bool, log *slog.Logger) {
 	keyID := ""
 	for _, k := range ring.Keys() {
 		if !k.Retired {
@@ -276,13 +277,22 @@ func printSignExample(dataDir, base string, ring *keyring.Keyring, token bool, l
 		log.Warn("could not write the example sign request", "err", err)
 		return
 	}
-	auth := ""
+	auth, note := "", ""
 	if token {
 		auth = `-H "Authorization: Bearer $STELE_ADMIN_TOKEN" `
+		if fromFlag {
+			note = "(with STELE_ADMIN_TOKEN set in your shell to the --admin-token value)\n"
+		}
 	}
 	fmt.Fprintf(os.Stdout, "\nSign a covenant with key %q (request in %s):\n\n"+
-		"  curl -s -H 'Content-Type: application/json' %s--data-binary @%s '%s/v1/sign?wait=5s'\n",
-		keyID, path, auth, path, base)
+		"  curl -s -H 'Content-Type: application/json' %s--data-binary %s '%s/v1/sign?wait=5s'\n%s",
+		keyID, path, auth, shellQuote("@"+path), base, note)
+}
+
+// shellQuote quotes s for a POSIX shell, so that a printed command can be
+// pasted whatever the path holds.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // warnOpen logs, when no admin token is set, that the operator routes are

@@ -247,6 +247,9 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 	var docs []*covenant.Document
 	var docIdx []int
 	for i, f := range files {
+		if err := ctx.Err(); err != nil {
+			return fail(e, cmd, exitStopped, "", "stopped after reading %d of %d files: %v", i, len(files), err)
+		}
 		inputs[i].file = f
 		b, err := readInput(e, f)
 		if err != nil {

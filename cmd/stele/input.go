@@ -49,6 +49,10 @@ func loadKey(path string) (*keys.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !st.Mode().IsRegular() {
+		// A FIFO or device would block the read, or never end it.
+		return nil, fmt.Errorf("%s: not a regular file (%v)", path, st.Mode().Type())
+	}
 	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s: %w (mode %v)", path, errKeyPermissions, st.Mode().Perm())
 	}

@@ -29,8 +29,9 @@ import (
 // Exit codes.
 const (
 	exitOK      = 0
-	exitInvalid = 1 // a document is invalid or an action denied
-	exitUsage   = 2 // bad usage or unreadable input
+	exitInvalid = 1   // a document is invalid or an action denied
+	exitUsage   = 2   // bad usage or unreadable input
+	exitStopped = 130 // stopped by SIGINT or SIGTERM
 )
 
 // env is what a command may touch: its streams and the working directory's
@@ -60,8 +61,19 @@ func commands() []command {
 	}
 }
 
+// cancellable reports whether command cmd stops early, cleanly, on SIGINT
+// or SIGTERM (it watches its context); every other command is ended by the
+// signal as usual.
+func cancellable(cmd string) bool { return cmd == "loadtest" || cmd == "verify" }
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.Background(), context.CancelFunc(func() {})
+	if len(os.Args) > 1 && cancellable(os.Args[1]) {
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		// The first signal asks the command to stop; a second one ends the
+		// process at once.
+		go func() { <-ctx.Done(); stop() }()
+	}
 	code := run(ctx, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
 	stop()
 	os.Exit(code)

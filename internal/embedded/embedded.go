@@ -182,9 +182,11 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 		storeOpts = append(storeOpts, sqlitestore.WithJobTTL(cfg.JobTTL))
 	}
 	storeOpts = append(storeOpts, sqlitestore.WithLogger(cfg.Logger))
-	if in.st, err = sqlitestore.Open(ctx, filepath.Join(cfg.DataDir, "stele.db"), storeOpts...); err != nil {
+	st, err := sqlitestore.Open(ctx, filepath.Join(cfg.DataDir, "stele.db"), storeOpts...)
+	if err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
+	in.st = st // only now: a nil *Store in the interface would not be nil
 
 	handler, err := jobs.NewVerifyHandler(jobs.VerifyConfig{Documents: in.st, SigCache: in.st, Revocations: in.st, Logger: cfg.Logger})
 	if err != nil {

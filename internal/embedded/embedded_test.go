@@ -191,3 +191,21 @@ func TestNATSListenBusy(t *testing.T) {
 		t.Fatalf("Start with a busy NATS address: %v, want ErrInvalidConfig naming it", err)
 	}
 }
+
+// TestStoreThatWillNotOpen: a data directory whose database cannot be
+// opened (here not a database at all) is a clear error, not a panic while
+// the half-started instance is taken down.
+func TestStoreThatWillNotOpen(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "stele.db"), bytes.Repeat([]byte("not a database "), 512), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in, err := embedded.Start(context.Background(), embedded.Config{DataDir: dir, Addr: "127.0.0.1:0"})
+	if err == nil {
+		_ = in.Shutdown(context.Background())
+		t.Fatal("Start opened a data directory whose database is not one")
+	}
+	if !strings.Contains(err.Error(), "stele.db") && !strings.Contains(err.Error(), "database") {
+		t.Errorf("error %q names neither the file nor the database", err)
+	}
+}

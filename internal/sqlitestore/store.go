@@ -150,6 +150,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close stops the janitor (waiting for a purge in progress) and closes the
 // database; a second call is harmless.
 func (s *Store) Close() error {
+	if s == nil {
+		return nil
+	}
 	s.closeOnce.Do(func() {
 		s.audit.close()
 		s.stopJanitor()
