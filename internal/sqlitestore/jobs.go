@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -99,7 +98,7 @@ func (s *Store) RecordResults(ctx context.Context, jobID string, results []store
 	}
 	bodies := make([][]byte, len(results))
 	for i, r := range results {
-		b, err := store.EncodeResult(r)
+		b, err := store.AppendStoredResult(nil, &r)
 		if err != nil {
 			return store.Progress{}, fmt.Errorf("sqlitestore: record results of job %s: %w", jobID, err)
 		}
@@ -206,7 +205,7 @@ func (s *Store) CommitChunk(ctx context.Context, jobID string, w store.ChunkWrit
 	}
 	bodies := make([][]byte, len(w.Results))
 	for i, r := range w.Results {
-		b, err := store.EncodeResult(r)
+		b, err := store.AppendStoredResult(nil, &r)
 		if err != nil {
 			return store.Progress{}, fmt.Errorf("sqlitestore: commit chunk of job %s: %w", jobID, err)
 		}
@@ -271,8 +270,8 @@ func (s *Store) Results(ctx context.Context, jobID string, offset, limit int) ([
 			if err := rows.Scan(&idx, &body); err != nil {
 				return err
 			}
-			var r store.Result
-			if err := json.Unmarshal(body, &r); err != nil {
+			r, err := store.DecodeStoredResult(body)
+			if err != nil {
 				return fmt.Errorf("index %d: %w", idx, err)
 			}
 			out = append(out, r)

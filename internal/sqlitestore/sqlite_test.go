@@ -316,3 +316,48 @@ func TestPathWithURIDelimiters(t *testing.T) {
 		t.Fatalf("database not at the given path: %v", err)
 	}
 }
+
+// Results are kept in the compact stored form (a verify result of eleven
+// passing checks in about a hundred bytes, not its kilobyte of JSON), and
+// results written as JSON by earlier versions read the same.
+func TestResultBodies(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "stele.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateJob(ctx, store.Job{ID: "bodies", Kind: store.KindVerify, Total: 2}); err != nil {
+		t.Fatal(err)
+	}
+	checks := []store.Check{
+		{Name: "id_match", Passed: true, Message: "Document ID matches canonical hash"},
+		{Name: "signature_valid", Passed: true, Message: "Issuer signature is valid"},
+		{Name: "not_expired", Passed: true, Message: "Document has not expired"},
+	}
+	for len(checks) < 11 {
+		checks = append(checks, checks[len(checks)%3])
+	}
+	compact := store.Result{Index: 0, Ref: "r0", DocumentID: "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4", Valid: true, Checks: checks}
+	if _, err := s.RecordResults(ctx, "bodies", []store.Result{compact}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, `SELECT length(body) FROM results WHERE job_id = 'bodies' AND idx = 0`); n > 200 {
+		t.Errorf("a verify result takes %d bytes, want the compact form", n)
+	}
+	legacy := store.Result{Index: 1, Ref: "r1", Valid: false, Error: "no document"}
+	body, err := store.EncodeResult(legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO results (job_id, idx, outcome, body) VALUES ('bodies', 1, ?, ?)`, int(store.OutcomeFailed), body); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := s.Results(ctx, "bodies", 0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]store.Result{compact, legacy}, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+}
