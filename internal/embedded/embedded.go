@@ -162,9 +162,16 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: nats server: %w", err)
 	}
+	nlog := &natsLogger{log: cfg.Logger}
+	in.ns.SetLoggerV2(nlog, false, false, false)
 	in.ns.Start()
-	if !in.ns.ReadyForConnections(30 * time.Second) {
-		return nil, fmt.Errorf("embedded: nats server not ready within 30s")
+	for !in.ns.ReadyForConnections(100 * time.Millisecond) {
+		if msg := nlog.fatal(); msg != "" {
+			return nil, fmt.Errorf("embedded: nats server (in %s): %s", nopts.StoreDir, msg)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("embedded: nats server not ready: %w", err)
+		}
 	}
 	in.nc, err = nats.Connect("", nats.InProcessServer(in.ns), nats.Name("stele-embedded"), nats.MaxReconnects(-1))
 	if err != nil {
@@ -378,4 +385,43 @@ func portFree(addr string) error {
 		return err
 	}
 	return ln.Close()
+}
+
+// natsLogger passes the in-process NATS server's warnings and errors to the
+// instance's logger and keeps its first fatal error, which the server
+// reports (for example a JetStream directory it cannot use) instead of
+// becoming ready.
+type natsLogger struct {
+	log *slog.Logger
+
+	mu        sync.Mutex
+	fatalText string
+}
+
+func (l *natsLogger) fatal() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fatalText
+}
+
+func (l *natsLogger) Noticef(string, ...any) {}
+func (l *natsLogger) Debugf(string, ...any)  {}
+func (l *natsLogger) Tracef(string, ...any)  {}
+
+func (l *natsLogger) Warnf(format string, v ...any) {
+	l.log.Warn("nats: " + fmt.Sprintf(format, v...))
+}
+
+func (l *natsLogger) Errorf(format string, v ...any) {
+	l.log.Error("nats: " + fmt.Sprintf(format, v...))
+}
+
+func (l *natsLogger) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.log.Error("nats: " + msg)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fatalText == "" {
+		l.fatalText = msg
+	}
 }

@@ -209,3 +209,26 @@ func TestStoreThatWillNotOpen(t *testing.T) {
 		t.Errorf("error %q names neither the file nor the database", err)
 	}
 }
+
+// TestJetStreamDirectoryUnusable: a data directory where JetStream cannot
+// keep its files fails the start at once with JetStream's own reason, not
+// after a long wait with a vague one.
+func TestJetStreamDirectoryUnusable(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "nats"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nats", "jetstream"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	in, err := embedded.Start(ctx, embedded.Config{DataDir: dir, Addr: "127.0.0.1:0"})
+	if err == nil {
+		_ = in.Shutdown(context.Background())
+		t.Fatal("Start succeeded with a file where JetStream's directory belongs")
+	}
+	if ctx.Err() != nil || !strings.Contains(err.Error(), "JetStream") {
+		t.Errorf("error %q (context %v), want JetStream's reason before the deadline", err, ctx.Err())
+	}
+}
