@@ -57,6 +57,7 @@ func commands() []command {
 		{"canon", "print a document's canonical form and ID", runCanon},
 		{"eval", "evaluate an action against CCL constraints", runEval},
 		{"parse", "parse CCL and print its statements as JSON", runParse},
+		{"dead", "list and replay the dead letters of a cluster (STELE_DEAD)", runDead},
 		{"loadtest", "measure a running gateway against the pipeline's bars", runLoadtest},
 	}
 }

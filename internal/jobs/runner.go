@@ -40,8 +40,8 @@ func (f HandlerFunc) HandleChunk(ctx context.Context, c *Chunk) ([]store.Result,
 
 // PoisonFunc is told about every message the runner terminates because it
 // can never be processed (after the items of a chunk that decoded were
-// recorded as failed), before it is terminated. It is the hook for a
-// dead-letter store.
+// recorded as failed, and the chunk was kept as a dead letter), before it
+// is terminated.
 type PoisonFunc func(ctx context.Context, msg jetstream.Msg, err error)
 
 // RunnerConfig tunes a Runner. The zero value means the defaults noted on
@@ -75,6 +75,10 @@ type RunnerConfig struct {
 	Logger *slog.Logger
 	// OnPoison, when set, is called for every terminated message.
 	OnPoison PoisonFunc
+	// NoDeadLetters stops the runner from taking the consumer's
+	// MAX_DELIVERIES advisories from STELE_DEAD (see the dead letters in
+	// deadletter.go); the messages it terminates are still copied there.
+	NoDeadLetters bool
 }
 
 // Validate reports whether c is usable (with its defaults filled in); the
@@ -149,6 +153,8 @@ type Runner struct {
 	stopFetch   context.CancelFunc
 	stopWork    context.CancelFunc
 	fetcherDone chan struct{}
+	stopDead    context.CancelFunc
+	deadDone    chan struct{}
 	fetchErr    error
 	group       *errgroup.Group
 
@@ -227,6 +233,13 @@ func (r *Runner) Start(ctx context.Context) error {
 	r.group.SetLimit(r.cfg.Concurrency)
 	r.fetcherDone = make(chan struct{})
 	go r.fetch(fetchCtx, workCtx)
+	deadCtx, stopDead := context.WithCancel(base)
+	r.stopDead, r.deadDone = stopDead, make(chan struct{})
+	if r.cfg.NoDeadLetters {
+		close(r.deadDone)
+	} else {
+		go r.watchDeadLetters(deadCtx)
+	}
 	return nil
 }
 
@@ -243,10 +256,12 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	r.stopFetch()
+	r.stopDead()
 	done := make(chan struct{})
 	go func() {
 		<-r.fetcherDone
 		_ = r.group.Wait()
+		<-r.deadDone
 		close(done)
 	}()
 	var err error
@@ -795,6 +810,12 @@ func (r *Runner) settleFailed(ctx context.Context, msg jetstream.Msg, c *Chunk, 
 		log.Error("jobs: the chunk's items cannot be recorded, even as failed", "reason", reason, "err", recErr)
 		r.poison(ctx, msg, fmt.Errorf("%w (recording its items as failed: %w)", reason, recErr))
 		return
+	case recErr != nil && r.finalDelivery(delivered):
+		// Kept as a dead letter, to replay once the store is back; left in
+		// the work queue (for the dead-letter advisory) if even that fails.
+		log.Error("jobs: could not record the chunk's items as failed on its last delivery", "reason", reason, "err", recErr)
+		r.poison(ctx, msg, fmt.Errorf("%w (recording its items as failed: %w)", reason, recErr))
+		return
 	case recErr != nil:
 		log.Error("jobs: could not record the chunk's items as failed; handing it back", "reason", reason, "err", recErr)
 		r.nak(msg, delivered)
@@ -878,9 +899,23 @@ func (r *Runner) nak(msg jetstream.Msg, delivered uint64) {
 	}
 }
 
-// poison terminates a message that can never be processed.
+// poison terminates a message that can never be processed, after copying
+// it to STELE_DEAD. When the copy cannot be made, the message is handed
+// back instead while deliveries remain (NATS may be back by then), and
+// terminated without a copy on its last delivery (the dead-letter
+// advisory would not fire for a terminated message, nor would a kept one
+// be redelivered).
 func (r *Runner) poison(ctx context.Context, msg jetstream.Msg, err error) {
-	r.log.Error("jobs: terminating unprocessable message", "subject", msg.Subject(), "err", err)
+	d := deadLetterOf(msg, err)
+	if derr := publishDeadLetter(ctx, r.js, d); derr != nil {
+		if !r.finalDelivery(d.deliveries) {
+			r.log.Warn("jobs: could not keep an unprocessable message as a dead letter; handing it back", "subject", msg.Subject(), "err", err, "dead_letter_err", derr)
+			r.nak(msg, d.deliveries)
+			return
+		}
+		r.log.Error("jobs: could not keep an unprocessable message as a dead letter", "err", derr)
+	}
+	r.log.Error("jobs: terminating unprocessable message", "subject", msg.Subject(), "seq", d.seq, "err", err)
 	if r.cfg.OnPoison != nil {
 		r.cfg.OnPoison(ctx, msg, err)
 	}

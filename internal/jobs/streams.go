@@ -31,6 +31,10 @@ type StreamConfig struct {
 	// 256 MiB; old events are discarded first).
 	EventsMaxAge   time.Duration
 	EventsMaxBytes int64
+	// DeadMaxAge, DeadMaxBytes bound the dead letters (STELE_DEAD;
+	// defaults 14 days and 1 GiB; the oldest are discarded first).
+	DeadMaxAge   time.Duration
+	DeadMaxBytes int64
 }
 
 func (c StreamConfig) withDefaults() (StreamConfig, error) {
@@ -52,12 +56,18 @@ func (c StreamConfig) withDefaults() (StreamConfig, error) {
 	if c.EventsMaxBytes == 0 {
 		c.EventsMaxBytes = 256 << 20
 	}
+	if c.DeadMaxAge == 0 {
+		c.DeadMaxAge = 14 * 24 * time.Hour
+	}
+	if c.DeadMaxBytes == 0 {
+		c.DeadMaxBytes = 1 << 30
+	}
 	switch {
 	case c.Replicas < 1 || c.Replicas > 5:
 		return c, fmt.Errorf("%w: replicas %d not in 1..5", ErrInvalidOption, c.Replicas)
-	case c.JobsMaxBytes < 0 || c.JobsMaxMsgs < 0 || c.EventsMaxBytes < 0:
+	case c.JobsMaxBytes < 0 || c.JobsMaxMsgs < 0 || c.EventsMaxBytes < 0 || c.DeadMaxBytes < 0:
 		return c, fmt.Errorf("%w: negative stream limit", ErrInvalidOption)
-	case c.Duplicates < 0 || c.EventsMaxAge < 0:
+	case c.Duplicates < 0 || c.EventsMaxAge < 0 || c.DeadMaxAge < 0:
 		return c, fmt.Errorf("%w: negative duration", ErrInvalidOption)
 	}
 	return c, nil
@@ -104,7 +114,8 @@ func EventsStreamConfig(cfg StreamConfig) (jetstream.StreamConfig, error) {
 	}, nil
 }
 
-// EnsureStreams creates STELE_JOBS and STELE_EVENTS, or updates them to cfg.
+// EnsureStreams creates STELE_JOBS, STELE_EVENTS and STELE_DEAD, or updates
+// them to cfg.
 // It is idempotent and safe to call from several processes at once: every
 // process of a cluster calls it at start-up and whichever comes first creates
 // the streams.
@@ -117,7 +128,11 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 	if err != nil {
 		return err
 	}
-	for _, sc := range []jetstream.StreamConfig{jobs, events} {
+	dead, err := DeadStreamConfig(cfg)
+	if err != nil {
+		return err
+	}
+	for _, sc := range []jetstream.StreamConfig{jobs, events, dead} {
 		if err := upsertStream(ctx, js, sc); err != nil {
 			return err
 		}

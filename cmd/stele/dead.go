@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stele-go/stele/internal/jobs"
+)
+
+// runDead lists and replays the dead letters of a cluster's STELE_DEAD
+// stream: the chunks no worker could finish.
+func runDead(ctx context.Context, e *env, args []string) int {
+	const cmd = "dead"
+	flags := newFlagSet(e, cmd, "[--nats URL] [--nats-creds FILE] list [--limit N] [--json] | replay SEQ...")
+	url := flags.String("nats", envOr("STELE_NATS_URL", nats.DefaultURL), "NATS server URL(s), comma-separated (STELE_NATS_URL)")
+	creds := flags.String("nats-creds", os.Getenv("STELE_NATS_CREDS"), "NATS credentials file (STELE_NATS_CREDS)")
+	limit := flags.Int("limit", 100, "list: dead letters to show at most (1 to 10000)")
+	asJSON := flags.Bool("json", false, "list: one JSON object per dead letter")
+	if code, ok := parseFlags(flags, args); !ok {
+		return code
+	}
+	if flags.NArg() == 0 || (flags.Arg(0) != "list" && flags.Arg(0) != "replay") {
+		flags.Usage()
+		return exitUsage
+	}
+	var seqs []uint64
+	if flags.Arg(0) == "replay" {
+		if flags.NArg() < 2 {
+			return fail(e, cmd, exitUsage, "the sequences are those `stele dead list` shows", "replay: no sequence given")
+		}
+		for _, a := range flags.Args()[1:] {
+			n, err := strconv.ParseUint(a, 10, 64)
+			if err != nil || n == 0 {
+				return fail(e, cmd, exitUsage, "", "replay: %q is not a sequence number", a)
+			}
+			seqs = append(seqs, n)
+		}
+	} else if flags.NArg() > 1 {
+		return fail(e, cmd, exitUsage, "put flags before the action: stele dead --limit 10 list", "list: unexpected argument %q", flags.Arg(1))
+	}
+	opts := []nats.Option{nats.Name("stele dead"), nats.Timeout(5 * time.Second)}
+	if *creds != "" {
+		opts = append(opts, nats.UserCredentials(*creds))
+	}
+	nc, err := nats.Connect(*url, opts...)
+	if err != nil {
+		return fail(e, cmd, exitUsage, "is NATS running there? set --nats or STELE_NATS_URL", "connect to %s: %v", *url, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fail(e, cmd, exitUsage, "", "%v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+
+	if seqs != nil {
+		for _, seq := range seqs {
+			if err := jobs.ReplayDeadLetter(ctx, js, seq); err != nil {
+				return fail(e, cmd, exitInvalid, "", "%v", err)
+			}
+			fmt.Fprintf(e.stdout, "replayed %d\n", seq)
+		}
+		return exitOK
+	}
+	list, err := jobs.ListDeadLetters(ctx, js, *limit)
+	if err != nil {
+		return fail(e, cmd, exitUsage, "", "%v", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		for _, d := range list {
+			if err := enc.Encode(d); err != nil {
+				return fail(e, cmd, exitUsage, "", "%v", err)
+			}
+		}
+		return exitOK
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(e.stdout, "no dead letters")
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tKEPT\tSUBJECT\tJOB\tCHUNK\tITEMS\tDELIVERIES\tREASON")
+	for _, d := range list {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.Sequence, d.Time.UTC().Format(time.RFC3339),
+			d.Subject, d.JobID, d.Chunk, d.Items, d.Deliveries, d.Reason)
+	}
+	if err := tw.Flush(); err != nil {
+		return fail(e, cmd, exitUsage, "", "%v", err)
+	}
+	return exitOK
+}
+
+// envOr returns the environment variable name, or def when it is unset or
+// empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/testutil/natstest"
+)
+
+// stele dead lists the dead letters of a real JetStream and replays one
+// onto its work subject.
+func TestDeadListAndReplay(t *testing.T) {
+	url := natstest.Start(t)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := jobs.EnsureStreams(ctx, js, jobs.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := runCLI(t, "", "dead", "--nats", url, "list"); code != exitOK || !strings.Contains(out, "no dead letters") {
+		t.Fatalf("empty list: %d %q", code, out)
+	}
+	chunk := `{"v":1,"jobId":"j1","kind":"verify","chunk":3,"items":[{"index":0,"error":"x"},{"index":1,"error":"y"}]}`
+	msg := &nats.Msg{Subject: jobs.DeadSubject(jobs.SubjectVerify), Data: []byte(chunk), Header: nats.Header{}}
+	msg.Header.Set(jobs.HeaderDeadSubject, jobs.SubjectVerify)
+	msg.Header.Set(jobs.HeaderDeadReason, "the store was down")
+	msg.Header.Set(jobs.HeaderDeadDeliveries, "10")
+	ack, err := js.PublishMsg(ctx, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := runCLI(t, "", "dead", "--nats", url, "list", "--json")
+	if code != exitUsage || !strings.Contains(errOut, "put flags before the action") {
+		t.Errorf("flag after the action: %d %q", code, errOut)
+	}
+	code, out, errOut = runCLI(t, "", "dead", "--nats", url, "--json", "list")
+	var d jobs.DeadLetter
+	if code != exitOK || json.Unmarshal([]byte(out), &d) != nil {
+		t.Fatalf("list: %d %q %q", code, out, errOut)
+	}
+	if d.Sequence != ack.Sequence || d.JobID != "j1" || d.Chunk != 3 || d.Items != 2 || d.Deliveries != 10 ||
+		d.Reason != "the store was down" || d.Subject != jobs.SubjectVerify {
+		t.Errorf("listed %+v", d)
+	}
+	if code, out, _ := runCLI(t, "", "dead", "--nats", url, "list"); code != exitOK || !strings.Contains(out, "the store was down") {
+		t.Errorf("table: %d %q", code, out)
+	}
+
+	if code, _, errOut := runCLI(t, "", "dead", "--nats", url, "replay", "x"); code != exitUsage || !strings.Contains(errOut, "not a sequence") {
+		t.Errorf("bad sequence: %d %q", code, errOut)
+	}
+	seq := strconv.FormatUint(ack.Sequence, 10)
+	if code, out, errOut := runCLI(t, "", "dead", "--nats", url, "replay", seq); code != exitOK || out != "replayed "+seq+"\n" {
+		t.Fatalf("replay: %d %q %q", code, out, errOut)
+	}
+	work, err := js.Stream(ctx, jobs.StreamJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := work.GetLastMsgForSubject(ctx, jobs.SubjectVerify)
+	if err != nil || string(raw.Data) != chunk {
+		t.Errorf("work queue after replay: %v", err)
+	}
+	if code, out, _ := runCLI(t, "", "dead", "--nats", url, "list"); code != exitOK || !strings.Contains(out, "no dead letters") {
+		t.Errorf("list after replay: %d %q", code, out)
+	}
+	if code, _, errOut := runCLI(t, "", "dead", "--nats", url, "replay", seq); code != exitInvalid || errOut == "" {
+		t.Errorf("replaying again: %d %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "dead", "--nats", "nats://127.0.0.1:1", "list"); code != exitUsage || !strings.Contains(errOut, "hint:") {
+		t.Errorf("no server: %d %q", code, errOut)
+	}
+}

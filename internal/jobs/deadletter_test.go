@@ -1,0 +1,164 @@
+package jobs_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/store"
+)
+
+// lastDeadLetter returns the last dead letter of verify chunks, waiting for
+// one to arrive.
+func lastDeadLetter(t *testing.T, js jetstream.JetStream) *jetstream.RawStreamMsg {
+	t.Helper()
+	ctx := testContext(t)
+	s, err := js.Stream(ctx, jobs.StreamDead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw *jetstream.RawStreamMsg
+	waitFor(t, func() bool {
+		raw, err = s.GetLastMsgForSubject(ctx, jobs.DeadSubject(jobs.SubjectVerify))
+		return err == nil
+	})
+	return raw
+}
+
+func jobsQueueEmpty(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	s, err := js.Stream(testContext(t), jobs.StreamJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		info, err := s.Info(testContext(t))
+		return err == nil && info.State.Msgs == 0
+	})
+}
+
+// A message the runner terminates is kept in STELE_DEAD, unchanged, with
+// the reason.
+func TestPoisonedChunkIsKept(t *testing.T) {
+	p := newPipelineWith(t, newSQLiteStore(t), jobs.ConsumerConfig{})
+	ctx := testContext(t)
+	const garbage = `{"v":1,"jobId":"x","kind":"verify","chunk":0,"items":[{"index":`
+	if _, err := p.js.Publish(ctx, jobs.SubjectVerify, []byte(garbage)); err != nil {
+		t.Fatal(err)
+	}
+	p.startRunner(t, nil, nil, jobs.RunnerConfig{})
+	raw := lastDeadLetter(t, p.js)
+	if string(raw.Data) != garbage || raw.Header.Get(jobs.HeaderDeadSubject) != jobs.SubjectVerify ||
+		!strings.Contains(raw.Header.Get(jobs.HeaderDeadReason), "bad message") || raw.Header.Get(jobs.HeaderDeadDeliveries) != "1" {
+		t.Errorf("dead letter %q, headers %v", raw.Data, raw.Header)
+	}
+	jobsQueueEmpty(t, p.js)
+}
+
+// A chunk whose deliveries all went unanswered (its workers died on it) is
+// taken out of the work queue through the server's advisory, once a worker
+// runs again: its items are recorded as failed when the store allows, and
+// it is kept as a dead letter, which replays into its job.
+func TestUnansweredChunkIsGivenUp(t *testing.T) {
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			p := newPipelineWith(t, sk.open(t), jobs.ConsumerConfig{MaxDeliver: 2, AckWait: time.Second})
+			ctx := testContext(t)
+			if err := p.st.CreateJob(ctx, store.Job{ID: "known", Kind: store.KindVerify, Total: 1}); err != nil {
+				t.Fatal(err)
+			}
+			// "known" has a record: its item is recorded as failed when
+			// the chunk is given up. "late" has none and names no total:
+			// nothing can be recorded, the dead letter is all that is left.
+			for _, c := range []string{
+				`{"v":1,"jobId":"known","kind":"verify","chunk":0,"items":[{"index":0,"error":"x"}]}`,
+				`{"v":1,"jobId":"late","kind":"verify","chunk":0,"items":[{"index":0,"error":"y"}]}`,
+			} {
+				if _, err := p.js.Publish(ctx, jobs.SubjectVerify, []byte(c)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Two deliveries that a dying worker never answers.
+			for range 2 {
+				got := 0
+				waitFor(t, func() bool {
+					batch, err := p.cons.Fetch(2, jetstream.FetchMaxWait(500*time.Millisecond))
+					if err != nil {
+						t.Fatal(err)
+					}
+					for range batch.Messages() {
+						got++
+					}
+					return got == 2
+				})
+			}
+			// The server gives up on them when a worker next pulls, and
+			// its advisories wait in STELE_DEAD for the dead-letter loop.
+			dead, err := p.js.Stream(ctx, jobs.StreamDead)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.startRunner(t, nil, nil, jobs.RunnerConfig{})
+			job := p.waitJob(t, "known")
+			if res := p.results(t, "known"); job.Failed != 1 || len(res) != 1 || !strings.Contains(res[0].Error, "no worker finished it in 2 deliveries") {
+				t.Errorf("known: %+v %+v", job, res)
+			}
+			jobsQueueEmpty(t, p.js)
+			var lateSeq uint64
+			waitFor(t, func() bool {
+				info, err := dead.Info(ctx)
+				if err != nil || info.State.Msgs != 4 { // two advisories, two dead letters
+					return false
+				}
+				raw, err := dead.GetLastMsgForSubject(ctx, jobs.DeadSubject(jobs.SubjectVerify))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.Contains(string(raw.Data), `"late"`) {
+					lateSeq = raw.Sequence
+				} else if raw, err = dead.GetMsg(ctx, raw.Sequence-1); err == nil && strings.Contains(string(raw.Data), `"late"`) {
+					lateSeq = raw.Sequence
+				}
+				return lateSeq > 0
+			})
+			if _, err := p.st.GetJob(ctx, "late"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("late: %v, want no record", err)
+			}
+
+			// Replayed once its job exists, the chunk completes it.
+			if err := p.st.CreateJob(ctx, store.Job{ID: "late", Kind: store.KindVerify, Total: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if err := jobs.ReplayDeadLetter(ctx, p.js, lateSeq); err != nil {
+				t.Fatal(err)
+			}
+			if job := p.waitJob(t, "late"); job.Failed != 1 {
+				t.Errorf("late after replay: %+v", job)
+			}
+			if res := p.results(t, "late"); len(res) != 1 || res[0].Error != "y" {
+				t.Errorf("late results %+v", res)
+			}
+			if _, err := dead.GetMsg(ctx, lateSeq); !errors.Is(err, jetstream.ErrMsgNotFound) {
+				t.Errorf("replayed dead letter still kept: %v", err)
+			}
+			if err := jobs.ReplayDeadLetter(ctx, p.js, 1); !errors.Is(err, jobs.ErrInvalidOption) {
+				t.Errorf("replaying an advisory: %v, want ErrInvalidOption", err)
+			}
+		})
+	}
+}
+
+func TestDeadSubject(t *testing.T) {
+	for in, want := range map[string]string{
+		jobs.SubjectVerify: "stele.dead.verify", jobs.SubjectSign: "stele.dead.sign",
+		"other": "stele.dead.unknown", "stele.jobs.a.b": "stele.dead.unknown", "stele.jobs.": "stele.dead.unknown",
+	} {
+		if got := jobs.DeadSubject(in); got != want {
+			t.Errorf("DeadSubject(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
