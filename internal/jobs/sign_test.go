@@ -448,11 +448,18 @@ func TestSignTwoSignersDifferentKeys(t *testing.T) {
 // msgTime.
 func handle(t testing.TB, h jobs.Handler, msgTime time.Time, items ...jobs.Item) []store.Result {
 	t.Helper()
+	return handleDelivery(t, h, "direct", 1, msgTime, items...)
+}
+
+// handleDelivery runs a sign handler on one chunk of job jobID, numbering
+// its items from 0, as its delivered'th delivery at msgTime.
+func handleDelivery(t testing.TB, h jobs.Handler, jobID string, delivered uint64, msgTime time.Time, items ...jobs.Item) []store.Result {
+	t.Helper()
 	for i := range items {
 		items[i].Index = i
 	}
-	ctx := jobs.WithMessageInfo(testContext(t), jobs.MsgInfo{NumDelivered: 1, Timestamp: msgTime})
-	res, err := h.HandleChunk(ctx, &jobs.Chunk{V: 1, JobID: "direct", Kind: store.KindSign, Items: items})
+	ctx := jobs.WithMessageInfo(testContext(t), jobs.MsgInfo{NumDelivered: delivered, Timestamp: msgTime})
+	res, err := h.HandleChunk(ctx, &jobs.Chunk{V: 1, JobID: jobID, Kind: store.KindSign, Items: items})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -619,19 +626,9 @@ func TestSignRedeliveryAfterKeyRefused(t *testing.T) {
 			}
 			chunk := func(delivered uint64) []store.Result {
 				t.Helper()
-				items := []jobs.Item{
+				return handleDelivery(t, h, "refused", delivered, msgTime,
 					signItem(t, "r", buildReq("old", 1)), signItem(t, "b", buildReq("bad", 2)),
-					signItem(t, "c", jobs.SignRequest{KeyID: "old", Countersign: target.DocumentID}),
-				}
-				for i := range items {
-					items[i].Index = i
-				}
-				mctx := jobs.WithMessageInfo(ctx, jobs.MsgInfo{NumDelivered: delivered, Timestamp: msgTime})
-				res, err := h.HandleChunk(mctx, &jobs.Chunk{V: 1, JobID: "refused", Kind: store.KindSign, Items: items})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return res
+					signItem(t, "c", jobs.SignRequest{KeyID: "old", Countersign: target.DocumentID}))
 			}
 			count := func() int {
 				t.Helper()
@@ -674,16 +671,9 @@ func TestSignRedeliveryAfterKeyRefused(t *testing.T) {
 			// Items the earlier delivery never signed are refused, first
 			// delivery or not.
 			for _, delivered := range []uint64{1, 3} {
-				items := []jobs.Item{signItem(t, "", buildReq("old", 7)), signItem(t, "", buildReq("bad", 8)),
-					signItem(t, "", jobs.SignRequest{KeyID: "bad", Countersign: target.DocumentID})}
-				for i := range items {
-					items[i].Index = i
-				}
-				mctx := jobs.WithMessageInfo(ctx, jobs.MsgInfo{NumDelivered: delivered, Timestamp: msgTime})
-				res, err := h.HandleChunk(mctx, &jobs.Chunk{V: 1, JobID: "refused-new", Kind: store.KindSign, Items: items})
-				if err != nil {
-					t.Fatal(err)
-				}
+				res := handleDelivery(t, h, "refused-new", delivered, msgTime,
+					signItem(t, "", buildReq("old", 7)), signItem(t, "", buildReq("bad", 8)),
+					signItem(t, "", jobs.SignRequest{KeyID: "bad", Countersign: target.DocumentID}))
 				for i, want := range []string{"retired_key:", "revoked_key:", "revoked_key:"} {
 					if !strings.HasPrefix(res[i].Error, want) || res[i].Valid || res[i].DocumentID != "" {
 						t.Errorf("delivery %d, item %d: %+v, want %s", delivered, i, res[i], want)
