@@ -24,9 +24,10 @@ run: build
 	$(BIN)/gateway --embedded --data $(DATA) --addr $(ADDR) $(if $(NATS_LISTEN),--nats-listen $(NATS_LISTEN))
 
 # tools installs what the end-to-end tests need beyond the Go toolchain:
-# a current nats-server (the Debian one is too old) and redis-server.
+# a current nats-server (the Debian one is too old), redis-server, and
+# redis-cli (the Redis Cluster tests form their cluster with it).
 tools:
-	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq redis-server; }
+	@{ command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq redis-server redis-tools; }
 	@test -x "$$($(GO) env GOPATH)/bin/nats-server" || $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
 
 test: tools lint

@@ -1,4 +1,6 @@
-// Package redistest starts isolated Redis servers for tests.
+// Package redistest starts isolated Redis servers for tests: a single node
+// (Start, StartServer), a multi-node Redis Cluster (StartCluster) and a
+// primary watched by Redis Sentinel (StartSentinel).
 //
 // Each server is a redis-server child process on a free loopback port with
 // persistence off and its working directory in a temporary folder; it is
@@ -7,8 +9,10 @@
 // sharing a server then keep apart by using KeyPrefix, and nothing here ever
 // flushes a database.
 //
-// redis-server must be on PATH (Debian: apt-get install redis-server); when it
-// is not, the test fails with a message saying so rather than skipping.
+// redis-server must be on PATH (Debian: apt-get install redis-server), and
+// redis-cli too for a multi-node cluster (Debian: apt-get install
+// redis-tools); when one is not, the test fails with a message saying so
+// rather than skipping.
 package redistest
 
 import (
@@ -58,6 +62,9 @@ type Server struct {
 	// Cluster reports whether the server runs in cluster mode.
 	Cluster bool
 
+	// join: a node of a multi-node cluster, whose slots are assigned when
+	// the cluster is formed (LaunchCluster), not by waitReady.
+	join   bool
 	cmd    *exec.Cmd
 	dir    string
 	exited chan struct{}
@@ -106,18 +113,32 @@ func KeyPrefix(t testing.TB) string {
 // cluster mode, until the cluster is ready). The caller must call Stop. It is
 // the form for TestMain and examples, which have no testing.TB.
 func Launch(opts Options) (*Server, error) {
-	bin := opts.Binary
+	path, err := lookPath(opts.Binary, "redis-server", "redis-server", ", or set "+EnvURL+" to an existing server")
+	if err != nil {
+		return nil, err
+	}
+	return launchRetrying(path, opts, false)
+}
+
+// lookPath finds bin, or def when bin is empty, on PATH; the error names the
+// Debian package that has it, and what else may be done (hint).
+func lookPath(bin, def, pkg, hint string) (string, error) {
 	if bin == "" {
-		bin = "redis-server"
+		bin = def
 	}
 	path, err := exec.LookPath(bin)
 	if err != nil {
-		return nil, fmt.Errorf("%s not found on PATH (install it, e.g. apt-get install redis-server, or set %s to an existing server): %w", bin, EnvURL, err)
+		return "", fmt.Errorf("%s not found on PATH (install it, e.g. apt-get install %s%s): %w", bin, pkg, hint, err)
 	}
+	return path, nil
+}
+
+// launchRetrying is launch, tried again a few times: a free port can be
+// taken between probing and binding.
+func launchRetrying(path string, opts Options, join bool) (*Server, error) {
 	var lastErr error
-	// A free port can be taken between probing and binding; retry a few times.
 	for range 5 {
-		s, err := launch(path, opts)
+		s, err := launch(path, opts, join)
 		if err == nil {
 			return s, nil
 		}
@@ -126,11 +147,12 @@ func Launch(opts Options) (*Server, error) {
 	return nil, lastErr
 }
 
-func launch(path string, opts Options) (*Server, error) {
-	port, err := freePort()
+func launch(path string, opts Options, join bool) (*Server, error) {
+	ports, err := freePorts(2) // the server's and, in cluster mode, its bus's
 	if err != nil {
 		return nil, err
 	}
+	port := ports[0]
 	dir, err := os.MkdirTemp("", "redistest-")
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
@@ -143,6 +165,9 @@ func launch(path string, opts Options) (*Server, error) {
 		"--appendonly", "no",
 		"--protected-mode", "no",
 		"--loglevel", "warning",
+		// A replica's first sync starts at once, not after the default 5 s
+		// of waiting for more replicas.
+		"--repl-diskless-sync-delay", "0",
 	}
 	if opts.ReplicaOf != "" {
 		host, port, err := net.SplitHostPort(opts.ReplicaOf)
@@ -153,30 +178,22 @@ func launch(path string, opts Options) (*Server, error) {
 		args = append(args, "--replicaof", host, port)
 	}
 	if opts.Cluster {
+		// An explicit bus port: the default, port+10000, is out of range
+		// for ephemeral ports above 55535, and may be taken.
 		args = append(args,
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf",
+			"--cluster-port", strconv.Itoa(ports[1]),
 		)
 	}
 	s := &Server{
 		Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		Cluster: opts.Cluster,
-		dir:     dir,
-		exited:  make(chan struct{}),
-		output:  &syncbuf.Buffer{Max: 64 << 10}, // the child's output, for error messages
+		join:    join,
 	}
-	s.cmd = exec.Command(path, args...)
-	s.cmd.Stdout = s.output
-	s.cmd.Stderr = s.output
-	dieWithParent(s.cmd)
-	if err := s.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start %s: %w", path, err)
+	if err := s.start(path, args, dir); err != nil {
+		return nil, err
 	}
-	go func() {
-		s.cmd.Wait()
-		close(s.exited)
-	}()
 	if err := s.waitReady(); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("redis-server on port %d: %w (output: %q)", port, err, s.output.String())
@@ -184,16 +201,58 @@ func launch(path string, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// start runs path with args in the background, its output kept in s.output,
+// and takes over dir (removed by Stop). When it fails it removes dir.
+func (s *Server) start(path string, args []string, dir string) error {
+	s.dir = dir
+	s.exited = make(chan struct{})
+	s.output = &syncbuf.Buffer{Max: 64 << 10} // the child's output, for error messages
+	s.cmd = exec.Command(path, args...)
+	s.cmd.Dir = dir
+	s.cmd.Stdout = s.output
+	s.cmd.Stderr = s.output
+	dieWithParent(s.cmd)
+	if err := s.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("start %s: %w", path, err)
+	}
+	go func() {
+		s.cmd.Wait()
+		close(s.exited)
+	}()
+	return nil
+}
+
+// Output returns what the server wrote to stdout and stderr so far (its log
+// at level warning; the first 64 KiB).
+func (s *Server) Output() string { return s.output.String() }
+
 func (s *Server) waitReady() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	// Wait for the port first: a go-redis client dialing a port nobody
+	// listens on yet retries with backoff and logs every failure.
+	for {
+		conn, err := net.DialTimeout("tcp", s.Addr, time.Second)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		select {
+		case <-s.exited:
+			return errors.New("exited before it was ready")
+		case <-ctx.Done():
+			return fmt.Errorf("not listening after 15s: %w", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: time.Second})
 	defer c.Close()
 	ready := func() error {
 		if err := c.Ping(ctx).Err(); err != nil {
 			return err
 		}
-		if !s.Cluster {
+		if !s.Cluster || s.join {
 			return nil
 		}
 		info, err := c.ClusterInfo(ctx).Result()
@@ -240,11 +299,16 @@ func (s *Server) Stop() {
 	})
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+// freePorts returns n distinct loopback ports that were free a moment ago.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		defer l.Close() // held until all are found, so they differ
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }
