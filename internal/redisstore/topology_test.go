@@ -1,7 +1,6 @@
 package redisstore
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -496,29 +495,12 @@ func documentJSON(t *testing.T, d store.Document) []byte {
 
 // expectAcross is the reference answer to q over docs.
 func expectAcross(docs []acrossDoc, q store.DocumentQuery) []store.Document {
-	var keep []acrossDoc
-	for _, d := range docs {
-		switch {
-		case q.Issuer != "" && d.doc.IssuerID != q.Issuer,
-			q.Beneficiary != "" && d.doc.BeneficiaryID != q.Beneficiary,
-			q.Tag != "" && !slices.Contains(d.doc.Tags, q.Tag),
-			q.HasChain != nil && d.doc.HasChain != *q.HasChain,
-			!q.CreatedAfter.IsZero() && d.ms <= q.CreatedAfter.UnixMilli(),
-			!q.CreatedBefore.IsZero() && d.ms >= q.CreatedBefore.UnixMilli():
-			continue
-		}
-		keep = append(keep, d)
+	all := make([]store.Document, len(docs))
+	ms := make([]int64, len(docs))
+	for i, d := range docs {
+		all[i], ms[i] = d.doc, d.ms
 	}
-	slices.SortFunc(keep, func(a, b acrossDoc) int {
-		return cmp.Or(cmp.Compare(a.ms, b.ms), strings.Compare(a.doc.ID, b.doc.ID))
-	})
-	out := []store.Document{}
-	for _, d := range keep {
-		doc := d.doc
-		doc.Tags = store.NormalizeTags(doc.Tags)
-		out = append(out, doc)
-	}
-	return out
+	return storetest.ExpectListing(all, ms, q)
 }
 
 // listAcross pages through q by pages of limit, following the cursors.

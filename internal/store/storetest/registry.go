@@ -115,6 +115,18 @@ func sortRegDocs(docs []regDoc) {
 	})
 }
 
+// ExpectListing is the reference answer to the listing q over docs, whose
+// createdAt values sort as ms (Unix milliseconds, one per document): the
+// documents that pass every filter, in (ms, ID) order, tags normalized. For
+// tests of a store beyond the shared suite.
+func ExpectListing(docs []store.Document, ms []int64, q store.DocumentQuery) []store.Document {
+	rd := make([]regDoc, len(docs))
+	for i := range docs {
+		rd[i] = regDoc{doc: docs[i], ms: ms[i]}
+	}
+	return expectListing(rd, q)
+}
+
 // expectListing is the reference answer to q over docs.
 func expectListing(docs []regDoc, q store.DocumentQuery) []store.Document {
 	var keep []regDoc
