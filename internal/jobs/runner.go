@@ -351,8 +351,10 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	log := r.log.With("job", c.JobID, "chunk", c.Chunk, "delivery", delivered)
-	if err := r.checkJob(ctx, c); err != nil {
+	refused := func(err error) bool {
 		switch {
+		case err == nil:
+			return false
 		case errors.Is(err, errWrongKind):
 			r.poison(ctx, msg, err)
 		case errors.Is(err, errWrongTotal):
@@ -360,6 +362,17 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		default:
 			r.failed(ctx, msg, c, err, delivered, log)
 		}
+		return true
+	}
+	// The chunk must fit its job (checkJob). A verify chunk whose writes
+	// wait for the commit is verified while the job's record is read (a
+	// store round trip, once per job and worker); any other chunk waits for
+	// the check, since its handler may write (a signer stores covenants).
+	var checked chan error
+	if c.Kind == store.KindVerify && r.commit != nil {
+		checked = make(chan error, 1)
+		go func() { checked <- r.checkJob(ctx, c) }()
+	} else if refused(r.checkJob(ctx, c)) {
 		return
 	}
 
@@ -368,6 +381,9 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		hctx, pending = withPendingWrites(hctx, r.commit)
 	}
 	results, err := r.handle(hctx, c)
+	if checked != nil && refused(<-checked) {
+		return
+	}
 	var retry *RetryError
 	switch {
 	case err == nil:
