@@ -104,7 +104,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.dataDir, "data", ".stele-data", "data directory of the all-in-one (--embedded)")
 	fs.StringVar(&c.natsListen, "nats-listen", "", "with --embedded: also accept NATS clients on this address (e.g. 127.0.0.1:4222) for integrations; no authentication, keep it on loopback")
 	fs.StringVar(&c.keysDir, "keys", "", "directory of issuer key files for the all-in-one's signer (--embedded; keys also from STELE_KEY_<ID> variables)")
-	fs.IntVar(&c.concurrency, "concurrency", 0, "chunks the embedded verifier processes at once (0: one per CPU)")
+	fs.IntVar(&c.concurrency, "concurrency", 0, "chunks the embedded verifier processes at once (0: two per CPU)")
 	fs.IntVar(&c.limits.MaxItems, "max-items", gateway.DefaultMaxItems, "items per JSON request")
 	fs.Int64Var(&c.limits.MaxBodyBytes, "max-body-bytes", gateway.DefaultMaxBodyBytes, "bytes per JSON request body")
 	fs.IntVar(&c.limits.MaxStreamItems, "max-stream-items", gateway.DefaultMaxStreamItems, "documents per NDJSON upload")
@@ -215,6 +215,7 @@ func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
 		DataDir:          cfg.dataDir,
 		Addr:             cfg.addr,
 		Concurrency:      cfg.concurrency,
+		Streams:          cfg.streams,
 		Limits:           cfg.limits,
 		AdminToken:       cfg.adminToken,
 		PublisherOptions: []jobs.PublisherOption{jobs.WithChunkItems(cfg.chunkItems)},

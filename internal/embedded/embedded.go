@@ -62,8 +62,11 @@ type Config struct {
 	// port 0 picks a free one, see Instance.Addr).
 	Addr string
 	// Concurrency is the number of chunks the verifier (and the signer)
-	// processes at once (default GOMAXPROCS).
+	// processes at once (default 2 × GOMAXPROCS, as jobs.RunnerConfig).
 	Concurrency int
+	// Streams sizes the work queue and the other streams (jobs.StreamConfig;
+	// its Replicas is ignored: the in-process server is one node).
+	Streams jobs.StreamConfig
 	// Keys are the issuer keys of the in-process signer (nil: none). They
 	// are advertised in the store's key directory at start, so the gateway
 	// accepts sign requests naming them; requests naming other keys fail
@@ -181,7 +184,9 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: jetstream: %w", err)
 	}
-	if err := jobs.EnsureStreams(ctx, js, jobs.StreamConfig{}); err != nil {
+	streams := cfg.Streams
+	streams.Replicas = 1
+	if err := jobs.EnsureStreams(ctx, js, streams); err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
 	var storeOpts []sqlitestore.Option

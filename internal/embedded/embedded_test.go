@@ -17,9 +17,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/stele-go/stele/internal/embedded"
+	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/store"
 	"github.com/stele-go/stele/tests/corpus"
 )
@@ -230,5 +233,34 @@ func TestJetStreamDirectoryUnusable(t *testing.T) {
 	}
 	if ctx.Err() != nil || !strings.Contains(err.Error(), "JetStream") {
 		t.Errorf("error %q (context %v), want JetStream's reason before the deadline", err, ctx.Err())
+	}
+}
+
+// TestStreamSizes: the all-in-one sizes its work queue as configured (the
+// gateway's --jobs-max-bytes and --jobs-max-msgs), on one replica.
+func TestStreamSizes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	in, err := embedded.Start(ctx, embedded.Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+		Streams: jobs.StreamConfig{JobsMaxMsgs: 1234, JobsMaxBytes: 5 << 20, Replicas: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Shutdown(context.Background())
+	nc, err := nats.Connect(in.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, jobs.StreamJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.CachedInfo().Config; c.MaxMsgs != 1234 || c.MaxBytes != 5<<20 || c.Replicas != 1 {
+		t.Errorf("STELE_JOBS: max msgs %d, max bytes %d, replicas %d; want 1234, 5 MiB, 1", c.MaxMsgs, c.MaxBytes, c.Replicas)
 	}
 }
