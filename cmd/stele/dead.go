@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -19,32 +20,42 @@ import (
 // stream: the chunks no worker could finish.
 func runDead(ctx context.Context, e *env, args []string) int {
 	const cmd = "dead"
-	flags := newFlagSet(e, cmd, "[--nats URL] [--nats-creds FILE] list [--limit N] [--json] | replay SEQ...")
+	flags := newFlagSet(e, cmd, "list|replay [--nats URL] [--nats-creds FILE] [--limit N] [--json] [SEQ...]")
 	url := flags.String("nats", envOr("STELE_NATS_URL", nats.DefaultURL), "NATS server URL(s), comma-separated (STELE_NATS_URL)")
 	creds := flags.String("nats-creds", os.Getenv("STELE_NATS_CREDS"), "NATS credentials file (STELE_NATS_CREDS)")
 	limit := flags.Int("limit", 100, "list: dead letters to show at most (1 to 10000)")
 	asJSON := flags.Bool("json", false, "list: one JSON object per dead letter")
+	// The action may come first (stele dead list --nats URL) or after the
+	// flags (stele dead --nats URL list).
+	action := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		action, args = args[0], args[1:]
+	}
 	if code, ok := parseFlags(flags, args); !ok {
 		return code
 	}
-	if flags.NArg() == 0 || (flags.Arg(0) != "list" && flags.Arg(0) != "replay") {
+	rest := flags.Args()
+	if action == "" && len(rest) > 0 {
+		action, rest = rest[0], rest[1:]
+	}
+	if action != "list" && action != "replay" {
 		flags.Usage()
 		return exitUsage
 	}
 	var seqs []uint64
-	if flags.Arg(0) == "replay" {
-		if flags.NArg() < 2 {
+	if action == "replay" {
+		if len(rest) == 0 {
 			return fail(e, cmd, exitUsage, "the sequences are those `stele dead list` shows", "replay: no sequence given")
 		}
-		for _, a := range flags.Args()[1:] {
+		for _, a := range rest {
 			n, err := strconv.ParseUint(a, 10, 64)
 			if err != nil || n == 0 {
 				return fail(e, cmd, exitUsage, "", "replay: %q is not a sequence number", a)
 			}
 			seqs = append(seqs, n)
 		}
-	} else if flags.NArg() > 1 {
-		return fail(e, cmd, exitUsage, "put flags before the action: stele dead --limit 10 list", "list: unexpected argument %q", flags.Arg(1))
+	} else if len(rest) > 0 {
+		return fail(e, cmd, exitUsage, "flags go before any other argument", "list: unexpected argument %q", rest[0])
 	}
 	opts := []nats.Option{nats.Name("stele dead"), nats.Timeout(5 * time.Second)}
 	if *creds != "" {

@@ -46,11 +46,13 @@ func TestDeadListAndReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	code, out, errOut := runCLI(t, "", "dead", "--nats", url, "list", "--json")
-	if code != exitUsage || !strings.Contains(errOut, "put flags before the action") {
-		t.Errorf("flag after the action: %d %q", code, errOut)
+	if code, _, errOut := runCLI(t, "", "dead", "--nats", url, "list", "extra"); code != exitUsage || !strings.Contains(errOut, "unexpected argument") {
+		t.Errorf("list with an argument: %d %q", code, errOut)
 	}
-	code, out, errOut = runCLI(t, "", "dead", "--nats", url, "--json", "list")
+	if code, out, _ := runCLI(t, "", "dead", "--nats", url, "--json", "list"); code != exitOK || !strings.Contains(out, `"jobId":"j1"`) {
+		t.Errorf("flags before the action: %d %q", code, out)
+	}
+	code, out, errOut := runCLI(t, "", "dead", "list", "--nats", url, "--json")
 	var d jobs.DeadLetter
 	if code != exitOK || json.Unmarshal([]byte(out), &d) != nil {
 		t.Fatalf("list: %d %q %q", code, out, errOut)
@@ -63,7 +65,7 @@ func TestDeadListAndReplay(t *testing.T) {
 		t.Errorf("table: %d %q", code, out)
 	}
 
-	if code, _, errOut := runCLI(t, "", "dead", "--nats", url, "replay", "x"); code != exitUsage || !strings.Contains(errOut, "not a sequence") {
+	if code, _, errOut := runCLI(t, "", "dead", "replay", "--nats", url, "x"); code != exitUsage || !strings.Contains(errOut, "not a sequence") {
 		t.Errorf("bad sequence: %d %q", code, errOut)
 	}
 	seq := strconv.FormatUint(ack.Sequence, 10)
