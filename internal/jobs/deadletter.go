@@ -53,7 +53,15 @@ const (
 	HeaderDeadDeliveries = "Stele-Dead-Deliveries"
 	// HeaderDeadMsgID is the chunk's own Nats-Msg-Id, when it had one.
 	HeaderDeadMsgID = "Stele-Dead-Msg-Id"
+	// HeaderDeadTruncated, when present, is the size of a chunk too large
+	// to be kept whole with these headers (near the server's max payload):
+	// the dead letter holds only its beginning and cannot be replayed.
+	HeaderDeadTruncated = "Stele-Dead-Truncated"
 )
+
+// deadHeaderRoom is what a dead letter leaves for its headers under the
+// server's max payload.
+const deadHeaderRoom = 4 << 10
 
 // DeadSubject returns the subject of the dead letters of chunks published
 // on workSubject (stele.jobs.verify → stele.dead.verify).
@@ -108,11 +116,18 @@ func publishDeadLetter(ctx context.Context, js jetstream.JetStream, d deadLetter
 	if id := d.header.Get(nats.MsgIdHdr); id != "" {
 		h.Set(HeaderDeadMsgID, id)
 	}
+	data := d.data
+	if nc := js.Conn(); nc != nil && nc.MaxPayload() > 2*deadHeaderRoom && int64(len(data)) > nc.MaxPayload()-deadHeaderRoom {
+		// A chunk the server took without these headers may not fit with
+		// them: keep its beginning, which tells what it was.
+		data = data[:nc.MaxPayload()-deadHeaderRoom]
+		h.Set(HeaderDeadTruncated, strconv.Itoa(len(d.data)))
+	}
 	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(StreamDead)}
 	if d.seq > 0 {
 		opts = append(opts, jetstream.WithMsgID("dead."+strconv.FormatUint(d.seq, 10)))
 	}
-	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: DeadSubject(d.subject), Data: d.data, Header: h}, opts...); err != nil {
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: DeadSubject(d.subject), Data: data, Header: h}, opts...); err != nil {
 		return fmt.Errorf("publish dead letter of %s #%d: %w", d.subject, d.seq, err)
 	}
 	return nil
@@ -151,6 +166,7 @@ func (r *Runner) watchDeadLetters(ctx context.Context) {
 		return
 	}
 	var cons jetstream.Consumer
+	failures := 0
 	for ctx.Err() == nil {
 		if cons == nil {
 			var err error
@@ -171,19 +187,26 @@ func (r *Runner) watchDeadLetters(ctx context.Context) {
 			}
 		}
 		batch, err := cons.Fetch(16, jetstream.FetchMaxWait(r.cfg.FetchMaxWait))
-		if err != nil {
-			sleepCtx(ctx, time.Second)
+		if err == nil {
+			for msg := range batch.Messages() {
+				r.handleAdvisory(ctx, msg)
+			}
+			err = batch.Error()
+		}
+		if err == nil || errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) {
+			failures = 0
 			continue
 		}
-		for msg := range batch.Messages() {
-			r.handleAdvisory(ctx, msg)
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			return
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
-			if errors.Is(err, nats.ErrConnectionClosed) {
-				return
-			}
-			sleepCtx(ctx, time.Second)
+		// The consumer or the stream may have been deleted (and the stream
+		// created again by another process): make the consumer again.
+		if failures++; failures == 1 || failures%60 == 0 {
+			r.log.Warn("jobs: reading dead-letter advisories failed; retrying", "failures", failures, "err", err)
 		}
+		cons = nil
+		sleepCtx(ctx, time.Second)
 	}
 }
 
@@ -222,7 +245,13 @@ func (r *Runner) giveUp(ctx context.Context, adv maxDeliveriesAdvisory) error {
 	}
 	reason := fmt.Errorf("no worker finished it in %d deliveries", adv.Deliveries)
 	if c, derr := DecodeChunk(raw.Data); derr == nil {
-		if err := r.checkJob(ctx, c); err == nil {
+		cerr := r.checkJob(ctx, c)
+		if cerr != nil && !errors.Is(cerr, errWrongKind) && !errors.Is(cerr, errWrongTotal) {
+			return cerr // the store is unreachable: the advisory comes back
+		}
+		// A chunk of another kind than its job's records nothing; one of
+		// another total settles what its job admits, as on a delivery.
+		if !errors.Is(cerr, errWrongKind) {
 			// The chunk's message time decides whether it may create its
 			// job (mayCreate), as on a delivery.
 			sctx := WithMessageInfo(ctx, MsgInfo{NumDelivered: adv.Deliveries, Timestamp: raw.Time, StreamSeq: adv.StreamSeq})
@@ -270,6 +299,9 @@ func ReplayDeadLetter(ctx context.Context, js jetstream.JetStream, seq uint64) e
 	subject := raw.Header.Get(HeaderDeadSubject)
 	if !strings.HasPrefix(raw.Subject, SubjectDeadPrefix) || (subject != SubjectVerify && subject != SubjectSign) {
 		return fmt.Errorf("replay dead letter %d: %w: message on %s is no dead letter of a work subject", seq, ErrInvalidOption, raw.Subject)
+	}
+	if n := raw.Header.Get(HeaderDeadTruncated); n != "" {
+		return fmt.Errorf("replay dead letter %d: %w: only the beginning of its %s bytes was kept", seq, ErrInvalidOption, n)
 	}
 	// A new message ID: the chunk's own may still be in the work queue's
 	// duplicate window, which would drop the replay.

@@ -1,7 +1,11 @@
 package jobs_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -161,4 +165,97 @@ func TestDeadSubject(t *testing.T) {
 			t.Errorf("DeadSubject(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// hangingHandler never answers the chunks of the jobs named in hang (it
+// waits for the runner's shutdown deadline) and verifies the others.
+func hangingHandler(p *pipeline, t *testing.T, hang ...string) jobs.Handler {
+	h := p.verifyHandler(t, nil)
+	return jobs.HandlerFunc(func(ctx context.Context, c *jobs.Chunk) ([]store.Result, error) {
+		if slices.Contains(hang, c.JobID) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return h.HandleChunk(ctx, c)
+	})
+}
+
+// A chunk whose last delivery is cut short by a shutdown deadline is
+// neither recorded nor copied (the work context is gone): it must stay in
+// the work queue for the advisory, not be terminated and lost.
+func TestShutdownOnLastDeliveryKeepsTheChunk(t *testing.T) {
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			p := newPipelineWith(t, sk.open(t), jobs.ConsumerConfig{MaxDeliver: 1})
+			ctx := testContext(t)
+			if _, err := p.js.Publish(ctx, jobs.SubjectVerify,
+				[]byte(`{"v":1,"jobId":"cut","kind":"verify","chunk":0,"total":1,"items":[{"index":0,"error":"x"}]}`)); err != nil {
+				t.Fatal(err)
+			}
+			stop := p.startRunner(t, nil, hangingHandler(p, t, "cut"), jobs.RunnerConfig{ShutdownTimeout: 300 * time.Millisecond})
+			waitFor(t, func() bool { ack, _ := p.consumerState(t); return ack == 1 })
+			_ = stop()
+
+			p.startRunner(t, nil, nil, jobs.RunnerConfig{})
+			waitFor(t, func() bool { _, err := p.st.GetJob(ctx, "cut"); return err == nil })
+			if job := p.waitJob(t, "cut"); job.Failed != 1 {
+				t.Errorf("job %+v", job)
+			}
+			jobsQueueEmpty(t, p.js)
+			if raw := lastDeadLetter(t, p.js); !strings.Contains(string(raw.Data), `"cut"`) {
+				t.Errorf("dead letter %s", raw.Data)
+			}
+		})
+	}
+}
+
+// A chunk close to the server's max payload does not fit with the dead
+// letter's headers: its beginning is kept (marked truncated, not
+// replayable) and the chunk leaves the work queue.
+func TestOversizeDeadLetterIsTruncated(t *testing.T) {
+	p := newPipelineWith(t, newSQLiteStore(t), jobs.ConsumerConfig{})
+	ctx := testContext(t)
+	garbage := []byte(`{"v":1,"jobId":"big","kind":"verify","chunk":0,"items":[{"index":0,"ref":"` +
+		strings.Repeat("x", int(p.nc.MaxPayload())-200))
+	if _, err := p.js.Publish(ctx, jobs.SubjectVerify, garbage); err != nil {
+		t.Fatal(err)
+	}
+	p.startRunner(t, nil, nil, jobs.RunnerConfig{})
+	raw := lastDeadLetter(t, p.js)
+	if raw.Header.Get(jobs.HeaderDeadTruncated) != strconv.Itoa(len(garbage)) || !bytes.HasPrefix(garbage, raw.Data) || len(raw.Data) >= len(garbage) {
+		t.Errorf("dead letter of %d bytes, headers %v", len(raw.Data), raw.Header)
+	}
+	jobsQueueEmpty(t, p.js)
+	if err := jobs.ReplayDeadLetter(ctx, p.js, raw.Sequence); !errors.Is(err, jobs.ErrInvalidOption) {
+		t.Errorf("replaying a truncated dead letter: %v", err)
+	}
+}
+
+// The dead-letter loop survives STELE_DEAD being deleted and created again
+// (by another process's EnsureStreams), and a chunk given up through an
+// advisory whose total disagrees with its job still settles what the job
+// admits.
+func TestDeadLettersAfterStreamRecreated(t *testing.T) {
+	p := newPipelineWith(t, newSQLiteStore(t), jobs.ConsumerConfig{MaxDeliver: 1, AckWait: time.Second})
+	ctx := testContext(t)
+	if err := p.st.CreateJob(ctx, store.Job{ID: "mistotal", Kind: store.KindVerify, Total: 2}); err != nil {
+		t.Fatal(err)
+	}
+	p.startRunner(t, nil, hangingHandler(p, t, "mistotal"), jobs.RunnerConfig{ShutdownTimeout: 300 * time.Millisecond})
+	time.Sleep(500 * time.Millisecond) // the loop has its consumer
+	if err := p.js.DeleteStream(ctx, jobs.StreamDead); err != nil {
+		t.Fatal(err)
+	}
+	if err := jobs.EnsureStreams(ctx, p.js, jobs.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.js.Publish(ctx, jobs.SubjectVerify,
+		[]byte(`{"v":1,"jobId":"mistotal","kind":"verify","chunk":0,"total":3,"items":[{"index":0,"error":"x"},{"index":1,"error":"y"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	job := p.waitJob(t, "mistotal")
+	if res := p.results(t, "mistotal"); job.Failed != 2 || len(res) != 2 || !strings.Contains(res[0].Error, "no worker finished it") {
+		t.Errorf("job %+v, results %+v", job, res)
+	}
+	jobsQueueEmpty(t, p.js)
 }

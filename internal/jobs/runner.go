@@ -828,7 +828,8 @@ func (r *Runner) settleFailed(ctx context.Context, msg jetstream.Msg, c *Chunk, 
 		return
 	case recErr != nil && r.finalDelivery(delivered):
 		// Kept as a dead letter, to replay once the store is back; left in
-		// the work queue (for the dead-letter advisory) if even that fails.
+		// the work queue (for the dead-letter advisory) if even that fails
+		// (poison).
 		log.Error("jobs: could not record the chunk's items as failed on its last delivery", "reason", reason, "err", recErr)
 		r.poison(ctx, msg, fmt.Errorf("%w (recording its items as failed: %w)", reason, recErr))
 		return
@@ -917,19 +918,16 @@ func (r *Runner) nak(msg jetstream.Msg, delivered uint64) {
 
 // poison terminates a message that can never be processed, after copying
 // it to STELE_DEAD. When the copy cannot be made, the message is handed
-// back instead while deliveries remain (NATS may be back by then), and
-// terminated without a copy on its last delivery (the dead-letter
-// advisory would not fire for a terminated message, nor would a kept one
-// be redelivered).
+// back instead: a later delivery tries again, and after the last one the
+// server's MAX_DELIVERIES advisory leads a runner to keep it (giveUp). A
+// message is never terminated without its copy.
 func (r *Runner) poison(ctx context.Context, msg jetstream.Msg, err error) {
 	d := deadLetterOf(msg, err)
 	if derr := publishDeadLetter(ctx, r.js, d); derr != nil {
-		if !r.finalDelivery(d.deliveries) {
-			r.log.Warn("jobs: could not keep an unprocessable message as a dead letter; handing it back", "subject", msg.Subject(), "err", err, "dead_letter_err", derr)
-			r.nak(msg, d.deliveries)
-			return
-		}
-		r.log.Error("jobs: could not keep an unprocessable message as a dead letter", "err", derr)
+		r.log.Warn("jobs: could not keep an unprocessable message as a dead letter; handing it back",
+			"subject", msg.Subject(), "err", err, "dead_letter_err", derr)
+		r.nak(msg, d.deliveries)
+		return
 	}
 	r.log.Error("jobs: terminating unprocessable message", "subject", msg.Subject(), "seq", d.seq, "err", err)
 	if r.cfg.OnPoison != nil {

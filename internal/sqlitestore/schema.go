@@ -68,6 +68,11 @@ CREATE INDEX sigs_expires ON sigs (expires_at);
 	schemaBlobs,
 	// 5: staged documents of earlier versions move to the blobs (blobs.go).
 	schemaLegacyBlobs,
+	// 6: results.body may hold the compact stored form of a result
+	// (store.AppendStoredResult) instead of its JSON. No table changes; the
+	// version keeps earlier programs, which read only JSON, from opening
+	// the database.
+	`SELECT 1`,
 }
 
 // afterMigration[v], when set, runs in the transaction of migration v+1 after
