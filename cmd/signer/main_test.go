@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/stele-go/stele/internal/core/covenant"
@@ -125,15 +123,7 @@ func TestRunSignsAndDrains(t *testing.T) {
 			"-fetch-wait", "200ms", "-concurrency", "2"}, []string{"STELE_KEY_ops=" + seedHex(1)}, &logs)
 	}()
 
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, natsURL)
 	st, err := redisstore.Open(ctx, redisURL, redisstore.WithKeyPrefix(prefix))
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/testutil/natstest"
@@ -19,15 +18,7 @@ import (
 // onto its work subject.
 func TestDeadListAndReplay(t *testing.T) {
 	url := natstest.Start(t)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := jobs.EnsureStreams(ctx, js, jobs.StreamConfig{}); err != nil {

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/stele-go/stele/internal/jobs"
@@ -105,15 +103,7 @@ func TestRunVerifiesAndDrains(t *testing.T) {
 			"-fetch-wait", "200ms", "-concurrency", "2"}, envOf(nil), &logs)
 	}()
 
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, natsURL)
 	st, err := redisstore.Open(ctx, redisURL, redisstore.WithKeyPrefix(prefix))
 	if err != nil {
 		t.Fatal(err)

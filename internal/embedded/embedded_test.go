@@ -17,13 +17,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/stele-go/stele/internal/embedded"
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/store"
+	"github.com/stele-go/stele/internal/testutil/natstest"
 	"github.com/stele-go/stele/tests/corpus"
 )
 
@@ -247,15 +246,7 @@ func TestStreamSizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Shutdown(context.Background())
-	nc, err := nats.Connect(in.NATSURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, in.NATSURL())
 	s, err := js.Stream(ctx, jobs.StreamJobs)
 	if err != nil {
 		t.Fatal(err)

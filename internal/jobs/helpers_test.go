@@ -29,16 +29,7 @@ func TestMain(m *testing.M) {
 // connect returns a JetStream handle on url, closed at cleanup.
 func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.Name(t.Name()))
-	if err != nil {
-		t.Fatalf("connect %s: %v", url, err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream: %v", err)
-	}
-	return nc, js
+	return natstest.Connect(t, url)
 }
 
 // setup starts a JetStream server, creates the streams and returns a handle.

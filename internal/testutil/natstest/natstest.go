@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // EnvURL names the environment variable that points tests at an existing
@@ -76,4 +78,20 @@ func StartServer(t testing.TB, opts Options) *server.Server {
 		t.Fatalf("natstest: server not ready within 10s")
 	}
 	return s
+}
+
+// Connect connects to url as the test (the connection is closed at
+// cleanup) and returns the connection with its JetStream handle.
+func Connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.Name(t.Name()))
+	if err != nil {
+		t.Fatalf("natstest: connect %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("natstest: jetstream: %v", err)
+	}
+	return nc, js
 }
