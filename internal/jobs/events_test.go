@@ -70,8 +70,13 @@ func TestRedeliveryEventsFollowTheStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			p.startRunner(t, nil, h, jobs.RunnerConfig{})
+			// The completion comes last (after the invalid-document events).
+			var completed, invalid []jobs.Event
+			waitFor(t, func() bool {
+				completed, invalid = streamEvents(t, p.js, job.ID)
+				return len(completed) > 0
+			})
 			waitFor(t, func() bool { ack, pending := p.consumerState(t); return ack == 0 && pending == 0 })
-			completed, invalid := streamEvents(t, p.js, job.ID)
 			if len(completed) != 1 {
 				t.Errorf("%d completion events, want 1", len(completed))
 			}

@@ -149,8 +149,12 @@ func TestRepeatedIndexEvents(t *testing.T) {
 			if got := p.waitJob(t, job.ID); got.Valid != 1 {
 				t.Fatalf("job %+v (results %+v), want the first (valid) result kept", got, p.results(t, job.ID))
 			}
+			var completed, invalid []jobs.Event
+			waitFor(t, func() bool {
+				completed, invalid = streamEvents(t, p.js, job.ID)
+				return len(completed) > 0
+			})
 			waitFor(t, func() bool { ack, pending := p.consumerState(t); return ack == 0 && pending == 0 })
-			completed, invalid := streamEvents(t, p.js, job.ID)
 			if len(completed) != 1 || len(invalid) != 0 {
 				t.Errorf("%d completion and %d invalid events (%+v), want 1 and 0", len(completed), len(invalid), invalid)
 			}
