@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/worker"
 )
 
 // runDead lists and replays the dead letters of a cluster's STELE_DEAD
@@ -63,7 +64,7 @@ func runDead(ctx context.Context, e *env, args []string) int {
 	}
 	nc, err := nats.Connect(*url, opts...)
 	if err != nil {
-		return fail(e, cmd, exitUsage, "is NATS running there? set --nats or STELE_NATS_URL", "connect to %s: %v", *url, err)
+		return fail(e, cmd, exitUsage, "is NATS running there? set --nats or STELE_NATS_URL", "connect to %s: %v", worker.RedactURL(*url), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

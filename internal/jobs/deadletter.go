@@ -193,7 +193,7 @@ func (r *Runner) watchDeadLetters(ctx context.Context) {
 			}
 			err = batch.Error()
 		}
-		if err == nil || errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) {
+		if fetchIdle(err) {
 			failures = 0
 			continue
 		}
@@ -381,7 +381,7 @@ func ListDeadLetters(ctx context.Context, js jetstream.JetStream, limit int) ([]
 		for msg := range batch.Messages() {
 			out = append(out, describeDeadLetter(msg))
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+		if err := batch.Error(); !fetchIdle(err) {
 			return out, fmt.Errorf("list dead letters: %w", err)
 		}
 		if len(out) == n {

@@ -308,7 +308,7 @@ func (r *Runner) fetch(fetchCtx, workCtx context.Context) {
 			}
 			err = batch.Error()
 		}
-		if err == nil || errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) {
+		if fetchIdle(err) {
 			failures = 0
 			continue
 		}
@@ -322,11 +322,14 @@ func (r *Runner) fetch(fetchCtx, workCtx context.Context) {
 		failures++
 		backoff := time.Duration(min(failures, 10)) * 200 * time.Millisecond
 		r.log.Warn("jobs: fetch failed", "err", err, "retry_in", backoff)
-		select {
-		case <-fetchCtx.Done():
-		case <-time.After(backoff):
-		}
+		sleepCtx(fetchCtx, backoff)
 	}
+}
+
+// fetchIdle reports whether a pull ended normally: with messages, or with
+// none before its wait ran out.
+func fetchIdle(err error) bool {
+	return err == nil || errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout)
 }
 
 // process handles one message: decode, handle, record, publish events, ack.
@@ -666,21 +669,15 @@ func (r *Runner) announceRecorded(ctx context.Context, jobID string, results []s
 // verdicts than the delivery whose results were recorded first; the events
 // must tell what the store holds.
 func (r *Runner) eventResults(ctx context.Context, jobID string, results []store.Result, prog store.Progress) ([]store.Result, error) {
-	distinct := distinctIndices(results)
-	if distinct < len(results) {
-		// The stores keep the first result of a repeated index.
-		results = firstOfEachIndex(results, distinct)
-	}
-	if len(results) == 0 || prog.Recorded >= distinct {
+	// The stores keep the first result of a repeated index.
+	results = firstOfEachIndex(results)
+	if len(results) == 0 || prog.Recorded >= len(results) {
 		return results, nil
 	}
 	want := make(map[int]bool, len(results))
-	indices := make([]int, 0, len(results))
-	for _, res := range results {
-		if !want[res.Index] {
-			want[res.Index] = true
-			indices = append(indices, res.Index)
-		}
+	indices := make([]int, len(results))
+	for i, res := range results {
+		want[res.Index], indices[i] = true, res.Index
 	}
 	slices.Sort(indices)
 	stored := make([]store.Result, 0, len(indices))
@@ -719,10 +716,13 @@ func recordedResults(ctx context.Context, js store.Jobs, jobID string, indices [
 }
 
 // firstOfEachIndex returns the first result of each index of results, in
-// their order; distinct is the number of different indices.
-func firstOfEachIndex(results []store.Result, distinct int) []store.Result {
-	seen := make(map[int]bool, distinct)
-	out := make([]store.Result, 0, distinct)
+// their order (results itself when no index repeats).
+func firstOfEachIndex(results []store.Result) []store.Result {
+	if sortedByIndex(results) {
+		return results
+	}
+	seen := make(map[int]bool, len(results))
+	out := make([]store.Result, 0, len(results))
 	for _, res := range results {
 		if !seen[res.Index] {
 			seen[res.Index] = true
@@ -733,16 +733,7 @@ func firstOfEachIndex(results []store.Result, distinct int) []store.Result {
 }
 
 // distinctIndices returns the number of different indices in results.
-func distinctIndices(results []store.Result) int {
-	if sortedByIndex(results) {
-		return len(results)
-	}
-	seen := make(map[int]bool, len(results))
-	for _, res := range results {
-		seen[res.Index] = true
-	}
-	return len(seen)
-}
+func distinctIndices(results []store.Result) int { return len(firstOfEachIndex(results)) }
 
 // AnnounceCompletion publishes the completion event of job (completed) on
 // STELE_EVENTS and waits for the stream's acknowledgement, as the runner
@@ -815,22 +806,15 @@ func (r *Runner) settleFailed(ctx context.Context, msg jetstream.Msg, c *Chunk, 
 		}
 		log.Warn("jobs: settling a chunk on its last delivery failed; trying again", "attempt", a, "err", errors.Join(recErr, pubErr))
 		_ = msg.InProgress()
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Duration(a) * time.Second):
-		}
+		sleepCtx(ctx, time.Duration(a)*time.Second)
 	}
 	switch {
-	case errors.Is(recErr, errWrongKind) || errors.Is(recErr, store.ErrInvalid):
-		// The job refuses the failures themselves: no retry records them.
-		log.Error("jobs: the chunk's items cannot be recorded, even as failed", "reason", reason, "err", recErr)
-		r.poison(ctx, msg, fmt.Errorf("%w (recording its items as failed: %w)", reason, recErr))
-		return
-	case recErr != nil && r.finalDelivery(delivered):
-		// Kept as a dead letter, to replay once the store is back; left in
-		// the work queue (for the dead-letter advisory) if even that fails
-		// (poison).
-		log.Error("jobs: could not record the chunk's items as failed on its last delivery", "reason", reason, "err", recErr)
+	case errors.Is(recErr, errWrongKind) || errors.Is(recErr, store.ErrInvalid) || (recErr != nil && r.finalDelivery(delivered)):
+		// The job refuses the failures themselves, or this was the last
+		// delivery: kept as a dead letter, to replay once the cause is
+		// gone (left in the work queue for the dead-letter advisory if even
+		// that fails, see poison).
+		log.Error("jobs: could not record the chunk's items as failed", "reason", reason, "err", recErr)
 		r.poison(ctx, msg, fmt.Errorf("%w (recording its items as failed: %w)", reason, recErr))
 		return
 	case recErr != nil:

@@ -369,8 +369,7 @@ func (h *SignHandler) unknownKeys(ctx context.Context, c *Chunk, delivered uint6
 
 // settle records a failure of item w.
 func (h *SignHandler) settle(res *store.Result, w *signWork, err error) {
-	res.Error = err.Error()
-	res.Valid = false
+	res.Error, res.Valid, res.DocumentID = err.Error(), false, ""
 	w.state = stateSettled
 }
 
@@ -420,7 +419,6 @@ func (h *SignHandler) keepEarlier(ctx context.Context, c *Chunk, results []store
 		w.doc = nil
 		if !has[n] {
 			h.settle(&results[i], w, w.refused)
-			results[i].DocumentID = ""
 		}
 	}
 	return nil
@@ -642,7 +640,6 @@ func (h *SignHandler) countersign(id string, doc *covenant.Document, idx []int, 
 		next, err := covenant.CountersignAt(doc, w.key.PrivateKey(), w.req.role, w.req.createdAt)
 		if err != nil {
 			h.settle(res, w, signErr(SignErrInvalidRequest, fmt.Sprintf("countersign %q: %v", id, err)))
-			res.DocumentID = ""
 			continue
 		}
 		doc = next
