@@ -320,7 +320,7 @@ func (s *Service) VerifyTrail(ctx context.Context, id string) (TrailReport, erro
 		}
 	}
 	if m := hs.count(); m != n {
-		broken(min(m, n), fmt.Sprintf("the hash list has %d entries, the head says %d", m, n))
+		broken(min(m, n), fmt.Sprintf("no stored hash for entry %d: the hash list ends there, the head says %d entries", m, n))
 	}
 	if ckpt.Len > n {
 		broken(n, fmt.Sprintf("the checkpoint (%d) is beyond the head (%d)", ckpt.Len, n))

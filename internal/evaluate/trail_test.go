@@ -226,7 +226,7 @@ func testTrailPages(t *testing.T, trailHashPage, trailEntryPage int) {
 	// the entries (one altered before the end).
 	short := trailHashPage + 50
 	spy.set(map[int]string{short - 10: other}, short)
-	check("hash list short", short, fmt.Sprintf("the hash list has %d entries, the head says %d", short, n), 0, short-1, short)
+	check("hash list short", short, fmt.Sprintf("no stored hash for entry %d: the hash list ends there, the head says %d entries", short, n), 0, short-1, short)
 	spy.set(nil, 0)
 
 	// An entry of the third page carries the index of one of the first: its

@@ -253,7 +253,9 @@ func (s *Store) AuditEntries(ctx context.Context, covenantID string, start, end 
 }
 
 // AuditHashes returns the hashes of the entries with index in [start, end)
-// of covenantID's log (end < 0: the head), trimmed ones included.
+// of covenantID's log (end < 0: the head), trimmed ones included. The k-th
+// hash is that of entry start+k: a row missing from the table ends the list
+// there.
 func (s *Store) AuditHashes(ctx context.Context, covenantID string, start, end int) ([]string, error) {
 	if err := store.CheckID("covenant", covenantID); err != nil {
 		return nil, fmt.Errorf("sqlitestore: audit hashes: %w", err)
@@ -269,16 +271,24 @@ func (s *Store) AuditHashes(ctx context.Context, covenantID string, start, end i
 			return nil
 		}
 		rows, err := tx.QueryContext(ctx,
-			`SELECT hash FROM audit_entries WHERE covenant_id = ? AND idx >= ? AND idx < ? ORDER BY idx`,
+			`SELECT idx, hash FROM audit_entries WHERE covenant_id = ? AND idx >= ? AND idx < ? ORDER BY idx`,
 			covenantID, lo, hi)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
+			var idx int
 			var h []byte
-			if err := rows.Scan(&h); err != nil {
+			if err := rows.Scan(&idx, &h); err != nil {
 				return err
+			}
+			if idx != lo+len(out) {
+				// A row deleted behind the store's back: the list ends at
+				// the gap, so that the hashes after it are not taken for
+				// those of the indexes before them (VerifyTrail reports the
+				// break at the gap, Proof refuses the indexes beyond it).
+				break
 			}
 			out = append(out, hex.EncodeToString(h))
 		}

@@ -44,7 +44,9 @@ type AuditLog interface {
 	// current checkpoint changes nothing.
 	TrimAudit(ctx context.Context, covenantID string, upTo int) (audit.Head, error)
 	// AuditHashes returns the hashes of the entries with index in
-	// [start, end) (end < 0: the head), including trimmed ones.
+	// [start, end) (end < 0: the head), including trimmed ones: the k-th is
+	// that of entry start+k, so a hash missing from the store ends the list
+	// before it.
 	AuditHashes(ctx context.Context, covenantID string, start, end int) ([]string, error)
 }
 

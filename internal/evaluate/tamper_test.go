@@ -1,0 +1,153 @@
+package evaluate_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stele-go/stele/internal/core/audit"
+	"github.com/stele-go/stele/internal/evaluate"
+	"github.com/stele-go/stele/internal/sqlitestore"
+	"github.com/stele-go/stele/internal/store"
+)
+
+// appendEntries appends n entries to covenant id's trail.
+func appendEntries(t *testing.T, st store.AuditLog, id string, n int) {
+	t.Helper()
+	for k := range n {
+		_, err := st.AppendAudit(testContext(t), id, func(prev audit.Head) (audit.Entry, error) {
+			e := audit.Entry{Index: prev.Len, Timestamp: "2025-01-01T00:00:00.000Z", Action: "read",
+				Resource: fmt.Sprintf("/r/%d", k), Result: audit.Result{Permitted: true, Reason: "ok"},
+				Outcome: audit.Executed, PreviousHash: prev.Hash}
+			return e.Seal(), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// tamperCase edits a trail of 10 entries in the backend; VerifyTrail must
+// report the first break at brokenAt.
+type tamperCase struct {
+	name     string
+	edit     func(ctx context.Context, t *testing.T, id string)
+	brokenAt int
+}
+
+func checkTamper(t *testing.T, st store.Store, cases []tamperCase) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testContext(t)
+			doc := newIssuer(t).build(t, "permit read on '**'", nil)
+			put(t, st, doc)
+			svc := newService(t, st, nil)
+			appendEntries(t, st, doc.ID(), 10)
+			if rep, err := svc.VerifyTrail(ctx, doc.ID()); err != nil || !rep.Valid {
+				t.Fatalf("before the edit: %+v %v", rep, err)
+			}
+			tc.edit(ctx, t, doc.ID())
+			rep, err := svc.VerifyTrail(ctx, doc.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Valid || rep.BrokenAt == nil || *rep.BrokenAt != tc.brokenAt {
+				t.Fatalf("after the edit: %+v, want broken at %d", rep, tc.brokenAt)
+			}
+			// A proof is given only over hashes at their own index: one
+			// before the break verifies, none is made from a shifted list.
+			p, err := svc.Proof(ctx, doc.ID(), 0)
+			if err != nil || !audit.VerifyProof(p) {
+				t.Fatalf("proof of entry 0: %+v %v", p, err)
+			}
+		})
+	}
+}
+
+// TestTamperSQLite edits audit_entries directly: a deleted row is reported
+// at its index.
+func TestTamperSQLite(t *testing.T) {
+	ctx := testContext(t)
+	path := filepath.Join(t.TempDir(), "s.db")
+	st, err := sqlitestore.Open(ctx, path, sqlitestore.WithSynchronous("NORMAL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	exec := func(stmts ...string) func(context.Context, *testing.T, string) {
+		return func(ctx context.Context, t *testing.T, id string) {
+			for _, q := range stmts {
+				if _, err := db.ExecContext(ctx, q, id); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+		}
+	}
+	const where = ` WHERE covenant_id = ?1 AND idx = `
+	checkTamper(t, st, []tamperCase{
+		{"deleted", exec(`DELETE FROM audit_entries` + where + `3`), 3},
+		{"deleted last", exec(`DELETE FROM audit_entries` + where + `9`), 9},
+		{"reordered", exec(
+			`UPDATE audit_entries SET idx = 100`+where+`4`,
+			`UPDATE audit_entries SET idx = 4`+where+`5`,
+			`UPDATE audit_entries SET idx = 5`+where+`100`), 4},
+		{"duplicated", exec(`UPDATE audit_entries SET body = (SELECT body FROM audit_entries` + where + `3), hash = (SELECT hash FROM audit_entries` + where + `3)` + where + `4`), 4},
+		{"altered", exec(`UPDATE audit_entries SET body = replace(body, '/r/6', '/x/6')` + where + `6`), 6},
+	})
+
+	// Proofs stop at a missing row instead of shifting the hashes after it.
+	doc := newIssuer(t).build(t, "permit read on '**'", nil)
+	put(t, st, doc)
+	svc := newService(t, st, nil)
+	appendEntries(t, st, doc.ID(), 10)
+	exec(`DELETE FROM audit_entries`+where+`3`)(ctx, t, doc.ID())
+	for _, i := range []int{3, 7, 9} {
+		if p, err := svc.Proof(ctx, doc.ID(), i); !errors.Is(err, evaluate.ErrNotFound) {
+			t.Errorf("proof of entry %d after row 3 was deleted: %+v %v; want not found", i, p, err)
+		}
+	}
+}
+
+// TestTamperRedis edits the entries list directly.
+func TestTamperRedis(t *testing.T) {
+	env := newRedisEnv(t)
+	rc := redis.NewClient(mustOptions(t, env.url))
+	t.Cleanup(func() { rc.Close() })
+	list := func(id string) string { return env.prefix + "{audit:" + id + "}:entries" }
+	must := func(t *testing.T, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkTamper(t, env.a, []tamperCase{
+		{"deleted", func(ctx context.Context, t *testing.T, id string) {
+			must(t, rc.LSet(ctx, list(id), 3, "gone").Err())
+			must(t, rc.LRem(ctx, list(id), 1, "gone").Err())
+		}, 3},
+		{"deleted first", func(ctx context.Context, t *testing.T, id string) { must(t, rc.LPop(ctx, list(id)).Err()) }, 0},
+		{"reordered", func(ctx context.Context, t *testing.T, id string) {
+			a, err := rc.LIndex(ctx, list(id), 4).Result()
+			must(t, err)
+			b, err := rc.LIndex(ctx, list(id), 5).Result()
+			must(t, err)
+			must(t, rc.LSet(ctx, list(id), 4, b).Err())
+			must(t, rc.LSet(ctx, list(id), 5, a).Err())
+		}, 4},
+		{"duplicated", func(ctx context.Context, t *testing.T, id string) {
+			a, err := rc.LIndex(ctx, list(id), 3).Result()
+			must(t, err)
+			must(t, rc.LInsertAfter(ctx, list(id), a, a).Err())
+		}, 4},
+	})
+}
