@@ -70,7 +70,7 @@ func checkTamper(t *testing.T, st store.Store, cases []tamperCase) {
 }
 
 // TestTamperSQLite edits audit_entries directly: a deleted row is reported
-// at its index.
+// at its index, also when the rows after it are renumbered to close the gap.
 func TestTamperSQLite(t *testing.T) {
 	ctx := testContext(t)
 	path := filepath.Join(t.TempDir(), "s.db")
@@ -97,6 +97,10 @@ func TestTamperSQLite(t *testing.T) {
 	checkTamper(t, st, []tamperCase{
 		{"deleted", exec(`DELETE FROM audit_entries` + where + `3`), 3},
 		{"deleted last", exec(`DELETE FROM audit_entries` + where + `9`), 9},
+		{"deleted and renumbered", exec(
+			`DELETE FROM audit_entries`+where+`3`,
+			`UPDATE audit_entries SET idx = idx + 100 WHERE covenant_id = ?1 AND idx > 3`,
+			`UPDATE audit_entries SET idx = idx - 101 WHERE covenant_id = ?1 AND idx > 100`), 3},
 		{"reordered", exec(
 			`UPDATE audit_entries SET idx = 100`+where+`4`,
 			`UPDATE audit_entries SET idx = 4`+where+`5`,

@@ -217,9 +217,10 @@ func (s *Service) Trim(ctx context.Context, id string, upTo int) (audit.Head, er
 // entry's hash equals the stored hash of its index, and the head is the last
 // entry. A lost, inserted, reordered or altered entry makes the trail
 // invalid, with BrokenAt the first index that fails. A fault of the hash
-// list or the checkpoint (too short, a hash that is not 64 hex digits, a
-// checkpoint that does not match) is reported in preference to a fault of
-// the entries after it.
+// list (too short, a hash missing or not 64 hex digits) is reported in
+// preference to a fault of the entries after it, but not of those before;
+// a fault of the checkpoint (it does not match its hash or lies beyond the
+// head) is reported before any entry is checked.
 //
 // It reads a snapshot of the head first and checks the trail up to it, so
 // appends during the check do not disturb it; a trim during the check may be
@@ -250,9 +251,22 @@ func (s *Service) VerifyTrail(ctx context.Context, id string) (TrailReport, erro
 		hs.ckptAt = -1
 	}
 	genesisBad := ckpt.Len == 0 && !equal(ckpt.Hash, audit.GenesisHash)
-	// fault reports a fault of the hash list or the checkpoint known so far:
-	// the entries are not checked once there is one.
-	fault := func() bool { return hs.short || hs.bad >= 0 || hs.ckptBad || ckpt.Len > n || genesisBad }
+	// fault reports a fault of the checkpoint: no entry is checked then.
+	fault := func() bool { return hs.ckptBad || ckpt.Len > n || genesisBad }
+	// checkable returns the index before which entries can be checked: the
+	// head, or the first index whose stored hash is missing or malformed
+	// (known so far). Entries before it are still checked, so that one
+	// failing there is reported as the first break.
+	checkable := func() int {
+		end := n
+		if hs.short {
+			end = min(end, hs.count())
+		}
+		if hs.bad >= 0 {
+			end = min(end, hs.bad)
+		}
+		return end
+	}
 
 	// The trimmed entries: their hashes feed the root and the last one is
 	// the checkpoint's.
@@ -269,12 +283,12 @@ func (s *Service) VerifyTrail(ctx context.Context, id string) (TrailReport, erro
 		}
 	}
 	prev := ckpt
-	for prev.Len < n && entryAt == nil && !fault() {
+	for prev.Len < checkable() && entryAt == nil && !fault() {
 		end := min(prev.Len+s.verifyPage, n)
 		if err := hs.fill(ctx, prev.Len, end); err != nil {
 			return TrailReport{}, err
 		}
-		if fault() {
+		if end = min(end, checkable()); end <= prev.Len || fault() {
 			break
 		}
 		es, err := s.audit.AuditEntries(ctx, id, prev.Len, end)
@@ -332,8 +346,8 @@ func (s *Service) VerifyTrail(ctx context.Context, id string) (TrailReport, erro
 	if hs.bad >= 0 {
 		broken(hs.bad, "the stored hash is not 64 hex digits")
 	}
-	if rep.BrokenAt == nil && entryAt != nil {
-		broken(*entryAt, entryReason)
+	if entryAt != nil {
+		broken(*entryAt, entryReason) // before any fault of the hash list
 	}
 	if rep.BrokenAt == nil && n > 0 && !equal(prev.Hash, head.Hash) {
 		broken(n-1, "the head hash is not the last entry's hash")

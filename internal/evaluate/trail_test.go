@@ -223,10 +223,13 @@ func testTrailPages(t *testing.T, trailHashPage, trailEntryPage int) {
 	check("hash altered", j, "the entry's hash is not the stored hash of its index", 0, j, j+1)
 
 	// The list ends in the second page: reported there, in preference to
-	// the entries (one altered before the end).
+	// the entries after it; but an entry that fails before the end is the
+	// first break, and reported.
 	short := trailHashPage + 50
-	spy.set(map[int]string{short - 10: other}, short)
+	spy.set(nil, short)
 	check("hash list short", short, fmt.Sprintf("no stored hash for entry %d: the hash list ends there, the head says %d entries", short, n), 0, short-1, short)
+	spy.set(map[int]string{short - 10: other}, short)
+	check("hash list short after an altered hash", short-10, "the entry's hash is not the stored hash of its index", 0)
 	spy.set(nil, 0)
 
 	// An entry of the third page carries the index of one of the first: its
