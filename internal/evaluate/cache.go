@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stele-go/stele/internal/core/audit"
@@ -24,6 +25,9 @@ type policy struct {
 	// issuerKeys are the issuer public keys of the covenant and its
 	// ancestors, nearest first, checked against the revocation list.
 	issuerKeys []string
+	// countersigners are the covenant's countersigner keys, also checked
+	// against the revocation list (revoked.go).
+	countersigners atomic.Pointer[countersigners]
 }
 
 // instant is an optional expiresAt or activatesAt member.
@@ -56,6 +60,10 @@ func (p *policy) outside(now time.Time) string {
 // load builds the policy of covenant id: the document, its ancestors, the
 // effective constraints and a monitor writing to the store.
 func (s *Service) load(ctx context.Context, id string) (*policy, error) {
+	// The size of the revocation list before the document is read: a
+	// countersignature added after the read comes with a change of the
+	// list before its key can matter.
+	revs := s.revs.size()
 	data, err := s.docs.GetDocument(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, &Error{Err: ErrNotFound, Field: "covenantId", Message: "no such covenant"}
@@ -103,7 +111,9 @@ func (s *Service) load(ctx context.Context, id string) (*policy, error) {
 	for _, a := range ancestors {
 		keys = append(keys, strings.ToLower(a.Issuer().PublicKey))
 	}
-	return &policy{mon: mon, expiresAt: instantOf(doc.ExpiresAt()), activatesAt: instantOf(doc.ActivatesAt()), issuerKeys: keys}, nil
+	p := &policy{mon: mon, expiresAt: instantOf(doc.ExpiresAt()), activatesAt: instantOf(doc.ActivatesAt()), issuerKeys: keys}
+	p.countersigners.Store(&countersigners{keys: countersignerKeys(doc), revs: revs})
+	return p, nil
 }
 
 // unresolvedParent returns the parent ID at which ResolveChain stopped

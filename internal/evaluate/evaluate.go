@@ -25,9 +25,10 @@
 //
 // # Revoked keys
 //
-// With Config.Revocations, a covenant whose issuer key, or the issuer key of
-// an ancestor in its chain, is on the shared revocation list permits nothing
-// either: the evaluation is denied with severity critical and a reason naming
+// With Config.Revocations, a covenant whose issuer key, the issuer key of an
+// ancestor in its chain, or the key of one of its countersignatures is on
+// the shared revocation list permits nothing either (as such a covenant fails
+// verification): the evaluation is denied with severity critical and a reason naming
 // the key, the instant and the reason of the revocation, and recorded. The
 // list is cached per Service for Config.RevocationRefresh, so a revocation
 // takes effect in every process within that time.
@@ -376,7 +377,7 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	now := s.now()
 	reason := m.outside(now)
 	if reason == "" {
-		if reason, err = s.revs.revokedReason(ctx, m.issuerKeys); err != nil {
+		if reason, err = s.revokedReason(ctx, id, m); err != nil {
 			return Decision{}, fmt.Errorf("evaluate %s on covenant %s: %w", req.Action, id, err)
 		}
 	}

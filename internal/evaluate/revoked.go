@@ -3,8 +3,10 @@ package evaluate
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/stele-go/stele/internal/core/covenant"
 	"github.com/stele-go/stele/internal/snapshot"
 	"github.com/stele-go/stele/internal/store"
 )
@@ -36,17 +38,53 @@ func newRevocations(src store.Revocations, refresh time.Duration, now func() tim
 	})}
 }
 
-// revokedReason returns the denial reason when one of keys (the issuer keys
-// of a covenant and its ancestors, nearest first) is revoked, else "".
-func (r *revocations) revokedReason(ctx context.Context, keys []string) (string, error) {
-	if r == nil || len(keys) == 0 {
+// size returns the number of revoked keys in the current copy, -1 when
+// there is none yet (it never reads the store).
+func (r *revocations) size() int {
+	if r == nil {
+		return -1
+	}
+	m, _, ok := r.c.Peek()
+	if !ok {
+		return -1
+	}
+	return len(m)
+}
+
+// countersigners are a covenant's countersigner public keys (lower case),
+// read when the revocation list held revs keys (-1: unknown). A
+// countersignature can be added to a stored covenant after its policy was
+// cached, and its key matters only once revoked, so the keys are read again
+// whenever the list has changed since.
+type countersigners struct {
+	keys []string
+	revs int
+}
+
+// countersignerKeys returns the lower-case countersigner keys of doc.
+func countersignerKeys(doc *covenant.Document) []string {
+	var keys []string
+	for _, cs := range doc.Countersignatures() {
+		keys = append(keys, strings.ToLower(cs.SignerPublicKey))
+	}
+	return keys
+}
+
+// revokedReason returns the denial reason when the issuer key of covenant
+// id or of an ancestor (p.issuerKeys, nearest first), or a countersigner key
+// of the covenant, is revoked, else "".
+func (s *Service) revokedReason(ctx context.Context, id string, p *policy) (string, error) {
+	if s.revs == nil {
 		return "", nil
 	}
-	byKey, err := r.c.GetOrStale(ctx)
+	byKey, err := s.revs.c.GetOrStale(ctx)
 	if err != nil {
 		return "", err
 	}
-	for i, k := range keys {
+	if len(byKey) == 0 {
+		return "", nil
+	}
+	for i, k := range p.issuerKeys {
 		rv, ok := byKey[k]
 		if !ok {
 			continue
@@ -55,7 +93,29 @@ func (r *revocations) revokedReason(ctx context.Context, keys []string) (string,
 		if i > 0 {
 			whose = "The issuer key of an ancestor covenant"
 		}
-		return fmt.Sprintf("%s %.16s… was revoked at %s: %s", whose, k, rv.RevokedAt.UTC().Format(time.RFC3339), rv.Reason), nil
+		return revokedText(whose, k, rv), nil
+	}
+	cs := p.countersigners.Load()
+	if cs == nil || cs.revs != len(byKey) {
+		data, err := s.docs.GetDocument(ctx, id)
+		if err != nil {
+			return "", fmt.Errorf("countersignatures of covenant %s: %w", id, err)
+		}
+		doc, err := covenant.Parse(data)
+		if err != nil {
+			return "", fmt.Errorf("countersignatures of covenant %s: stored document: %w", id, err)
+		}
+		cs = &countersigners{keys: countersignerKeys(doc), revs: len(byKey)}
+		p.countersigners.Store(cs)
+	}
+	for _, k := range cs.keys {
+		if rv, ok := byKey[k]; ok {
+			return revokedText("A countersigner key of the covenant", k, rv), nil
+		}
 	}
 	return "", nil
+}
+
+func revokedText(whose, key string, rv store.Revocation) string {
+	return fmt.Sprintf("%s %.16s… was revoked at %s: %s", whose, key, rv.RevokedAt.UTC().Format(time.RFC3339), rv.Reason)
 }

@@ -77,3 +77,63 @@ func TestRevokedIssuerKey(t *testing.T) {
 		t.Error("a covenant of an unrevoked key is denied")
 	}
 }
+
+// TestRevokedCountersignerKey: a covenant countersigned by a key that is
+// then revoked permits nothing, as it fails verification
+// (key_not_revoked), including when the countersignature was added to the
+// stored covenant after this process cached the covenant's policy.
+func TestRevokedCountersignerKey(t *testing.T) {
+	env := newRedisEnv(t)
+	ctx := testContext(t)
+	is, auditor := newIssuer(t), newIssuer(t)
+	doc := is.build(t, "permit read on '**'", nil)
+	signed, err := covenant.Countersign(doc, auditor.key, "auditor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := is.build(t, "permit write on '**'", nil)
+	put(t, env.a, signed, late)
+
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).UnixMilli())
+	now := func() time.Time { return time.UnixMilli(clock.Load()) }
+	svc, err := evaluate.New(evaluate.Config{Documents: env.a, Audit: env.a, Limits: env.a, Revocations: env.a,
+		RevocationRefresh: time.Minute, Now: now, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eval := func(doc *covenant.Document, action string) evaluate.Decision {
+		t.Helper()
+		d, err := svc.Evaluate(ctx, evaluate.Request{CovenantID: doc.ID(), Action: action, Resource: "/x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if !eval(signed, "read").Permitted || !eval(late, "write").Permitted {
+		t.Fatal("denied before any revocation")
+	}
+	// The auditor countersigns late after its policy is cached here.
+	lateSigned, err := covenant.Countersign(late, auditor.key, "auditor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.b.SwapDocument(ctx, late.ID(), late.AppendJSON(nil), lateSigned.AppendJSON(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.b.RevokeKey(ctx, store.Revocation{PublicKey: auditor.key.PublicHex(), Reason: "auditor key leaked",
+		RevokedAt: time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC)}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(time.Minute.Milliseconds())
+	for _, c := range []struct {
+		doc    *covenant.Document
+		action string
+	}{{signed, "read"}, {late, "write"}} {
+		d := eval(c.doc, c.action)
+		if d.Permitted || d.Severity != ccl.SeverityCritical || !strings.HasPrefix(d.Reason, "A countersigner key of the covenant") ||
+			!strings.Contains(d.Reason, auditor.key.PublicHex()[:16]) || !strings.Contains(d.Reason, "auditor key leaked") {
+			t.Errorf("%s: %+v", c.action, d)
+		}
+	}
+}
