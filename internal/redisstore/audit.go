@@ -63,9 +63,13 @@ func (s *Store) auditKeys(id string) []string {
 	return []string{p + "entries", p + "hashes", p + "ckpt"}
 }
 
-// appendScript appends a batch if the head is still the expected one.
+// appendScript appends a batch if the head is still the expected one. It
+// refuses (STELE_CORRUPT) to append to a log whose entries list does not
+// hold exactly the entries from the checkpoint to the head (edited behind
+// the store's back): the new entries would land at other positions than
+// their indexes, where no read finds them.
 //
-// KEYS: entries, hashes.
+// KEYS: entries, hashes, ckpt.
 // ARGV: expected length, expected last hash (raw, "" for an empty log), the
 // new hashes concatenated (raw), then the entries' JSON.
 // Returns {1, new length, new last hash} or, when the head moved, {0,
@@ -81,6 +85,11 @@ if n > 0 then
 end
 if n / 32 ~= tonumber(ARGV[1]) or last ~= ARGV[2] then
   return {0, n / 32, last}
+end
+local want = n / 32 - tonumber(redis.call('GET', KEYS[3]) or '0')
+local have = redis.call('LLEN', KEYS[1])
+if have ~= want then
+  return redis.error_reply('STELE_CORRUPT audit entries list holds ' .. have .. ' entries, the head and checkpoint say ' .. want)
 end
 redis.call('APPEND', KEYS[2], ARGV[3])
 redis.call('RPUSH', KEYS[1], unpack(ARGV, 4))
@@ -218,7 +227,7 @@ func (b auditBackend) AppendIf(ctx context.Context, id string, prev audit.Head, 
 	for _, body := range bodies {
 		args = append(args, body)
 	}
-	vals, err := appendScript.Run(ctx, b.s.c, k[:2], args...).Slice()
+	vals, err := appendScript.Run(ctx, b.s.c, k, args...).Slice()
 	if err != nil {
 		return audit.Head{}, false, err
 	}

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -122,5 +123,68 @@ func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		h.n.Add(1)
 		return next(ctx, cmds)
+	}
+}
+
+// TestAuditAppendRefusesCorruptList: an entries list edited in Redis to
+// hold more or fewer entries than the hashes say is not appended to, since
+// the new entry would sit at another position than its index (a read of its
+// index would return another entry); the log is left as it was, and appends
+// work again once the list is repaired.
+func TestAuditAppendRefusesCorruptList(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	s := newTestStore(t, c, storetest.Config{})
+	build := func(prev audit.Head) (audit.Entry, error) {
+		return audit.Entry{Index: prev.Len, Action: "a", Outcome: audit.Executed, PreviousHash: prev.Hash}.Seal(), nil
+	}
+	for range 3 {
+		if _, err := s.AppendAudit(ctx, "c2", build); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.TrimAudit(ctx, "c2", 1); err != nil {
+		t.Fatal(err)
+	}
+	key := s.auditKeys("c2")[0]
+	last, err := c.LIndex(ctx, key, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := s.AuditHead(ctx, "c2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name         string
+		edit, repair func() error
+	}{
+		{"duplicated last entry", func() error { return c.RPush(ctx, key, last).Err() }, func() error { return c.RPop(ctx, key).Err() }},
+		{"lost last entry", func() error { return c.RPop(ctx, key).Err() }, func() error { return c.RPush(ctx, key, last).Err() }},
+	} {
+		if err := tc.edit(); err != nil {
+			t.Fatal(err)
+		}
+		n, _ := c.LLen(ctx, key).Result()
+		if _, err := s.AppendAudit(ctx, "c2", build); err == nil || !strings.Contains(err.Error(), "STELE_CORRUPT") {
+			t.Errorf("%s: append = %v, want a STELE_CORRUPT error", tc.name, err)
+		}
+		if h, err := s.AuditHead(ctx, "c2"); err != nil || h != head {
+			t.Errorf("%s: head after the refused append %+v %v, want %+v", tc.name, h, err, head)
+		}
+		if m, err := c.LLen(ctx, key).Result(); err != nil || m != n {
+			t.Errorf("%s: the list grew from %d to %d (%v)", tc.name, n, m, err)
+		}
+		if err := tc.repair(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := s.AppendAudit(ctx, "c2", build)
+	if err != nil || e.Index != 3 {
+		t.Fatalf("append after the repair: %+v %v", e, err)
+	}
+	es, err := s.AuditEntries(ctx, "c2", 3, 4)
+	if err != nil || len(es) != 1 || es[0].Hash != e.Hash {
+		t.Fatalf("entry 3 reads %+v %v, want the appended one", es, err)
 	}
 }
