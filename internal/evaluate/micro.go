@@ -257,6 +257,10 @@ func (s *Service) answerMicro(ctx context.Context, data []byte) (reply *nats.Msg
 	var e *Error
 	if status != "500" && errors.As(err, &e) {
 		detail.Message, detail.Field = e.Message, e.Field
+		if detail.Field == "" && code != "not_found" {
+			// As the HTTP API names it: the body as a whole is at fault.
+			detail.Field = "body"
+		}
 	} else {
 		s.logger.Error("stele.evaluate failed", slog.Any("err", err))
 	}

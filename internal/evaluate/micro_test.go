@@ -78,7 +78,13 @@ func TestMicro(t *testing.T) {
 	}
 
 	for _, c := range []struct{ body, code, errCode, field string }{
-		{`{`, "400", "invalid_json", ""},
+		// A fault of the body as a whole names the field "body", as POST
+		// /v1/evaluate does.
+		{`{`, "400", "invalid_json", "body"},
+		{``, "400", "invalid_json", "body"},
+		{`[]`, "400", "invalid_json", "body"},
+		{`{"covenantId":"x","action":"read"} {}`, "400", "invalid_json", "body"},
+		{`{"covenantId":"` + doc.ID() + `","action":"read"}` + strings.Repeat(" ", 64<<10), "413", "body_too_large", "body"},
 		{`{"action":"read"}`, "400", "missing_field", "covenantId"},
 		{`{"action":"read","verb":"x"}`, "400", "unknown_field", "verb"},
 		{`{"covenantId":"` + doc.ID() + `","action":"read","context":7}`, "400", "invalid_field", "context"},
@@ -116,8 +122,8 @@ func TestMicro(t *testing.T) {
 			t.Errorf("service %d: answered %d in no time", i, got.Answered)
 		}
 	}
-	if sum.Answered != 45 || sum.Errors != 5 || sum.ServerErrors != 0 {
-		t.Errorf("stats: answered %d, errors %d (server %d); want 45, 5, 0", sum.Answered, sum.Errors, sum.ServerErrors)
+	if sum.Answered != 49 || sum.Errors != 9 || sum.ServerErrors != 0 {
+		t.Errorf("stats: answered %d, errors %d (server %d); want 49, 9, 0", sum.Answered, sum.Errors, sum.ServerErrors)
 	}
 
 	// Stopped everywhere: nobody answers.
