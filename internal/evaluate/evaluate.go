@@ -75,6 +75,9 @@ var (
 	ErrUnknown = fmt.Errorf("evaluate: unknown or repeated member: %w", ErrInvalid)
 	// ErrNotFound marks an unknown covenant or audit entry.
 	ErrNotFound = errors.New("evaluate: not found")
+	// ErrTrimmed is returned by Export when the trail was trimmed past the
+	// entries it was about to read.
+	ErrTrimmed = errors.New("evaluate: trimmed during the export before they were read")
 	// ErrInvalidConfig wraps every rejected Config.
 	ErrInvalidConfig = errors.New("evaluate: invalid config")
 )

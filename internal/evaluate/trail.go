@@ -101,6 +101,11 @@ func (s *Service) Entries(ctx context.Context, id string, from, limit int) (Entr
 // Export calls fn with every entry of covenant id's trail from index from
 // on (at or after the checkpoint), in order, reading MaxPageSize entries at
 // a time; it stops at the first error of fn, which it returns.
+//
+// A trim that passes the export's position before the entries there were
+// read would leave a hole: Export then fails with ErrTrimmed, naming the
+// index to export again from, rather than end as if the trail were complete.
+// (Before fn has been called, it simply starts at the new checkpoint.)
 func (s *Service) Export(ctx context.Context, id string, from int, fn func(*audit.Entry) error) error {
 	if from < 0 {
 		return invalid("from", "must not be negative")
@@ -113,12 +118,30 @@ func (s *Service) Export(ctx context.Context, id string, from int, fn func(*audi
 	if err != nil {
 		return fmt.Errorf("audit checkpoint of %s: %w", id, err)
 	}
+	emitted := false
 	for i := max(from, ckpt.Len); ; {
 		es, err := s.audit.AuditEntries(ctx, id, i, i+MaxPageSize)
 		if err != nil {
 			return fmt.Errorf("audit entries of %s from %d: %w", id, i, err)
 		}
+		// The store clamps the range to the checkpoint: a page that comes up
+		// short or starts at another index may be one a trim cut.
+		if len(es) < MaxPageSize || es[0].Index != i {
+			c, err := s.audit.AuditCheckpoint(ctx, id)
+			if err != nil {
+				return fmt.Errorf("audit checkpoint of %s: %w", id, err)
+			}
+			if c.Len > i {
+				if !emitted {
+					i = c.Len
+					continue
+				}
+				return fmt.Errorf("audit trail of %s: entries %d to %d: %w; export again from %d",
+					id, i, c.Len-1, ErrTrimmed, c.Len)
+			}
+		}
 		for k := range es {
+			emitted = true
 			if err := fn(&es[k]); err != nil {
 				return err
 			}

@@ -259,3 +259,63 @@ func testTrailPages(t *testing.T, trailHashPage, trailEntryPage int) {
 	spy.set(map[int]string{ck - 2: other, 2*trailHashPage + 3: other}, 0)
 	check("altered after the checkpoint", 2*trailHashPage+3, "the entry's hash is not the stored hash of its index", ck, 2*trailHashPage+3)
 }
+
+// TestExportDuringTrim: a trim that passes an export's position before the
+// entries there were read fails the export with ErrTrimmed instead of ending
+// it early as if complete, and a trim before the first entry only moves the
+// start (SQLite, 2,500 entries: three pages).
+func TestExportDuringTrim(t *testing.T) {
+	ctx := testContext(t)
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "s.db"), sqlitestore.WithSynchronous("NORMAL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	doc := newIssuer(t).build(t, "permit read on '**'", nil)
+	put(t, st, doc)
+	svc := newService(t, st, nil)
+	const n = 2500
+	for k := range n {
+		_, err := st.AppendAudit(ctx, doc.ID(), func(prev audit.Head) (audit.Entry, error) {
+			e := audit.Entry{Index: prev.Len, Timestamp: "2025-01-01T00:00:00.000Z", Action: "read",
+				Resource: fmt.Sprintf("/r/%d", k), Result: audit.Result{Permitted: true, Reason: "ok"},
+				Outcome: audit.Executed, PreviousHash: prev.Hash}
+			return e.Seal(), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A trim to 1,500 while the first page is being written: entries 1,000
+	// to 1,499 are gone before the export reads them.
+	var got []int
+	err = svc.Export(ctx, doc.ID(), 0, func(e *audit.Entry) error {
+		if len(got) == 0 {
+			if _, err := svc.Trim(ctx, doc.ID(), 1500); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got = append(got, e.Index)
+		return nil
+	})
+	if !errors.Is(err, evaluate.ErrTrimmed) {
+		t.Fatalf("export across a trim: %v after %d entries, want ErrTrimmed", err, len(got))
+	}
+	if len(got) != evaluate.MaxPageSize || got[len(got)-1] != evaluate.MaxPageSize-1 {
+		t.Errorf("export across a trim gave %d entries ending at %v, want the first page", len(got), got[len(got)-1])
+	}
+
+	// From below the checkpoint, with nothing written yet: the export
+	// starts at the checkpoint and is complete.
+	got = got[:0]
+	if err := svc.Export(ctx, doc.ID(), 0, func(e *audit.Entry) error {
+		got = append(got, e.Index)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n-1500 || got[0] != 1500 || got[len(got)-1] != n-1 {
+		t.Errorf("export after the trim: %d entries from %d, want %d from 1500", len(got), got[0], n-1500)
+	}
+}
