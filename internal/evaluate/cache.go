@@ -28,6 +28,9 @@ type policy struct {
 	// countersigners are the covenant's countersigner keys, also checked
 	// against the revocation list (revoked.go).
 	countersigners atomic.Pointer[countersigners]
+	// invalid is why the chain permits nothing (see invalidChain), "" when
+	// it is evaluated; mon is nil then.
+	invalid string
 }
 
 // instant is an optional expiresAt or activatesAt member.
@@ -90,6 +93,18 @@ func (s *Service) load(ctx context.Context, id string) (*policy, error) {
 		return nil, &Error{Err: ErrNotFound, Field: "covenantId",
 			Message: fmt.Sprintf("ancestor %s of the covenant is not stored; its chain cannot be evaluated", parent)}
 	}
+	// A chain that cannot be evaluated as delegated permits nothing; it
+	// needs no monitor (see invalidChain).
+	invalid, err := invalidChain(doc, ancestors)
+	if err != nil {
+		return nil, fmt.Errorf("load covenant %s: %w", id, err)
+	}
+	if invalid != "" {
+		p := &policy{expiresAt: instantOf(doc.ExpiresAt()), activatesAt: instantOf(doc.ActivatesAt()),
+			issuerKeys: issuerKeys(doc, ancestors), invalid: invalid}
+		p.countersigners.Store(&countersigners{keys: countersignerKeys(doc), revs: revs})
+		return p, nil
+	}
 	eff, err := covenant.EffectiveConstraints(doc, ancestors)
 	if err != nil {
 		return nil, fmt.Errorf("load covenant %s: %w", id, err)
@@ -105,15 +120,66 @@ func (s *Service) load(ctx context.Context, id string) (*policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load covenant %s: %w", id, err)
 	}
-	// The revocation list holds lower-case keys; signatures verify with
-	// hex of either case, so compare in lower case.
+	p := &policy{mon: mon, expiresAt: instantOf(doc.ExpiresAt()), activatesAt: instantOf(doc.ActivatesAt()),
+		issuerKeys: issuerKeys(doc, ancestors)}
+	p.countersigners.Store(&countersigners{keys: countersignerKeys(doc), revs: revs})
+	return p, nil
+}
+
+// issuerKeys are the issuer public keys of doc and its ancestors, nearest
+// first. The revocation list holds lower-case keys; signatures verify with
+// hex of either case, so they are compared in lower case.
+func issuerKeys(doc *covenant.Document, ancestors []*covenant.Document) []string {
 	keys := []string{strings.ToLower(doc.Issuer().PublicKey)}
 	for _, a := range ancestors {
 		keys = append(keys, strings.ToLower(a.Issuer().PublicKey))
 	}
-	p := &policy{mon: mon, expiresAt: instantOf(doc.ExpiresAt()), activatesAt: instantOf(doc.ActivatesAt()), issuerKeys: keys}
-	p.countersigners.Store(&countersigners{keys: countersignerKeys(doc), revs: revs})
-	return p, nil
+	return keys
+}
+
+// maxViolationsShown bounds the violations a broken-link reason lists.
+const maxViolationsShown = 4
+
+// invalidChain returns why the chain of doc permits nothing, or "". The
+// covenant is stored because it is authentic, yet verification's
+// ccl_parses or chain_narrowing may fail it:
+//   - a constraint text of the chain does not parse: there is no policy to
+//     evaluate;
+//   - a child broadens its parent (covenant.ValidateChainNarrowing, the
+//     first such link from the covenant up): the effective constraints are
+//     the union of the chain's permits (the reference's merge), so the
+//     child's permit beyond its parent's would otherwise be granted though
+//     no ancestor delegated it.
+func invalidChain(doc *covenant.Document, ancestors []*covenant.Document) (string, error) {
+	for _, d := range append([]*covenant.Document{doc}, ancestors...) {
+		if _, err := d.Policy(); err != nil {
+			return "Covenant chain is invalid: the constraints of " + d.ID() + " do not parse: " + err.Error(), nil
+		}
+	}
+	child := doc
+	for _, parent := range ancestors {
+		res, err := covenant.ValidateChainNarrowing(child, parent)
+		if err != nil {
+			return "", fmt.Errorf("narrowing of %s under %s: %w", child.ID(), parent.ID(), err)
+		}
+		if !res.Valid {
+			var b strings.Builder
+			fmt.Fprintf(&b, "Covenant chain is invalid: %s broadens its parent %s: ", child.ID(), parent.ID())
+			for i, v := range res.Violations {
+				if i == maxViolationsShown {
+					fmt.Fprintf(&b, " (and %d more)", len(res.Violations)-i)
+					break
+				}
+				if i > 0 {
+					b.WriteString("; ")
+				}
+				b.WriteString(v.Reason)
+			}
+			return b.String(), nil
+		}
+		child = parent
+	}
+	return "", nil
 }
 
 // unresolvedParent returns the parent ID at which ResolveChain stopped

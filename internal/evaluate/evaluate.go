@@ -23,6 +23,17 @@
 // not_expired and active checks (expired when now ≥ expiresAt; active when
 // now ≥ activatesAt; an unparseable instant counts as expired / not active).
 //
+// # Chains that broaden
+//
+// A covenant in a delegation chain where some link's child broadens its
+// parent (covenant.ValidateChainNarrowing, the check verification's
+// chain_narrowing makes) permits nothing either: the effective constraints
+// are the union of the chain's permits, so the broadening permit would
+// otherwise be granted though no ancestor delegated it. The evaluation is
+// denied with severity critical, a reason naming the link, and recorded. So
+// is one whose constraints, or an ancestor's, do not parse (such covenants
+// are stored, being authentic, though they fail ccl_parses).
+//
 // # Revoked keys
 //
 // With Config.Revocations, a covenant whose issuer key, the issuer key of an
@@ -379,6 +390,9 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	}
 	now := s.now()
 	reason := m.outside(now)
+	if reason == "" {
+		reason = m.invalid
+	}
 	if reason == "" {
 		if reason, err = s.revokedReason(ctx, id, m); err != nil {
 			return Decision{}, fmt.Errorf("evaluate %s on covenant %s: %w", req.Action, id, err)

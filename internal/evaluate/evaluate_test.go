@@ -385,7 +385,10 @@ func TestChainEffectiveConstraints(t *testing.T) {
 	ctx := testContext(t)
 	is := newIssuer(t)
 	parent := is.build(t, "permit read on '/data/**'\ndeny read on '/data/secret/**'", nil)
-	child := is.build(t, "permit read on '/data/**'", func(o *covenant.BuildOptions) {
+	// The child narrows its parent (a child repeating the parent's
+	// permit on '/data/**' would not: that permit overlaps the parent's
+	// deny; see TestChainThatBroadensPermitsNothing).
+	child := is.build(t, "permit read on '/data/open/**'\ndeny read on '/data/secret/**'", func(o *covenant.BuildOptions) {
 		o.Chain = &covenant.ChainRef{ParentID: parent.ID(), Relation: "restricts", Depth: 1}
 	})
 	orphan := is.build(t, "permit read on '/data/**'", func(o *covenant.BuildOptions) {
@@ -415,6 +418,106 @@ func TestChainEffectiveConstraints(t *testing.T) {
 	if !errors.Is(err, evaluate.ErrNotFound) || !errors.As(err, &e) || !strings.Contains(e.Message, strings.Repeat("ab", 32)) {
 		t.Fatalf("orphan: %v", err)
 	}
+}
+
+// TestChainThatBroadensPermitsNothing: the effective constraints are the
+// union of the chain's permits, so a child whose permits go beyond its
+// parent's must not be evaluated on them: every action on it (and on its
+// descendants) is a recorded critical denial naming the link, while a chain
+// that narrows is evaluated as usual.
+func TestChainThatBroadensPermitsNothing(t *testing.T) {
+	env := newRedisEnv(t)
+	ctx := testContext(t)
+	is := newIssuer(t)
+	root := is.build(t, "permit read on '/data/**'", nil)
+	broad := is.build(t, "permit read on '/**'", func(o *covenant.BuildOptions) {
+		o.Chain = &covenant.ChainRef{ParentID: root.ID(), Relation: "restricts", Depth: 1}
+	})
+	grandchild := is.build(t, "permit read on '/etc/**'", func(o *covenant.BuildOptions) {
+		o.Chain = &covenant.ChainRef{ParentID: broad.ID(), Relation: "restricts", Depth: 2}
+	})
+	narrow := is.build(t, "permit read on '/data/x/**'", func(o *covenant.BuildOptions) {
+		o.Chain = &covenant.ChainRef{ParentID: root.ID(), Relation: "restricts", Depth: 1}
+	})
+	put(t, env.a, root, broad, grandchild, narrow)
+	svc := newService(t, env.a, nil)
+	entries := map[string]int{} // audit entries so far, by covenant
+	for _, c := range []struct {
+		name string
+		doc  *covenant.Document
+		res  string
+	}{{"broadening child", broad, "/etc/passwd"}, {"broadening child, inside the root", broad, "/data/x/1"}, {"grandchild of a broadening link", grandchild, "/etc/passwd"}} {
+		d, err := svc.Evaluate(ctx, evaluate.Request{CovenantID: c.doc.ID(), Action: "read", Resource: c.res})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if d.Permitted || d.Severity != ccl.SeverityCritical || !strings.Contains(d.Reason, broad.ID()+" broadens its parent "+root.ID()) {
+			t.Errorf("%s: %+v, want a critical denial naming the link %s -> %s", c.name, d, broad.ID(), root.ID())
+		}
+		if want := entries[c.doc.ID()]; d.AuditEntry.Index != want || d.AuditEntry.Hash == "" {
+			t.Errorf("%s: audit entry %+v, want the denial recorded as entry %d", c.name, d.AuditEntry, want)
+		}
+		entries[c.doc.ID()]++
+	}
+	d, err := svc.Evaluate(ctx, evaluate.Request{CovenantID: narrow.ID(), Action: "read", Resource: "/data/x/1"})
+	if err != nil || !d.Permitted {
+		t.Errorf("narrowing child: %+v, %v; want permitted", d, err)
+	}
+}
+
+// TestUnparsableConstraintsPermitNothing: a covenant whose constraints do
+// not parse is authentic and so stored (verification fails only its
+// ccl_parses check); evaluating it, or a child of it, is a recorded
+// critical denial naming the covenant, not a server error.
+func TestUnparsableConstraintsPermitNothing(t *testing.T) {
+	env := newRedisEnv(t)
+	ctx := testContext(t)
+	is := newIssuer(t)
+	good := is.build(t, "permit read on '/data/**'", nil)
+	o := canon.CloneObject(good.Object())
+	o.Set("constraints", "permit read on")
+	unsigned, err := covenant.FromObject(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := covenant.Resign(unsigned, is.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := covenant.NewVerifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := v.Verify(root); !authenticOnly(res) {
+		t.Fatalf("the crafted root should be authentic with only ccl_parses failing: %+v", res.Checks)
+	}
+	child := is.build(t, "permit read on '/data/x/**'", func(o *covenant.BuildOptions) {
+		o.Chain = &covenant.ChainRef{ParentID: root.ID(), Relation: "restricts", Depth: 1}
+	})
+	put(t, env.a, root, child)
+	svc := newService(t, env.a, nil)
+	for _, doc := range []*covenant.Document{root, child} {
+		d, err := svc.Evaluate(ctx, evaluate.Request{CovenantID: doc.ID(), Action: "read", Resource: "/data/x/1"})
+		if err != nil {
+			t.Fatalf("%s: %v", doc.ID(), err)
+		}
+		if d.Permitted || d.Severity != ccl.SeverityCritical || !strings.Contains(d.Reason, "constraints of "+root.ID()+" do not parse") {
+			t.Errorf("%s: %+v, want a critical denial naming %s", doc.ID(), d, root.ID())
+		}
+		if d.AuditEntry.Hash == "" {
+			t.Errorf("%s: the denial is not recorded: %+v", doc.ID(), d.AuditEntry)
+		}
+	}
+}
+
+// authenticOnly reports whether res fails ccl_parses and nothing else.
+func authenticOnly(res covenant.Result) bool {
+	for _, c := range res.Checks {
+		if c.Passed != (c.Name != "ccl_parses") {
+			return false
+		}
+	}
+	return len(res.Checks) == 11
 }
 
 // TestBadRequests: each bad member is named.
