@@ -19,6 +19,21 @@ import (
 // The registry's covenant routes: storing a covenant signed elsewhere,
 // listing stored covenants, and a covenant's delegation chain.
 
+// onlyNotYetActive reports whether the one failing check is `active`: the
+// covenant verifies but takes effect later.
+func onlyNotYetActive(checks []covenant.Check) bool {
+	failed := 0
+	for _, c := range checks {
+		if !c.Passed {
+			if c.Name != covenant.CheckActive {
+				return false
+			}
+			failed++
+		}
+	}
+	return failed == 1
+}
+
 // putAnswer is the answer of PUT /v1/covenants that stored (or already
 // held) the covenant.
 type putAnswer struct {
@@ -37,7 +52,9 @@ type invalidCovenant struct {
 // verified as of now (the eleven checks with the shared signature cache,
 // the revocation list, and with ?chain=true the narrowing against its stored
 // ancestors), then stored: 201 when new, 200 when the store already held it.
-// A failing check is 422 with every check.
+// A failing check is 422 with every check, except `active` alone: a
+// covenant issued to take effect later is stored, as a signer stores the
+// ones it issues (evaluation denies it until then).
 //
 // Storing an ID the store already holds keeps the stored bytes unless the
 // new copy carries every countersignature of the stored one and more: a
@@ -79,7 +96,7 @@ func (s *Server) handlePutCovenant(w http.ResponseWriter, r *http.Request) {
 	for i, c := range res.Checks {
 		checks[i] = store.Check{Name: c.Name, Passed: c.Passed, Message: c.Message}
 	}
-	valid := res.Valid
+	valid := res.Valid || onlyNotYetActive(res.Checks)
 	revoked, err := registry.Revoked(ctx, s.store, []*covenant.Document{doc})
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("put covenant %s: revocations: %w", doc.ID(), err))

@@ -41,6 +41,7 @@ type buildOpts struct {
 	parent      *covenant.Document
 	created     time.Time
 	expires     string
+	activates   string
 	tags        []string
 }
 
@@ -58,6 +59,7 @@ func buildDoc(t testing.TB, k *keys.PrivateKey, o buildOpts) *covenant.Document 
 		Beneficiary: covenant.Party{ID: "agent", PublicKey: testKey(t, 200).PublicHex(), Role: covenant.RoleBeneficiary},
 		Constraints: o.constraints,
 		ExpiresAt:   o.expires,
+		ActivatesAt: o.activates,
 	}
 	if !o.created.IsZero() {
 		opts.Now = func() time.Time { return o.created }
@@ -484,13 +486,22 @@ func TestPutCovenant(t *testing.T) {
 			expired := buildDoc(t, testKey(t, 1), buildOpts{expires: "2020-01-01T00:00:00.000Z"})
 			status, body = e.put(t, "", docJSON(expired))
 			expectInvalid(t, "expired", status, body, covenant.CheckNotExpired)
+			// A covenant that takes effect later is stored, as a signer
+			// stores the ones it issues; one that is also expired is not.
+			later := buildDoc(t, testKey(t, 1), buildOpts{activates: "2999-01-01T00:00:00.000Z"})
+			if status, body := e.put(t, "", docJSON(later)); status != 201 {
+				t.Errorf("PUT of a covenant active from 2999: %d %s, want 201", status, body)
+			}
+			laterExpired := buildDoc(t, testKey(t, 1), buildOpts{activates: "2999-01-01T00:00:00.000Z", expires: "2020-01-01T00:00:00.000Z"})
+			status, body = e.put(t, "", docJSON(laterExpired))
+			expectInvalid(t, "expired and not yet active", status, body, covenant.CheckNotExpired)
 			revokedDoc := buildDoc(t, testKey(t, 2), buildOpts{})
 			if err := e.st.RevokeKey(ctx, store.Revocation{PublicKey: testKey(t, 2).PublicHex(), Reason: "stolen"}); err != nil {
 				t.Fatal(err)
 			}
 			status, body = e.put(t, "", docJSON(revokedDoc))
 			expectInvalid(t, "revoked", status, body, "key_not_revoked")
-			for _, id := range []string{expired.ID(), revokedDoc.ID()} {
+			for _, id := range []string{expired.ID(), laterExpired.ID(), revokedDoc.ID()} {
 				if _, err := e.st.GetDocument(ctx, id); err == nil {
 					t.Errorf("invalid covenant %s stored", id)
 				}
