@@ -42,18 +42,30 @@ func Usagef(format string, args ...any) error { return UsageError{fmt.Errorf(for
 func Main(program string, run func(ctx context.Context, args, environ []string, stderr io.Writer) error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	err := run(ctx, os.Args[1:], os.Environ(), os.Stderr)
+	stopped := ctx.Err() != nil
 	stop()
+	code, msg := exitStatus(program, err, stopped)
+	if msg != "" {
+		fmt.Fprintln(os.Stderr, msg)
+	}
+	os.Exit(code)
+}
+
+// exitStatus is the exit status of a program whose run returned err, and
+// what to print first ("" for nothing); stopped tells that a signal asked it
+// to stop. A program stopped while it was still waiting for its servers
+// (err wraps context.Canceled) exits 0, as one that drained does.
+func exitStatus(program string, err error, stopped bool) (int, string) {
 	var ue UsageError
 	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0, ""
 	case errors.As(err, &ue):
-		fmt.Fprintf(os.Stderr, "%s: %v\nrun '%s -h' for the flags and their STELE_* variables\n", program, err, program)
-		os.Exit(2)
+		return 2, fmt.Sprintf("%s: %v\nrun '%s -h' for the flags and their STELE_* variables", program, err, program)
+	case stopped && errors.Is(err, context.Canceled):
+		return 0, fmt.Sprintf("%s: stopped before start-up completed (%v)", program, err)
 	default:
-		fmt.Fprintf(os.Stderr, "%s: %v\n", program, err)
-		os.Exit(1)
+		return 1, fmt.Sprintf("%s: %v", program, err)
 	}
 }
 
@@ -322,8 +334,9 @@ const (
 
 // Retry calls connect until it succeeds, with a growing pause between
 // attempts, so that a worker started before its servers waits for them. It
-// gives up with the last error when ctx is done or, if wait > 0, once wait
-// has passed since the first attempt.
+// gives up with the last error once wait (if > 0) has passed since the first
+// attempt, and with an error wrapping both context.Canceled and the last
+// error when ctx is canceled.
 func Retry(ctx context.Context, wait time.Duration, log *slog.Logger, what string, connect func(context.Context) error) error {
 	if wait > 0 {
 		var cancel context.CancelFunc
@@ -347,6 +360,9 @@ func Retry(ctx context.Context, wait time.Duration, log *slog.Logger, what strin
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return fmt.Errorf("%w while waiting for %s (last error: %w)", ctx.Err(), what, err)
+			}
 			return err
 		case <-t.C:
 		}

@@ -108,3 +108,34 @@ func TestRetryStopsOnBadOption(t *testing.T) {
 		t.Errorf("Retry = %v after %d calls, want the option error after 1", err, calls)
 	}
 }
+
+// TestStoppedDuringStartUp: a worker told to stop while it still waits for
+// its servers gives up with an error wrapping context.Canceled and the last
+// connection error, and exits 0 as after a drain; a connect wait that runs
+// out still exits 1 with the last error.
+func TestStoppedDuringStartUp(t *testing.T) {
+	refused := errors.New("connection refused")
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	err := Retry(ctx, time.Hour, slog.New(slog.DiscardHandler), "nats", func(context.Context) error { return refused })
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, refused) {
+		t.Fatalf("Retry after a stop = %v, want context.Canceled and the last error", err)
+	}
+	if code, msg := exitStatus("signer", fmt.Errorf("connect to NATS: %w", err), true); code != 0 || !strings.Contains(msg, "stopped before start-up completed") {
+		t.Errorf("exit status after a stop during start-up: %d %q, want 0", code, msg)
+	}
+
+	err = Retry(t.Context(), 50*time.Millisecond, slog.New(slog.DiscardHandler), "nats", func(context.Context) error { return refused })
+	if err != refused {
+		t.Fatalf("Retry past its wait = %v, want the last error itself", err)
+	}
+	if code, msg := exitStatus("signer", fmt.Errorf("connect to NATS: %w", err), false); code != 1 || !strings.Contains(msg, "connection refused") {
+		t.Errorf("exit status after the connect wait: %d %q, want 1", code, msg)
+	}
+	if code, _ := exitStatus("signer", errors.New("drain: ack failed"), true); code != 1 {
+		t.Errorf("an error after a stop that is not the stop itself: exit %d, want 1", code)
+	}
+	if code, msg := exitStatus("signer", UsageError{errors.New("bad flag")}, false); code != 2 || !strings.Contains(msg, "-h") {
+		t.Errorf("usage error: %d %q, want 2 and a hint", code, msg)
+	}
+}
