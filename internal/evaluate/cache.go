@@ -12,7 +12,6 @@ import (
 
 	"github.com/stele-go/stele/internal/core/audit"
 	"github.com/stele-go/stele/internal/core/covenant"
-	"github.com/stele-go/stele/internal/core/jstime"
 	"github.com/stele-go/stele/internal/store"
 )
 
@@ -33,28 +32,25 @@ type policy struct {
 	invalid string
 }
 
-// instant is an optional expiresAt or activatesAt member.
+// instant is an optional expiresAt or activatesAt member, read as
+// verification reads it (covenant.Validity): a numeric or otherwise
+// non-string bound counts as well.
 type instant struct {
-	raw   string // "" when absent
-	ms    int64
-	valid bool
+	covenant.Validity
+	raw string // as the denial reason writes it; "" when absent
 }
 
-func instantOf(raw string) instant {
-	if raw == "" {
-		return instant{}
-	}
-	t, ok := jstime.Parse(raw)
-	return instant{raw: raw, ms: t.UnixMilli(), valid: ok}
+func instantOf(v covenant.Validity) instant {
+	return instant{Validity: v, raw: v.Raw()}
 }
 
 // outside returns the reason a covenant permits nothing at now, or "".
 func (p *policy) outside(now time.Time) string {
 	ms := now.UnixMilli()
-	if e := p.expiresAt; e.raw != "" && (!e.valid || ms >= e.ms) {
+	if e := p.expiresAt; e.ExpiredAt(ms) {
 		return "Covenant expired at " + e.raw
 	}
-	if a := p.activatesAt; a.raw != "" && (!a.valid || ms < a.ms) {
+	if a := p.activatesAt; a.PendingAt(ms) {
 		return "Covenant is not active until " + a.raw
 	}
 	return ""
@@ -100,7 +96,7 @@ func (s *Service) load(ctx context.Context, id string) (*policy, error) {
 		return nil, fmt.Errorf("load covenant %s: %w", id, err)
 	}
 	if invalid != "" {
-		p := &policy{expiresAt: instantOf(doc.ExpiresAt()), activatesAt: instantOf(doc.ActivatesAt()),
+		p := &policy{expiresAt: instantOf(doc.Expiry()), activatesAt: instantOf(doc.Activation()),
 			issuerKeys: issuerKeys(doc, ancestors), invalid: invalid}
 		p.countersigners.Store(&countersigners{keys: countersignerKeys(doc), revs: revs})
 		return p, nil
@@ -120,7 +116,7 @@ func (s *Service) load(ctx context.Context, id string) (*policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load covenant %s: %w", id, err)
 	}
-	p := &policy{mon: mon, expiresAt: instantOf(doc.ExpiresAt()), activatesAt: instantOf(doc.ActivatesAt()),
+	p := &policy{mon: mon, expiresAt: instantOf(doc.Expiry()), activatesAt: instantOf(doc.Activation()),
 		issuerKeys: issuerKeys(doc, ancestors)}
 	p.countersigners.Store(&countersigners{keys: countersignerKeys(doc), revs: revs})
 	return p, nil

@@ -21,7 +21,9 @@
 // limit, and the denial is still appended to the audit trail, so attempts to
 // use a lapsed covenant are on record. The instants follow the verifier's
 // not_expired and active checks (expired when now ≥ expiresAt; active when
-// now ≥ activatesAt; an unparseable instant counts as expired / not active).
+// now ≥ activatesAt; an unparseable instant counts as expired / not active;
+// a non-string bound is read as new Date(value) reads it, through
+// covenant.Document.Expiry and Activation, so a numeric expiresAt counts).
 //
 // # Chains that broaden
 //

@@ -378,6 +378,62 @@ func TestLapsedCovenant(t *testing.T) {
 	}
 }
 
+// TestLapsedCovenantNonStringBounds: an expiresAt or activatesAt that is not
+// a string is still a bound, read as the reference's not_expired and active
+// checks read it (new Date(value): a number is epoch milliseconds). A signed
+// covenant with a numeric expiresAt in the past fails verification, so it
+// must not permit actions either (it did: only string bounds were read).
+func TestLapsedCovenantNonStringBounds(t *testing.T) {
+	env := newRedisEnv(t)
+	ctx := testContext(t)
+	is := newIssuer(t)
+	withBounds := func(set func(o *canon.Object)) *covenant.Document {
+		t.Helper()
+		o := canon.CloneObject(is.build(t, "permit read on '**'", nil).Object())
+		set(o)
+		unsigned, err := covenant.FromObject(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := covenant.Resign(unsigned, is.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	expired := withBounds(func(o *canon.Object) { o.Set("expiresAt", 1577836800000.0) })    // 2020-01-01
+	pending := withBounds(func(o *canon.Object) { o.Set("activatesAt", 32503680000000.0) }) // 3000-01-01
+	lapsedTrue := withBounds(func(o *canon.Object) { o.Set("expiresAt", true) })            // 1 ms after the epoch
+	live := withBounds(func(o *canon.Object) {
+		o.Set("expiresAt", 32503680000000.0)
+		o.Set("activatesAt", 1577836800000.0)
+	})
+	put(t, env.a, expired, pending, lapsedTrue, live)
+	svc := newService(t, env.a, nil)
+	for _, c := range []struct {
+		doc    *covenant.Document
+		permit bool
+		reason string
+	}{
+		{expired, false, "Covenant expired at 1577836800000"},
+		{pending, false, "Covenant is not active until 32503680000000"},
+		{lapsedTrue, false, "Covenant expired at true"},
+		{live, true, ""},
+	} {
+		// Verification and evaluation agree on the document.
+		if r := covenant.Verify(c.doc); r.Valid != c.permit {
+			t.Fatalf("%s: verification valid=%v, failed %v", c.reason, r.Valid, r.Failed())
+		}
+		d, err := svc.Evaluate(ctx, evaluate.Request{CovenantID: c.doc.ID(), Action: "read", Resource: "/a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Permitted != c.permit || !c.permit && d.Reason != c.reason {
+			t.Errorf("%q: permitted=%v reason=%q", c.reason, d.Permitted, d.Reason)
+		}
+	}
+}
+
 // TestChainEffectiveConstraints: a child's evaluation applies its parent's
 // deny (the merged policy), and a missing parent refuses evaluation.
 func TestChainEffectiveConstraints(t *testing.T) {

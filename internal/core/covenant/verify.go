@@ -343,27 +343,21 @@ func (vr *verification) prepare(doc *Document, nowMs int64, sc *scratch) {
 	vr.addSlot(pubHex, pubOK, sigHex, sigOK, "")
 
 	// 3. not_expired
-	if v, ok := o.Get("expiresAt"); ok && truthy(v) {
-		t, valid := jsDate(v)
-		if valid && nowMs < t {
-			checks[iNotExpired] = Check{CheckNotExpired, true, "Document has not expired"}
-		} else {
-			checks[iNotExpired] = Check{CheckNotExpired, false, "Document expired at " + canon.JSString(v)}
-		}
-	} else {
+	if exp := validityOf(o, "expiresAt"); !exp.Set {
 		checks[iNotExpired] = Check{CheckNotExpired, true, "No expiry set"}
+	} else if !exp.ExpiredAt(nowMs) {
+		checks[iNotExpired] = Check{CheckNotExpired, true, "Document has not expired"}
+	} else {
+		checks[iNotExpired] = Check{CheckNotExpired, false, "Document expired at " + exp.Raw()}
 	}
 
 	// 4. active
-	if v, ok := o.Get("activatesAt"); ok && truthy(v) {
-		t, valid := jsDate(v)
-		if valid && nowMs >= t {
-			checks[iActive] = Check{CheckActive, true, "Document is active"}
-		} else {
-			checks[iActive] = Check{CheckActive, false, "Document activates at " + canon.JSString(v)}
-		}
-	} else {
+	if act := validityOf(o, "activatesAt"); !act.Set {
 		checks[iActive] = Check{CheckActive, true, "No activation time set"}
+	} else if !act.PendingAt(nowMs) {
+		checks[iActive] = Check{CheckActive, true, "Document is active"}
+	} else {
+		checks[iActive] = Check{CheckActive, false, "Document activates at " + act.Raw()}
 	}
 
 	// 5. ccl_parses
