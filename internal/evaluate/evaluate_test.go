@@ -434,6 +434,50 @@ func TestLapsedCovenantNonStringBounds(t *testing.T) {
 	}
 }
 
+// TestHugeLimitNumbers: a limit whose count or period is a digit string too
+// long for a double is Infinity in the reference (parseInt), where a count of
+// Infinity is never reached and a period of Infinity never ends (§6.3). Such
+// a covenant verifies, so its evaluations must be decided, not fail on the
+// store's refusal of non-finite numbers; both stores.
+func TestHugeLimitNumbers(t *testing.T) {
+	huge := strings.Repeat("9", 400)
+	sqlite, err := sqlitestore.Open(testContext(t), filepath.Join(t.TempDir(), "stele.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sqlite.Close() })
+	for _, st := range []struct {
+		name string
+		s    store.Store
+	}{{"redis", newRedisEnv(t).a}, {"sqlite", sqlite}} {
+		t.Run(st.name, func(t *testing.T) {
+			ctx := testContext(t)
+			is := newIssuer(t)
+			infCount := is.build(t, "permit read on '**'\nlimit read "+huge+" per 1 minutes", nil)
+			infPeriod := is.build(t, "permit read on '**'\nlimit read 2 per "+huge+" days", nil)
+			put(t, st.s, infCount, infPeriod)
+			svc := newService(t, st.s, nil)
+			for _, c := range []struct {
+				doc  *covenant.Document
+				want []bool
+			}{
+				{infCount, []bool{true, true, true}},
+				{infPeriod, []bool{true, true, false}},
+			} {
+				for i, want := range c.want {
+					d, err := svc.Evaluate(ctx, evaluate.Request{CovenantID: c.doc.ID(), Action: "read", Resource: "/a"})
+					if err != nil {
+						t.Fatalf("%s call %d: %v", c.doc.Constraints()[:30], i+1, err)
+					}
+					if d.Permitted != want {
+						t.Errorf("%s call %d: permitted=%v (%s), want %v", c.doc.Constraints()[:30], i+1, d.Permitted, d.Reason, want)
+					}
+				}
+			}
+		})
+	}
+}
+
 // TestChainEffectiveConstraints: a child's evaluation applies its parent's
 // deny (the merged policy), and a missing parent refuses evaluation.
 func TestChainEffectiveConstraints(t *testing.T) {

@@ -19,8 +19,24 @@ type Limit struct {
 }
 
 // LimitOf returns the Limit of a limit statement.
+//
+// A count or period written with more digits than a double holds is
+// Infinity, as the reference's parseInt makes it: a count of Infinity is
+// never reached and a window of Infinity never ends. Both are given as
+// math.MaxFloat64, which decides the same way (no count of actions reaches
+// it, and MaxFloat64 seconds in milliseconds is again +Inf) but is a finite
+// number that every RateLimiter can store.
 func LimitOf(s *ccl.Statement) Limit {
-	return Limit{Action: s.Action, Count: s.Count, PeriodSeconds: s.PeriodSeconds}
+	return Limit{Action: s.Action, Count: finite(s.Count), PeriodSeconds: finite(s.PeriodSeconds)}
+}
+
+// finite replaces +Inf by math.MaxFloat64 (CCL numbers are never negative
+// or NaN).
+func finite(f float64) float64 {
+	if math.IsInf(f, 1) {
+		return math.MaxFloat64
+	}
+	return f
 }
 
 // RateLimitState is the window of one limit pattern. Limit and PeriodSeconds
