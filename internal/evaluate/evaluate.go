@@ -373,7 +373,7 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	if strings.TrimSpace(req.Action) == "" {
+	if ccl.IsBlank(req.Action) {
 		return Decision{}, invalid("action", "must not be blank")
 	}
 	if len(req.Action) > audit.MaxNameBytes {

@@ -478,6 +478,24 @@ func TestHugeLimitNumbers(t *testing.T) {
 	}
 }
 
+// TestBlankActionIsJavaScriptTrim: an action is blank when the reference's
+// Monitor finds it so (String.prototype.trim(): U+FEFF is whitespace, U+0085
+// is not); a non-blank action is evaluated and audited.
+func TestBlankActionIsJavaScriptTrim(t *testing.T) {
+	env := newRedisEnv(t)
+	ctx := testContext(t)
+	doc := newIssuer(t).build(t, "permit ** on '**'", nil)
+	put(t, env.a, doc)
+	svc := newService(t, env.a, nil)
+	if _, err := svc.Evaluate(ctx, evaluate.Request{CovenantID: doc.ID(), Action: "\ufeff ", Resource: "/a"}); !errors.Is(err, evaluate.ErrInvalid) {
+		t.Errorf("BOM-only action: %v, want ErrInvalid", err)
+	}
+	d, err := svc.Evaluate(ctx, evaluate.Request{CovenantID: doc.ID(), Action: "\u0085", Resource: "/a"})
+	if err != nil || !d.Permitted {
+		t.Errorf("NEL action: %+v %v, want permitted", d, err)
+	}
+}
+
 // TestChainEffectiveConstraints: a child's evaluation applies its parent's
 // deny (the merged policy), and a missing parent refuses evaluation.
 func TestChainEffectiveConstraints(t *testing.T) {

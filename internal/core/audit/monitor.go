@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/stele-go/stele/internal/core/canon"
@@ -163,7 +162,7 @@ type monitorLimit struct {
 // must be non-blank (ErrInvalidInput); a CCL syntax error is returned
 // wrapped.
 func NewMonitor(covenantID, constraints string, opts ...Option) (*Monitor, error) {
-	if strings.TrimSpace(constraints) == "" {
+	if ccl.IsBlank(constraints) {
 		return nil, fmt.Errorf("new monitor %s: constraints are blank: %w", covenantID, ErrInvalidInput)
 	}
 	doc, err := ccl.Parse(constraints)
@@ -176,7 +175,7 @@ func NewMonitor(covenantID, constraints string, opts ...Option) (*Monitor, error
 // NewMonitorFromDocument is NewMonitor for constraints already parsed. doc
 // must not be modified afterwards.
 func NewMonitorFromDocument(covenantID string, doc *ccl.Document, opts ...Option) (*Monitor, error) {
-	if strings.TrimSpace(covenantID) == "" {
+	if ccl.IsBlank(covenantID) {
 		return nil, fmt.Errorf("new monitor: covenant id is blank: %w", ErrInvalidInput)
 	}
 	if doc == nil {
@@ -244,7 +243,7 @@ type decision struct {
 // decide validates the input, evaluates it and applies the rate limit,
 // counting the action when it is permitted.
 func (m *Monitor) decide(ctx context.Context, op, action, resource string, c *canon.Object) (decision, error) {
-	if strings.TrimSpace(action) == "" {
+	if ccl.IsBlank(action) {
 		return decision{}, fmt.Errorf("%s: action is blank: %w", op, ErrInvalidInput)
 	}
 	if len(action) > MaxNameBytes || len(resource) > MaxNameBytes {

@@ -440,3 +440,31 @@ func BenchmarkMemoryLogAppend(b *testing.B) {
 		}
 	}
 }
+
+// TestMonitorBlankIsJavaScriptTrim: the Monitor rejects a blank covenant id,
+// constraint text or action as the reference does, by String.prototype.trim()
+// (enforcement Monitor constructor and evaluate): U+FEFF (a BOM) is
+// whitespace there and U+0085 (NEL) is not, unlike strings.TrimSpace.
+func TestMonitorBlankIsJavaScriptTrim(t *testing.T) {
+	ctx := context.Background()
+	if _, err := NewMonitor("\ufeff", "permit a on '**'"); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("BOM-only covenant id: %v, want ErrInvalidInput", err)
+	}
+	if _, err := NewMonitor("c", "\ufeff \u3000"); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("BOM-only constraints: %v, want ErrInvalidInput", err)
+	}
+	// NEL is not blank to JavaScript; the lexer skips it: no statements.
+	if m, err := NewMonitor("\u0085", "\u0085", WithMode(LogOnly)); err != nil {
+		t.Errorf("NEL covenant id and constraints: %v", err)
+	} else if e, err := m.Evaluate(ctx, "a", "/r", nil); err != nil || e.Result.Permitted {
+		t.Errorf("evaluate under no statements: %+v %v", e, err)
+	}
+	m := mustMonitor(t, "c", "permit ** on '**'", WithMode(LogOnly))
+	if _, err := m.Evaluate(ctx, "\ufeff", "/r", nil); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("BOM-only action: %v, want ErrInvalidInput", err)
+	}
+	e, err := m.Evaluate(ctx, "\u0085", "/r", nil)
+	if err != nil || !e.Result.Permitted || e.Action != "\u0085" {
+		t.Errorf("NEL action: %+v %v, want permitted by permit ** on '**'", e, err)
+	}
+}

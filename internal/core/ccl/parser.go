@@ -576,6 +576,12 @@ func (p *parser) array() ([]string, error) {
 	return vals, nil
 }
 
+// IsBlank reports whether JavaScript's String.prototype.trim() would leave
+// nothing of s, the reference's test for a blank action, covenant id or
+// constraint text. It differs from strings.TrimSpace: U+FEFF is blank,
+// U+0085 is not.
+func IsBlank(s string) bool { return isBlank(s) }
+
 // isBlank reports whether JavaScript's String.prototype.trim() would leave
 // nothing of s: every character is a JavaScript WhiteSpace or LineTerminator.
 func isBlank(s string) bool {
