@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stele-go/stele/internal/core/canon"
+	"github.com/stele-go/stele/internal/core/ccl"
 	"github.com/stele-go/stele/internal/core/covenant"
 	"github.com/stele-go/stele/internal/core/jstime"
 	"github.com/stele-go/stele/internal/core/keys"
@@ -217,7 +218,7 @@ func parseSignRequest(raw []byte) (signRequest, error) {
 		rr.fail("beneficiary", "required")
 	}
 	r.constraints = rr.str("constraints")
-	if rr.err == nil && strings.TrimSpace(r.constraints) == "" {
+	if rr.err == nil && ccl.IsBlank(r.constraints) {
 		rr.fail("constraints", "required (CCL text, e.g. permit read on '/data/**')")
 	}
 	r.expiresAt, _ = rr.instant("expiresAt")
