@@ -26,12 +26,17 @@ import (
 //     (regexp2 would accept inline options, comments and atomic groups), and
 //     so is a quantifier on ^, $, \b, \B or a lookbehind;
 //   - "[" inside a class is escaped (regexp2 would read "-[…]" as .NET class
-//     subtraction).
+//     subtraction);
+//   - \b and \B outside a class are spelled out as lookarounds over
+//     JavaScript's word characters, [0-9A-Za-z_]: regexp2's test Unicode
+//     word characters (so "a\b" did not match "aé");
+//   - a "-" next to a class escape inside a class (\d \D \s \S \w \W, as in
+//     [a-\d] or [\w-.]) is a literal hyphen, as JavaScript's Annex B reads
+//     it.
 //
-// Known remaining differences, in patterns JavaScript rejects or that are
-// rare: regexp2 accepts duplicate group names, and rejects a class escape as
-// a range bound ([a-\d]) that JavaScript's Annex B allows. A lone surrogate
-// is one code unit on both sides, so it matches as in JavaScript.
+// Known remaining difference, in patterns JavaScript rejects: regexp2
+// accepts duplicate group names. A lone surrogate is one code unit on both
+// sides, so it matches as in JavaScript.
 
 // compileRegexp compiles the pattern of a `matches` condition once, at parse
 // time, and records it on the condition.
@@ -103,6 +108,14 @@ func translateRegexp(p string) (string, bool) {
 				b.WriteByte(']')
 			case '[':
 				b.WriteString(`\[`) // literal in JavaScript; .NET would read "-[" as subtraction
+			case '-':
+				// A hyphen cannot make a range with a class escape on
+				// either side: Annex B reads it as a literal.
+				if classEscapeBefore(p, i) || classEscapeAt(p, i+1) {
+					b.WriteString(`\-`)
+				} else {
+					b.WriteByte('-')
+				}
 			default:
 				b.WriteString(p[i : i+w])
 			}
@@ -195,7 +208,16 @@ func startsQuantifier(s string) bool {
 // consumed; *i is just past it).
 func translateLetterEscape(b *strings.Builder, p string, i *int, c byte, inClass bool) {
 	switch c {
-	case 'd', 'D', 'w', 'W', 's', 'S', 'b', 'B', 'f', 'n', 'r', 't', 'v', 'k':
+	case 'b', 'B':
+		switch {
+		case inClass:
+			b.WriteString(`\b`) // backspace
+		case c == 'b':
+			b.WriteString(jsWordBoundary)
+		default:
+			b.WriteString(jsNotWordBoundary)
+		}
+	case 'd', 'D', 'w', 'W', 's', 'S', 'f', 'n', 'r', 't', 'v', 'k':
 		b.WriteByte('\\')
 		b.WriteByte(c)
 	case 'x':
@@ -221,6 +243,40 @@ func translateLetterEscape(b *strings.Builder, p string, i *int, c byte, inClass
 	default:
 		b.WriteByte(c) // identity escape
 	}
+}
+
+// JavaScript's word characters (without the u and i flags), as class items,
+// and the two word-boundary assertions written with them.
+const (
+	jsWordItems       = `0-9A-Za-z_`
+	jsWordBoundary    = `(?:(?<=[` + jsWordItems + `])(?![` + jsWordItems + `])|(?<![` + jsWordItems + `])(?=[` + jsWordItems + `]))`
+	jsNotWordBoundary = `(?:(?<=[` + jsWordItems + `])(?=[` + jsWordItems + `])|(?<![` + jsWordItems + `])(?![` + jsWordItems + `]))`
+)
+
+// classEscapeAt reports whether p[i:] starts with a class escape: \d \D \s
+// \S \w or \W.
+func classEscapeAt(p string, i int) bool {
+	if i+1 >= len(p) || p[i] != '\\' {
+		return false
+	}
+	switch p[i+1] {
+	case 'd', 'D', 's', 'S', 'w', 'W':
+		return true
+	}
+	return false
+}
+
+// classEscapeBefore reports whether the two bytes before p[i] are a class
+// escape (and not the second half of an escaped backslash, as in "\\w").
+func classEscapeBefore(p string, i int) bool {
+	if i < 2 || !classEscapeAt(p, i-2) {
+		return false
+	}
+	n := 0 // backslashes before that escape's backslash
+	for j := i - 3; j >= 0 && p[j] == '\\'; j-- {
+		n++
+	}
+	return n%2 == 0
 }
 
 func hasHex(s string, n int) bool {
