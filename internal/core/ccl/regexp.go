@@ -34,9 +34,12 @@ import (
 //     [a-\d] or [\w-.]) is a literal hyphen, as JavaScript's Annex B reads
 //     it.
 //
-// Known remaining difference, in patterns JavaScript rejects: regexp2
-// accepts duplicate group names. A lone surrogate is one code unit on both
-// sides, so it matches as in JavaScript.
+// Known remaining differences: regexp2 accepts duplicate group names, which
+// JavaScript rejects; and JavaScript clears the captures inside a quantified
+// group at each repetition, where regexp2 keeps the last ones, so a
+// backreference to such a group after the loop can decide differently
+// (/^(?:(a)|b)+\1$/ on "aba": false in JavaScript, true here). A lone
+// surrogate is one code unit on both sides, so it matches as in JavaScript.
 
 // compileRegexp compiles the pattern of a `matches` condition once, at parse
 // time, and records it on the condition.
@@ -233,12 +236,20 @@ func translateLetterEscape(b *strings.Builder, p string, i *int, c byte, inClass
 			b.WriteByte('u')
 		}
 	case 'c':
-		if *i < len(p) && isASCIILetter(p[*i]) {
+		switch {
+		case *i < len(p) && isASCIILetter(p[*i]):
 			b.WriteString(`\c`)
-		} else if inClass {
-			b.WriteString(`\c`)
-		} else {
-			b.WriteString(`\\c`) // "\c" not followed by a letter is a literal backslash and c
+		case inClass && *i < len(p) && (isDigit(p[*i]) || p[*i] == '_'):
+			// Annex B's ClassControlLetter: in a class, \c also takes a
+			// digit or "_", giving its code modulo 32.
+			const hexDigits = "0123456789ABCDEF"
+			u := p[*i] % 32
+			b.WriteString(`\x`)
+			b.WriteByte(hexDigits[u>>4])
+			b.WriteByte(hexDigits[u&0xF])
+			*i++
+		default:
+			b.WriteString(`\\c`) // "\c" with no control letter is a literal backslash and c
 		}
 	default:
 		b.WriteByte(c) // identity escape

@@ -63,3 +63,32 @@ func TestRegexpJavaScriptWordBoundaries(t *testing.T) {
 		}
 	}
 }
+
+// TestRegexpClassControlLetter: inside a class, Annex B (B.1.2,
+// ClassControlLetter) lets \c take a digit or "_" as well as a letter,
+// giving the code modulo 32; with anything else the backslash is a literal
+// and "c" an ordinary character. regexp2 read [\c1] and [\c*] otherwise.
+func TestRegexpClassControlLetter(t *testing.T) {
+	cases := []struct {
+		pat, subject string
+		want         bool
+	}{
+		{`^[\c1]$`, "\x11", true},
+		{`^[\c_]$`, "\x1f", true},
+		{`^[\cJ]$`, "\n", true},
+		{`^[\c*]$`, "\\", true},
+		{`^[\c*]$`, "c", true},
+		{`^[\c*]$`, "*", true},
+		{`^[\c*]$`, "\n", false},
+		{`^[\c]$`, "c", true},
+		{`^\c1$`, "\\c1", true}, // outside a class only a letter follows \c
+	}
+	for _, c := range cases {
+		doc := mustParse(t, "permit x on '/r' when s matches '"+c.pat+"'")
+		ctx := canon.NewObject(1)
+		ctx.Set("s", c.subject)
+		if got := Evaluate(doc, "x", "/r", ctx).Permitted; got != c.want {
+			t.Errorf("%q matches %q: got %v, want %v", c.subject, c.pat, got, c.want)
+		}
+	}
+}
