@@ -152,6 +152,11 @@ func Evolve(current *Identity, opts EvolveOptions) (*Identity, error) {
 	now := jstime.Format(clock(opts.Now)())
 	next := current.Clone()
 	next.ID, next.Signature = "", ""
+	// The reference assembles the evolved identity from its known members
+	// only: unknown top-level members of current are not carried over
+	// (those inside model, deployment and lineage entries are, since those
+	// objects are reused whole).
+	next.Extra = nil
 	if u.Model != nil {
 		next.Model = u.Model.clone()
 	}

@@ -571,3 +571,30 @@ func FuzzDeserialize(f *testing.F) {
 		_ = Verify(id) // must not panic
 	})
 }
+
+// TestEvolveDropsUnknownTopLevelMembers: evolveIdentity builds the new
+// identity from its known members (partialForLineage in the reference), so
+// an unknown top-level member of the current identity is not in the evolved
+// one's serialization, while unknown members inside model and lineage
+// entries, whose objects are reused whole, are.
+func TestEvolveDropsUnknownTopLevelMembers(t *testing.T) {
+	cur := newTestIdentity(t)
+	cur.Extra = canon.NewObject(1)
+	cur.Extra.Set("note", "not signed")
+	cur.Model.Extra = canon.NewObject(1)
+	cur.Model.Extra.Set("weights", 1.5)
+	next := evolve(t, cur, Fork, Updates{}, t0.Add(time.Second))
+	out := string(Serialize(next))
+	if strings.Contains(out, `"note"`) {
+		t.Errorf("unknown top-level member carried over: %s", out)
+	}
+	if !strings.Contains(out, `"weights":1.5`) {
+		t.Errorf("model's unknown member dropped: %s", out)
+	}
+	if r := Verify(next); !r.Valid {
+		t.Errorf("evolved identity does not verify: %v", r.Checks)
+	}
+	if cur.Extra == nil || !cur.Extra.Has("note") {
+		t.Error("Evolve modified the current identity")
+	}
+}
