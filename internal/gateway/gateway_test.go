@@ -64,6 +64,8 @@ func TestVerifyRejects(t *testing.T) {
 		{"unknown top-level field", "", ctJSON, `{"items":[{"document":{}}],"foo":1}`, 400, "unknown_field", "foo"},
 		{"bad at", "", ctJSON, `{"items":[{"document":{}}],"at":"yesterday"}`, 400, "invalid_field", "at"},
 		{"at a number", "", ctJSON, `{"items":[{"document":{}}],"at":5}`, 400, "invalid_field", "at"},
+		{"at beyond 9999 in UTC", "", ctJSON, `{"items":[{"document":{}}],"at":"9999-12-31T23:59:59.999-23:59"}`, 400, "invalid_field", "at"},
+		{"at parameter before 0000 in UTC", "?at=0000-01-01T00:00:00%2B01:00", ctNDJSON, doc, 400, "invalid_parameter", "at"},
 		{"at twice", "?at=2026-01-01T00:00:00Z", ctJSON, `{"items":[{"document":{}}],"at":"2026-01-01T00:00:00Z"}`, 400, "invalid_parameter", "at"},
 		{"trailing data", "", ctJSON, `{"items":[{"document":{}}]} {}`, 400, "invalid_json", "body"},
 		{"empty body", "", ctJSON, ``, 400, "invalid_json", "body"},

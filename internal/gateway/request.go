@@ -412,7 +412,13 @@ func parseAtString(field, s string) (string, error) {
 	if err != nil {
 		return "", fieldError(ErrInvalidField, field, "must be an RFC 3339 date-time such as 2026-01-02T15:04:05Z")
 	}
-	return t.UTC().Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z07:00"), nil
+	// The instant travels in UTC, which RFC 3339 writes only for the years
+	// 0000 to 9999: an offset can move an instant at either end outside.
+	t = t.UTC().Truncate(time.Millisecond)
+	if y := t.Year(); y < 0 || y > 9999 {
+		return "", fieldError(ErrInvalidField, field, "must lie within the years 0000 to 9999 in UTC")
+	}
+	return t.Format("2006-01-02T15:04:05.000Z07:00"), nil
 }
 
 // checkDocument applies the gateway's limits to one inline document that

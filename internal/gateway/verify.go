@@ -187,16 +187,19 @@ func (s *Server) queue(reqCtx context.Context, spec jobs.Job, total int, feed fu
 	if err != nil {
 		return job, fmt.Errorf("queue job %s: %w: %w", jobID, err, ErrInternal)
 	}
+	// The writer checks the job's options: one the publisher refuses must
+	// fail the request before a job record exists, not leave a record whose
+	// items can never be queued.
+	cw, err := s.pub.NewChunkWriter(spec)
+	if err != nil {
+		return job, fmt.Errorf("queue job %s: %w: %w", jobID, err, ErrInternal)
+	}
 	if !s.nc.IsConnected() {
 		// Fail before creating a job that could not be queued.
 		return job, s.unavailable(reqCtx, fmt.Errorf("queue job %s: NATS %s", jobID, s.nc.Status()))
 	}
 	if err := s.store.CreateJob(ctx, job); err != nil {
 		return job, s.unavailable(reqCtx, fmt.Errorf("create job %s: %w", jobID, err))
-	}
-	cw, err := s.pub.NewChunkWriter(spec)
-	if err != nil {
-		return job, s.unqueued(reqCtx, job, 0, fmt.Errorf("queue job %s: %w", jobID, err))
 	}
 	if err := feed(ctx, cw); err != nil {
 		cw.Abort()
