@@ -322,6 +322,12 @@ func parseListQuery(v url.Values) (store.DocumentQuery, error) {
 			if err != nil {
 				return q, fieldError(ErrInvalidParameter, p.name, "must be an RFC 3339 date-time such as 2026-01-02T15:04:05Z")
 			}
+			if t.IsZero() {
+				// The query takes the zero time for "no bound"; the
+				// instant a nanosecond later lies in the same millisecond,
+				// which is all the stores compare.
+				t = t.Add(time.Nanosecond)
+			}
 			*p.dst = t
 		}
 	}

@@ -655,6 +655,10 @@ func TestListCovenants(t *testing.T) {
 				{"createdBefore", url.Values{"createdBefore": {base.Add(3*time.Hour + time.Minute).Format(time.RFC3339)}}, early},
 				{"createdAfter", url.Values{"createdAfter": {base.Add(7 * time.Hour).Format(time.RFC3339)}}, all[8:]},
 				{"issuer and tag", url.Values{"issuer": {"alice"}, "tag": {"red"}}, []string{all[0]}},
+				// The year 1 is a bound like any other, however it is spelled.
+				{"createdBefore the year 1", url.Values{"createdBefore": {"0001-01-01T00:00:00Z"}}, nil},
+				{"createdBefore the year 1 with an offset", url.Values{"createdBefore": {"0001-01-01T01:00:00+01:00"}}, nil},
+				{"createdAfter the year 1", url.Values{"createdAfter": {"0001-01-01T00:00:00Z"}}, all},
 			}
 			for _, c := range cases {
 				for _, limit := range []int{1, 5, 1000} {
