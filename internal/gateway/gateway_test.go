@@ -570,3 +570,67 @@ func TestJobShape(t *testing.T) {
 		t.Errorf("createdAt %v in the 202 answer, %v from GET", queued["createdAt"], got["createdAt"])
 	}
 }
+
+// TestResultShape: a result shows every member of the issue's shape,
+// {"index","ref","documentId","valid","checks","error"}, in the ?wait
+// answer, the results page and the NDJSON stream: null for what it lacks,
+// "checks" an array. The ?wait answer carries "next" like the page.
+func TestResultShape(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	e.startVerifier(t)
+	docs, _ := loadCorpus(t)
+	body := fmt.Sprintf(`{"items":[{"ref":"good","document":%s},{"document":{"x":1}}]}`, docs[0].JSON)
+	status, _, resp := do(t, http.MethodPost, e.url+"/v1/verify?wait=20s", ctJSON, []byte(body))
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %s", status, resp)
+	}
+	var waited struct {
+		JobID string                       `json:"jobId"`
+		Items []map[string]json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(resp, &waited); err != nil {
+		t.Fatal(err)
+	}
+	if next, ok := decode[map[string]json.RawMessage](t, resp)["next"]; !ok || string(next) != "null" {
+		t.Errorf("?wait answer: next %s (present: %v), want null", next, ok)
+	}
+	status, _, page := do(t, http.MethodGet, e.url+"/v1/jobs/"+waited.JobID+"/results", "", nil)
+	if status != http.StatusOK {
+		t.Fatalf("results: %d %s", status, page)
+	}
+	var paged struct {
+		Items []map[string]json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(page, &paged); err != nil {
+		t.Fatal(err)
+	}
+	status, _, stream := do(t, http.MethodGet, e.url+"/v1/jobs/"+waited.JobID+"/results", "", nil, "Accept", ctNDJSON)
+	if status != http.StatusOK {
+		t.Fatalf("results stream: %d %s", status, stream)
+	}
+	var streamed []map[string]json.RawMessage
+	for line := range bytes.Lines(stream) {
+		streamed = append(streamed, decode[map[string]json.RawMessage](t, line))
+	}
+	for what, items := range map[string][]map[string]json.RawMessage{"?wait": waited.Items, "page": paged.Items, "stream": streamed} {
+		if len(items) != 2 {
+			t.Fatalf("%s: %d items, want 2", what, len(items))
+		}
+		for i, it := range items {
+			for _, k := range []string{"index", "ref", "documentId", "valid", "checks", "error"} {
+				if _, ok := it[k]; !ok {
+					t.Errorf("%s: item %d lacks %q", what, i, k)
+				}
+			}
+			if c := it["checks"]; len(c) == 0 || c[0] != '[' {
+				t.Errorf("%s: item %d checks %s, want an array", what, i, c)
+			}
+		}
+		if string(items[0]["error"]) != "null" || string(items[0]["ref"]) != `"good"` {
+			t.Errorf("%s: valid item: error %s, ref %s", what, items[0]["error"], items[0]["ref"])
+		}
+		if string(items[1]["ref"]) != "null" || string(items[1]["documentId"]) != "null" || string(items[1]["checks"]) != "[]" {
+			t.Errorf("%s: malformed item: ref %s, documentId %s, checks %s", what, items[1]["ref"], items[1]["documentId"], items[1]["checks"])
+		}
+	}
+}

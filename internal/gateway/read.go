@@ -53,9 +53,48 @@ func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, viewJob(job))
 }
 
+// resultView is a result as the API shows it: every member of
+// {"index","ref","documentId","valid","checks","error"} present, "ref",
+// "documentId" and "error" null when the result has none and "checks" an
+// array (empty for an item that was not verified or was signed).
+type resultView struct {
+	Index      int           `json:"index"`
+	Ref        *string       `json:"ref"`
+	DocumentID *string       `json:"documentId"`
+	Valid      bool          `json:"valid"`
+	Checks     []store.Check `json:"checks"`
+	Error      *string       `json:"error"`
+}
+
+func viewResult(r *store.Result) resultView {
+	v := resultView{Index: r.Index, Valid: r.Valid, Checks: r.Checks}
+	if r.Ref != "" {
+		v.Ref = &r.Ref
+	}
+	if r.DocumentID != "" {
+		v.DocumentID = &r.DocumentID
+	}
+	if r.Error != "" {
+		v.Error = &r.Error
+	}
+	if v.Checks == nil {
+		v.Checks = []store.Check{}
+	}
+	return v
+}
+
+// viewResults views every result of rs (never nil).
+func viewResults(rs []store.Result) []resultView {
+	out := make([]resultView, len(rs))
+	for i := range rs {
+		out[i] = viewResult(&rs[i])
+	}
+	return out
+}
+
 // resultsPage is the JSON answer of GET /v1/jobs/{id}/results.
 type resultsPage struct {
-	Items []store.Result `json:"items"`
+	Items []resultView `json:"items"`
 	// Next is the offset of the next page, null after the last one.
 	Next *int `json:"next"`
 }
@@ -91,10 +130,7 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFound(fmt.Errorf("results of job %s: %w", id, err), "id", "job"))
 		return
 	}
-	page := resultsPage{Items: items}
-	if page.Items == nil {
-		page.Items = []store.Result{}
-	}
+	page := resultsPage{Items: viewResults(items)}
 	if next >= 0 {
 		page.Next = &next
 	}
@@ -119,7 +155,8 @@ func (s *Server) streamResults(w http.ResponseWriter, r *http.Request, id string
 	rc := http.NewResponseController(w)
 	for {
 		for i := range items {
-			if err := enc.Encode(&items[i]); err != nil {
+			v := viewResult(&items[i])
+			if err := enc.Encode(&v); err != nil {
 				return // the client went away
 			}
 		}

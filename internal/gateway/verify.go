@@ -37,14 +37,20 @@ func viewJob(j store.Job) jobView {
 	return v
 }
 
-// submitted is the answer to a queued job (202) or, with ?wait, to a
-// completed one (200, with Items and Next).
+// submitted is the answer to a queued job (202).
 type submitted struct {
 	jobView
-	Items []store.Result `json:"items,omitempty"`
+	Links links `json:"links"`
+}
+
+// completedAnswer is the answer to a job that ?wait saw complete (200): the
+// job with its first page of results, shaped as GET …/results shows them.
+type completedAnswer struct {
+	jobView
+	Items []resultView `json:"items"`
 	// Next is the offset of the next page of results when Items does not
-	// hold them all (only with Items).
-	Next  *int  `json:"next,omitempty"`
+	// hold them all, null otherwise.
+	Next  *int  `json:"next"`
 	Links links `json:"links"`
 }
 
@@ -328,10 +334,7 @@ func (s *Server) answerCompleted(w http.ResponseWriter, r *http.Request, job sto
 			return false
 		}
 	}
-	if items == nil {
-		items = []store.Result{}
-	}
-	ans := submitted{jobView: viewJob(job), Items: items, Links: jobLinks(job.ID)}
+	ans := completedAnswer{jobView: viewJob(job), Items: viewResults(items), Links: jobLinks(job.ID)}
 	if next >= 0 {
 		ans.Next = &next
 	}
