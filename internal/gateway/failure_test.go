@@ -448,3 +448,96 @@ func TestOperatorToken(t *testing.T) {
 		t.Errorf("POST /v1/verify without a token: %d %s", status, body)
 	}
 }
+
+// TestWriteIdleTimeout: a client that asks for a result stream and stops
+// reading it is cut off once the write idle timeout passes, instead of
+// holding the request for as long as it keeps the connection open; a
+// client that reads gets the whole stream, and a connection that idled past
+// the timeout between two requests still serves the next one (the
+// server's "100 Continue" included).
+func TestWriteIdleTimeout(t *testing.T) {
+	ctx := testContext(t)
+	e := newEnv(t, gateway.Limits{})
+	url := serveOn(t, e, e.st, gateway.Limits{WriteIdleTimeout: 300 * time.Millisecond})
+	addr := strings.TrimPrefix(url, "http://")
+	// About 24 MB of results: more than the socket buffers of both ends.
+	const n = 240
+	job, err := store.NewJob(store.Job{ID: "writeidle", Kind: store.KindVerify, Total: n}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.CreateJob(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	results := make([]store.Result, n)
+	for i := range results {
+		results[i] = store.Result{Index: i, Error: strings.Repeat("e", 100<<10)}
+	}
+	if _, err := e.st.RecordResults(ctx, job.ID, results); err != nil {
+		t.Fatal(err)
+	}
+	request := "GET /v1/jobs/writeidle/results HTTP/1.1\r\nHost: gw\r\nAccept: application/x-ndjson\r\n\r\n"
+
+	// A client that stops reading.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	t.Logf("stalled client: %d bytes, %v", len(got), err)
+	if err == nil || strings.Count(string(got), "\n") >= n {
+		t.Errorf("a client that stopped reading got the whole stream (%d lines, %v): it was not cut off", strings.Count(string(got), "\n"), err)
+	}
+
+	// A client that reads gets every result.
+	status, _, body := do(t, http.MethodGet, url+"/v1/jobs/writeidle/results", "", nil, "Accept", ctNDJSON)
+	if status != http.StatusOK || strings.Count(string(body), "\n") != n {
+		t.Errorf("a reading client: status %d, %d lines, want %d", status, strings.Count(string(body), "\n"), n)
+	}
+
+	// A connection idle past the timeout between requests.
+	conn2, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	_ = conn2.SetReadDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(conn2)
+	fmt.Fprint(conn2, "GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n")
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	time.Sleep(time.Second)
+	payload := `{"items":[{"ref":"a","document":{"x":1}}]}`
+	fmt.Fprintf(conn2, "POST /v1/verify HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(payload))
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.Contains(line, "100") {
+		t.Fatalf("after an idle connection: %q, %v; want 100 Continue", line, err)
+	}
+	if _, err := br.ReadString('\n'); err != nil { // the blank line after it
+		t.Fatal(err)
+	}
+	fmt.Fprint(conn2, payload)
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("after an idle connection: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Errorf("after an idle connection: status %d, want 202", resp.StatusCode)
+	}
+}

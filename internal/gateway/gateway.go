@@ -87,6 +87,12 @@ type Limits struct {
 	// 30 s): a client that sends nothing for that long mid-body is cut off,
 	// so that slow clients cannot hold connections and spool files open.
 	BodyIdleTimeout time.Duration
+	// WriteIdleTimeout bounds the wait for a client to take more of a
+	// response (default 30 s): a client that stops reading a result stream
+	// or an audit export for that long is cut off, instead of holding its
+	// request's goroutine and buffers for as long as it keeps the
+	// connection open.
+	WriteIdleTimeout time.Duration
 }
 
 // Defaults of Limits.
@@ -102,8 +108,10 @@ const (
 	DefaultMaxStreamBytes  = 4 << 30
 	DefaultMaxWait         = 60 * time.Second
 	DefaultBodyIdleTimeout = 30 * time.Second
-	DefaultMaxPageSize     = 1000
-	defaultPageSize        = 100
+	// DefaultWriteIdleTimeout is the default of Limits.WriteIdleTimeout.
+	DefaultWriteIdleTimeout = 30 * time.Second
+	DefaultMaxPageSize      = 1000
+	defaultPageSize         = 100
 )
 
 func (l Limits) withDefaults() (Limits, error) {
@@ -130,9 +138,13 @@ func (l Limits) withDefaults() (Limits, error) {
 	if l.BodyIdleTimeout == 0 {
 		l.BodyIdleTimeout = DefaultBodyIdleTimeout
 	}
+	if l.WriteIdleTimeout == 0 {
+		l.WriteIdleTimeout = DefaultWriteIdleTimeout
+	}
 	switch {
 	case l.MaxBodyBytes < 0, l.MaxItems < 0, l.MaxDocumentBytes < 0, l.MaxDepth < 0,
-		l.MaxRefBytes < 0, l.MaxStreamItems < 0, l.MaxStreamBytes < 0, l.MaxWait < 0, l.MaxPageSize < 0, l.BodyIdleTimeout < 0:
+		l.MaxRefBytes < 0, l.MaxStreamItems < 0, l.MaxStreamBytes < 0, l.MaxWait < 0, l.MaxPageSize < 0, l.BodyIdleTimeout < 0,
+		l.WriteIdleTimeout < 0:
 		return l, fmt.Errorf("%w: negative limit", ErrInvalidConfig)
 	case l.MaxPageSize > store.MaxPageSize:
 		return l, fmt.Errorf("%w: page size %d over the store's %d", ErrInvalidConfig, l.MaxPageSize, store.MaxPageSize)
@@ -306,7 +318,7 @@ func (s *Server) routes() http.Handler {
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Err: ErrNotFound, Field: "path", Message: "no such endpoint: " + r.URL.Path})
 	})
-	return s.logRequests(bodyIdleTimeout(s.lim.BodyIdleTimeout, rt.mux))
+	return s.logRequests(bodyIdleTimeout(s.lim.BodyIdleTimeout, writeIdleTimeout(s.lim.WriteIdleTimeout, rt.mux)))
 }
 
 // router registers routes ("METHOD /path") and remembers their paths, for

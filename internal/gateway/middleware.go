@@ -107,3 +107,43 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// writeIdleTimeout cuts off a response the client stops taking: each write
+// and flush of the response may wait at most d for the client (the
+// connection's write deadline is moved on before each). Without it a
+// client that keeps its connection open but reads nothing holds a result
+// stream or an audit export, its goroutine and its buffers, for good.
+func writeIdleTimeout(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		// A deadline left by an earlier request on this connection must
+		// not cut this one short: until the handler writes (a ?wait may
+		// take a minute) the server's own writes ("100 Continue") have none.
+		_ = rc.SetWriteDeadline(time.Time{}) // unsupported writer: no deadline
+		next.ServeHTTP(&idleWriter{ResponseWriter: w, rc: rc, d: d}, r)
+		// What the server flushes after the handler returned is bounded too.
+		_ = rc.SetWriteDeadline(time.Now().Add(d))
+	})
+}
+
+// idleWriter is a response writer whose writes and flushes each get a fresh
+// deadline. Unwrap lets http.ResponseController reach the writer beneath
+// for everything else.
+type idleWriter struct {
+	http.ResponseWriter
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+func (w *idleWriter) Write(b []byte) (int, error) {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.d))
+	return w.ResponseWriter.Write(b)
+}
+
+// FlushError is what http.ResponseController.Flush calls.
+func (w *idleWriter) FlushError() error {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.d))
+	return w.rc.Flush()
+}
+
+func (w *idleWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
