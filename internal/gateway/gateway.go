@@ -297,7 +297,7 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) routes() http.Handler {
-	rt := &router{mux: http.NewServeMux(), seen: make(map[string]bool)}
+	rt := &router{mux: http.NewServeMux(), methods: make(map[string][]string)}
 	rt.handle("POST /v1/verify", s.handleVerify)
 	rt.handle("GET /v1/jobs/{id}", s.handleJob)
 	rt.handle("GET /v1/jobs/{id}/results", s.handleResults)
@@ -311,8 +311,10 @@ func (s *Server) routes() http.Handler {
 	// only catch other methods on known paths; "/" catches unknown paths.
 	// Both answer with JSON errors rather than the mux's plain text.
 	for _, p := range rt.paths {
+		allow := strings.Join(rt.methods[p], ", ")
 		rt.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, &Error{Err: ErrMethodNotAllowed, Field: "method", Message: r.Method + " is not allowed on " + r.URL.Path})
+			w.Header().Set("Allow", allow)
+			writeError(w, &Error{Err: ErrMethodNotAllowed, Field: "method", Message: r.Method + " is not allowed on " + r.URL.Path + " (allowed: " + allow + ")"})
 		})
 	}
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -321,20 +323,24 @@ func (s *Server) routes() http.Handler {
 	return s.logRequests(bodyIdleTimeout(s.lim.BodyIdleTimeout, writeIdleTimeout(s.lim.WriteIdleTimeout, rt.mux)))
 }
 
-// router registers routes ("METHOD /path") and remembers their paths, for
-// which other methods answer 405.
+// router registers routes ("METHOD /path") and remembers their paths and
+// methods, for which other methods answer 405 with an Allow header.
 type router struct {
-	mux   *http.ServeMux
-	paths []string
-	seen  map[string]bool
+	mux     *http.ServeMux
+	paths   []string
+	methods map[string][]string
 }
 
 func (rt *router) handle(pattern string, h http.HandlerFunc) {
 	rt.mux.HandleFunc(pattern, h)
-	_, path, _ := strings.Cut(pattern, " ")
-	if !rt.seen[path] {
-		rt.seen[path] = true
+	method, path, _ := strings.Cut(pattern, " ")
+	if _, ok := rt.methods[path]; !ok {
 		rt.paths = append(rt.paths, path)
+	}
+	rt.methods[path] = append(rt.methods[path], method)
+	if method == http.MethodGet {
+		// The mux serves HEAD with the GET handler.
+		rt.methods[path] = append(rt.methods[path], http.MethodHead)
 	}
 }
 

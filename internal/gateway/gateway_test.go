@@ -438,12 +438,22 @@ func TestReadErrors(t *testing.T) {
 		{"DELETE", "/v1/jobs/" + unknownJob, 405, "method_not_allowed", "method"},
 		{"GET", "/v1/verify", 405, "method_not_allowed", "method"},
 		{"GET", "/v2/nothing", 404, "not_found", "path"},
+		{"POST", "/v1/covenants", 405, "method_not_allowed", "method"},
+	}
+	// A 405 says which methods the path takes (RFC 9110, 15.5.6).
+	allow := map[string]string{
+		"/v1/jobs/" + unknownJob: "GET, HEAD",
+		"/v1/verify":             "POST",
+		"/v1/covenants":          "PUT, GET, HEAD",
 	}
 	for _, c := range cases {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
-			status, _, body := do(t, c.method, e.url+c.path, "", nil)
+			status, hdr, body := do(t, c.method, e.url+c.path, "", nil)
 			if status != c.status {
 				t.Fatalf("status %d, want %d: %s", status, c.status, body)
+			}
+			if status == http.StatusMethodNotAllowed && hdr.Get("Allow") != allow[c.path] {
+				t.Errorf("Allow %q, want %q", hdr.Get("Allow"), allow[c.path])
 			}
 			got := decode[apiError](t, body)
 			if got.Error.Code != c.code || got.Error.Field != c.field || got.Error.Message == "" {
