@@ -61,7 +61,12 @@ type invalidCovenant struct {
 // covenant can gain countersignatures through PUT but never lose them. A
 // copy that adds countersignatures but lacks some of the stored ones is 409.
 func (s *Server) handlePutCovenant(w http.ResponseWriter, r *http.Request) {
-	chain, err := boolParam(r.URL.Query(), "chain")
+	q, err := queryParams(r, "chain")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	chain, err := boolParam(q, "chain")
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -241,7 +246,12 @@ var listParams = []string{"issuer", "beneficiary", "createdAfter", "createdBefor
 // handleListCovenants is GET /v1/covenants: the stored covenants matching
 // the filters, in (createdAt, id) order, a page at a time.
 func (s *Server) handleListCovenants(w http.ResponseWriter, r *http.Request) {
-	q, err := parseListQuery(r.URL.Query())
+	v, err := queryParams(r, listParams...)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q, err := parseListQuery(v)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -278,21 +288,10 @@ func (s *Server) handleListCovenants(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ans)
 }
 
-// parseListQuery checks the listing's query parameters.
+// parseListQuery checks the values of the listing's query parameters (see
+// queryParams for their names).
 func parseListQuery(v url.Values) (store.DocumentQuery, error) {
 	var q store.DocumentQuery
-	for name, vals := range v {
-		known := false
-		for _, p := range listParams {
-			known = known || p == name
-		}
-		if !known {
-			return q, fieldError(ErrInvalidParameter, name, "unknown parameter (expected %s)", strings.Join(listParams, ", "))
-		}
-		if len(vals) > 1 {
-			return q, fieldError(ErrInvalidParameter, name, "given %d times", len(vals))
-		}
-	}
 	str := func(name string, max int) (string, error) {
 		s := v.Get(name)
 		if len(s) > max {

@@ -123,7 +123,11 @@ func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
 // export).
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	q := r.URL.Query()
+	q, err := queryParams(r, "from", "limit")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	from, err := intParam(q.Get("from"), "from", 0, 0, int(^uint(0)>>1))
 	if err != nil {
 		s.fail(w, r, err)

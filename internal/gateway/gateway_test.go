@@ -77,6 +77,11 @@ func TestVerifyRejects(t *testing.T) {
 		{"bad wait", "?wait=soon", ctJSON, items(`{"document":{}}`), 400, "invalid_parameter", "wait"},
 		{"negative wait", "?wait=-1s", ctJSON, items(`{"document":{}}`), 400, "invalid_parameter", "wait"},
 		{"bad at parameter", "?at=2026-13-01", ctNDJSON, doc, 400, "invalid_parameter", "at"},
+		{"at parameter that does not decode", "?at=2026-01-01T00:00:00%2", ctNDJSON, doc, 400, "invalid_parameter", "at"},
+		{"at parameter twice", "?at=2026-01-01T00:00:00Z&at=2020-01-01T00:00:00Z", ctNDJSON, doc, 400, "invalid_parameter", "at"},
+		{"wait twice", "?wait=1s&wait=soon", ctJSON, items(`{"document":{}}`), 400, "invalid_parameter", "wait"},
+		{"parameters separated by ;", "?wait=1s;chain=true", ctJSON, items(`{"document":{}}`), 400, "invalid_parameter", "wait"},
+		{"unknown parameter", "?wiat=5s", ctJSON, items(`{"document":{}}`), 400, "invalid_parameter", "wiat"},
 		{"unsupported type", "", "text/plain", `x`, 415, "unsupported_media_type", "Content-Type"},
 		{"empty NDJSON", "", ctNDJSON, "\n \n\t\r\n", 400, "invalid_field", "body"},
 	}
@@ -439,6 +444,10 @@ func TestReadErrors(t *testing.T) {
 		{"GET", "/v1/verify", 405, "method_not_allowed", "method"},
 		{"GET", "/v2/nothing", 404, "not_found", "path"},
 		{"POST", "/v1/covenants", 405, "method_not_allowed", "method"},
+		{"GET", "/v1/jobs/" + unknownJob + "/results?limit=1&limit=2", 400, "invalid_parameter", "limit"},
+		{"GET", "/v1/jobs/" + unknownJob + "/results?offest=1", 400, "invalid_parameter", "offest"},
+		{"GET", "/v1/jobs/" + unknownJob + "/results?offset=%zz", 400, "invalid_parameter", "offset"},
+		{"GET", "/v1/covenants/" + strings.Repeat("e", 64) + "/audit?from=1&from=2", 400, "invalid_parameter", "from"},
 	}
 	// A 405 says which methods the path takes (RFC 9110, 15.5.6).
 	allow := map[string]string{

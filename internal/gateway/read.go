@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -108,7 +110,11 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	q := r.URL.Query()
+	q, err := queryParams(r, "offset", "limit")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	offset, err := intParam(q.Get("offset"), "offset", 0, 0, int(^uint(0)>>1))
 	if err != nil {
 		s.fail(w, r, err)
@@ -194,6 +200,52 @@ func acceptsNDJSON(accept string) bool {
 		return true
 	}
 	return false
+}
+
+// queryParams parses r's query string strictly: a pair that does not decode
+// (a bad %-escape, a ';' separator), a parameter other than allowed or one
+// given twice is an *Error naming it. (url.URL.Query drops what does not
+// decode, so ?at=2020-01-01T00:00:00%2 verified as of now.)
+func queryParams(r *http.Request, allowed ...string) (url.Values, error) {
+	q := make(url.Values)
+	for pair := range strings.SplitSeq(r.URL.RawQuery, "&") {
+		if pair == "" {
+			continue
+		}
+		rawKey, rawVal, _ := strings.Cut(pair, "=")
+		key, kerr := url.QueryUnescape(rawKey)
+		if kerr != nil {
+			key = rawKey
+		}
+		if len(key) > 64 {
+			key = key[:64] + "…"
+		}
+		val, verr := url.QueryUnescape(rawVal)
+		switch {
+		case kerr != nil || verr != nil:
+			return nil, fieldError(ErrInvalidParameter, key, "malformed query string: %q does not decode", truncateString(pair, 128))
+		case strings.Contains(pair, ";"):
+			return nil, fieldError(ErrInvalidParameter, key, "malformed query string: separate parameters with '&', not ';'")
+		case !slices.Contains(allowed, key):
+			expected := "none"
+			if len(allowed) > 0 {
+				expected = strings.Join(allowed, ", ")
+			}
+			return nil, fieldError(ErrInvalidParameter, key, "unknown parameter (expected %s)", expected)
+		case q.Has(key):
+			return nil, fieldError(ErrInvalidParameter, key, "given more than once")
+		}
+		q.Set(key, val)
+	}
+	return q, nil
+}
+
+// truncateString cuts s to at most n bytes, marking the cut.
+func truncateString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // intParam parses an integer query parameter within [lo, hi], def when absent.

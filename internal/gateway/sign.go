@@ -55,7 +55,12 @@ type signItem struct {
 
 // handleSign is POST /v1/sign.
 func (s *Server) handleSign(w http.ResponseWriter, r *http.Request) {
-	wait, err := parseWait(r.URL.Query(), s.lim.MaxWait)
+	q, err := queryParams(r, "wait")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	wait, err := parseWait(q, s.lim.MaxWait)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -84,7 +89,12 @@ func (s *Server) handleSign(w http.ResponseWriter, r *http.Request) {
 // handleCountersign is POST /v1/countersign: {"documentId","keyId","role"?}
 // becomes a one-item sign job.
 func (s *Server) handleCountersign(w http.ResponseWriter, r *http.Request) {
-	wait, err := parseWait(r.URL.Query(), s.lim.MaxWait)
+	q, err := queryParams(r, "wait")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	wait, err := parseWait(q, s.lim.MaxWait)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -72,7 +72,11 @@ func newJobID() string {
 
 // handleVerify is POST /v1/verify.
 func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := queryParams(r, "wait", "at", "chain")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	wait, err := parseWait(q, s.lim.MaxWait)
 	if err != nil {
 		s.fail(w, r, err)
