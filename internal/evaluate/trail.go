@@ -225,7 +225,12 @@ func (s *Service) Trim(ctx context.Context, id string, upTo int) (audit.Head, er
 	}
 	h, err := s.audit.TrimAudit(ctx, id, upTo)
 	if errors.Is(err, store.ErrInvalid) {
-		return audit.Head{}, invalid("upTo", "%v", err)
+		// The store's error names the store and the key: say it in the
+		// API's words.
+		if head, herr := s.audit.AuditHead(ctx, id); herr == nil {
+			return audit.Head{}, invalid("upTo", "%d is beyond the trail, which has %d entries", upTo, head.Len)
+		}
+		return audit.Head{}, invalid("upTo", "%d is beyond the trail", upTo)
 	}
 	if err != nil {
 		return audit.Head{}, fmt.Errorf("trim audit trail of %s to %d: %w", id, upTo, err)

@@ -193,6 +193,11 @@ func TestEvaluateEndpoints(t *testing.T) {
 			t.Errorf("%s %s: %d %s; want %d naming %s", c.method, c.url, status, body, c.status, c.field)
 		}
 	}
+	// The message is the API's, not the store's.
+	_, _, body = do(t, "POST", base+"/trim", "", []byte(`{"upTo":9}`))
+	if msg := decode[apiError](t, body).Error.Message; msg != "9 is beyond the trail, which has 3 entries" {
+		t.Errorf("trim beyond the head: message %q", msg)
+	}
 	status, _, body = do(t, "GET", unknown, "", nil, "Accept", "application/x-ndjson")
 	if status != 404 {
 		t.Errorf("export of an unknown covenant: %d %s", status, body)
