@@ -93,6 +93,11 @@ type Limits struct {
 	// request's goroutine and buffers for as long as it keeps the
 	// connection open.
 	WriteIdleTimeout time.Duration
+	// MaxUploads bounds the NDJSON uploads the gateway takes at once
+	// (default 4): each is spooled to disk (up to MaxStreamBytes) until its
+	// job is queued, so together they may fill at most MaxUploads times
+	// that. One more is answered 503 with Retry-After before it is read.
+	MaxUploads int
 }
 
 // Defaults of Limits.
@@ -110,8 +115,10 @@ const (
 	DefaultBodyIdleTimeout = 30 * time.Second
 	// DefaultWriteIdleTimeout is the default of Limits.WriteIdleTimeout.
 	DefaultWriteIdleTimeout = 30 * time.Second
-	DefaultMaxPageSize      = 1000
-	defaultPageSize         = 100
+	// DefaultMaxUploads is the default of Limits.MaxUploads.
+	DefaultMaxUploads  = 4
+	DefaultMaxPageSize = 1000
+	defaultPageSize    = 100
 )
 
 func (l Limits) withDefaults() (Limits, error) {
@@ -141,10 +148,13 @@ func (l Limits) withDefaults() (Limits, error) {
 	if l.WriteIdleTimeout == 0 {
 		l.WriteIdleTimeout = DefaultWriteIdleTimeout
 	}
+	if l.MaxUploads == 0 {
+		l.MaxUploads = DefaultMaxUploads
+	}
 	switch {
 	case l.MaxBodyBytes < 0, l.MaxItems < 0, l.MaxDocumentBytes < 0, l.MaxDepth < 0,
 		l.MaxRefBytes < 0, l.MaxStreamItems < 0, l.MaxStreamBytes < 0, l.MaxWait < 0, l.MaxPageSize < 0, l.BodyIdleTimeout < 0,
-		l.WriteIdleTimeout < 0:
+		l.WriteIdleTimeout < 0, l.MaxUploads < 0:
 		return l, fmt.Errorf("%w: negative limit", ErrInvalidConfig)
 	case l.MaxPageSize > store.MaxPageSize:
 		return l, fmt.Errorf("%w: page size %d over the store's %d", ErrInvalidConfig, l.MaxPageSize, store.MaxPageSize)
@@ -194,6 +204,7 @@ type Server struct {
 	lim      Limits
 	admin    adminGate
 	spoolDir string
+	uploads  chan struct{} // one token per NDJSON upload in progress (Limits.MaxUploads)
 	log      *slog.Logger
 	started  time.Time
 	waiters  *waiters
@@ -240,6 +251,7 @@ func New(cfg Config) (*Server, error) {
 		js:       js,
 		pub:      pub,
 		lim:      lim,
+		uploads:  make(chan struct{}, lim.MaxUploads),
 		admin:    newAdminGate(cfg.AdminToken),
 		spoolDir: cfg.SpoolDir,
 		log:      cfg.Logger,

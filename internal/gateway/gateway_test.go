@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -651,5 +652,67 @@ func TestResultShape(t *testing.T) {
 		if string(items[1]["ref"]) != "null" || string(items[1]["documentId"]) != "null" || string(items[1]["checks"]) != "[]" {
 			t.Errorf("%s: malformed item: ref %s, documentId %s, checks %s", what, items[1]["ref"], items[1]["documentId"], items[1]["checks"])
 		}
+	}
+}
+
+// TestUploadsBounded: with MaxUploads 1, an NDJSON upload that arrives
+// while another is still being received is answered 503 (field body,
+// Retry-After) before its body is read, and is taken once the first is done.
+func TestUploadsBounded(t *testing.T) {
+	e := newEnv(t, gateway.Limits{MaxUploads: 1})
+	docs, _ := loadCorpus(t)
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, docs[0].JSON); err != nil {
+		t.Fatal(err)
+	}
+	line := append(buf.Bytes(), '\n')
+
+	// The first upload sends one line, then holds its body open.
+	pr, pw := io.Pipe()
+	req, err := http.NewRequestWithContext(testContext(t), "POST", e.url+"/v1/verify", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", ctNDJSON)
+	first := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			first <- 0
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	if _, err := pw.Write(line); err != nil {
+		t.Fatal(err)
+	}
+
+	// While it is in progress (its line has reached the server), another is
+	// turned away.
+	var status int
+	var hdr http.Header
+	var body []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, hdr, body = do(t, "POST", e.url+"/v1/verify", ctNDJSON, line)
+		if status == 503 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // the first upload has not reached the handler yet
+	}
+	expectError(t, "second upload", status, body, 503, "unavailable", "body")
+	if hdr.Get("Retry-After") == "" {
+		t.Errorf("503 without Retry-After: %v", hdr)
+	}
+
+	pw.Close()
+	if got := <-first; got != 202 {
+		t.Fatalf("first upload: status %d, want 202", got)
+	}
+	if status, _, body := do(t, "POST", e.url+"/v1/verify", ctNDJSON, line); status != 202 {
+		t.Errorf("upload after the first finished: %d %s, want 202", status, body)
 	}
 }

@@ -38,6 +38,16 @@ const spoolBuffer = 256 << 10
 const lineSlack = 64 << 10
 
 func (s *Server) verifyNDJSON(w http.ResponseWriter, r *http.Request, at string, chain bool, wait time.Duration) {
+	// The spool file lives until the handler returns: so does the token.
+	select {
+	case s.uploads <- struct{}{}:
+		defer func() { <-s.uploads }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		s.fail(w, r, &Error{Err: ErrUnavailable, Field: "body",
+			Message: fmt.Sprintf("%d NDJSON uploads are in progress, the most this gateway takes at once; retry later", cap(s.uploads))})
+		return
+	}
 	start := time.Now()
 	f, total, err := s.spool(http.MaxBytesReader(w, r.Body, s.lim.MaxStreamBytes))
 	if f != nil {
