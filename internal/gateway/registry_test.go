@@ -140,6 +140,9 @@ func TestSignRejects(t *testing.T) {
 		{"too many items", "", ctJSON, `{"items":[` + strings.Repeat(good+",", 3) + good + `]}`, 413, "too_many_items", "items"},
 		{"item not an object", "", ctJSON, `{"items":[` + good + `,5]}`, 400, "invalid_field", "items[1]"},
 		{"missing keyId", "", ctJSON, without("keyId"), 400, "missing_field", "items[0].keyId"},
+		{"null keyId", "", ctJSON, `{"items":[{"keyId":null,"beneficiary":{"id":"b","publicKey":"` + pub + `"},"constraints":"permit a on 'b'"}]}`, 400, "missing_field", "items[0].keyId"},
+		{"null constraints", "", ctJSON, `{"items":[{"keyId":"k1","beneficiary":{"id":"b","publicKey":"` + pub + `"},"constraints":null}]}`, 400, "missing_field", "items[0].constraints"},
+		{"null unknown member", "", ctJSON, with(`,"nonce":null`), 400, "unknown_field", "items[1].nonce"},
 		{"missing beneficiary", "", ctJSON, without("beneficiary"), 400, "missing_field", "items[0].beneficiary"},
 		{"missing constraints", "", ctJSON, without("constraints"), 400, "missing_field", "items[0].constraints"},
 		{"bad keyId", "", ctJSON, `{"items":[{"keyId":"a/b"}]}`, 400, "invalid_field", "items[0].keyId"},
@@ -193,6 +196,12 @@ func TestSignItemTooLargeForChunk(t *testing.T) {
 	}
 	if status, _, body := do(t, "POST", e.url+"/v1/sign", ctJSON, []byte(`{"items":[`+item(400<<10)+`]}`)); status != 202 {
 		t.Errorf("item within a chunk: %d %s", status, body)
+	}
+	// Optional members given as null are absent, as in a verify item.
+	nulls := `{"items":[{"keyId":"k1","beneficiary":{"id":"b","publicKey":"` + pub + `"},"constraints":"permit a on 'b'",` +
+		`"ref":null,"issuer":null,"expiresAt":null,"activatesAt":null,"metadata":null,"obligations":null,"parentId":null,"relation":null}]}`
+	if status, _, body := do(t, "POST", e.url+"/v1/sign", ctJSON, []byte(nulls)); status != 202 {
+		t.Errorf("optional members null: %d %s, want 202", status, body)
 	}
 }
 

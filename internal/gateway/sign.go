@@ -283,6 +283,9 @@ func (s *Server) parseSignItem(base string, raw json.RawMessage) (signItem, erro
 	req := &it.req
 	var constraints *string
 	err := walkObject(raw, base, "an object {keyId, beneficiary, constraints, …}", func(key, field string, val json.RawMessage) error {
+		if isNull(val) && strings.Contains(", "+signItemFields+", ", ", "+key+", ") {
+			return nil // null is absent, as in a verify item; a required member is then missing
+		}
 		var err error
 		switch key {
 		case "ref":
