@@ -83,9 +83,10 @@ var (
 	ErrMalformed = fmt.Errorf("evaluate: malformed JSON: %w", ErrInvalid)
 	// ErrTooLarge marks a body over MaxRequestBytes (wraps ErrInvalid).
 	ErrTooLarge = fmt.Errorf("evaluate: request too large: %w", ErrInvalid)
-	// ErrUnknown marks a member the request does not have, or one given
-	// twice (wraps ErrInvalid).
-	ErrUnknown = fmt.Errorf("evaluate: unknown or repeated member: %w", ErrInvalid)
+	// ErrUnknown marks a member the request does not have (wraps
+	// ErrInvalid). A member given twice is ErrInvalid, as in the gateway's
+	// other requests.
+	ErrUnknown = fmt.Errorf("evaluate: unknown member: %w", ErrInvalid)
 	// ErrNotFound marks an unknown covenant or audit entry.
 	ErrNotFound = errors.New("evaluate: not found")
 	// ErrTrimmed is returned by Export when the trail was trimmed past the
@@ -259,8 +260,9 @@ type EntryRef struct {
 // its members; errors are *Error naming the member (field "" for a body
 // that is not a JSON object). The body is one JSON object whose members are
 // among covenantId, action, resource and context, spelled exactly so and
-// each given at most once: anything else is refused (ErrUnknown), so that
-// no request means one thing here and another to a proxy in front.
+// each given at most once: anything else is refused (ErrUnknown for another
+// member, ErrInvalid for one given twice), so that no request means one
+// thing here and another to a proxy in front.
 func ParseRequest(data []byte) (Request, error) {
 	var r Request
 	if len(data) > MaxRequestBytes {
@@ -297,7 +299,7 @@ func ParseRequest(data []byte) (Request, error) {
 			return r, &Error{Err: ErrUnknown, Field: key, Message: "is not a member of an evaluation request (covenantId, action, resource, context)"}
 		}
 		if seen[slot] {
-			return r, &Error{Err: ErrUnknown, Field: key, Message: "is given twice"}
+			return r, &Error{Err: ErrInvalid, Field: key, Message: "is given twice"}
 		}
 		seen[slot] = true
 		if err := dec.Decode(dst); err != nil {

@@ -667,7 +667,7 @@ func TestBadRequests(t *testing.T) {
 		// nothing after the object.
 		{`{"covenantId":"` + doc.ID() + `","action":"read","actor":"x"}`, "actor", evaluate.ErrUnknown},
 		{`{"COVENANTID":"` + doc.ID() + `","action":"read"}`, "COVENANTID", evaluate.ErrUnknown},
-		{`{"covenantId":"` + doc.ID() + `","action":"read","action":"write"}`, "action", evaluate.ErrUnknown},
+		{`{"covenantId":"` + doc.ID() + `","action":"read","action":"write"}`, "action", evaluate.ErrInvalid},
 		{`{"covenantId":"` + doc.ID() + `","action":"read"} {}`, "", evaluate.ErrMalformed},
 		{`{"covenantId":"` + doc.ID() + `","action":"read"`, "", evaluate.ErrMalformed},
 		{`{"covenantId":"` + doc.ID() + `","action":"read",}`, "", evaluate.ErrMalformed},

@@ -87,6 +87,7 @@ func TestMicro(t *testing.T) {
 		{`{"covenantId":"` + doc.ID() + `","action":"read"}` + strings.Repeat(" ", 64<<10), "413", "body_too_large", "body"},
 		{`{"action":"read"}`, "400", "missing_field", "covenantId"},
 		{`{"action":"read","verb":"x"}`, "400", "unknown_field", "verb"},
+		{`{"action":"read","action":"write"}`, "400", "invalid_field", "action"},
 		{`{"covenantId":"` + doc.ID() + `","action":"read","context":7}`, "400", "invalid_field", "context"},
 		{`{"covenantId":"` + strings.Repeat("0", 64) + `","action":"read"}`, "404", "not_found", "covenantId"},
 	} {
@@ -122,8 +123,8 @@ func TestMicro(t *testing.T) {
 			t.Errorf("service %d: answered %d in no time", i, got.Answered)
 		}
 	}
-	if sum.Answered != 49 || sum.Errors != 9 || sum.ServerErrors != 0 {
-		t.Errorf("stats: answered %d, errors %d (server %d); want 49, 9, 0", sum.Answered, sum.Errors, sum.ServerErrors)
+	if sum.Answered != 50 || sum.Errors != 10 || sum.ServerErrors != 0 {
+		t.Errorf("stats: answered %d, errors %d (server %d); want 50, 10, 0", sum.Answered, sum.Errors, sum.ServerErrors)
 	}
 
 	// Stopped everywhere: nobody answers.
