@@ -111,6 +111,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Int64Var(&c.limits.MaxStreamBytes, "max-stream-bytes", gateway.DefaultMaxStreamBytes, "bytes per NDJSON upload")
 	fs.DurationVar(&c.limits.MaxWait, "max-wait", gateway.DefaultMaxWait, "longest ?wait")
 	fs.DurationVar(&c.limits.BodyIdleTimeout, "body-idle-timeout", gateway.DefaultBodyIdleTimeout, "how long a request body may stall before the request is cut off")
+	fs.Int64Var(&c.limits.MinBodyRate, "body-min-rate", gateway.DefaultMinBodyRate, "bytes per second a request body must average once it has taken longer than --body-idle-timeout")
 	fs.IntVar(&c.limits.MaxUploads, "max-uploads", gateway.DefaultMaxUploads, "NDJSON uploads taken at once (each spools up to --max-stream-bytes to disk); one more is answered 503")
 	fs.DurationVar(&c.limits.WriteIdleTimeout, "write-idle-timeout", gateway.DefaultWriteIdleTimeout, "how long a client may stop reading a response (a result stream, an audit export) before it is cut off")
 	fs.IntVar(&c.chunkItems, "chunk-items", jobs.DefaultChunkItems, "documents per job message")

@@ -541,3 +541,53 @@ func TestWriteIdleTimeout(t *testing.T) {
 		t.Errorf("after an idle connection: status %d, want 202", resp.StatusCode)
 	}
 }
+
+// TestBodyMinRate: a body that keeps arriving within the idle timeout, but
+// a byte at a time, is cut off (400 naming the body and the rate) once it
+// falls below the minimum rate after the grace of one idle timeout, for
+// JSON and NDJSON; with MaxUploads 1 the trickling upload then no longer
+// holds the only place.
+func TestBodyMinRate(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	url := serveOn(t, e, e.st, gateway.Limits{BodyIdleTimeout: 300 * time.Millisecond, MinBodyRate: 1000, MaxUploads: 1})
+	addr := strings.TrimPrefix(url, "http://")
+	for _, ct := range []string{ctJSON, ctNDJSON} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST /v1/verify HTTP/1.1\r\nHost: gw\r\nContent-Type: %s\r\nContent-Length: 100000\r\n\r\n{", ct)
+		stop := make(chan struct{})
+		go func() { // a byte every 100 ms: never idle for 300 ms
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+					if _, err := conn.Write([]byte(" ")); err != nil {
+						return
+					}
+				}
+			}
+		}()
+		start := time.Now()
+		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		close(stop)
+		if err != nil {
+			t.Fatalf("%s: no answer to a trickling body: %v", ct, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		conn.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "bytes/s") || !strings.Contains(string(body), `"field":"body"`) {
+			t.Errorf("%s: trickling body answered %d %s, want 400 naming the body and the rate", ct, resp.StatusCode, body)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%s: cut off after %s", ct, d)
+		}
+	}
+	// The upload's place is free again.
+	if status, _, body := do(t, "POST", url+"/v1/verify", ctNDJSON, []byte("{}\n")); status != http.StatusAccepted {
+		t.Errorf("upload after the trickle: %d %s, want 202", status, body)
+	}
+}

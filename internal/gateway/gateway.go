@@ -87,6 +87,11 @@ type Limits struct {
 	// 30 s): a client that sends nothing for that long mid-body is cut off,
 	// so that slow clients cannot hold connections and spool files open.
 	BodyIdleTimeout time.Duration
+	// MinBodyRate is the average rate, in bytes per second, below which a
+	// request body that has been arriving for longer than BodyIdleTimeout
+	// is cut off (default 1,024), so that a trickle cannot hold a
+	// connection or an upload's place for good.
+	MinBodyRate int64
 	// WriteIdleTimeout bounds the wait for a client to take more of a
 	// response (default 30 s): a client that stops reading a result stream
 	// or an audit export for that long is cut off, instead of holding its
@@ -115,6 +120,8 @@ const (
 	DefaultBodyIdleTimeout = 30 * time.Second
 	// DefaultWriteIdleTimeout is the default of Limits.WriteIdleTimeout.
 	DefaultWriteIdleTimeout = 30 * time.Second
+	// DefaultMinBodyRate is the default of Limits.MinBodyRate.
+	DefaultMinBodyRate = 1024
 	// DefaultMaxUploads is the default of Limits.MaxUploads.
 	DefaultMaxUploads  = 4
 	DefaultMaxPageSize = 1000
@@ -148,13 +155,16 @@ func (l Limits) withDefaults() (Limits, error) {
 	if l.WriteIdleTimeout == 0 {
 		l.WriteIdleTimeout = DefaultWriteIdleTimeout
 	}
+	if l.MinBodyRate == 0 {
+		l.MinBodyRate = DefaultMinBodyRate
+	}
 	if l.MaxUploads == 0 {
 		l.MaxUploads = DefaultMaxUploads
 	}
 	switch {
 	case l.MaxBodyBytes < 0, l.MaxItems < 0, l.MaxDocumentBytes < 0, l.MaxDepth < 0,
 		l.MaxRefBytes < 0, l.MaxStreamItems < 0, l.MaxStreamBytes < 0, l.MaxWait < 0, l.MaxPageSize < 0, l.BodyIdleTimeout < 0,
-		l.WriteIdleTimeout < 0, l.MaxUploads < 0:
+		l.WriteIdleTimeout < 0, l.MaxUploads < 0, l.MinBodyRate < 0:
 		return l, fmt.Errorf("%w: negative limit", ErrInvalidConfig)
 	case l.MaxPageSize > store.MaxPageSize:
 		return l, fmt.Errorf("%w: page size %d over the store's %d", ErrInvalidConfig, l.MaxPageSize, store.MaxPageSize)
@@ -332,7 +342,7 @@ func (s *Server) routes() http.Handler {
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Err: ErrNotFound, Field: "path", Message: "no such endpoint: " + r.URL.Path})
 	})
-	return s.logRequests(bodyIdleTimeout(s.lim.BodyIdleTimeout, writeIdleTimeout(s.lim.WriteIdleTimeout, rt.mux)))
+	return s.logRequests(bodyIdleTimeout(s.lim.BodyIdleTimeout, s.lim.MinBodyRate, writeIdleTimeout(s.lim.WriteIdleTimeout, rt.mux)))
 }
 
 // router registers routes ("METHOD /path") and remembers their paths and

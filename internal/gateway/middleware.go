@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -69,14 +70,18 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 // bodyIdleTimeout cuts off a request whose body stops arriving: each read
 // of the body may wait at most d for the client (the connection's read
 // deadline is moved on before every read, and cleared once the body has
-// been read, so that a long ?wait afterwards is not cut short).
-func bodyIdleTimeout(d time.Duration, next http.Handler) http.Handler {
+// been read, so that a long ?wait afterwards is not cut short). A body
+// that keeps arriving, but slower on average than minRate bytes per second
+// once d has passed, is cut off too: otherwise a byte every d/2 would hold
+// a connection, and an upload's spool and its place among the uploads, for
+// as long as the client likes.
+func bodyIdleTimeout(d time.Duration, minRate int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Body == http.NoBody {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: d}
+		body := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: d, minRate: minRate, start: time.Now()}
 		r.Body = body
 		next.ServeHTTP(w, r)
 		if !body.done {
@@ -88,19 +93,28 @@ func bodyIdleTimeout(d time.Duration, next http.Handler) http.Handler {
 	})
 }
 
-// idleBody is a request body whose reads each get a fresh deadline.
+// idleBody is a request body whose reads each get a fresh deadline, and
+// which fails once it arrives too slowly on average.
 type idleBody struct {
 	io.ReadCloser
-	rc   *http.ResponseController
-	d    time.Duration
-	done bool
+	rc      *http.ResponseController
+	d       time.Duration
+	minRate int64 // bytes per second, counted from start+d
+	start   time.Time
+	n       int64 // bytes read so far
+	done    bool
 }
 
 func (b *idleBody) Read(p []byte) (int, error) {
 	if !b.done {
+		if late := time.Since(b.start) - b.d; late > 0 && b.n < int64(late.Seconds()*float64(b.minRate)) {
+			return 0, fmt.Errorf("the body arrives too slowly: %d bytes in %s, below the minimum of %d bytes/s",
+				b.n, time.Since(b.start).Round(time.Millisecond), b.minRate)
+		}
 		_ = b.rc.SetReadDeadline(time.Now().Add(b.d)) // unsupported writer: no deadline
 	}
 	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
 	if errors.Is(err, io.EOF) && !b.done {
 		b.done = true
 		_ = b.rc.SetReadDeadline(time.Time{})
