@@ -163,6 +163,14 @@ type Runner struct {
 	// record once to check the chunks that name it (checkJob).
 	knownMu sync.Mutex
 	known   map[string]store.Job
+
+	// unreachable is set while the store cannot be reached: the ID of the
+	// job whose chunk found it so ("" otherwise). The fetcher stops
+	// fetching until reading that job's record works again (waitForStore),
+	// so that an outage does not use up the deliveries of the chunks still
+	// queued (see failed).
+	unreachableMu sync.Mutex
+	unreachable   string
 }
 
 // maxKnownJobs bounds Runner.known; it is emptied when full.
@@ -298,6 +306,9 @@ func (r *Runner) fetch(fetchCtx, workCtx context.Context) {
 	defer close(r.fetcherDone)
 	failures := 0
 	for fetchCtx.Err() == nil {
+		if !r.waitForStore(fetchCtx) {
+			return
+		}
 		batch, err := r.cons.Fetch(r.cfg.FetchBatch, jetstream.FetchMaxWait(r.cfg.FetchMaxWait))
 		if err == nil {
 			for msg := range batch.Messages() {
@@ -781,6 +792,71 @@ func (r *Runner) failed(ctx context.Context, msg jetstream.Msg, c *Chunk, err er
 	}
 	log.Warn("jobs: chunk failed; will retry", "err", err)
 	r.nak(msg, delivered)
+	r.checkStore(ctx, c.JobID)
+}
+
+// Store probes: how long one may take, and the delays between them while
+// the fetcher waits for the store (doubling from the first to the last).
+const (
+	storeProbeTimeout  = 2 * time.Second
+	storeProbeFirstGap = 250 * time.Millisecond
+	storeProbeLastGap  = 5 * time.Second
+)
+
+// probeStore reports whether the store answers: reading job jobID's record
+// works, finds none, or is refused (the store answered).
+func (r *Runner) probeStore(ctx context.Context, jobID string) bool {
+	pctx, cancel := context.WithTimeout(ctx, storeProbeTimeout)
+	defer cancel()
+	_, err := r.jobs.GetJob(pctx, jobID)
+	return err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid)
+}
+
+// checkStore probes the store after a chunk of job jobID failed, and when
+// it does not answer, has the fetcher wait for it. Every delivery of a chunk
+// counts towards the consumer's MaxDeliver, after which its items are
+// settled as failed (or, the store still away, kept as a dead letter and
+// its job left short of its total): a worker that went on fetching during
+// an outage would spend the deliveries of every queued chunk on failures
+// that say nothing about the chunk. Chunks already in hand still fail once;
+// the queued ones wait in the stream, their delivery counts unchanged.
+func (r *Runner) checkStore(ctx context.Context, jobID string) {
+	if ctx.Err() != nil || r.probeStore(ctx, jobID) {
+		return
+	}
+	r.unreachableMu.Lock()
+	if r.unreachable == "" {
+		r.unreachable = jobID
+		r.log.Warn("jobs: the store does not answer; fetching paused until it does", "job", jobID)
+	}
+	r.unreachableMu.Unlock()
+}
+
+// waitForStore returns at once while the store is reachable; after
+// checkStore found it unreachable, it probes it at growing intervals until
+// it answers (true) or ctx ends (false).
+func (r *Runner) waitForStore(ctx context.Context) bool {
+	r.unreachableMu.Lock()
+	jobID := r.unreachable
+	r.unreachableMu.Unlock()
+	if jobID == "" {
+		return true
+	}
+	start := time.Now()
+	for gap := storeProbeFirstGap; ; gap = min(2*gap, storeProbeLastGap) {
+		sleepCtx(ctx, gap)
+		if ctx.Err() != nil {
+			return false
+		}
+		if r.probeStore(ctx, jobID) {
+			break
+		}
+	}
+	r.unreachableMu.Lock()
+	r.unreachable = ""
+	r.unreachableMu.Unlock()
+	r.log.Info("jobs: the store answers again; fetching resumed", "paused", time.Since(start).Round(time.Millisecond).String())
+	return true
 }
 
 // settleFailed ends a chunk that decoded but cannot be processed: each of
@@ -820,6 +896,7 @@ func (r *Runner) settleFailed(ctx context.Context, msg jetstream.Msg, c *Chunk, 
 	case recErr != nil:
 		log.Error("jobs: could not record the chunk's items as failed; handing it back", "reason", reason, "err", recErr)
 		r.nak(msg, delivered)
+		r.checkStore(ctx, c.JobID)
 		return
 	case pubErr != nil && !r.finalDelivery(delivered):
 		// A redelivery finds the failures recorded and announces the
