@@ -3,7 +3,10 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -344,4 +347,77 @@ func readFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestClusterGatewayStopsWhileWaiting stops (SIGTERM) a gateway that holds a
+// ?wait request for a job no verifier has taken yet. The request is answered
+// at once with 202 and the job's ID, as when its wait runs out, and the
+// gateway exits promptly; before, the shutdown waited for the request until
+// its own deadline and then cut it off, the client left without the ID of
+// the job it had queued. A new gateway and a verifier then finish the job.
+func TestClusterGatewayStopsWhileWaiting(t *testing.T) {
+	body, exp := mixedJSON(t)
+	cl := startCluster(t, 0)
+	type answerOrErr struct {
+		status int
+		body   []byte
+		err    error
+	}
+	answered := make(chan answerOrErr, 1)
+	go func() {
+		resp, err := cl.c.hc.Post(cl.c.base+"/v1/verify?wait=1m", ctJSON, bytes.NewReader(body))
+		if err != nil {
+			answered <- answerOrErr{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		answered <- answerOrErr{status: resp.StatusCode, body: data, err: err}
+	}()
+	// The job is queued and the request waits for it.
+	time.Sleep(2 * time.Second)
+	select {
+	case a := <-answered:
+		t.Fatalf("answered before the shutdown: %d %s %v", a.status, a.body, a.err)
+	default:
+	}
+	start := time.Now()
+	if err := cl.gateway.stop(t, 40*time.Second); err != nil {
+		t.Errorf("gateway exit: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the gateway took %v to stop", d)
+	}
+	var a answerOrErr
+	select {
+	case a = <-answered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer after the gateway stopped")
+	}
+	if a.err != nil || a.status != http.StatusAccepted {
+		t.Fatalf("answer %d %.300s (err %v), want 202 with the job", a.status, a.body, a.err)
+	}
+	var queued answer
+	if err := json.Unmarshal(a.body, &queued); err != nil || queued.ID == "" || queued.Total != len(exp) {
+		t.Fatalf("answer %s: %v", a.body, err)
+	}
+
+	// The job was queued: a new gateway and a verifier finish it.
+	natsURL, redisURL := procEnv(cl.gateway, "STELE_NATS_URL"), procEnv(cl.gateway, "STELE_REDIS_URL")
+	addr := freeAddr(t)
+	gw := startProc(t, "gateway-2", bin.gateway, []string{"--addr", addr}, "STELE_NATS_URL="+natsURL, "STELE_REDIS_URL="+redisURL)
+	startProc(t, "verifier", bin.verifier, []string{"--nats", natsURL, "--redis", redisURL, "--concurrency", "2"})
+	c := newClient(t, addr)
+	c.waitReady(gw)
+	checkJob(t, c.waitJob(queued.ID, 2*time.Minute), exp)
+}
+
+// procEnv returns the value p was started with for the variable name.
+func procEnv(p *proc, name string) string {
+	for _, kv := range slices.Backward(p.cmd.Env) {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
 }

@@ -378,6 +378,9 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// A shutdown answers the requests waiting for their jobs (?wait) at
+	// once, with their job IDs, instead of waiting for them to time out.
+	srv.RegisterOnShutdown(gw.StopWaiting)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("gateway listening", "addr", ln.Addr().String(), "nats", nc.ConnectedUrlRedacted())

@@ -235,6 +235,7 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 		return nil, fmt.Errorf("embedded: listen: %w", err)
 	}
 	in.srv = newHTTPServer(in.gw.Handler(), cfg.Logger)
+	in.srv.RegisterOnShutdown(in.gw.StopWaiting)
 	go func() { in.served <- in.srv.Serve(in.ln) }()
 	return in, nil
 }

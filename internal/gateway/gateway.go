@@ -225,7 +225,10 @@ type Server struct {
 	sub      *nats.Subscription
 	handler  http.Handler
 
-	closeOnce sync.Once
+	// stopWait is closed by StopWaiting: every ?wait in progress ends.
+	stopWait     chan struct{}
+	stopWaitOnce sync.Once
+	closeOnce    sync.Once
 }
 
 // New checks cfg and returns a server. It subscribes to job completion events
@@ -268,6 +271,7 @@ func New(cfg Config) (*Server, error) {
 		started:  time.Now(),
 		waiters:  newWaiters(),
 		keyDir:   newKeyDirectory(cfg.Store),
+		stopWait: make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -303,9 +307,20 @@ func New(cfg Config) (*Server, error) {
 // Handler returns the HTTP handler with every route and request logging.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close ends the event subscription. It does not close the store or the NATS
-// connection. Calling it again is harmless.
+// StopWaiting ends every ?wait in progress, and makes later ones end at
+// once: each request answers as when its wait runs out (202 with the job, or
+// 200 when it has completed). Call it when a shutdown begins
+// (http.Server.RegisterOnShutdown): a waiting request would otherwise hold
+// the shutdown up to its deadline and then be cut off, its client left
+// without the ID of the job it queued. Calling it again is harmless.
+func (s *Server) StopWaiting() {
+	s.stopWaitOnce.Do(func() { close(s.stopWait) })
+}
+
+// Close ends the event subscription and every ?wait (StopWaiting). It does
+// not close the store or the NATS connection. Calling it again is harmless.
 func (s *Server) Close() error {
+	s.StopWaiting()
 	var err error
 	s.closeOnce.Do(func() {
 		if s.sub != nil {

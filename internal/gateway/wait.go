@@ -109,7 +109,8 @@ func completeResults(job *store.Job, results []store.Result) bool {
 
 // waitJob waits until the job completes, at most d, and returns its latest
 // state (completed or not) and, when the completion event carried them, all
-// its results. wake delivers the completion event's job; the store is read
+// its results. It returns early, as at the deadline, once StopWaiting is
+// called. wake delivers the completion event's job; the store is read
 // only when the event carried none, on poll ticks and at the deadline.
 func (s *Server) waitJob(ctx context.Context, jobID string, wake <-chan *completion, d time.Duration) (store.Job, []store.Result, error) {
 	deadline := time.NewTimer(d)
@@ -127,6 +128,10 @@ func (s *Server) waitJob(ctx context.Context, jobID string, wake <-chan *complet
 			poll = min(2*poll, maxPoll)
 			tick.Reset(poll)
 		case <-deadline.C:
+			job, err := s.getJob(ctx, jobID)
+			return job, nil, err
+		case <-s.stopWait:
+			// Shutting down: answer now, as at the deadline.
 			job, err := s.getJob(ctx, jobID)
 			return job, nil, err
 		case <-ctx.Done():
