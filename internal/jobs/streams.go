@@ -166,12 +166,21 @@ func upsertStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 }
 
 // sameStreamConfig reports whether the stream configuration have already
-// holds every member that want sets.
+// holds every member that want sets. The server reports an unset limit as
+// -1 where the configuration we send leaves it 0: both mean no limit, and
+// taking them for a difference would update the stream at every start-up,
+// an update the server refuses when the disk has less free space than the
+// streams' MaxBytes reserve (the all-in-one could then not restart).
 func sameStreamConfig(have, want jetstream.StreamConfig) bool {
 	return have.Description == want.Description && slices.Equal(have.Subjects, want.Subjects) &&
 		have.Retention == want.Retention && have.Storage == want.Storage && have.Discard == want.Discard &&
-		have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes && have.MaxMsgs == want.MaxMsgs &&
+		have.MaxAge == want.MaxAge && sameLimit(have.MaxBytes, want.MaxBytes) && sameLimit(have.MaxMsgs, want.MaxMsgs) &&
 		have.Duplicates == want.Duplicates && max(have.Replicas, 1) == max(want.Replicas, 1)
+}
+
+// sameLimit compares two stream limits, where 0 and -1 both mean none.
+func sameLimit(have, want int64) bool {
+	return max(have, 0) == max(want, 0)
 }
 
 // ConsumerConfig tunes a worker kind's durable pull consumer. The zero value

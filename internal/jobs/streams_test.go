@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -144,5 +145,46 @@ func TestStreamConfigInvalid(t *testing.T) {
 	}
 	if _, err := jobs.WorkerConsumerConfig("paint", jobs.ConsumerConfig{}); !errors.Is(err, jobs.ErrInvalidOption) {
 		t.Errorf("unknown kind: error = %v, want ErrInvalidOption", err)
+	}
+}
+
+// A second EnsureStreams with the same configuration leaves every stream
+// alone. The server reports an unset MaxMsgs as -1 (STELE_EVENTS and
+// STELE_DEAD set none); taking that for a change updated both streams at
+// every start-up, and a server whose disk has less free space than the
+// streams reserve refuses the update, so a process could not restart.
+func TestEnsureStreamsRepeatedUpdatesNothing(t *testing.T) {
+	url, js := setup(t)
+	ctx := testContext(t)
+	nc, _ := connect(t, url)
+	updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// A change does produce an advisory: the subscription sees updates.
+	if err := jobs.EnsureStreams(ctx, js, jobs.StreamConfig{JobsMaxMsgs: 5000}); err != nil {
+		t.Fatal(err)
+	}
+	sawJobs := false
+	for wait := 5 * time.Second; ; wait = 300 * time.Millisecond {
+		msg, err := updates.NextMsg(wait)
+		if err != nil {
+			break
+		}
+		sawJobs = sawJobs || strings.HasSuffix(msg.Subject, "."+jobs.StreamJobs)
+	}
+	if !sawJobs {
+		t.Fatal("no advisory for a changed STELE_JOBS")
+	}
+	for i := range 2 {
+		if err := jobs.EnsureStreams(ctx, js, jobs.StreamConfig{JobsMaxMsgs: 5000}); err != nil {
+			t.Fatalf("EnsureStreams %d: %v", i, err)
+		}
+	}
+	if msg, err := updates.NextMsg(500 * time.Millisecond); err == nil {
+		t.Errorf("EnsureStreams with an unchanged configuration updated a stream: %s", msg.Subject)
 	}
 }
