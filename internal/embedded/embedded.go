@@ -31,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,20 +94,24 @@ type Config struct {
 
 // Instance is a running all-in-one.
 type Instance struct {
-	log      *slog.Logger
-	lock     *dirLock
-	ns       *server.Server
-	nc       *nats.Conn
-	st       store.Store
-	runner   *jobs.Runner
-	signer   *jobs.Runner
-	gw       *gateway.Server
-	micro    *evaluate.MicroService
-	srv      *http.Server
-	ln       net.Listener
-	served   chan error
-	stopOnce sync.Once
-	stopErr  error
+	log    *slog.Logger
+	lock   *dirLock
+	ns     *server.Server
+	nc     *nats.Conn
+	st     store.Store
+	runner *jobs.Runner
+	signer *jobs.Runner
+	gw     *gateway.Server
+	micro  *evaluate.MicroService
+	srv    *http.Server
+	ln     net.Listener
+	served chan error
+	// watchStop ends the JetStream watcher (watchJetStream), watchDone
+	// is closed when it has returned.
+	watchStop chan struct{}
+	watchDone chan struct{}
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // Start starts an instance and returns once the gateway accepts requests.
@@ -161,11 +166,13 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 		}
 		nopts.DontListen, nopts.Host = false, host
 	}
+	// The server takes nopts for its own; the watcher reloads a copy.
+	reloadOpts := nopts.Clone()
 	in.ns, err = server.NewServer(nopts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: nats server: %w", err)
 	}
-	nlog := &natsLogger{log: cfg.Logger}
+	nlog := &natsLogger{log: cfg.Logger, writeErr: make(chan struct{}, 1)}
 	in.ns.SetLoggerV2(nlog, false, false, false)
 	in.ns.Start()
 	for !in.ns.ReadyForConnections(100 * time.Millisecond) {
@@ -176,6 +183,8 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 			return nil, fmt.Errorf("embedded: nats server not ready: %w", err)
 		}
 	}
+	in.watchStop, in.watchDone = make(chan struct{}), make(chan struct{})
+	go in.watchJetStream(reloadOpts, nlog, jetStreamRetry)
 	in.nc, err = nats.Connect("", nats.InProcessServer(in.ns), nats.Name("stele-embedded"), nats.MaxReconnects(-1))
 	if err != nil {
 		return nil, fmt.Errorf("embedded: nats connect: %w", err)
@@ -361,6 +370,10 @@ func (in *Instance) release(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("signer: %w", err))
 		}
 	}
+	if in.watchStop != nil {
+		close(in.watchStop)
+		<-in.watchDone
+	}
 	if in.nc != nil {
 		in.nc.Close()
 	}
@@ -399,6 +412,9 @@ func portFree(addr string) error {
 // becoming ready.
 type natsLogger struct {
 	log *slog.Logger
+	// writeErr receives a value when JetStream reports that it could not
+	// write to its store (see watchJetStream).
+	writeErr chan struct{}
 
 	mu        sync.Mutex
 	fatalText string
@@ -419,7 +435,22 @@ func (l *natsLogger) Warnf(format string, v ...any) {
 }
 
 func (l *natsLogger) Errorf(format string, v ...any) {
-	l.log.Error("nats: " + fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	l.log.Error("nats: " + msg)
+	if storeWriteFailed(msg) {
+		select {
+		case l.writeErr <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// storeWriteFailed reports whether a NATS server error says that JetStream
+// could not write to its store: a stream that fails a write (a full disk)
+// keeps the error and refuses every later message, and out of resources
+// JetStream disables itself.
+func storeWriteFailed(msg string) bool {
+	return strings.Contains(msg, "critical write error") || strings.Contains(msg, "will be DISABLED")
 }
 
 func (l *natsLogger) Fatalf(format string, v ...any) {
