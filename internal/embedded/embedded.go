@@ -7,6 +7,7 @@
 //	DIR/nats/      JetStream storage (the STELE_JOBS and STELE_EVENTS streams)
 //	DIR/stele.db   the SQLite store (jobs, results, documents, signature cache)
 //	DIR/spool/     NDJSON uploads being counted (emptied at start)
+//	DIR/queueing/  a file per job being queued (settle.go)
 //	DIR/LOCK       held while an instance runs, so two cannot share DIR
 //
 // The gateway also serves the NATS request-reply endpoint stele.evaluate
@@ -110,8 +111,12 @@ type Instance struct {
 	// is closed when it has returned.
 	watchStop chan struct{}
 	watchDone chan struct{}
-	stopOnce  sync.Once
-	stopErr   error
+	// settleStop ends settleInterrupted, settleDone is closed when it has
+	// returned.
+	settleStop context.CancelFunc
+	settleDone chan struct{}
+	stopOnce   sync.Once
+	stopErr    error
 }
 
 // Start starts an instance and returns once the gateway accepts requests.
@@ -198,6 +203,18 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 	if err := jobs.EnsureStreams(ctx, js, streams); err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
+	// Jobs whose queueing a crash interrupted, and the last chunk queued
+	// before this start (see settleInterrupted).
+	queueingDir := filepath.Join(cfg.DataDir, "queueing")
+	interrupted, err := interruptedJobs(queueingDir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: queueing directory: %w", err)
+	}
+	jstr, err := js.Stream(ctx, jobs.StreamJobs)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
+	lastSeq := jstr.CachedInfo().State.LastSeq
 	var storeOpts []sqlitestore.Option
 	if cfg.JobTTL != 0 {
 		storeOpts = append(storeOpts, sqlitestore.WithJobTTL(cfg.JobTTL))
@@ -228,6 +245,7 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 		AdminToken:       cfg.AdminToken,
 		PublisherOptions: cfg.PublisherOptions,
 		SpoolDir:         filepath.Join(cfg.DataDir, "spool"),
+		QueueingDir:      queueingDir,
 		Logger:           cfg.Logger,
 	})
 	if err != nil {
@@ -246,6 +264,15 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 	in.srv = newHTTPServer(in.gw.Handler(), cfg.Logger)
 	in.srv.RegisterOnShutdown(in.gw.StopWaiting)
 	go func() { in.served <- in.srv.Serve(in.ln) }()
+	if len(interrupted) > 0 {
+		cfg.Logger.Warn("settling jobs whose queueing was interrupted by a crash, once the queue has passed them", "jobs", len(interrupted))
+		sctx, cancel := context.WithCancel(context.Background())
+		in.settleStop, in.settleDone = cancel, make(chan struct{})
+		go func() {
+			defer close(in.settleDone)
+			in.settleInterrupted(sctx, js, st, queueingDir, interrupted, lastSeq)
+		}()
+	}
 	return in, nil
 }
 
@@ -369,6 +396,10 @@ func (in *Instance) release(ctx context.Context) error {
 		if err := in.signer.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("signer: %w", err))
 		}
+	}
+	if in.settleStop != nil {
+		in.settleStop()
+		<-in.settleDone
 	}
 	if in.watchStop != nil {
 		close(in.watchStop)

@@ -198,6 +198,13 @@ type Config struct {
 	// SpoolDir holds NDJSON uploads while they are counted (default
 	// os.TempDir()).
 	SpoolDir string
+	// QueueingDir, when set, holds one empty file per job being queued,
+	// named by its ID: created before the job's record, removed once every
+	// item is queued or recorded as failed. A file left there names a job
+	// whose queueing a crash interrupted; the all-in-one settles those
+	// jobs at its next start (it alone publishes to its queue). Empty: no
+	// files (a cluster's gateways, which share the queue).
+	QueueingDir string
 	// Logger receives request and error logs (default slog.Default()).
 	Logger *slog.Logger
 	// Evaluate serves POST /v1/evaluate and the audit routes; when nil, New
@@ -214,6 +221,7 @@ type Server struct {
 	lim      Limits
 	admin    adminGate
 	spoolDir string
+	queueing string        // Config.QueueingDir
 	uploads  chan struct{} // one token per NDJSON upload in progress (Limits.MaxUploads)
 	log      *slog.Logger
 	started  time.Time
@@ -267,6 +275,7 @@ func New(cfg Config) (*Server, error) {
 		uploads:  make(chan struct{}, lim.MaxUploads),
 		admin:    newAdminGate(cfg.AdminToken),
 		spoolDir: cfg.SpoolDir,
+		queueing: cfg.QueueingDir,
 		log:      cfg.Logger,
 		started:  time.Now(),
 		waiters:  newWaiters(),

@@ -10,6 +10,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -208,21 +210,33 @@ func (s *Server) queue(reqCtx context.Context, spec jobs.Job, total int, feed fu
 		// Fail before creating a job that could not be queued.
 		return job, s.unavailable(reqCtx, fmt.Errorf("queue job %s: NATS %s", jobID, s.nc.Status()))
 	}
+	mark, err := s.markQueueing(jobID)
+	if err != nil {
+		return job, err
+	}
 	if err := s.store.CreateJob(ctx, job); err != nil {
+		mark(true)
 		return job, s.unavailable(reqCtx, fmt.Errorf("create job %s: %w", jobID, err))
 	}
 	if err := feed(ctx, cw); err != nil {
 		cw.Abort()
-		return job, s.unqueued(reqCtx, job, cw.Queued(), fmt.Errorf("queue job %s: %w", jobID, err))
+		settled, err := s.unqueued(reqCtx, job, cw.Queued(), fmt.Errorf("queue job %s: %w", jobID, err))
+		mark(settled)
+		return job, err
 	}
 	stats, err := cw.Close(ctx)
 	if err != nil {
-		return job, s.unqueued(reqCtx, job, cw.Queued(), fmt.Errorf("queue job %s: %w", jobID, err))
+		settled, err := s.unqueued(reqCtx, job, cw.Queued(), fmt.Errorf("queue job %s: %w", jobID, err))
+		mark(settled)
+		return job, err
 	}
 	if stats.Items != total {
 		err := fmt.Errorf("queue job %s: published %d items of %d: %w", jobID, stats.Items, total, ErrInternal)
-		return job, s.unqueued(reqCtx, job, min(stats.Items, total), err)
+		settled, err := s.unqueued(reqCtx, job, min(stats.Items, total), err)
+		mark(settled)
+		return job, err
 	}
+	mark(true)
 	s.log.DebugContext(reqCtx, "job queued", "job", jobID, "kind", spec.Kind, "items", stats.Items, "chunks", stats.Chunks,
 		"staged", stats.Staged, "duration", time.Since(start))
 	job.Status = store.StatusQueued
@@ -235,7 +249,10 @@ func (s *Server) queue(reqCtx context.Context, spec jobs.Job, total int, feed fu
 // the items that did reach the queue instead of waiting for the others
 // forever, and the error returned names the job. A failed item that was
 // queued after all keeps whichever result is recorded first.
-func (s *Server) unqueued(reqCtx context.Context, job store.Job, queued int, err error) error {
+//
+// settled reports whether every item is now queued or recorded: when it is
+// false, the job will not complete unless someone records the rest.
+func (s *Server) unqueued(reqCtx context.Context, job store.Job, queued int, err error) (settled bool, _ error) {
 	s.log.ErrorContext(reqCtx, "queueing failed part-way", "job", job.ID, "queued", queued, "total", job.Total, "err", err)
 	var apiErr *Error
 	msg := queueFailure(err)
@@ -247,7 +264,7 @@ func (s *Server) unqueued(reqCtx context.Context, job store.Job, queued int, err
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), unqueuedTimeout)
 	defer cancel()
 	reason := "not queued: " + msg
-	settled := true
+	settled = true
 	for lo := queued; lo < job.Total; lo += unqueuedBatch {
 		hi := min(lo+unqueuedBatch, job.Total)
 		results := make([]store.Result, 0, hi-lo)
@@ -288,7 +305,34 @@ func (s *Server) unqueued(reqCtx context.Context, job store.Job, queued int, err
 	case queued > 0:
 		msg = fmt.Sprintf("%s (items 0 to %d of job %s were queued; the other %d are recorded as failed)", msg, queued-1, job.ID, job.Total-queued)
 	}
-	return &Error{Err: apiErr.Err, Field: apiErr.Field, Message: msg, JobID: job.ID}
+	return settled, &Error{Err: apiErr.Err, Field: apiErr.Field, Message: msg, JobID: job.ID}
+}
+
+// markQueueing creates the QueueingDir file of jobID and returns the
+// function that removes it once the job's queueing has settled (done
+// true); with done false the file stays, for the next start to settle the
+// job. Without a QueueingDir both do nothing.
+func (s *Server) markQueueing(jobID string) (func(done bool), error) {
+	if s.queueing == "" {
+		return func(bool) {}, nil
+	}
+	path := filepath.Join(s.queueing, jobID)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		err = f.Close()
+	}
+	if err != nil {
+		s.log.Error("marking a job as being queued failed", "job", jobID, "err", err)
+		return nil, &Error{Err: ErrUnavailable, Message: msgNotQueued}
+	}
+	return func(done bool) {
+		if !done {
+			return
+		}
+		if err := os.Remove(path); err != nil {
+			s.log.Warn("removing the mark of a queued job failed", "job", jobID, "err", err)
+		}
+	}, nil
 }
 
 // unqueuedTimeout bounds recording the unqueued items of a job as failed.

@@ -283,3 +283,55 @@ func (s *Store) Results(ctx context.Context, jobID string, offset, limit int) ([
 	}
 	return out, store.NextOffset(offset, limit, total), nil
 }
+
+// MissingResults returns the indices of job jobID's items that have no
+// result yet, in order (ErrNotFound for an unknown or expired job). The
+// all-in-one uses it to settle a job whose queueing a crash interrupted.
+func (s *Store) MissingResults(ctx context.Context, jobID string) ([]int, error) {
+	if err := store.CheckID("job", jobID); err != nil {
+		return nil, fmt.Errorf("sqlitestore: missing results: %w", err)
+	}
+	var missing []int
+	err := func() error {
+		tx, err := s.r.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		var total int
+		err = tx.QueryRowContext(ctx, `SELECT total FROM jobs WHERE id = ? AND expires_at > ?`, jobID, s.nowNano()).Scan(&total)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT idx FROM results WHERE job_id = ? ORDER BY idx`, jobID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		next := 0
+		for rows.Next() {
+			var idx int
+			if err := rows.Scan(&idx); err != nil {
+				return err
+			}
+			for ; next < idx && next < total; next++ {
+				missing = append(missing, next)
+			}
+			next = max(next, idx+1)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for ; next < total; next++ {
+			missing = append(missing, next)
+		}
+		return nil
+	}()
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: missing results of job %s: %w", jobID, err)
+	}
+	return missing, nil
+}
