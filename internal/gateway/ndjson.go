@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/stele-go/stele/internal/jobs"
@@ -109,7 +110,7 @@ const roomWanted = 8 << 20
 func (s *Server) spool(body io.Reader) (*os.File, int, error) {
 	f, err := os.CreateTemp(s.spoolDir, "stele-upload-*.ndjson")
 	if err != nil {
-		return nil, 0, fmt.Errorf("spool upload: %w", err)
+		return nil, 0, s.spoolFailed(err)
 	}
 	buf := make([]byte, spoolBuffer)
 	total := 0
@@ -122,7 +123,7 @@ func (s *Server) spool(body io.Reader) (*os.File, int, error) {
 		}
 		if n > 0 {
 			if _, err := f.Write(buf[:n]); err != nil {
-				return f, 0, fmt.Errorf("spool upload: %w", err)
+				return f, 0, s.spoolFailed(err)
 			}
 		}
 		if rerr == io.EOF {
@@ -140,6 +141,18 @@ func (s *Server) spool(body io.Reader) (*os.File, int, error) {
 		total++
 	}
 	return f, total, nil
+}
+
+// spoolFailed is the error of an upload that could not be spooled: a full
+// disk is the client's 503 saying so (the upload can be retried once there
+// is room, or sent in smaller parts), anything else an internal error.
+func (s *Server) spoolFailed(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		s.log.Error("spooling an upload failed: no disk space", "dir", s.spoolDir, "err", err)
+		return &Error{Err: ErrUnavailable, Field: "body",
+			Message: "no disk space left to spool the upload; retry later or send it in smaller parts"}
+	}
+	return fmt.Errorf("spool upload: %w", err)
 }
 
 // itemAdder is what feedLines needs of a *jobs.ChunkWriter. Lines are
