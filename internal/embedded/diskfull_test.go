@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,5 +189,41 @@ func TestDiskFullRecovers(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
+	}
+}
+
+// TestDiskTooSmallForStreams: on a disk with less free space than the
+// streams reserve, the start fails with JetStream's reason and what to do
+// about it, instead of a bare "insufficient storage resources available".
+func TestDiskTooSmallForStreams(t *testing.T) {
+	mnt := mountSmall(t, "20m")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	in, err := embedded.Start(ctx, embedded.Config{
+		DataDir: filepath.Join(mnt, "data"),
+		Addr:    "127.0.0.1:0",
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err == nil {
+		in.Shutdown(context.Background())
+		t.Fatal("Start succeeded with streams larger than the disk")
+	}
+	for _, want := range []string{"insufficient storage", "free disk space", "--jobs-max-bytes", "2304 MiB"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	// Smaller streams fit.
+	in, err = embedded.Start(ctx, embedded.Config{
+		DataDir: filepath.Join(mnt, "data"),
+		Addr:    "127.0.0.1:0",
+		Streams: jobs.StreamConfig{JobsMaxBytes: 4 << 20, EventsMaxBytes: 2 << 20, DeadMaxBytes: 2 << 20},
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatalf("Start with small streams: %v", err)
+	}
+	if err := in.Shutdown(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

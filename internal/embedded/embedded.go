@@ -201,7 +201,7 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 	streams := cfg.Streams
 	streams.Replicas = 1
 	if err := jobs.EnsureStreams(ctx, js, streams); err != nil {
-		return nil, fmt.Errorf("embedded: %w", err)
+		return nil, fmt.Errorf("embedded: %w", explainStorage(err, streams, nopts.StoreDir))
 	}
 	// Jobs whose queueing a crash interrupted, and the last chunk queued
 	// before this start (see settleInterrupted).
@@ -426,6 +426,29 @@ func (in *Instance) release(ctx context.Context) error {
 		return fmt.Errorf("embedded: shutdown: %w", err)
 	}
 	return nil
+}
+
+// jsInsufficientResources is JetStream's error code for a stream whose
+// limits do not fit in the storage it has.
+const jsInsufficientResources jetstream.ErrorCode = 10047
+
+// explainStorage adds to JetStream's "insufficient storage resources" what
+// it means for the all-in-one: JetStream reserves every stream's MaxBytes
+// on disk and takes at most 75% of the free space of its directory, so a
+// disk with less free space than that refuses the streams.
+func explainStorage(err error, streams jobs.StreamConfig, dir string) error {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != jsInsufficientResources {
+		return err
+	}
+	var total int64
+	for _, f := range []func(jobs.StreamConfig) (jetstream.StreamConfig, error){jobs.JobsStreamConfig, jobs.EventsStreamConfig, jobs.DeadStreamConfig} {
+		if sc, cerr := f(streams); cerr == nil {
+			total += max(sc.MaxBytes, 0)
+		}
+	}
+	return fmt.Errorf("%w: the streams reserve %d MiB on disk and JetStream uses at most 75%% of the free space where %s lies; free disk space there, or make the work queue smaller (--jobs-max-bytes)",
+		err, total>>20, dir)
 }
 
 // portFree reports whether addr can be listened on now.
