@@ -118,6 +118,25 @@ func (rr *requestReader) arr(name string) []any {
 	return a
 }
 
+// only fails on the first member of the object that is not one of names:
+// a misspelt member ("expires" for "expiresAt") must not sign a covenant
+// without what it meant, as the HTTP API refuses it too.
+func (rr *requestReader) only(names ...string) {
+	for _, m := range rr.o.Members() {
+		known := false
+		for _, n := range names {
+			if m.Key == n {
+				known = true
+				break
+			}
+		}
+		if !known {
+			rr.fail(truncate(m.Key, 64), "unknown member (known: %s)", strings.Join(names, ", "))
+			return
+		}
+	}
+}
+
 // instant checks that the string member name is a date-time and returns it
 // and its instant.
 func (rr *requestReader) instant(name string) (string, time.Time) {
@@ -151,8 +170,10 @@ func jsonType(v any) string {
 }
 
 // parseSignRequest decodes a SignRequest strictly: members are matched
-// exactly, unknown members are ignored, and a member of the wrong type or
-// form fails with invalid_request naming it. Size and nesting are limited.
+// exactly, and an unknown member (of the request, issuer or beneficiary)
+// or a member of the wrong type or form fails with invalid_request naming
+// it. Size and nesting are limited. A countersign request ignores the
+// members of a build request (see SignRequest).
 func parseSignRequest(raw []byte) (signRequest, error) {
 	var r signRequest
 	v, err := canon.ParseLimits(raw, canon.Limits{MaxBytes: maxSignRequestBytes, MaxDepth: maxSignRequestDepth})
@@ -164,6 +185,8 @@ func parseSignRequest(raw []byte) (signRequest, error) {
 		return r, signErr(SignErrInvalidRequest, "sign request is not a JSON object")
 	}
 	rr := &requestReader{o: o}
+	rr.only("keyId", "issuer", "beneficiary", "constraints", "expiresAt", "activatesAt", "metadata",
+		"obligations", "parentId", "relation", "nonce", "createdAt", "countersign", "role", "timestamp")
 	r.keyID = rr.str("keyId")
 	if rr.err == nil {
 		if r.keyID == "" {
@@ -185,6 +208,7 @@ func parseSignRequest(raw []byte) (signRequest, error) {
 
 	if iss := rr.obj("issuer"); iss != nil {
 		ir := &requestReader{o: iss, pre: "issuer."}
+		ir.only("id", "name", "publicKey")
 		r.issuerID = ir.str("id")
 		r.issuerName = ir.str("name")
 		// The issuer's key is the keyring's; a request may repeat it
@@ -196,6 +220,7 @@ func parseSignRequest(raw []byte) (signRequest, error) {
 	}
 	if ben := rr.obj("beneficiary"); ben != nil {
 		br := &requestReader{o: ben, pre: "beneficiary."}
+		br.only("id", "publicKey", "name")
 		r.beneficiaryID = br.str("id")
 		r.beneficiaryName = br.str("name")
 		pk := br.str("publicKey")

@@ -13,6 +13,10 @@ import "encoding/json"
 // gateway always fills them in; a producer publishing on NATS directly may
 // leave them out, and the signer then derives both from the job ID, the item
 // index and the message's stream timestamp, which redelivery does not change.
+//
+// Members are matched exactly; a member not listed here (in the request, its
+// issuer or its beneficiary) fails the item with invalid_request naming it,
+// as the HTTP API refuses it, rather than signing a covenant without it.
 type SignRequest struct {
 	KeyID string `json:"keyId"`
 	// Issuer is the issuer party's id (and optional name); its publicKey
