@@ -241,6 +241,9 @@ func mixedJob(t testing.TB, st store.Store) ([]jobs.Item, []expectation, time.Ti
 		{jobs.Item{Ref: "no-nonce", Document: withoutMember(t, docs[0].JSON, "nonce")}, expectation{Error: "malformed document: Missing or invalid required field: nonce"}},
 		{jobs.Item{Ref: "line-9", Error: "line 9: invalid JSON"}, expectation{Error: "line 9: invalid JSON"}},
 		{jobs.Item{Ref: "nothing"}, expectation{Error: "item has no document"}},
+		// Named two ways (a producer on NATS; the gateway refuses it).
+		{jobs.Item{Ref: "both", Document: compact(t, docs[0].JSON), DocumentID: ref.ID()}, expectation{Error: "item has more than one of document, documentId and blob"}},
+		{jobs.Item{Ref: "id-and-blob", DocumentID: ref.ID(), Blob: strings.Repeat("cd", 32)}, expectation{Error: "item has more than one of document, documentId and blob"}},
 	}
 	for _, e := range extra {
 		items = append(items, e.item)

@@ -67,7 +67,9 @@ const MaxJobIDLen = 128
 // Item is one unit of work inside a chunk. A verify item carries exactly one
 // of: the document inline (Document, raw JSON), a reference to a stored
 // document (DocumentID, fetched from the store), a staged document too large
-// to inline (Blob), or an Error recorded by the producer.
+// to inline (Blob), or an Error recorded by the producer. An item with
+// more than one of Document, DocumentID and Blob fails (Error wins over
+// them all); one with none fails with "item has no document".
 type Item struct {
 	Index int    `json:"index"`
 	Ref   string `json:"ref,omitempty"`

@@ -25,7 +25,24 @@ const (
 	errMsgNotFound       = "document not found"
 	errMsgStagedNotFound = "staged document not found"
 	errMsgStagedCorrupt  = "staged document does not match its hash"
+	errMsgAmbiguous      = "item has more than one of document, documentId and blob; give exactly one"
 )
+
+// ambiguous reports whether it names its document more than one way, which
+// the schema (Item) forbids: which one was meant is unknown.
+func ambiguous(it *Item) bool {
+	n := 0
+	if it.Document != nil {
+		n++
+	}
+	if it.DocumentID != "" {
+		n++
+	}
+	if it.Blob != "" {
+		n++
+	}
+	return n > 1
+}
 
 // VerifyConfig configures a VerifyHandler.
 type VerifyConfig struct {
@@ -154,7 +171,7 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		it := &c.Items[i]
 		results[i] = store.Result{Index: it.Index, Ref: it.Ref}
 		switch {
-		case it.Error != "":
+		case it.Error != "", ambiguous(it):
 		case it.Document != nil:
 		case it.Blob != "":
 			if h.blobs != nil {
@@ -213,6 +230,9 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		switch {
 		case it.Error != "":
 			res.Error = it.Error
+			continue
+		case ambiguous(it):
+			res.Error = errMsgAmbiguous
 			continue
 		case it.Document != nil:
 			raw, keep[i] = it.Document, true
