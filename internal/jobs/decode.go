@@ -31,6 +31,43 @@ const maxNesting = 10000
 
 var errSyntax = errors.New("invalid JSON")
 
+// pathError names where in a chunk a value did not decode
+// ("items[3].index"), so that whoever reads the dead letter's reason knows
+// which member to fix.
+type pathError struct {
+	path string
+	err  error
+}
+
+func (e *pathError) Error() string { return e.path + ": " + e.err.Error() }
+func (e *pathError) Unwrap() error { return e.err }
+
+// within prefixes err's path with seg (a member name, ".name" or "[i]").
+func within(seg string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *pathError
+	if errors.As(err, &pe) {
+		return &pathError{path: seg + pe.path, err: pe.err}
+	}
+	return &pathError{path: seg, err: err}
+}
+
+// memberSeg is a member name as a path segment: quoted unless it is a
+// plain name, cut to 64 bytes.
+func memberSeg(name []byte) string {
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return strconv.Quote(truncate(string(name), 64))
+		}
+	}
+	if len(name) == 0 {
+		return `""`
+	}
+	return truncate(string(name), 64)
+}
+
 type decoder struct {
 	data  []byte
 	i     int
@@ -384,31 +421,10 @@ func decodeChunkJSON(data []byte, c *Chunk) error {
 		return d.fail("expected an object")
 	}
 	err := d.object(func(name []byte) error {
-		switch string(name) {
-		case "v":
-			return d.integer(&c.V)
-		case "jobId":
-			return d.str(&c.JobID)
-		case "kind":
-			k := string(c.Kind)
-			if err := d.str(&k); err != nil {
-				return err
-			}
-			c.Kind = store.JobKind(k)
-			return nil
-		case "chunk":
-			return d.integer(&c.Chunk)
-		case "total":
-			return d.integer(&c.Total)
-		case "at":
-			return d.str(&c.At)
-		case "chain":
-			return d.boolean(&c.Chain)
-		case "items":
-			return d.items(&c.Items)
+		if err := d.chunkMember(c, name); err != nil {
+			return within(memberSeg(name), err)
 		}
-		_, err := d.skip()
-		return err
+		return nil
 	})
 	if err != nil {
 		return err
@@ -417,6 +433,35 @@ func decodeChunkJSON(data []byte, c *Chunk) error {
 		return d.fail("trailing data")
 	}
 	return nil
+}
+
+// chunkMember decodes the value of the chunk's member name.
+func (d *decoder) chunkMember(c *Chunk, name []byte) error {
+	switch string(name) {
+	case "v":
+		return d.integer(&c.V)
+	case "jobId":
+		return d.str(&c.JobID)
+	case "kind":
+		k := string(c.Kind)
+		if err := d.str(&k); err != nil {
+			return err
+		}
+		c.Kind = store.JobKind(k)
+		return nil
+	case "chunk":
+		return d.integer(&c.Chunk)
+	case "total":
+		return d.integer(&c.Total)
+	case "at":
+		return d.str(&c.At)
+	case "chain":
+		return d.boolean(&c.Chain)
+	case "items":
+		return d.items(&c.Items)
+	}
+	_, err := d.skip()
+	return err
 }
 
 func (d *decoder) items(dst *[]Item) error {
@@ -434,14 +479,19 @@ func (d *decoder) items(dst *[]Item) error {
 		switch d.peek() {
 		case 'n':
 			if err := d.literal("null"); err != nil {
-				return err
+				return within("["+itoa(len(items))+"]", err)
 			}
 		case '{':
-			if err := d.object(func(name []byte) error { return d.itemMember(&it, name) }); err != nil {
-				return err
+			if err := d.object(func(name []byte) error {
+				if err := d.itemMember(&it, name); err != nil {
+					return within("."+memberSeg(name), err)
+				}
+				return nil
+			}); err != nil {
+				return within("["+itoa(len(items))+"]", err)
 			}
 		default:
-			return d.fail("expected an item object")
+			return within("["+itoa(len(items))+"]", d.fail("expected an item object"))
 		}
 		items = append(items, it)
 		return nil

@@ -3,6 +3,8 @@ package jobs
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -202,6 +204,26 @@ func duplicateNames(data []byte) bool {
 		}
 		if n := len(stack); n > 0 && stack[n-1].obj {
 			stack[n-1].inKey = true
+		}
+	}
+}
+
+// TestDecodeChunkNamesTheMember: a chunk whose member has the wrong type is
+// refused with the member's path in the error (it is the dead letter's
+// reason, all a producer on NATS gets), not only a byte offset.
+func TestDecodeChunkNamesTheMember(t *testing.T) {
+	for _, c := range []struct{ data, path string }{
+		{`{"v":1,"jobId":"j","kind":"verify","at":5,"items":[]}`, ": at: "},
+		{`{"v":1,"jobId":"j","kind":"verify","total":"3","items":[]}`, ": total: "},
+		{`{"v":"1","jobId":"j","kind":"verify","items":[]}`, ": v: "},
+		{`{"v":1,"jobId":"j","kind":"verify","items":[{"index":0},{"index":"1"}]}`, ": items[1].index: "},
+		{`{"v":1,"jobId":"j","kind":"verify","items":[{"index":0,"ref":7}]}`, ": items[0].ref: "},
+		{`{"v":1,"jobId":"j","kind":"verify","items":[{"index":0},3]}`, ": items[1]: "},
+		{`{"v":1,"jobId":"j","kind":"verify","items":[],"x y":[}`, `: "x y": `},
+	} {
+		_, err := DecodeChunk([]byte(c.data))
+		if err == nil || !errors.Is(err, ErrBadMessage) || !strings.Contains(err.Error(), c.path) {
+			t.Errorf("%s: %v, want a bad message naming %q", c.data, err, c.path)
 		}
 	}
 }
