@@ -175,7 +175,8 @@ func (m *MicroService) Stop() error {
 // that any number of processes can serve it. A request is the JSON of a
 // Request (as POST /v1/evaluate takes it); the reply is the Decision JSON,
 // or for a failure a micro error (headers Nats-Service-Error-Code "400",
-// "404" or "500" and Nats-Service-Error) with an ErrorBody as payload.
+// "404", "413", "500" or "503", and Nats-Service-Error, the message prefixed
+// with the field it names) with an ErrorBody as payload.
 // Requests are evaluated concurrently, at most MicroConcurrency at once.
 func RegisterMicro(nc *nats.Conn, svc *Service) (*MicroService, error) {
 	if nc == nil || svc == nil {
@@ -265,6 +266,12 @@ func (s *Service) answerMicro(ctx context.Context, data []byte) (reply *nats.Msg
 		s.logger.Error("stele.evaluate failed", slog.Any("err", err))
 	}
 	body, _ = json.Marshal(ErrorBody{Error: detail})
+	// The header is all a generic micro client shows ("is required" alone
+	// says nothing): it names the field the body names.
+	text := detail.Message
+	if detail.Field != "" && detail.Field != "body" {
+		text = detail.Field + ": " + text
+	}
 	return &nats.Msg{Data: body, Header: nats.Header{
-		micro.ErrorHeader: []string{detail.Message}, micro.ErrorCodeHeader: []string{status}}}, status, detail.Message
+		micro.ErrorHeader: []string{text}, micro.ErrorCodeHeader: []string{status}}}, status, text
 }

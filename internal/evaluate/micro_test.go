@@ -99,8 +99,13 @@ func TestMicro(t *testing.T) {
 		if err := json.Unmarshal(msg.Data, &eb); err != nil {
 			t.Fatalf("%s: error body %q: %v", c.body, msg.Data, err)
 		}
+		// The header, all a generic micro client shows, names the field too.
+		wantHeader := eb.Error.Message
+		if c.field != "body" {
+			wantHeader = c.field + ": " + eb.Error.Message
+		}
 		if got := msg.Header.Get(micro.ErrorCodeHeader); got != c.code || eb.Error.Code != c.errCode || eb.Error.Field != c.field ||
-			msg.Header.Get(micro.ErrorHeader) == "" {
+			eb.Error.Message == "" || msg.Header.Get(micro.ErrorHeader) != wantHeader {
 			t.Errorf("%s: code %q header %q body %+v; want %s %s %q", c.body, got, msg.Header.Get(micro.ErrorHeader), eb, c.code, c.errCode, c.field)
 		}
 	}
