@@ -16,7 +16,13 @@
 // store as the gateway does, so every chunk carries the job's item count in
 // "total": the first worker that finds no record creates it from the chunk
 // (kind and total), then records the results. The Nats-Msg-Id
-// <jobID>.<chunk> makes a re-published chunk a duplicate.
+// <jobID>.<chunk> makes a re-published chunk a duplicate. The completion
+// event carries the results only for a small job sent in one chunk, as here;
+// for a larger one they are read over HTTP (GET /v1/jobs/{id}/results).
+//
+// It uses this module's internal packages for the message types, so it
+// builds only inside this repository; another program writes the same JSON
+// (README.md, "Over NATS").
 //
 // Run it against the all-in-one, letting NATS clients in on a free port:
 //

@@ -21,7 +21,22 @@
 // Chunks and events are JSON objects with a version member "v". This code
 // writes [SchemaVersion] and reads any version from 1 to SchemaVersion; a
 // newer message is handed back to the stream (negative acknowledgement with a
-// delay) for a newer worker, anything undecodable is terminated as poison.
+// delay) for a newer worker, anything undecodable is terminated as poison
+// (kept in STELE_DEAD with a reason naming the member at fault; no event).
+//
+// # Producers on NATS alone
+//
+// A producer that talks only to NATS sets Chunk.Total on every chunk (the
+// first worker creates the job from it), numbers the items 0 to Total-1,
+// each once over the whole job, and picks a job ID no other job used
+// within the job TTL. It learns of the job on StreamEvents: one
+// [EventJobCompleted] and one [EventDocumentInvalid] per invalid document,
+// at least once, in no particular order across chunks (a completion may come
+// before another chunk's invalid-document events). Valid and failed items
+// have no event; the completion event carries every result only for a small
+// job recorded in one go (see [Event]), and otherwise the results are read
+// from the store, over HTTP with GET /v1/jobs/{id}/results. README.md ("Over
+// NATS") has the JSON.
 package jobs
 
 import (
