@@ -235,9 +235,7 @@ func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
 	base := "http://" + in.Addr()
 	log.Info("all-in-one ready", "addr", in.Addr(), "data", cfg.dataDir)
 	fmt.Fprintf(os.Stdout, "Stele all-in-one listening on %s (data in %s)\n", base, cfg.dataDir)
-	if u := in.NATSURL(); u != "" {
-		fmt.Fprintf(os.Stdout, "NATS clients (jobs on stele.jobs.verify|sign, requests on stele.evaluate): %s\n", u)
-	}
+	printNATSAccess(os.Stdout, in.NATSURL())
 	if path, err := embedded.WriteExample(cfg.dataDir); err != nil {
 		log.Warn("could not write the example request", "err", err)
 	} else {
@@ -260,6 +258,17 @@ func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
 	sctx2, cancel2 := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel2()
 	return in.Shutdown(sctx2)
+}
+
+// printNATSAccess says how NATS clients reach the all-in-one (url, from
+// --nats-listen), or how to let them in when they cannot.
+func printNATSAccess(w io.Writer, url string) {
+	if url != "" {
+		fmt.Fprintf(w, "NATS clients (jobs on stele.jobs.verify|sign, requests on stele.evaluate): %s\n", url)
+		return
+	}
+	fmt.Fprintf(w, "NATS clients cannot connect: restart with --nats-listen 127.0.0.1:PORT (make run NATS_LISTEN=…) "+
+		"to submit jobs on stele.jobs.verify|sign and call stele.evaluate over NATS (see examples/nats)\n")
 }
 
 // printSignExample writes a sign request for the first active key, if any,

@@ -107,3 +107,18 @@ func TestWarnOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintNATSAccess: the all-in-one tells NATS integrations where to
+// connect, or, without --nats-listen, that they cannot and how to fix it.
+func TestPrintNATSAccess(t *testing.T) {
+	var b strings.Builder
+	printNATSAccess(&b, "nats://127.0.0.1:4223")
+	if !strings.Contains(b.String(), "nats://127.0.0.1:4223") {
+		t.Errorf("with a listener: %q", b.String())
+	}
+	b.Reset()
+	printNATSAccess(&b, "")
+	if !strings.Contains(b.String(), "--nats-listen") {
+		t.Errorf("without a listener: %q, want it to name --nats-listen", b.String())
+	}
+}
