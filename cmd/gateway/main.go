@@ -53,6 +53,7 @@ import (
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/keyring"
 	"github.com/stele-go/stele/internal/redisstore"
+	"github.com/stele-go/stele/internal/worker"
 )
 
 // config is the parsed command line.
@@ -338,7 +339,7 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
 	)
 	if err != nil {
-		return fmt.Errorf("nats %s: %w", cfg.natsURL, err)
+		return fmt.Errorf("nats %s: %w", worker.RedactURL(cfg.natsURL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

@@ -149,7 +149,7 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 	}()
 	defer func() { stopAdvertising(); <-advDone }()
 
-	log.Info("signer started", "nats", conn.NC.ConnectedUrl(), "concurrency", cfg.Runner.Concurrency,
+	log.Info("signer started", "nats", conn.NC.ConnectedUrlRedacted(), "concurrency", cfg.Runner.Concurrency,
 		"fetch_batch", cfg.Runner.FetchBatch, "keys", cfg.keys)
 	if err := r.Run(ctx); err != nil {
 		return fmt.Errorf("runner: %w", err)

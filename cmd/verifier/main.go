@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	log.Info("verifier started", "nats", conn.NC.ConnectedUrl(), "concurrency", cfg.Runner.Concurrency,
+	log.Info("verifier started", "nats", conn.NC.ConnectedUrlRedacted(), "concurrency", cfg.Runner.Concurrency,
 		"fetch_batch", cfg.Runner.FetchBatch)
 	if err := r.Run(ctx); err != nil {
 		return fmt.Errorf("runner: %w", err)

@@ -234,3 +234,59 @@ func corpusDoc(t *testing.T, name string) []byte {
 	t.Fatalf("reference corpus document %s not found", name)
 	return nil
 }
+
+// TestRunKeepsNATSCredentialsOutOfLogs: the user and password of the NATS
+// URL appear neither in the start-up log nor in the error of a failed
+// connection.
+func TestRunKeepsNATSCredentialsOutOfLogs(t *testing.T) {
+	const secret = "s3cret-pw"
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
+		StoreDir: t.TempDir(), NoLog: true, NoSigs: true, Username: "stele", Password: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	addr := srv.Addr().(*net.TCPAddr)
+	natsURL := fmt.Sprintf("nats://stele:%s@127.0.0.1:%d", secret, addr.Port)
+	redisURL := redistest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var logs syncbuf.Buffer
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(runCtx, []string{"-nats", natsURL, "-redis", redisURL, "-redis-prefix", redistest.KeyPrefix(t),
+			"-fetch-wait", "200ms"}, envOf(nil), &logs)
+	}()
+	for !strings.Contains(logs.String(), `"msg":"verifier started"`) {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned: %v\n%s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Errorf("the NATS password is in the logs:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), fmt.Sprintf(`"nats":"nats://stele:xxxxx@127.0.0.1:%d"`, addr.Port)) {
+		t.Errorf("the start-up log does not name the (redacted) NATS server:\n%s", logs.String())
+	}
+
+	var logs2 bytes.Buffer
+	err = run(ctx, []string{"-nats", fmt.Sprintf("nats://stele:%s@127.0.0.1:1", secret), "-connect-wait", "300ms"}, envOf(nil), &logs2)
+	if err == nil || strings.Contains(err.Error(), secret) || strings.Contains(logs2.String(), secret) {
+		t.Errorf("connection failure: error %v, logs %s: want an error without the password", err, logs2.String())
+	}
+	if err != nil && !strings.Contains(err.Error(), "connect to NATS at nats://***@127.0.0.1:1") {
+		t.Errorf("connection failure: error %v, want the redacted URL named", err)
+	}
+}

@@ -283,7 +283,7 @@ func Connect(ctx context.Context, c *Config, log *slog.Logger) (*Conn, jetstream
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrl()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	}
 	if c.NATSCreds != "" {
 		natsOpts = append(natsOpts, nats.UserCredentials(c.NATSCreds))
@@ -295,7 +295,7 @@ func Connect(ctx context.Context, c *Config, log *slog.Logger) (*Conn, jetstream
 		return err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", c.NATSURL, err)
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", RedactURL(c.NATSURL), err)
 	}
 	if conn.JS, err = jetstream.New(conn.NC); err != nil {
 		conn.Close()
@@ -370,12 +370,33 @@ func Retry(ctx context.Context, wait time.Duration, log *slog.Logger, what strin
 	}
 }
 
-// RedactURL hides a password in a URL for error messages.
+// RedactURL hides the credentials (user, password or token) of a URL, or of
+// each URL of a comma-separated list such as --nats takes, for logs and
+// error messages.
 func RedactURL(raw string) string {
-	at := strings.LastIndex(raw, "@")
+	if strings.Contains(raw, ",") {
+		parts := strings.Split(raw, ",")
+		for i, p := range parts {
+			parts[i] = redactOne(p)
+		}
+		return strings.Join(parts, ",")
+	}
+	return redactOne(raw)
+}
+
+func redactOne(raw string) string {
 	scheme := strings.Index(raw, "://")
-	if at < 0 || scheme < 0 || at < scheme {
+	if scheme < 0 {
 		return raw
 	}
-	return raw[:scheme+3] + "***" + raw[at:]
+	rest := raw[scheme+3:]
+	// The credentials end at the last '@' before the path, query or fragment.
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		rest = rest[:end]
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return raw
+	}
+	return raw[:scheme+3] + "***" + raw[scheme+3+at:]
 }

@@ -20,6 +20,12 @@ func TestRedactURL(t *testing.T) {
 		"redis://user:pw@host":        "redis://***@host",
 		"redis://host:6379":           "redis://host:6379",
 		"host@example":                "host@example",
+		// Every URL of a list, and a token alone, are hidden; an '@' in
+		// the path or query is not taken for credentials.
+		"nats://a:pw1@n1:4222,nats://b:pw2@n2:4222": "nats://***@n1:4222,nats://***@n2:4222",
+		"nats://tok@n1:4222,nats://n2:4222":         "nats://***@n1:4222,nats://n2:4222",
+		"redis://:p@ss@host:6379/0":                 "redis://***@host:6379/0",
+		"redis://host:6379/0?client_name=a@b":       "redis://host:6379/0?client_name=a@b",
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
