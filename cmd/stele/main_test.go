@@ -173,3 +173,23 @@ func TestLoadtestUsage(t *testing.T) {
 		t.Fatalf("non-loopback gateway: code %d stderr %q", code, stderr)
 	}
 }
+
+// TestLoadtestJSONToStdout: with --json -, standard output is the JSON
+// report and nothing else, so that a script can decode it.
+func TestLoadtestJSONToStdout(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "", "loadtest", "-phases", "inproc", "-n", "20", "-size", "512",
+		"-inproc-time", "0s", "-inproc-sample", "20", "-cache", t.TempDir(), "-json", "-")
+	if code != exitOK {
+		t.Fatalf("code %d stderr %s", code, stderr)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, stdout)
+	}
+	if _, ok := rep["inproc"]; !ok {
+		t.Errorf("report lacks the inproc phase: %s", stdout)
+	}
+	if !strings.Contains(stderr, "in-process") {
+		t.Errorf("the table should go to stderr: %q", stderr)
+	}
+}

@@ -124,7 +124,7 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&pids, "pids", "", "comma-separated PIDs whose RSS is sampled (e.g. gateway and verifiers)")
 	fs.DurationVar(&c.Interval, "sample-interval", 100*time.Millisecond, "RSS sampling interval")
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Minute, "time limit of one submission")
-	fs.StringVar(&c.JSONPath, "json", "", "also write the report as JSON to this file (- for stdout)")
+	fs.StringVar(&c.JSONPath, "json", "", "also write the report as JSON to this file (- for stdout alone, the table then going to stderr)")
 	fs.IntVar(&c.SignN, "sign-n", 20_000, "covenants signed through the pipeline in the sign phase")
 	fs.IntVar(&c.SignBatch, "sign-batch", 10_000, "items per POST /v1/sign request (at most the gateway's -max-items)")
 	fs.StringVar(&c.SignKey, "sign-key", "", "key ID the sign and evaluate phases sign with (default: the first usable key of GET /v1/keys)")
@@ -283,8 +283,9 @@ type Bar struct {
 }
 
 // Run runs the load tool with command-line arguments args (without the
-// program name), printing the report to stdout. It returns an error wrapping
-// ErrUsage for bad arguments.
+// program name), printing the report to stdout (with -json -, the JSON
+// report alone; the table then goes to stderr). It returns an error
+// wrapping ErrUsage for bad arguments.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseArgs(args, stderr)
 	if err != nil {
@@ -432,7 +433,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	stopSampling()
 	rep.Memory = sampler.report()
 	rep.Bars = bars(rep)
-	writeTable(stdout, rep)
+	// With -json -, standard output carries the JSON report alone (a script
+	// parses it), and the table goes to standard error with the progress.
+	table := stdout
+	if cfg.JSONPath == "-" {
+		table = stderr
+	}
+	writeTable(table, rep)
 	if cfg.JSONPath != "" {
 		data, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
