@@ -26,6 +26,9 @@
 //
 // SIGINT or SIGTERM shuts down gracefully: requests in flight are finished
 // (and, embedded, the verifier drains).
+//
+// Exit status: 0 after a graceful shutdown, 1 when the gateway fails, 2 on
+// bad configuration (flags, STELE_* variables, or the all-in-one's keys).
 package main
 
 import (
@@ -196,7 +199,14 @@ func main() {
 		go serveDebug(cfg.debugAddr, log)
 	}
 	if cfg.embedded {
-		err = runEmbedded(ctx, cfg, log)
+		// Unreadable, unsafe or malformed keys are a configuration
+		// mistake, as they are for the signer: exit status 2.
+		ring, kerr := keyring.LoadAll(cfg.keysDir, os.Environ())
+		if kerr != nil {
+			fmt.Fprintf(os.Stderr, "gateway: keys: %v\nrun gateway -h for the flags\n", kerr)
+			os.Exit(2)
+		}
+		err = runEmbedded(ctx, cfg, ring, log)
 	} else {
 		err = runCluster(ctx, cfg, log)
 	}
@@ -206,12 +216,8 @@ func main() {
 	}
 }
 
-// runEmbedded runs the all-in-one until ctx ends.
-func runEmbedded(ctx context.Context, cfg config, log *slog.Logger) error {
-	ring, err := keyring.LoadAll(cfg.keysDir, os.Environ())
-	if err != nil {
-		return fmt.Errorf("keys: %w", err)
-	}
+// runEmbedded runs the all-in-one, signing with ring, until ctx ends.
+func runEmbedded(ctx context.Context, cfg config, ring *keyring.Keyring, log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(ctx, cfg.startupTimeout)
 	defer cancel()
 	in, err := embedded.Start(sctx, embedded.Config{
