@@ -17,6 +17,10 @@ import (
 	"github.com/stele-go/stele/internal/worker"
 )
 
+// maxDeadList is the most dead letters one list shows (jobs.ListDeadLetters'
+// bound).
+const maxDeadList = 10_000
+
 // runDead lists and replays the dead letters of a cluster's STELE_DEAD
 // stream: the chunks no worker could finish.
 func runDead(ctx context.Context, e *env, args []string) int {
@@ -51,12 +55,19 @@ func runDead(ctx context.Context, e *env, args []string) int {
 		for _, a := range rest {
 			n, err := strconv.ParseUint(a, 10, 64)
 			if err != nil || n == 0 {
-				return fail(e, cmd, exitUsage, "", "replay: %q is not a sequence number", a)
+				hint := "the sequences are those `stele dead list` shows"
+				if strings.HasPrefix(a, "-") {
+					hint = "flags go before the sequences: stele dead replay [--nats URL] SEQ..."
+				}
+				return fail(e, cmd, exitUsage, hint, "replay: %q is not a sequence number", a)
 			}
 			seqs = append(seqs, n)
 		}
 	} else if len(rest) > 0 {
 		return fail(e, cmd, exitUsage, "flags go before any other argument", "list: unexpected argument %q", rest[0])
+	} else if *limit < 1 || *limit > maxDeadList {
+		// Checked before connecting: a bad flag is not a connection problem.
+		return fail(e, cmd, exitUsage, "", "list: --limit %d: want 1 to %d", *limit, maxDeadList)
 	}
 	opts := []nats.Option{nats.Name("stele dead"), nats.Timeout(5 * time.Second)}
 	if *creds != "" {

@@ -81,3 +81,19 @@ func TestDeadListAndReplay(t *testing.T) {
 		t.Errorf("no server: %d %q", code, errOut)
 	}
 }
+
+// TestDeadUsageBeforeConnecting: a bad --limit is reported as such (exit 2)
+// without trying NATS, and a flag after the sequences of replay gets a hint
+// about the order.
+func TestDeadUsageBeforeConnecting(t *testing.T) {
+	for _, limit := range []string{"0", "10001", "-3"} {
+		code, _, errOut := runCLI(t, "", "dead", "list", "--nats", "nats://127.0.0.1:1", "--limit", limit)
+		if code != exitUsage || !strings.Contains(errOut, "--limit "+limit) || strings.Contains(errOut, "connect") {
+			t.Errorf("--limit %s: code %d stderr %q, want a usage error about --limit and no connection attempt", limit, code, errOut)
+		}
+	}
+	code, _, errOut := runCLI(t, "", "dead", "replay", "5", "--nats", "nats://127.0.0.1:1")
+	if code != exitUsage || !strings.Contains(errOut, "flags go before the sequences") {
+		t.Errorf("replay SEQ --nats: code %d stderr %q, want the hint about flag order", code, errOut)
+	}
+}
