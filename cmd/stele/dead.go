@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -88,7 +89,7 @@ func runDead(ctx context.Context, e *env, args []string) int {
 	if seqs != nil {
 		for _, seq := range seqs {
 			if err := jobs.ReplayDeadLetter(ctx, js, seq); err != nil {
-				return fail(e, cmd, exitInvalid, "", "%v", err)
+				return fail(e, cmd, exitInvalid, noStreamHint(err, *url), "%v", err)
 			}
 			fmt.Fprintf(e.stdout, "replayed %d\n", seq)
 		}
@@ -96,7 +97,7 @@ func runDead(ctx context.Context, e *env, args []string) int {
 	}
 	list, err := jobs.ListDeadLetters(ctx, js, *limit)
 	if err != nil {
-		return fail(e, cmd, exitUsage, "", "%v", err)
+		return fail(e, cmd, exitUsage, noStreamHint(err, *url), "%v", err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -121,6 +122,16 @@ func runDead(ctx context.Context, e *env, args []string) int {
 		return fail(e, cmd, exitUsage, "", "%v", err)
 	}
 	return exitOK
+}
+
+// noStreamHint explains a missing STELE_DEAD stream: the server is not the
+// cluster's, or no Stele process has started against it yet.
+func noStreamHint(err error, url string) string {
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return ""
+	}
+	return fmt.Sprintf("%s has no %s stream: is it the cluster's NATS server? (a gateway, verifier or signer creates the streams when it starts)",
+		worker.RedactURL(url), jobs.StreamDead)
 }
 
 // envOr returns the environment variable name, or def when it is unset or

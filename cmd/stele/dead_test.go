@@ -97,3 +97,17 @@ func TestDeadUsageBeforeConnecting(t *testing.T) {
 		t.Errorf("replay SEQ --nats: code %d stderr %q, want the hint about flag order", code, errOut)
 	}
 }
+
+// TestDeadWithoutStreams: against a NATS server no Stele process has used,
+// list and replay say that the STELE_DEAD stream is missing and why.
+func TestDeadWithoutStreams(t *testing.T) {
+	url := natstest.StartServer(t, natstest.Options{}).ClientURL()
+	code, _, errOut := runCLI(t, "", "dead", "--nats", url, "list")
+	if code != exitUsage || !strings.Contains(errOut, "has no STELE_DEAD stream") {
+		t.Errorf("list: code %d stderr %q, want the missing stream explained", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "", "dead", "--nats", url, "replay", "1")
+	if code != exitInvalid || !strings.Contains(errOut, "has no STELE_DEAD stream") {
+		t.Errorf("replay: code %d stderr %q, want the missing stream explained", code, errOut)
+	}
+}
