@@ -170,11 +170,59 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.concurrency < 0 || c.chunkItems < 1 || c.replicas < 1 || c.jobTTL <= 0 {
 		return c, errors.New("--concurrency, --chunk-items, --stream-replicas and --job-ttl must be positive")
 	}
+	if err := checkValues(fs, c); err != nil {
+		return c, err
+	}
 	c.streams.Replicas = c.replicas
 	if _, err := jobs.JobsStreamConfig(c.streams); err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// checkValues refuses, before anything starts, values that the gateway or
+// the all-in-one would otherwise refuse only once running (exit status 1,
+// with a message that named no flag).
+func checkValues(fs *flag.FlagSet, c config) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil {
+			return
+		}
+		switch f.Name {
+		case "max-items", "max-body-bytes", "max-stream-items", "max-stream-bytes", "max-wait",
+			"body-idle-timeout", "body-min-rate", "max-uploads", "write-idle-timeout":
+			if strings.HasPrefix(f.Value.String(), "-") {
+				err = fmt.Errorf("--%s %s (%s): must not be negative (0: the default, %s)", f.Name, f.Value, envName(f.Name), f.DefValue)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case c.concurrency > 4096:
+		return fmt.Errorf("--concurrency %d: want 0 (two per CPU) to 4096", c.concurrency)
+	case c.chunkItems > 100_000:
+		return fmt.Errorf("--chunk-items %d: want 1 to 100000", c.chunkItems)
+	case c.jobTTL < time.Millisecond:
+		return fmt.Errorf("--job-ttl %v: want at least 1ms", c.jobTTL)
+	case c.startupTimeout <= 0 || c.shutdownTimeout <= 0:
+		return errors.New("--startup-timeout and --shutdown-timeout must be positive")
+	}
+	for _, a := range []struct{ flag, addr string }{{"addr", c.addr}, {"debug-addr", c.debugAddr}, {"nats-listen", c.natsListen}} {
+		if a.addr == "" && a.flag != "addr" {
+			continue
+		}
+		_, port, perr := net.SplitHostPort(a.addr)
+		if perr == nil {
+			_, perr = net.LookupPort("tcp", port)
+		}
+		if perr != nil {
+			return fmt.Errorf("--%s %q: want HOST:PORT, e.g. 127.0.0.1:8080 (%v)", a.flag, a.addr, perr)
+		}
+	}
+	return nil
 }
 
 func main() {

@@ -52,6 +52,20 @@ func TestParseConfigErrors(t *testing.T) {
 		{[]string{"--spool-dir", "/nonexistent/spool"}, nil, "--spool-dir"},
 		{[]string{"--spool-dir", "/tmp", "--embedded"}, nil, "all-in-one spools"},
 		{nil, map[string]string{"STELE_SPOOL_DIR": "/dev/null"}, "not a directory"},
+		// Refused before start-up, naming the flag (the gateway once
+		// started and then failed with "invalid config: negative limit").
+		{[]string{"--max-items", "-1"}, nil, "--max-items -1 (STELE_MAX_ITEMS): must not be negative"},
+		{nil, map[string]string{"STELE_MAX_WAIT": "-5s"}, "--max-wait -5s (STELE_MAX_WAIT)"},
+		{[]string{"--body-min-rate", "-1"}, nil, "--body-min-rate"},
+		{[]string{"--max-uploads", "-2"}, nil, "--max-uploads"},
+		{[]string{"--concurrency", "5000"}, nil, "--concurrency 5000"},
+		{[]string{"--chunk-items", "100001"}, nil, "--chunk-items 100001"},
+		{[]string{"--job-ttl", "1ns"}, nil, "--job-ttl"},
+		{[]string{"--shutdown-timeout", "-1s"}, nil, "--shutdown-timeout"},
+		{[]string{"--addr", "nonsense"}, nil, `--addr "nonsense"`},
+		{[]string{"--addr", "127.0.0.1:99999"}, nil, `--addr "127.0.0.1:99999"`},
+		{[]string{"--embedded", "--nats-listen", "4222"}, nil, "--nats-listen"},
+		{[]string{"--debug-addr", "localhost"}, nil, "--debug-addr"},
 	}
 	for _, c := range cases {
 		_, err := parseConfig(c.args, func(k string) string { return c.env[k] }, io.Discard)
