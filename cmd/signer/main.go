@@ -15,9 +15,9 @@
 //
 // Configuration comes from flags, or from the STELE_* environment variable
 // named in each flag's help; a flag given on the command line wins. A key
-// file that group or others may read is refused. STELE_KEYS_RETIRED lists
-// rotated-out key IDs (or mark one with a <keyID>.retired file next to its
-// key): they sign nothing new, and what they signed keeps verifying. SIGTERM
+// or marker file that group or others may read is refused. STELE_KEYS_RETIRED
+// lists rotated-out key IDs (or mark one with an empty <keyID>.retired file,
+// mode 0600, next to its key): they sign nothing new, and what they signed keeps verifying. SIGTERM
 // or SIGINT drains the worker: it stops fetching, finishes and acknowledges
 // the chunks in hand, and exits.
 //

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -404,5 +405,33 @@ func TestAdvertise(t *testing.T) {
 	d.got = nil
 	if err := empty.Advertise(context.Background(), d, now); err != nil || d.got != nil {
 		t.Fatalf("empty keyring advertised %v (%v)", d.got, err)
+	}
+}
+
+// TestReadmeRetireCommand runs the README's command that retires a key, as
+// an operator pastes it (default umask 022), and loads the directory: the
+// marker it makes must be one the keyring accepts.
+func TestReadmeRetireCommand(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("`([^`]*keys/issuer-1\\.retired)`").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README shows no command creating keys/issuer-1.retired")
+	}
+	dir := keyDir(t, map[string]string{"issuer-1.key": seedHex(1)})
+	parent := filepath.Dir(dir)
+	cmd := exec.Command("sh", "-c", "umask 022 && "+string(m[1]))
+	cmd.Dir = parent
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", m[1], err, out)
+	}
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatalf("after the README's %q: %v", m[1], err)
+	}
+	if k, ok := r.Get("issuer-1"); !ok || !k.Retired {
+		t.Errorf("issuer-1 after %q: %+v, want it retired", m[1], k)
 	}
 }
