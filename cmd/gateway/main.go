@@ -126,8 +126,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text (default text with --embedded)")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve net/http/pprof on this address (keep it private, e.g. 127.0.0.1:6060)")
-	fs.StringVar(&c.adminToken, "admin-token", "", "token the operator routes (sign, countersign, revocations, audit trim) require as Authorization: Bearer; prefer STELE_ADMIN_TOKEN (a flag shows in the process list); empty: those routes are open")
+	fs.StringVar(&c.adminToken, "admin-token", "", "token the operator routes (sign, countersign, revocations, audit trim) require as Authorization: Bearer; empty: those routes are open; prefer the variable to the flag, which shows in the process list")
 	fs.StringVar(&c.spoolDir, "spool-dir", "", "directory NDJSON uploads are spooled to while they are counted (default the system's temporary directory; a volume apart from JetStream's store keeps their writes apart); the all-in-one spools under --data")
+	// -h names every flag's variable, as the workers' help does.
+	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (" + envName(f.Name) + ")" })
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: gateway [flags]\n\nEvery flag can also be set with the STELE_* variable in its help; a flag on the command line wins.\n\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"flag"
 	"io"
 	"log/slog"
 	"strings"
@@ -134,5 +136,19 @@ func TestPrintNATSAccess(t *testing.T) {
 	printNATSAccess(&b, "")
 	if !strings.Contains(b.String(), "--nats-listen") {
 		t.Errorf("without a listener: %q, want it to name --nats-listen", b.String())
+	}
+}
+
+// TestHelpNamesVariables: -h names the STELE_* variable of every flag,
+// including those that are not the mechanical STELE_<FLAG>.
+func TestHelpNamesVariables(t *testing.T) {
+	var out bytes.Buffer
+	if _, err := parseConfig([]string{"-h"}, func(string) string { return "" }, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, want := range []string{"STELE_NATS_URL", "STELE_REDIS_URL", "STELE_KEYS_DIR", "STELE_ADMIN_TOKEN", "STELE_ADDR", "STELE_MAX_WAIT", "STELE_EMBEDDED"} {
+		if !strings.Contains(out.String(), "("+want+")") {
+			t.Errorf("help lacks %s:\n%s", want, out.String())
+		}
 	}
 }
