@@ -159,6 +159,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if set["keys"] && !c.embedded {
 		return c, errors.New("--keys needs --embedded: in a cluster the signer processes hold the keys, never the gateway")
 	}
+	// The all-in-one's own flags would be ignored by a cluster gateway (a
+	// shared environment may still set their variables).
+	for _, name := range []string{"data", "nats-listen", "concurrency"} {
+		if set[name] && !c.embedded {
+			return c, fmt.Errorf("--%s needs --embedded: it configures the all-in-one, and a cluster gateway would ignore it", name)
+		}
+	}
 	if c.spoolDir != "" {
 		if c.embedded {
 			return c, errors.New("--spool-dir is for a cluster gateway: the all-in-one spools uploads under --data")
