@@ -282,7 +282,7 @@ func Connect(ctx context.Context, c *Config, log *slog.Logger) (*Conn, jetstream
 		nats.Name(c.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.DisconnectErrHandler(LogDisconnect(log)),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	}
 	if c.NATSCreds != "" {
@@ -324,6 +324,19 @@ func Connect(ctx context.Context, c *Config, log *slog.Logger) (*Conn, jetstream
 		return nil, nil, err
 	}
 	return conn, cons, nil
+}
+
+// LogDisconnect returns a NATS disconnect handler that warns of a lost
+// connection. A nil error is the process's own Close or Drain at shutdown,
+// not a fault: it is logged at debug level only.
+func LogDisconnect(log *slog.Logger) nats.ConnErrHandler {
+	return func(_ *nats.Conn, err error) {
+		if err == nil {
+			log.Debug("nats connection closed")
+			return
+		}
+		log.Warn("nats disconnected", "err", err)
+	}
 }
 
 // Backoff of the start-up connection attempts.

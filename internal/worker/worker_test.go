@@ -145,3 +145,18 @@ func TestStoppedDuringStartUp(t *testing.T) {
 		t.Errorf("usage error: %d %q, want 2 and a hint", code, msg)
 	}
 }
+
+// TestLogDisconnect: a lost connection is a warning; the process closing its
+// own connection at shutdown (a nil error) is not.
+func TestLogDisconnect(t *testing.T) {
+	var buf bytes.Buffer
+	h := LogDisconnect(slog.New(slog.NewTextHandler(&buf, nil)))
+	h(nil, nil)
+	if buf.Len() != 0 {
+		t.Errorf("a clean close logged %q at info level or above", buf.String())
+	}
+	h(nil, errors.New("read tcp: connection reset by peer"))
+	if !strings.Contains(buf.String(), "level=WARN") || !strings.Contains(buf.String(), "connection reset") {
+		t.Errorf("a lost connection logged %q, want a warning with the error", buf.String())
+	}
+}
