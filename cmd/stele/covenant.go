@@ -318,8 +318,8 @@ func verifyLine(in verifyInput, r covenant.Result) *canon.Object {
 	return o
 }
 
-// expandInputs replaces each directory by the *.json files directly in it,
-// sorted by name.
+// expandInputs replaces each directory by the *.json files directly in it
+// (links to files included), sorted by name.
 func expandInputs(args []string) ([]string, error) {
 	var out []string
 	for _, a := range args {
@@ -341,8 +341,20 @@ func expandInputs(args []string) ([]string, error) {
 		}
 		var names []string
 		for _, ent := range entries {
-			if ent.Type().IsRegular() && strings.HasSuffix(ent.Name(), ".json") {
-				names = append(names, filepath.Join(a, ent.Name()))
+			if !strings.HasSuffix(ent.Name(), ".json") {
+				continue
+			}
+			p := filepath.Join(a, ent.Name())
+			switch {
+			case ent.Type().IsRegular():
+				names = append(names, p)
+			case ent.Type()&fs.ModeSymlink != 0:
+				// A link to a file counts (mounted configuration is often
+				// links); a dangling one is kept so that reading it fails
+				// loudly instead of the document being skipped.
+				if st, err := os.Stat(p); err != nil || st.Mode().IsRegular() {
+					names = append(names, p)
+				}
 			}
 		}
 		if len(names) == 0 {

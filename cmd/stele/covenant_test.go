@@ -171,3 +171,52 @@ func TestBuildVerifyCountersignCanon(t *testing.T) {
 		t.Errorf("unreadable file: code %d", code)
 	}
 }
+
+// TestVerifyDirectoryFollowsLinks: in a directory, links to covenant files
+// (as mounted configuration often is) are verified, not skipped, and a
+// dangling link is an error rather than a silently missing document.
+func TestVerifyDirectoryFollowsLinks(t *testing.T) {
+	src, at, want := corpusManifest(t)
+	var valid, invalid string
+	for _, name := range []string{"0.json", "1.json", "2.json", "3.json", "4.json", "5.json", "6.json", "7.json", "8.json", "9.json"} {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := covenant.Parse(b)
+		if err != nil {
+			continue
+		}
+		if want[doc.ID()] && valid == "" {
+			valid = name
+		} else if !want[doc.ID()] && invalid == "" {
+			invalid = name
+		}
+	}
+	if valid == "" || invalid == "" {
+		t.Fatal("no valid and invalid corpus documents among the first ten")
+	}
+	dir := t.TempDir()
+	abs, err := filepath.Abs(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(abs, valid), filepath.Join(dir, "a.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(abs, invalid), filepath.Join(dir, "b.json")); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "", "verify", "--at", at, dir)
+	if code != exitInvalid || !strings.Contains(stdout, "ok      "+filepath.Join(dir, "a.json")) ||
+		!strings.Contains(stdout, "INVALID "+filepath.Join(dir, "b.json")) {
+		t.Errorf("linked documents: code %d stdout %q stderr %q, want a.json ok and b.json invalid", code, stdout, stderr)
+	}
+	if err := os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, "c.json")); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(t, "", "verify", "--at", at, dir)
+	if code != exitUsage || !strings.Contains(stderr, "c.json") {
+		t.Errorf("dangling link: code %d stderr %q, want exit 2 naming c.json", code, stderr)
+	}
+}
