@@ -206,17 +206,7 @@ func TestRunWaitsForLateNATS(t *testing.T) {
 	}
 	srv.Start()
 	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	for !strings.Contains(logs.String(), `"msg":"verifier started"`) {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned: %v\n%s", err, logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	stopOnceStarted(t, &logs, done, stop)
 }
 
 // corpusDoc reads a reference-corpus document from ../shared/vectors (from
@@ -263,17 +253,7 @@ func TestRunKeepsNATSCredentialsOutOfLogs(t *testing.T) {
 		done <- run(runCtx, []string{"-nats", natsURL, "-redis", redisURL, "-redis-prefix", redistest.KeyPrefix(t),
 			"-fetch-wait", "200ms"}, envOf(nil), &logs)
 	}()
-	for !strings.Contains(logs.String(), `"msg":"verifier started"`) {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned: %v\n%s", err, logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	stopOnceStarted(t, &logs, done, stop)
 	if strings.Contains(logs.String(), secret) {
 		t.Errorf("the NATS password is in the logs:\n%s", logs.String())
 	}
@@ -288,5 +268,23 @@ func TestRunKeepsNATSCredentialsOutOfLogs(t *testing.T) {
 	}
 	if err != nil && !strings.Contains(err.Error(), "connect to NATS at nats://***@127.0.0.1:1") {
 		t.Errorf("connection failure: error %v, want the redacted URL named", err)
+	}
+}
+
+// stopOnceStarted waits until the verifier run whose result done carries
+// has logged its start, then stops it and fails the test unless run returns
+// nil.
+func stopOnceStarted(t *testing.T, logs *syncbuf.Buffer, done <-chan error, stop func()) {
+	t.Helper()
+	for !strings.Contains(logs.String(), `"msg":"verifier started"`) {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned: %v\n%s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
 	}
 }

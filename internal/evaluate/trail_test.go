@@ -138,13 +138,7 @@ func testTrailPages(t *testing.T, trailHashPage, trailEntryPage int) {
 		go func() {
 			defer wg.Done()
 			for k := w; k < n; k += 16 {
-				_, err := st.AppendAudit(ctx, doc.ID(), func(prev audit.Head) (audit.Entry, error) {
-					e := audit.Entry{Index: prev.Len, Timestamp: "2025-01-01T00:00:00.000Z", Action: "read",
-						Resource: fmt.Sprintf("/r/%d", k), Result: audit.Result{Permitted: true, Reason: "ok"},
-						Outcome: audit.Executed, PreviousHash: prev.Hash}
-					return e.Seal(), nil
-				})
-				if err != nil {
+				if err := appendEntry(ctx, st, doc.ID(), k); err != nil {
 					errs <- err
 					return
 				}
@@ -276,13 +270,7 @@ func TestExportDuringTrim(t *testing.T) {
 	svc := newService(t, st, nil)
 	const n = 2500
 	for k := range n {
-		_, err := st.AppendAudit(ctx, doc.ID(), func(prev audit.Head) (audit.Entry, error) {
-			e := audit.Entry{Index: prev.Len, Timestamp: "2025-01-01T00:00:00.000Z", Action: "read",
-				Resource: fmt.Sprintf("/r/%d", k), Result: audit.Result{Permitted: true, Reason: "ok"},
-				Outcome: audit.Executed, PreviousHash: prev.Hash}
-			return e.Seal(), nil
-		})
-		if err != nil {
+		if err := appendEntry(ctx, st, doc.ID(), k); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -318,4 +306,16 @@ func TestExportDuringTrim(t *testing.T) {
 	if len(got) != n-1500 || got[0] != 1500 || got[len(got)-1] != n-1 {
 		t.Errorf("export after the trim: %d entries from %d, want %d from 1500", len(got), got[0], n-1500)
 	}
+}
+
+// appendEntry appends to covenant id's trail in st an entry permitting a
+// read of /r/k.
+func appendEntry(ctx context.Context, st store.AuditLog, id string, k int) error {
+	_, err := st.AppendAudit(ctx, id, func(prev audit.Head) (audit.Entry, error) {
+		e := audit.Entry{Index: prev.Len, Timestamp: "2025-01-01T00:00:00.000Z", Action: "read",
+			Resource: fmt.Sprintf("/r/%d", k), Result: audit.Result{Permitted: true, Reason: "ok"},
+			Outcome: audit.Executed, PreviousHash: prev.Hash}
+		return e.Seal(), nil
+	})
+	return err
 }
