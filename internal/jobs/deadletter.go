@@ -105,9 +105,51 @@ type deadLetter struct {
 }
 
 // publishDeadLetter copies d to STELE_DEAD and waits for the stream's
-// acknowledgement. Publishing the same chunk again within the duplicate
-// window is dropped by the stream.
-func publishDeadLetter(ctx context.Context, js jetstream.JetStream, d deadLetter) error {
+// acknowledgement, then announces it (announceDeadLetter; a failure to
+// announce is logged, not returned: the copy is what keeps the chunk).
+// Publishing the same chunk again within the duplicate window is dropped by
+// the stream.
+func (r *Runner) publishDeadLetter(ctx context.Context, d deadLetter) error {
+	ack, err := publishDeadLetter(ctx, r.js, d)
+	if err != nil {
+		return err
+	}
+	if err := announceDeadLetter(ctx, r.js, d, ack.Sequence); err != nil {
+		r.log.Warn("jobs: could not announce a dead letter on the job's events", "subject", d.subject, "seq", d.seq, "err", err)
+	}
+	return nil
+}
+
+// announceDeadLetter publishes the [EventChunkDead] of d, kept in STELE_DEAD
+// at deadSeq, when its chunk names a valid job ID, read as far as the chunk
+// decodes (nothing when it names none). The chunk's number is given when
+// the whole chunk decodes.
+func announceDeadLetter(ctx context.Context, js jetstream.JetStream, d deadLetter, deadSeq uint64) error {
+	var c Chunk
+	derr := decodeChunkJSON(d.data, &c)
+	if !ValidJobID(c.JobID) {
+		return nil // nobody to tell: the chunk names no job
+	}
+	dead := &DeadChunk{Subject: d.subject, Reason: truncate(d.reason, 1000), DeadSequence: deadSeq}
+	if derr == nil {
+		n := c.Chunk
+		dead.Chunk = &n
+	}
+	data, err := json.Marshal(Event{V: SchemaVersion, Type: EventChunkDead, JobID: c.JobID, Dead: dead})
+	if err != nil {
+		return fmt.Errorf("encode dead-chunk event: %w", err)
+	}
+	_, err = js.PublishMsg(ctx, &nats.Msg{Subject: DeadEventSubject(c.JobID), Data: data},
+		jetstream.WithExpectStream(StreamEvents), jetstream.WithMsgID("dead."+strconv.FormatUint(deadSeq, 10)))
+	if err != nil {
+		return fmt.Errorf("publish dead-chunk event of job %s: %w", c.JobID, err)
+	}
+	return nil
+}
+
+// publishDeadLetter copies d to STELE_DEAD and waits for the stream's
+// acknowledgement.
+func publishDeadLetter(ctx context.Context, js jetstream.JetStream, d deadLetter) (*jetstream.PubAck, error) {
 	h := nats.Header{}
 	h.Set(HeaderDeadReason, truncate(d.reason, 1000))
 	h.Set(HeaderDeadSubject, d.subject)
@@ -127,10 +169,11 @@ func publishDeadLetter(ctx context.Context, js jetstream.JetStream, d deadLetter
 	if d.seq > 0 {
 		opts = append(opts, jetstream.WithMsgID("dead."+strconv.FormatUint(d.seq, 10)))
 	}
-	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: DeadSubject(d.subject), Data: data, Header: h}, opts...); err != nil {
-		return fmt.Errorf("publish dead letter of %s #%d: %w", d.subject, d.seq, err)
+	ack, err := js.PublishMsg(ctx, &nats.Msg{Subject: DeadSubject(d.subject), Data: data, Header: h}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("publish dead letter of %s #%d: %w", d.subject, d.seq, err)
 	}
-	return nil
+	return ack, nil
 }
 
 // deadLetterOf describes msg, delivered as a chunk, for publishDeadLetter.
@@ -262,7 +305,7 @@ func (r *Runner) giveUp(ctx context.Context, adv maxDeliveriesAdvisory) error {
 		}
 	}
 	d := deadLetter{subject: raw.Subject, data: raw.Data, header: raw.Header, seq: adv.StreamSeq, deliveries: adv.Deliveries, reason: reason.Error()}
-	if err := publishDeadLetter(ctx, r.js, d); err != nil {
+	if err := r.publishDeadLetter(ctx, d); err != nil {
 		return err
 	}
 	if err := stream.DeleteMsg(ctx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {

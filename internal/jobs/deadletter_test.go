@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
@@ -61,6 +62,58 @@ func TestPoisonedChunkIsKept(t *testing.T) {
 		t.Errorf("dead letter %q, headers %v", raw.Data, raw.Header)
 	}
 	jobsQueueEmpty(t, p.js)
+
+	// The job the chunk names hears of it on its events.
+	ev := deadEvent(t, p.js, "x")
+	if ev.Type != jobs.EventChunkDead || ev.JobID != "x" || ev.Dead == nil || ev.Dead.DeadSequence != raw.Sequence ||
+		ev.Dead.Subject != jobs.SubjectVerify || !strings.Contains(ev.Dead.Reason, "bad message") || ev.Dead.Chunk != nil {
+		t.Errorf("dead-chunk event %+v (dead %+v), want chunk.dead for job x at dead sequence %d", ev, ev.Dead, raw.Sequence)
+	}
+
+	// A decoded chunk that cannot be processed (a total no job can have)
+	// names its chunk; one that names no job has no event.
+	bad := `{"v":1,"jobId":"y","kind":"verify","chunk":3,"total":0,"items":[{"index":0,"document":{}}]}`
+	if _, err := p.js.Publish(ctx, jobs.SubjectVerify, []byte(bad)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.js.Publish(ctx, jobs.SubjectVerify, []byte(`{"v":1,"kind":"verify"`)); err != nil {
+		t.Fatal(err)
+	}
+	if ev := deadEvent(t, p.js, "y"); ev.Dead == nil || ev.Dead.Chunk == nil || *ev.Dead.Chunk != 3 {
+		t.Errorf("dead-chunk event of job y: %+v, want chunk 3", ev.Dead)
+	}
+	jobsQueueEmpty(t, p.js)
+	s, err := p.js.Stream(ctx, jobs.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 2 {
+		t.Errorf("STELE_EVENTS holds %d events, want the two dead-chunk events", info.State.Msgs)
+	}
+}
+
+// deadEvent waits for the first dead-chunk event of job jobID.
+func deadEvent(t *testing.T, js jetstream.JetStream, jobID string) jobs.Event {
+	t.Helper()
+	ctx := testContext(t)
+	s, err := js.Stream(ctx, jobs.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw *jetstream.RawStreamMsg
+	waitFor(t, func() bool {
+		raw, err = s.GetLastMsgForSubject(ctx, jobs.DeadEventSubject(jobID))
+		return err == nil
+	})
+	var ev jobs.Event
+	if err := json.Unmarshal(raw.Data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
 }
 
 // A chunk whose deliveries all went unanswered (its workers died on it) is

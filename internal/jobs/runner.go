@@ -984,7 +984,7 @@ func (r *Runner) nak(msg jetstream.Msg, delivered uint64) {
 // message is never terminated without its copy.
 func (r *Runner) poison(ctx context.Context, msg jetstream.Msg, err error) {
 	d := deadLetterOf(msg, err)
-	if derr := publishDeadLetter(ctx, r.js, d); derr != nil {
+	if derr := r.publishDeadLetter(ctx, d); derr != nil {
 		r.log.Warn("jobs: could not keep an unprocessable message as a dead letter; handing it back",
 			"subject", msg.Subject(), "err", err, "dead_letter_err", derr)
 		r.nak(msg, d.deliveries)

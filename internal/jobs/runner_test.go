@@ -190,6 +190,8 @@ func streamEvents(t testing.TB, js jetstream.JetStream, jobID string) (completed
 				completed = append(completed, ev)
 			case m.Subject() == jobs.InvalidEventSubject(jobID) && ev.Type == jobs.EventDocumentInvalid:
 				invalid = append(invalid, ev)
+			case m.Subject() == jobs.DeadEventSubject(jobID) && ev.Type == jobs.EventChunkDead:
+				// Dead chunks have tests of their own (deadletter_test.go).
 			default:
 				t.Errorf("unexpected event %s of type %q", m.Subject(), ev.Type)
 			}

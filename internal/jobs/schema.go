@@ -22,7 +22,8 @@
 // writes [SchemaVersion] and reads any version from 1 to SchemaVersion; a
 // newer message is handed back to the stream (negative acknowledgement with a
 // delay) for a newer worker, anything undecodable is terminated as poison
-// (kept in STELE_DEAD with a reason naming the member at fault; no event).
+// (kept in STELE_DEAD with a reason naming the member at fault, and
+// announced by an [EventChunkDead] when it names a valid job ID).
 //
 // # Producers on NATS alone
 //
@@ -67,6 +68,8 @@ const (
 
 	// SubjectJobEventPrefix + jobID: the job completed.
 	// SubjectJobEventPrefix + jobID + ".invalid": one per invalid document.
+	// SubjectJobEventPrefix + jobID + ".dead": one per chunk of the job
+	// kept as a dead letter.
 	SubjectJobEventPrefix = "stele.events.job."
 )
 
@@ -74,6 +77,7 @@ const (
 const (
 	EventJobCompleted    = "job.completed"
 	EventDocumentInvalid = "document.invalid"
+	EventChunkDead       = "chunk.dead"
 )
 
 // MaxJobIDLen bounds job IDs; they appear in subjects and message IDs.
@@ -134,7 +138,13 @@ type Chunk struct {
 // Event is published on STELE_EVENTS for integrations: Type
 // [EventJobCompleted] carries Job (its final counters) on
 // SubjectJobEventPrefix+jobID; Type [EventDocumentInvalid] carries the
-// Result of one invalid document on SubjectJobEventPrefix+jobID+".invalid".
+// Result of one invalid document on SubjectJobEventPrefix+jobID+".invalid";
+// Type [EventChunkDead] carries Dead, a chunk of the job that no worker
+// could process and that was kept as a dead letter, on
+// SubjectJobEventPrefix+jobID+".dead" (only when the chunk names a valid
+// job ID: a chunk that is not JSON names none). Its items may then never
+// get results, so its job may never complete: replay the dead letter once
+// the cause is mended, or submit the job again under a new ID.
 //
 // A completion event of a small job (at most MaxEventResults items) whose
 // results were all recorded by the call that completed it also carries
@@ -147,7 +157,21 @@ type Event struct {
 	Job     *store.Job      `json:"job,omitempty"`
 	Result  *store.Result   `json:"result,omitempty"`
 	Results []store.Result  `json:"results,omitempty"`
+	Dead    *DeadChunk      `json:"dead,omitempty"`
 	Details json.RawMessage `json:"details,omitempty"`
+}
+
+// DeadChunk is the payload of an [EventChunkDead]: which chunk was given
+// up, why, and where its copy is (for stele dead replay).
+type DeadChunk struct {
+	// Chunk is the chunk's number, when it could be read.
+	Chunk *int `json:"chunk,omitempty"`
+	// Subject is the work subject the chunk was published on.
+	Subject string `json:"subject"`
+	// Reason says why no worker could process it.
+	Reason string `json:"reason"`
+	// DeadSequence is the copy's sequence in STELE_DEAD.
+	DeadSequence uint64 `json:"deadSequence"`
 }
 
 // MaxEventResults bounds the jobs whose completion event carries their
@@ -178,6 +202,9 @@ func JobEventSubject(jobID string) string { return SubjectJobEventPrefix + jobID
 
 // InvalidEventSubject is the subject of a job's invalid-document events.
 func InvalidEventSubject(jobID string) string { return SubjectJobEventPrefix + jobID + ".invalid" }
+
+// DeadEventSubject is the subject of a job's dead-chunk events.
+func DeadEventSubject(jobID string) string { return SubjectJobEventPrefix + jobID + ".dead" }
 
 // ValidJobID reports whether id can name a job: 1 to MaxJobIDLen characters
 // from [A-Za-z0-9_-], so that it is one subject token.
