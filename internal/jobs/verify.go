@@ -26,7 +26,28 @@ const (
 	errMsgStagedNotFound = "staged document not found"
 	errMsgStagedCorrupt  = "staged document does not match its hash"
 	errMsgAmbiguous      = "item has more than one of document, documentId and blob; give exactly one"
+	errMsgBadDocumentID  = "documentId is not a covenant ID (64 hex digits)"
+	errMsgBadBlob        = "blob is not a SHA-256 (64 hex digits)"
 )
+
+// normalHexID returns s in lower case when it is 64 hex digits of either
+// case (a covenant ID or a SHA-256), else "".
+func normalHexID(s string) string {
+	if len(s) != 64 {
+		return ""
+	}
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
+		case 'A' <= c && c <= 'F':
+			b[i] = c + ('a' - 'A')
+		default:
+			return ""
+		}
+	}
+	return string(b)
+}
 
 // ambiguous reports whether it names its document more than one way, which
 // the schema (Item) forbids: which one was meant is unknown.
@@ -165,8 +186,13 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 
 	// Fetch everything sent by reference: stored documents in one call,
 	// staged blobs in another.
+	// References are looked up only when they are well-formed IDs, in
+	// lower case as stored (a producer on NATS may send either case, as
+	// the gateway accepts); a malformed one fails its item, and cannot
+	// name another kind of stored value.
 	var refIDs, blobIDs []string
 	var refItems, blobItems []int
+	idOf := make([]string, len(c.Items)) // normalised DocumentID or Blob
 	for i := range c.Items {
 		it := &c.Items[i]
 		results[i] = store.Result{Index: it.Index, Ref: it.Ref}
@@ -174,13 +200,17 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		case it.Error != "", ambiguous(it):
 		case it.Document != nil:
 		case it.Blob != "":
-			if h.blobs != nil {
-				blobIDs = append(blobIDs, it.Blob)
+			idOf[i] = normalHexID(it.Blob)
+			if h.blobs != nil && idOf[i] != "" {
+				blobIDs = append(blobIDs, idOf[i])
 				blobItems = append(blobItems, i)
 			}
 		case it.DocumentID != "":
-			refIDs = append(refIDs, it.DocumentID)
-			refItems = append(refItems, i)
+			idOf[i] = normalHexID(it.DocumentID)
+			if idOf[i] != "" {
+				refIDs = append(refIDs, idOf[i])
+				refItems = append(refItems, i)
+			}
 		}
 	}
 	fetched := make([][]byte, len(c.Items))
@@ -213,7 +243,7 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		var legacyItems []int
 		for _, i := range blobItems {
 			if fetched[i] == nil {
-				legacyIDs = append(legacyIDs, legacyBlobPrefix+c.Items[i].Blob)
+				legacyIDs = append(legacyIDs, legacyBlobPrefix+idOf[i])
 				legacyItems = append(legacyItems, i)
 			}
 		}
@@ -238,17 +268,26 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 			raw, keep[i] = it.Document, true
 		case it.Blob != "":
 			raw, keep[i] = fetched[i], true
+			if idOf[i] == "" {
+				res.Error = errMsgBadBlob
+				continue
+			}
 			if raw == nil {
 				res.Error = errMsgStagedNotFound
 				continue
 			}
-			if !blobMatches(raw, it.Blob) {
+			if !blobMatches(raw, idOf[i]) {
 				res.Error = errMsgStagedCorrupt
 				continue
 			}
 		case it.DocumentID != "":
 			raw = fetched[i]
 			res.DocumentID = it.DocumentID
+			if idOf[i] == "" {
+				res.Error = errMsgBadDocumentID
+				continue
+			}
+			res.DocumentID = idOf[i]
 			if raw == nil {
 				res.Error = errMsgNotFound
 				continue
