@@ -90,7 +90,22 @@ type VerifyConfig struct {
 	Revocations store.Revocations
 	// Logger receives cache failures (default slog.Default()).
 	Logger *slog.Logger
+	// ChainDeliveries: under a Runner, a chunk of a "chain": true job
+	// whose items name an ancestor that neither the chunk nor the store
+	// holds is handed back (ErrRetryChunk, after storing its authentic
+	// documents) until it has been delivered this many times, since the
+	// ancestor may travel in another chunk of the same job that is not
+	// stored yet; then those items fail chain_resolved. Default
+	// DefaultChainDeliveries; 1 turns the wait off. It must be below the
+	// consumer's MaxDeliver.
+	ChainDeliveries int
+	// ChainRetryDelay is the delay before such a redelivery (default: the
+	// Runner's NakDelay).
+	ChainRetryDelay time.Duration
 }
+
+// DefaultChainDeliveries is the default VerifyConfig.ChainDeliveries.
+const DefaultChainDeliveries = 4
 
 // VerifyHandler is the Handler of verify jobs. Each chunk is verified as one
 // batch (covenant.Verifier.VerifyBatch: the issuer signatures and
@@ -120,7 +135,10 @@ type VerifyConfig struct {
 // chain level for the whole chunk) and each link checked for narrowing
 // (registry.CheckChains). A broadening link adds a failing chain_narrowing
 // check, an ancestor that cannot be resolved a failing chain_resolved check,
-// and the item is invalid. Chain verdicts do not affect storing: the
+// and the item is invalid; under a Runner, an item whose ancestor is missing
+// first waits for a few redeliveries of its chunk, in case the ancestor
+// travels in another chunk of the job (VerifyConfig.ChainDeliveries). Chain
+// verdicts do not affect storing: the
 // document is still the one its issuer signed.
 type VerifyHandler struct {
 	docs     store.Documents
@@ -132,6 +150,9 @@ type VerifyHandler struct {
 	now      func() time.Time
 	keep     bool
 	log      *slog.Logger
+
+	chainDeliveries uint64
+	chainDelay      time.Duration
 }
 
 var _ Handler = (*VerifyHandler)(nil)
@@ -141,10 +162,17 @@ func NewVerifyHandler(cfg VerifyConfig) (*VerifyHandler, error) {
 	if cfg.Documents == nil {
 		return nil, fmt.Errorf("%w: verify handler needs a document store", ErrInvalidOption)
 	}
+	if cfg.ChainDeliveries < 0 || cfg.ChainRetryDelay < 0 {
+		return nil, fmt.Errorf("%w: chain deliveries %d, chain retry delay %v", ErrInvalidOption, cfg.ChainDeliveries, cfg.ChainRetryDelay)
+	}
+	if cfg.ChainDeliveries == 0 {
+		cfg.ChainDeliveries = DefaultChainDeliveries
+	}
 	h := &VerifyHandler{docs: cfg.Documents, blobs: cfg.Blobs, cached: cfg.SigCache != nil, revs: cfg.Revocations, now: cfg.Now, keep: !cfg.DiscardDocuments, log: cfg.Logger}
 	if h.blobs == nil {
 		h.blobs, _ = cfg.Documents.(store.Blobs)
 	}
+	h.chainDeliveries, h.chainDelay = uint64(cfg.ChainDeliveries), cfg.ChainRetryDelay
 	h.resolver = registry.NewResolver(cfg.Documents)
 	if h.now == nil {
 		h.now = time.Now
@@ -315,6 +343,22 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		return nil, fmt.Errorf("verify chunk %s.%d: %w", c.JobID, c.Chunk, err)
 	}
 
+	// Items whose ancestor may yet arrive in another chunk of the job wait
+	// for a later delivery (see VerifyConfig.ChainDeliveries).
+	var waiting []bool
+	if info, ok := MessageInfo(ctx); ok && c.Chain && info.NumDelivered < h.chainDeliveries {
+		for i := range extra {
+			for _, ch := range extra[i] {
+				if registry.MissingAncestor(ch) {
+					if waiting == nil {
+						waiting = make([]bool, len(docs))
+					}
+					waiting[i] = true
+				}
+			}
+		}
+	}
+
 	var toStore []int // items whose documents are stored
 	seen := make(map[string]bool)
 	for i, doc := range docs {
@@ -343,10 +387,49 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 			toStore = append(toStore, i)
 		}
 	}
+	if waiting != nil {
+		// The documents are written now rather than with the results: a
+		// waiting item may be the ancestor another chunk waits for, and
+		// a chunk handed back with no result commits nothing.
+		if err := h.putDocuments(ctx, docs, rawLen, toStore); err != nil {
+			return nil, fmt.Errorf("verify chunk %s.%d: %w", c.JobID, c.Chunk, err)
+		}
+		partial := results[:0:0]
+		n := 0
+		for i := range results {
+			if waiting[i] {
+				n++
+			} else {
+				partial = append(partial, results[i])
+			}
+		}
+		return partial, fmt.Errorf("verify chunk %s.%d: %w", c.JobID, c.Chunk,
+			RetryChunk(h.chainDelay, fmt.Sprintf("%d items name ancestors not stored yet", n)))
+	}
 	if err := h.storeDocuments(ctx, docs, rawLen, toStore); err != nil {
 		return nil, fmt.Errorf("verify chunk %s.%d: %w", c.JobID, c.Chunk, err)
 	}
 	return results, nil
+}
+
+// putDocuments writes the documents of items idx that the store does not
+// hold yet, at once (not through a Runner's commit).
+func (h *VerifyHandler) putDocuments(ctx context.Context, docs []*covenant.Document, rawLen []int, idx []int) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	idx, err := h.unstored(ctx, docs, append([]int(nil), idx...))
+	if err != nil || len(idx) == 0 {
+		return err
+	}
+	out := make([]store.Document, len(idx))
+	for j, i := range idx {
+		out[j] = storeDocument(docs[i])
+	}
+	if err := h.docs.PutDocuments(ctx, out); err != nil {
+		return fmt.Errorf("store %d documents: %w", len(out), err)
+	}
+	return nil
 }
 
 // extraChecks returns the checks added to the eleven of the verifier, per

@@ -301,6 +301,13 @@ func (r *Resolver) CheckChains(ctx context.Context, docs, local []*covenant.Docu
 	return out, nil
 }
 
+// MissingAncestor reports whether ch is a failing CheckChainResolved
+// check of CheckChains saying that an ancestor was not found (rather than
+// corrupt, looping or too deep).
+func MissingAncestor(ch store.Check) bool {
+	return ch.Name == CheckChainResolved && !ch.Passed && strings.HasSuffix(ch.Message, " not found")
+}
+
 // linkMessage is a failing link as text, listing at most
 // maxViolationsShown violations.
 func linkMessage(l Link) string {
