@@ -549,7 +549,7 @@ func TestWriteIdleTimeout(t *testing.T) {
 // holds the only place.
 func TestBodyMinRate(t *testing.T) {
 	e := newEnv(t, gateway.Limits{})
-	url := serveOn(t, e, e.st, gateway.Limits{BodyIdleTimeout: 300 * time.Millisecond, MinBodyRate: 1000, MaxUploads: 1})
+	url := serveOn(t, e, e.st, gateway.Limits{BodyIdleTimeout: 2 * time.Second, MinBodyRate: 1000, MaxUploads: 1})
 	addr := strings.TrimPrefix(url, "http://")
 	for _, ct := range []string{ctJSON, ctNDJSON} {
 		conn, err := net.Dial("tcp", addr)
@@ -558,7 +558,7 @@ func TestBodyMinRate(t *testing.T) {
 		}
 		fmt.Fprintf(conn, "POST /v1/verify HTTP/1.1\r\nHost: gw\r\nContent-Type: %s\r\nContent-Length: 100000\r\n\r\n{", ct)
 		stop := make(chan struct{})
-		go func() { // a byte every 100 ms: never idle for 300 ms
+		go func() { // a byte every 100 ms: never idle for the 2 s idle timeout
 			for {
 				select {
 				case <-stop:
