@@ -18,10 +18,6 @@ import (
 	"github.com/stele-go/stele/internal/worker"
 )
 
-// maxDeadList is the most dead letters one list shows (jobs.ListDeadLetters'
-// bound).
-const maxDeadList = 10_000
-
 // runDead lists and replays the dead letters of a cluster's STELE_DEAD
 // stream: the chunks no worker could finish.
 func runDead(ctx context.Context, e *env, args []string) int {
@@ -66,9 +62,9 @@ func runDead(ctx context.Context, e *env, args []string) int {
 		}
 	} else if len(rest) > 0 {
 		return fail(e, cmd, exitUsage, "flags go before any other argument", "list: unexpected argument %q", rest[0])
-	} else if *limit < 1 || *limit > maxDeadList {
+	} else if *limit < 1 || *limit > jobs.MaxDeadLetterList {
 		// Checked before connecting: a bad flag is not a connection problem.
-		return fail(e, cmd, exitUsage, "", "list: --limit %d: want 1 to %d", *limit, maxDeadList)
+		return fail(e, cmd, exitUsage, "", "list: --limit %d: want 1 to %d", *limit, jobs.MaxDeadLetterList)
 	}
 	opts := []nats.Option{nats.Name("stele dead"), nats.Timeout(5 * time.Second)}
 	if *creds != "" {

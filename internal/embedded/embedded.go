@@ -428,17 +428,13 @@ func (in *Instance) release(ctx context.Context) error {
 	return nil
 }
 
-// jsInsufficientResources is JetStream's error code for a stream whose
-// limits do not fit in the storage it has.
-const jsInsufficientResources jetstream.ErrorCode = 10047
-
 // explainStorage adds to JetStream's "insufficient storage resources" what
 // it means for the all-in-one: JetStream reserves every stream's MaxBytes
 // on disk and takes at most 75% of the free space of its directory, so a
 // disk with less free space than that refuses the streams.
 func explainStorage(err error, streams jobs.StreamConfig, dir string) error {
 	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) || apiErr.ErrorCode != jsInsufficientResources {
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != jetstream.ErrorCode(server.ApiErrors[server.JSStorageResourcesExceededErr].ErrCode) {
 		return err
 	}
 	var total int64

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stele-go/stele/internal/core/audit"
 	"github.com/stele-go/stele/internal/core/covenant"
+	"github.com/stele-go/stele/internal/registry"
 	"github.com/stele-go/stele/internal/store"
 )
 
@@ -89,23 +90,19 @@ func (s *Service) load(ctx context.Context, id string) (*policy, error) {
 		return nil, &Error{Err: ErrNotFound, Field: "covenantId",
 			Message: fmt.Sprintf("ancestor %s of the covenant is not stored; its chain cannot be evaluated", parent)}
 	}
+	p := &policy{expiresAt: instantOf(doc.Expiry()), activatesAt: instantOf(doc.Activation()),
+		issuerKeys: issuerKeys(doc, ancestors)}
+	p.countersigners.Store(&countersigners{keys: countersignerKeys(doc), revs: revs})
 	// A chain that cannot be evaluated as delegated permits nothing; it
 	// needs no monitor (see invalidChain).
-	invalid, err := invalidChain(doc, ancestors)
-	if err != nil {
-		return nil, fmt.Errorf("load covenant %s: %w", id, err)
-	}
-	if invalid != "" {
-		p := &policy{expiresAt: instantOf(doc.Expiry()), activatesAt: instantOf(doc.Activation()),
-			issuerKeys: issuerKeys(doc, ancestors), invalid: invalid}
-		p.countersigners.Store(&countersigners{keys: countersignerKeys(doc), revs: revs})
+	if p.invalid = invalidChain(doc, ancestors); p.invalid != "" {
 		return p, nil
 	}
 	eff, err := covenant.EffectiveConstraints(doc, ancestors)
 	if err != nil {
 		return nil, fmt.Errorf("load covenant %s: %w", id, err)
 	}
-	mon, err := audit.NewMonitorFromDocument(id, eff,
+	p.mon, err = audit.NewMonitorFromDocument(id, eff,
 		audit.WithMode(audit.Enforce),
 		audit.WithLog(s.log),
 		audit.WithRateLimiter(s.limiter),
@@ -116,9 +113,6 @@ func (s *Service) load(ctx context.Context, id string) (*policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load covenant %s: %w", id, err)
 	}
-	p := &policy{mon: mon, expiresAt: instantOf(doc.Expiry()), activatesAt: instantOf(doc.Activation()),
-		issuerKeys: issuerKeys(doc, ancestors)}
-	p.countersigners.Store(&countersigners{keys: countersignerKeys(doc), revs: revs})
 	return p, nil
 }
 
@@ -133,49 +127,26 @@ func issuerKeys(doc *covenant.Document, ancestors []*covenant.Document) []string
 	return keys
 }
 
-// maxViolationsShown bounds the violations a broken-link reason lists.
-const maxViolationsShown = 4
-
 // invalidChain returns why the chain of doc permits nothing, or "". The
 // covenant is stored because it is authentic, yet verification's
 // ccl_parses or chain_narrowing may fail it:
 //   - a constraint text of the chain does not parse: there is no policy to
 //     evaluate;
-//   - a child broadens its parent (covenant.ValidateChainNarrowing, the
-//     first such link from the covenant up): the effective constraints are
-//     the union of the chain's permits (the reference's merge), so the
-//     child's permit beyond its parent's would otherwise be granted though
-//     no ancestor delegated it.
-func invalidChain(doc *covenant.Document, ancestors []*covenant.Document) (string, error) {
+//   - a child broadens its parent (registry.BroadeningLink, the first such
+//     link from the covenant up): the effective constraints are the union
+//     of the chain's permits (the reference's merge), so the child's permit
+//     beyond its parent's would otherwise be granted though no ancestor
+//     delegated it.
+func invalidChain(doc *covenant.Document, ancestors []*covenant.Document) string {
 	for _, d := range append([]*covenant.Document{doc}, ancestors...) {
 		if _, err := d.Policy(); err != nil {
-			return "Covenant chain is invalid: the constraints of " + d.ID() + " do not parse: " + err.Error(), nil
+			return "Covenant chain is invalid: the constraints of " + d.ID() + " do not parse: " + err.Error()
 		}
 	}
-	child := doc
-	for _, parent := range ancestors {
-		res, err := covenant.ValidateChainNarrowing(child, parent)
-		if err != nil {
-			return "", fmt.Errorf("narrowing of %s under %s: %w", child.ID(), parent.ID(), err)
-		}
-		if !res.Valid {
-			var b strings.Builder
-			fmt.Fprintf(&b, "Covenant chain is invalid: %s broadens its parent %s: ", child.ID(), parent.ID())
-			for i, v := range res.Violations {
-				if i == maxViolationsShown {
-					fmt.Fprintf(&b, " (and %d more)", len(res.Violations)-i)
-					break
-				}
-				if i > 0 {
-					b.WriteString("; ")
-				}
-				b.WriteString(v.Reason)
-			}
-			return b.String(), nil
-		}
-		child = parent
+	if link := registry.BroadeningLink(doc, ancestors); link != "" {
+		return "Covenant chain is invalid: " + link
 	}
-	return "", nil
+	return ""
 }
 
 // unresolvedParent returns the parent ID at which ResolveChain stopped

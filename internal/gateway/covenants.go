@@ -346,7 +346,7 @@ func parseListQuery(v url.Values) (store.DocumentQuery, error) {
 // handleChain is GET /v1/covenants/{id}/chain: the covenant's ancestors, its
 // effective constraints and the narrowing verdict of every link.
 func (s *Server) handleChain(w http.ResponseWriter, r *http.Request) {
-	id, ok := normaliseID(r.PathValue("id"))
+	id, ok := store.NormalHexID(r.PathValue("id"))
 	if !ok {
 		s.fail(w, r, fieldError(ErrInvalidParameter, "id", "must be a covenant ID: 64 hex characters"))
 		return

@@ -47,13 +47,13 @@ func TestDepthExceeds(t *testing.T) {
 func TestNormaliseID(t *testing.T) {
 	lower := strings.Repeat("0a", 32)
 	for in, want := range map[string]string{lower: lower, strings.ToUpper(lower): lower, "Ab" + lower[2:]: "ab" + lower[2:]} {
-		if got, ok := normaliseID(in); !ok || got != want {
-			t.Errorf("normaliseID(%s) = %s, %v", in, got, ok)
+		if got, ok := store.NormalHexID(in); !ok || got != want {
+			t.Errorf("NormalHexID(%s) = %s, %v", in, got, ok)
 		}
 	}
 	for _, bad := range []string{"", lower[:63], lower + "0", "g" + lower[1:], "blob:" + lower[5:]} {
-		if _, ok := normaliseID(bad); ok {
-			t.Errorf("normaliseID(%q) accepted", bad)
+		if _, ok := store.NormalHexID(bad); ok {
+			t.Errorf("NormalHexID(%q) accepted", bad)
 		}
 	}
 }
@@ -269,7 +269,7 @@ func FuzzParseVerifyJSON(f *testing.F) {
 				t.Fatalf("item %d: bad document accepted: %s", i, it.Document)
 			}
 			if it.DocumentID != "" {
-				if _, ok := normaliseID(it.DocumentID); !ok || strings.ToLower(it.DocumentID) != it.DocumentID {
+				if _, ok := store.NormalHexID(it.DocumentID); !ok || strings.ToLower(it.DocumentID) != it.DocumentID {
 					t.Fatalf("item %d: bad id %q", i, it.DocumentID)
 				}
 			}

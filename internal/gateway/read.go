@@ -217,9 +217,7 @@ func queryParams(r *http.Request, allowed ...string) (url.Values, error) {
 		if kerr != nil {
 			key = rawKey
 		}
-		if len(key) > 64 {
-			key = key[:64] + "…"
-		}
+		key = truncateString(key, 64)
 		val, verr := url.QueryUnescape(rawVal)
 		switch {
 		case kerr != nil || verr != nil:
@@ -262,7 +260,7 @@ func intParam(v, name string, def, lo, hi int) (int, error) {
 
 // handleCovenant is GET /v1/covenants/{id}: the stored document as stored.
 func (s *Server) handleCovenant(w http.ResponseWriter, r *http.Request) {
-	id, ok := normaliseID(r.PathValue("id"))
+	id, ok := store.NormalHexID(r.PathValue("id"))
 	if !ok {
 		s.fail(w, r, fieldError(ErrInvalidParameter, "id", "must be a covenant ID: 64 hex characters"))
 		return

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stele-go/stele/internal/jsonscan"
+	"github.com/stele-go/stele/internal/store"
 )
 
 // verifyItem is one validated item of a verify request: exactly one of
@@ -372,29 +373,11 @@ func parseDocumentID(field string, raw json.RawMessage) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	id, ok := normaliseID(s)
+	id, ok := store.NormalHexID(s)
 	if !ok {
 		return "", fieldError(ErrInvalidField, field, "must be a covenant ID: 64 hex characters")
 	}
 	return id, nil
-}
-
-// normaliseID lower-cases a 64-hex-character ID, reporting whether s is one.
-func normaliseID(s string) (string, bool) {
-	if len(s) != 64 {
-		return "", false
-	}
-	b := []byte(s)
-	for i, c := range b {
-		switch {
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
-		case c >= 'A' && c <= 'F':
-			b[i] = c + ('a' - 'A')
-		default:
-			return "", false
-		}
-	}
-	return string(b), true
 }
 
 // parseAt validates the "verify as of" instant and returns it normalised to

@@ -403,7 +403,7 @@ func parsePublicKey(field string, raw json.RawMessage) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	k, ok := normaliseID(s)
+	k, ok := store.NormalHexID(s)
 	if !ok {
 		return "", fieldError(ErrInvalidField, field, "must be an Ed25519 public key: 64 hex digits")
 	}

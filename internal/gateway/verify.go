@@ -218,23 +218,23 @@ func (s *Server) queue(reqCtx context.Context, spec jobs.Job, total int, feed fu
 		mark(true)
 		return job, s.unavailable(reqCtx, fmt.Errorf("create job %s: %w", jobID, err))
 	}
-	if err := feed(ctx, cw); err != nil {
-		cw.Abort()
-		settled, err := s.unqueued(reqCtx, job, cw.Queued(), fmt.Errorf("queue job %s: %w", jobID, err))
+	// abandon settles a job whose queueing failed after queued items
+	// (unqueued); its mark stays when that could not record the rest.
+	abandon := func(queued int, err error) (store.Job, error) {
+		settled, err := s.unqueued(reqCtx, job, queued, err)
 		mark(settled)
 		return job, err
+	}
+	if err := feed(ctx, cw); err != nil {
+		cw.Abort()
+		return abandon(cw.Queued(), fmt.Errorf("queue job %s: %w", jobID, err))
 	}
 	stats, err := cw.Close(ctx)
 	if err != nil {
-		settled, err := s.unqueued(reqCtx, job, cw.Queued(), fmt.Errorf("queue job %s: %w", jobID, err))
-		mark(settled)
-		return job, err
+		return abandon(cw.Queued(), fmt.Errorf("queue job %s: %w", jobID, err))
 	}
 	if stats.Items != total {
-		err := fmt.Errorf("queue job %s: published %d items of %d: %w", jobID, stats.Items, total, ErrInternal)
-		settled, err := s.unqueued(reqCtx, job, min(stats.Items, total), err)
-		mark(settled)
-		return job, err
+		return abandon(min(stats.Items, total), fmt.Errorf("queue job %s: published %d items of %d: %w", jobID, stats.Items, total, ErrInternal))
 	}
 	mark(true)
 	s.log.DebugContext(reqCtx, "job queued", "job", jobID, "kind", spec.Kind, "items", stats.Items, "chunks", stats.Chunks,

@@ -388,11 +388,14 @@ type DeadLetter struct {
 	Bytes int    `json:"bytes"`
 }
 
+// MaxDeadLetterList bounds the dead letters one ListDeadLetters call returns.
+const MaxDeadLetterList = 10_000
+
 // ListDeadLetters returns the oldest dead letters, at most limit (1 to
-// 10,000) of them, in the order they were kept.
+// MaxDeadLetterList) of them, in the order they were kept.
 func ListDeadLetters(ctx context.Context, js jetstream.JetStream, limit int) ([]DeadLetter, error) {
-	if limit < 1 || limit > 10_000 {
-		return nil, fmt.Errorf("list dead letters: %w: limit %d not in 1..10000", ErrInvalidOption, limit)
+	if limit < 1 || limit > MaxDeadLetterList {
+		return nil, fmt.Errorf("list dead letters: %w: limit %d not in 1..%d", ErrInvalidOption, limit, MaxDeadLetterList)
 	}
 	stream, err := js.Stream(ctx, StreamDead)
 	if err != nil {

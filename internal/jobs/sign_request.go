@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,14 +124,7 @@ func (rr *requestReader) arr(name string) []any {
 // without what it meant, as the HTTP API refuses it too.
 func (rr *requestReader) only(names ...string) {
 	for _, m := range rr.o.Members() {
-		known := false
-		for _, n := range names {
-			if m.Key == n {
-				known = true
-				break
-			}
-		}
-		if !known {
+		if !slices.Contains(names, m.Key) {
 			rr.fail(truncate(m.Key, 64), "unknown member (known: %s)", strings.Join(names, ", "))
 			return
 		}

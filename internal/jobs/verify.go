@@ -30,25 +30,6 @@ const (
 	errMsgBadBlob        = "blob is not a SHA-256 (64 hex digits)"
 )
 
-// normalHexID returns s in lower case when it is 64 hex digits of either
-// case (a covenant ID or a SHA-256), else "".
-func normalHexID(s string) string {
-	if len(s) != 64 {
-		return ""
-	}
-	b := []byte(s)
-	for i, c := range b {
-		switch {
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
-		case 'A' <= c && c <= 'F':
-			b[i] = c + ('a' - 'A')
-		default:
-			return ""
-		}
-	}
-	return string(b)
-}
-
 // ambiguous reports whether it names its document more than one way, which
 // the schema (Item) forbids: which one was meant is unknown.
 func ambiguous(it *Item) bool {
@@ -228,13 +209,13 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 		case it.Error != "", ambiguous(it):
 		case it.Document != nil:
 		case it.Blob != "":
-			idOf[i] = normalHexID(it.Blob)
+			idOf[i], _ = store.NormalHexID(it.Blob)
 			if h.blobs != nil && idOf[i] != "" {
 				blobIDs = append(blobIDs, idOf[i])
 				blobItems = append(blobItems, i)
 			}
 		case it.DocumentID != "":
-			idOf[i] = normalHexID(it.DocumentID)
+			idOf[i], _ = store.NormalHexID(it.DocumentID)
 			if idOf[i] != "" {
 				refIDs = append(refIDs, idOf[i])
 				refItems = append(refItems, i)

@@ -308,6 +308,21 @@ func MissingAncestor(ch store.Check) bool {
 	return ch.Name == CheckChainResolved && !ch.Passed && strings.HasSuffix(ch.Message, " not found")
 }
 
+// BroadeningLink returns, for doc and its ancestors (parent first, as
+// covenant.ResolveChain gives them), the first link from doc up whose child
+// broadens its parent, worded as CheckChains words it, or "" when every
+// link narrows its parent.
+func BroadeningLink(doc *covenant.Document, ancestors []*covenant.Document) string {
+	child := doc
+	for _, parent := range ancestors {
+		if l := checkLink(child, parent); !l.Valid {
+			return linkMessage(l)
+		}
+		child = parent
+	}
+	return ""
+}
+
 // linkMessage is a failing link as text, listing at most
 // maxViolationsShown violations.
 func linkMessage(l Link) string {

@@ -366,6 +366,25 @@ func CheckID(what, id string) error {
 	return nil
 }
 
+// NormalHexID returns s in lower case, and true, when it is 64 hex digits of
+// either case: a covenant ID or a SHA-256 as the stores hold them.
+func NormalHexID(s string) (string, bool) {
+	if len(s) != 64 {
+		return "", false
+	}
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		case c >= 'A' && c <= 'F':
+			b[i] = c + ('a' - 'A')
+		default:
+			return "", false
+		}
+	}
+	return string(b), true
+}
+
 // CheckPage validates the offset and limit of a Results call.
 func CheckPage(offset, limit int) error {
 	if offset < 0 {

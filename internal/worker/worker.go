@@ -387,14 +387,11 @@ func Retry(ctx context.Context, wait time.Duration, log *slog.Logger, what strin
 // each URL of a comma-separated list such as --nats takes, for logs and
 // error messages.
 func RedactURL(raw string) string {
-	if strings.Contains(raw, ",") {
-		parts := strings.Split(raw, ",")
-		for i, p := range parts {
-			parts[i] = redactOne(p)
-		}
-		return strings.Join(parts, ",")
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		parts[i] = redactOne(p)
 	}
-	return redactOne(raw)
+	return strings.Join(parts, ",")
 }
 
 func redactOne(raw string) string {
