@@ -95,8 +95,10 @@ func DecodeCursor(cursor string) (ms int64, id string, err error) {
 	if len(cursor) > maxCursorLen {
 		return 0, "", fmt.Errorf("cursor of %d bytes: %w", len(cursor), ErrInvalid)
 	}
+	// The decoder skips '\r' and '\n'; a cursor is one token, so only the
+	// exact encoding of its bytes is accepted.
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(cursor)
-	if err != nil {
+	if err != nil || base64.RawURLEncoding.EncodedLen(len(raw)) != len(cursor) {
 		return 0, "", fmt.Errorf("cursor does not decode: %w", ErrInvalid)
 	}
 	rest, ok := strings.CutPrefix(string(raw), cursorVersion)
