@@ -74,6 +74,7 @@ type config struct {
 	limits          gateway.Limits
 	chunkItems      int
 	jobTTL          time.Duration
+	queueLease      time.Duration
 	replicas        int
 	startupTimeout  time.Duration
 	shutdownTimeout time.Duration
@@ -120,6 +121,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.limits.WriteIdleTimeout, "write-idle-timeout", gateway.DefaultWriteIdleTimeout, "how long a client may stop reading a response (a result stream, an audit export) before it is cut off")
 	fs.IntVar(&c.chunkItems, "chunk-items", jobs.DefaultChunkItems, "documents per job message")
 	fs.DurationVar(&c.jobTTL, "job-ttl", 24*time.Hour, "how long jobs and results are kept")
+	fs.DurationVar(&c.queueLease, "queue-lease", jobs.DefaultQueueLease, "lease a cluster gateway renews on each job while it queues it; once a stopped gateway's lease has run out, another gateway records the items it never queued as failed, so the job completes (the same on every gateway)")
 	fs.IntVar(&c.replicas, "stream-replicas", 1, "replicas of the JetStream streams (3 in a NATS cluster)")
 	fs.DurationVar(&c.startupTimeout, "startup-timeout", time.Minute, "how long to wait for NATS and Redis at start-up")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown may take")
@@ -165,6 +167,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		if set[name] && !c.embedded {
 			return c, fmt.Errorf("--%s needs --embedded: it configures the all-in-one, and a cluster gateway would ignore it", name)
 		}
+	}
+	if set["queue-lease"] && c.embedded {
+		return c, errors.New("--queue-lease is for a cluster gateway: the all-in-one settles a job it stopped queueing at its next start")
 	}
 	if c.spoolDir != "" {
 		if c.embedded {
@@ -220,6 +225,8 @@ func checkValues(fs *flag.FlagSet, c config) error {
 		return fmt.Errorf("--chunk-items %d: want 1 to 100000", c.chunkItems)
 	case c.jobTTL < time.Millisecond:
 		return fmt.Errorf("--job-ttl %v: want at least 1ms", c.jobTTL)
+	case c.queueLease < 100*time.Millisecond:
+		return fmt.Errorf("--queue-lease %v (%s): want at least 100ms", c.queueLease, envName("queue-lease"))
 	case c.startupTimeout <= 0 || c.shutdownTimeout <= 0:
 		return errors.New("--startup-timeout and --shutdown-timeout must be positive")
 	}
@@ -434,12 +441,23 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		AdminToken:       cfg.adminToken,
 		SpoolDir:         cfg.spoolDir,
 		PublisherOptions: []jobs.PublisherOption{jobs.WithChunkItems(cfg.chunkItems)},
+		QueueLease:       cfg.queueLease,
 		Logger:           log,
 	})
 	if err != nil {
 		return err
 	}
 	defer gw.Close()
+	// Jobs whose gateway stopped while queueing them are settled by the
+	// gateways still running.
+	rec, err := jobs.NewReclaimer(js, st, jobs.WithQueueLease(cfg.queueLease), jobs.WithReclaimerLogger(log))
+	if err != nil {
+		return err
+	}
+	rctx, stopReclaim := context.WithCancel(context.WithoutCancel(ctx))
+	reclaimed := make(chan struct{})
+	go func() { defer close(reclaimed); rec.Run(rctx) }()
+	defer func() { stopReclaim(); <-reclaimed }()
 	ms, err := evaluate.RegisterMicro(nc, gw.Evaluator())
 	if err != nil {
 		return err

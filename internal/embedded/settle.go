@@ -62,7 +62,7 @@ func interruptedJobs(dir string) ([]string, error) {
 // early when ctx ends (the marks stay, for the next start).
 func (in *Instance) settleInterrupted(ctx context.Context, js jetstream.JetStream, st *sqlitestore.Store, dir string, ids []string, lastSeq uint64) {
 	for {
-		passed, err := queuePassed(ctx, js, lastSeq)
+		passed, err := jobs.QueuePassed(ctx, js, lastSeq, store.KindVerify, store.KindSign)
 		if err != nil && ctx.Err() == nil {
 			in.log.Warn("reading the work queue's progress failed", "err", err)
 		}
@@ -95,33 +95,6 @@ func (in *Instance) settleInterrupted(ctx context.Context, js jetstream.JetStrea
 			}
 		}
 	}
-}
-
-// queuePassed reports whether each worker consumer has nothing left up to
-// the stream sequence lastSeq: nothing pending at all, or its acknowledgement
-// floor at lastSeq or beyond.
-func queuePassed(ctx context.Context, js jetstream.JetStream, lastSeq uint64) (bool, error) {
-	if lastSeq == 0 {
-		return true, nil
-	}
-	for _, kind := range []store.JobKind{store.KindVerify, store.KindSign} {
-		name, err := jobs.ConsumerName(kind)
-		if err != nil {
-			return false, err
-		}
-		c, err := js.Consumer(ctx, jobs.StreamJobs, name)
-		if err != nil {
-			return false, fmt.Errorf("consumer %s: %w", name, err)
-		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return false, fmt.Errorf("consumer %s: %w", name, err)
-		}
-		if (info.NumPending > 0 || info.NumAckPending > 0) && info.AckFloor.Stream < lastSeq {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 // settleJob records the items of job id that have no result as failed.

@@ -205,6 +205,12 @@ type Config struct {
 	// jobs at its next start (it alone publishes to its queue). Empty: no
 	// files (a cluster's gateways, which share the queue).
 	QueueingDir string
+	// QueueLease is the lifetime of the queue lease (store.QueueLeases) a
+	// gateway without a QueueingDir holds on each job while it queues it,
+	// renewed every third of it (default jobs.DefaultQueueLease, at least
+	// 100ms). When the gateway stops part-way, a jobs.Reclaimer settles the
+	// job once the lease has run out; it must be given the same lifetime.
+	QueueLease time.Duration
 	// Logger receives request and error logs (default slog.Default()).
 	Logger *slog.Logger
 	// Evaluate serves POST /v1/evaluate and the audit routes; when nil, New
@@ -222,6 +228,7 @@ type Server struct {
 	admin    adminGate
 	spoolDir string
 	queueing string        // Config.QueueingDir
+	lease    time.Duration // Config.QueueLease
 	uploads  chan struct{} // one token per NDJSON upload in progress (Limits.MaxUploads)
 	log      *slog.Logger
 	started  time.Time
@@ -252,6 +259,12 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch {
+	case cfg.QueueLease == 0:
+		cfg.QueueLease = jobs.DefaultQueueLease
+	case cfg.QueueLease < 100*time.Millisecond:
+		return nil, fmt.Errorf("%w: queue lease %v under 100ms", ErrInvalidConfig, cfg.QueueLease)
+	}
 	// A chunk the stream has not acknowledged within publishAckTimeout
 	// fails the publish (503) instead of holding the request.
 	js, err := jetstream.New(cfg.NATS, jetstream.WithPublishAsyncTimeout(publishAckTimeout))
@@ -276,6 +289,7 @@ func New(cfg Config) (*Server, error) {
 		admin:    newAdminGate(cfg.AdminToken),
 		spoolDir: cfg.SpoolDir,
 		queueing: cfg.QueueingDir,
+		lease:    cfg.QueueLease,
 		log:      cfg.Logger,
 		started:  time.Now(),
 		waiters:  newWaiters(),

@@ -210,7 +210,7 @@ func (s *Server) queue(reqCtx context.Context, spec jobs.Job, total int, feed fu
 		// Fail before creating a job that could not be queued.
 		return job, s.unavailable(reqCtx, fmt.Errorf("queue job %s: NATS %s", jobID, s.nc.Status()))
 	}
-	mark, err := s.markQueueing(jobID)
+	ctx, mark, err := s.holdQueueing(ctx, jobID)
 	if err != nil {
 		return job, err
 	}
@@ -221,6 +221,9 @@ func (s *Server) queue(reqCtx context.Context, spec jobs.Job, total int, feed fu
 	// abandon settles a job whose queueing failed after queued items
 	// (unqueued); its mark stays when that could not record the rest.
 	abandon := func(queued int, err error) (store.Job, error) {
+		if errors.Is(context.Cause(ctx), errLeaseLost) {
+			err = &Error{Err: ErrUnavailable, Message: msgLeaseLost}
+		}
 		settled, err := s.unqueued(reqCtx, job, queued, err)
 		mark(settled)
 		return job, err
@@ -308,14 +311,75 @@ func (s *Server) unqueued(reqCtx context.Context, job store.Job, queued int, err
 	return settled, &Error{Err: apiErr.Err, Field: apiErr.Field, Message: msg, JobID: job.ID}
 }
 
+// holdQueueing marks jobID as being queued, until the returned function is
+// called with done true once its queueing has settled (every item queued or
+// recorded as failed); with done false the mark stays, for the job to be
+// settled by whoever finds it.
+//
+// With a QueueingDir the mark is a file there, which the all-in-one's next
+// start settles. Otherwise it is a queue lease in the store, renewed while
+// the job is queued; the context returned ends, with errLeaseLost as its
+// cause, when the lease is found taken by a jobs.Reclaimer (this gateway
+// stalled past it), and queueing must stop.
+func (s *Server) holdQueueing(ctx context.Context, jobID string) (context.Context, func(done bool), error) {
+	if s.queueing != "" {
+		mark, err := s.markQueueing(jobID)
+		return ctx, mark, err
+	}
+	owner, err := jobs.LeaseOwner("gateway")
+	if err == nil {
+		err = s.store.AcquireQueueLease(ctx, jobID, owner, s.lease)
+	}
+	if err != nil {
+		s.log.Error("taking the queue lease of a job failed", "job", jobID, "err", err)
+		return ctx, nil, &Error{Err: ErrUnavailable, Message: msgNotQueued}
+	}
+	lctx, cancel := context.WithCancelCause(ctx)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(s.lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-t.C:
+			}
+			err := s.store.RenewQueueLease(lctx, jobID, owner, s.lease)
+			switch {
+			case errors.Is(err, store.ErrConflict):
+				s.log.Error("the queue lease of a job being queued was taken: this gateway stalled past it, and another settles the job", "job", jobID, "lease", s.lease)
+				cancel(errLeaseLost)
+				return
+			case err != nil && lctx.Err() == nil:
+				s.log.Warn("renewing the queue lease of a job failed; retrying", "job", jobID, "err", err)
+			}
+		}
+	}()
+	return lctx, func(done bool) {
+		lost := errors.Is(context.Cause(lctx), errLeaseLost)
+		cancel(nil)
+		<-stopped
+		if !done || lost {
+			return
+		}
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), unqueuedTimeout)
+		defer rcancel()
+		if err := s.store.ReleaseQueueLease(rctx, jobID, owner); err != nil {
+			s.log.Warn("releasing the queue lease of a queued job failed; a reclaimer will find it settled", "job", jobID, "err", err)
+		}
+	}, nil
+}
+
+// errLeaseLost is the cause of a queueing context whose lease was taken.
+var errLeaseLost = errors.New("queue lease taken")
+
 // markQueueing creates the QueueingDir file of jobID and returns the
 // function that removes it once the job's queueing has settled (done
 // true); with done false the file stays, for the next start to settle the
-// job. Without a QueueingDir both do nothing.
+// job.
 func (s *Server) markQueueing(jobID string) (func(done bool), error) {
-	if s.queueing == "" {
-		return func(bool) {}, nil
-	}
 	path := filepath.Join(s.queueing, jobID)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err == nil {
@@ -352,6 +416,7 @@ func (s *Server) unavailable(ctx context.Context, err error) error {
 const (
 	msgNotQueued = "the job could not be queued; retry later"
 	msgQueueFull = "the job queue is full; retry later"
+	msgLeaseLost = "queueing stalled past its lease and the job was settled without its remaining items; retry them"
 )
 
 // queueFailure is the client's message for a queueing error.

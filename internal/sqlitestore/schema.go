@@ -73,6 +73,8 @@ CREATE INDEX sigs_expires ON sigs (expires_at);
 	// version keeps earlier programs, which read only JSON, from opening
 	// the database.
 	`SELECT 1`,
+	// 7: queue leases (leases.go).
+	schemaLeases,
 }
 
 // afterMigration[v], when set, runs in the transaction of migration v+1 after

@@ -304,11 +304,67 @@ func CheckBlobs(blobs []Blob) error {
 	return nil
 }
 
+// QueueLeases let the gateways of a cluster finish each other's jobs. A
+// gateway holds a lease on each job while it queues the job's items and
+// renews it as it goes; when the gateway dies part-way, the lease runs out,
+// another process claims it and settles the job (jobs.Reclaimer records the
+// items that never reached the queue as failed, so the job completes
+// instead of waiting until it expires).
+//
+// A lease is held by an owner, an opaque token its holder chooses, for a
+// time to live measured on the store's clock (so the clocks of the
+// processes need not agree). Job IDs are checked with CheckID, owners must
+// be non-empty, and a TTL must be positive: otherwise ErrInvalid.
+type QueueLeases interface {
+	// AcquireQueueLease gives owner the lease of job jobID for ttl, or
+	// extends it when owner holds it already. ErrConflict when another
+	// owner holds it, whether or not that lease has run out.
+	AcquireQueueLease(ctx context.Context, jobID, owner string, ttl time.Duration) error
+	// RenewQueueLease extends owner's lease of jobID to ttl from now.
+	// ErrConflict when owner no longer holds it: another process claimed it
+	// (it had run out) or it was released. Owner must then stop queueing.
+	RenewQueueLease(ctx context.Context, jobID, owner string, ttl time.Duration) error
+	// ReleaseQueueLease ends owner's lease of jobID. A lease owner does not
+	// hold is left alone, without an error.
+	ReleaseQueueLease(ctx context.Context, jobID, owner string) error
+	// ClaimQueueLeases gives owner, for ttl, up to max leases that had run
+	// out (oldest first) and returns their job IDs. max must be positive.
+	ClaimQueueLeases(ctx context.Context, owner string, ttl time.Duration, max int) ([]string, error)
+}
+
+// CheckQueueLease validates the arguments of a QueueLeases call on one
+// lease.
+func CheckQueueLease(jobID, owner string, ttl time.Duration) error {
+	if err := CheckID("job", jobID); err != nil {
+		return err
+	}
+	return checkLeaseOwner(owner, ttl)
+}
+
+// CheckLeaseClaim validates the arguments of ClaimQueueLeases.
+func CheckLeaseClaim(owner string, ttl time.Duration, max int) error {
+	if max <= 0 {
+		return fmt.Errorf("claim of %d leases: %w", max, ErrInvalid)
+	}
+	return checkLeaseOwner(owner, ttl)
+}
+
+func checkLeaseOwner(owner string, ttl time.Duration) error {
+	if owner == "" || len(owner) > MaxIDLen {
+		return fmt.Errorf("lease owner of %d bytes: %w", len(owner), ErrInvalid)
+	}
+	if ttl <= 0 {
+		return fmt.Errorf("lease TTL %v: %w", ttl, ErrInvalid)
+	}
+	return nil
+}
+
 // Store is everything a Stele process needs from shared storage.
 type Store interface {
 	Documents
 	Blobs
 	Jobs
+	QueueLeases
 	SigCache
 	ChunkCommitter
 	Registry

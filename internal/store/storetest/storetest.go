@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Results", testResults},
 		{"ResultsGaps", testResultsGaps},
 		{"ResultsInvalidPage", testResultsInvalidPage},
+		{"QueueLeases", testQueueLeases},
 		{"Documents", testDocuments},
 		{"Blobs", testBlobs},
 		{"BlobTTL", testBlobTTL},

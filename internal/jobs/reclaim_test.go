@@ -1,0 +1,124 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/store"
+)
+
+// TestReclaimerSettlesAbandonedJob: a gateway that took a job's lease and
+// queued 20 of its 30 items, then stopped. Once the lease runs out, the
+// reclaimer waits for the workers to pass the 20 queued items (no worker is
+// running yet: it must not fail them meanwhile), then records the other 10
+// as failed, so the job completes and its completion is announced. A job
+// whose gateway still holds its lease is left alone.
+func TestReclaimerSettlesAbandonedJob(t *testing.T) {
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			p := newPipelineWith(t, sk.open(t), jobs.ConsumerConfig{}, jobs.WithChunkItems(7))
+			ctx := testContext(t)
+			items, want, at := mixedJob(t, p.st)
+			items, want = items[:20], want[:20]
+
+			abandoned := jobs.Job{ID: "abandoned", Kind: store.KindVerify, At: at.Format(time.RFC3339Nano)}
+			if err := p.st.AcquireQueueLease(ctx, abandoned.ID, "stopped-gateway", 100*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.st.CreateJob(ctx, store.Job{ID: abandoned.ID, Kind: store.KindVerify, Total: 30}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.pub.Publish(ctx, abandoned, items); err != nil {
+				t.Fatal(err)
+			}
+			live := jobs.Job{ID: "live", Kind: store.KindVerify, At: abandoned.At}
+			if err := p.st.AcquireQueueLease(ctx, live.ID, "live-gateway", time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.st.CreateJob(ctx, store.Job{ID: live.ID, Kind: store.KindVerify, Total: 5}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.pub.Publish(ctx, live, items[:3]); err != nil {
+				t.Fatal(err)
+			}
+
+			rec, err := jobs.NewReclaimer(p.js, p.st, jobs.WithQueueLease(300*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rctx, cancel := context.WithCancel(context.Background())
+			ran := make(chan error, 1)
+			go func() { ran <- rec.Run(rctx) }()
+			defer func() {
+				cancel()
+				if err := <-ran; err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			}()
+
+			// The reclaimer claims the lease (the probe's renewal of 1ms does
+			// not keep it), then waits for the queue.
+			waitFor(t, func() bool {
+				return errors.Is(p.st.RenewQueueLease(ctx, abandoned.ID, "stopped-gateway", time.Millisecond), store.ErrConflict)
+			})
+			time.Sleep(700 * time.Millisecond)
+			if job, err := p.st.GetJob(ctx, abandoned.ID); err != nil || job.Done != 0 {
+				t.Fatalf("before any worker ran: %+v, %v; want nothing recorded", job, err)
+			}
+
+			p.startRunner(t, nil, nil, jobs.RunnerConfig{Concurrency: 2})
+			job := p.waitJob(t, abandoned.ID)
+			if job.Total != 30 || job.Done != 30 || job.Failed < 10 {
+				t.Fatalf("settled job: %+v", job)
+			}
+			results := p.results(t, abandoned.ID)
+			if len(results) != 30 {
+				t.Fatalf("%d results, want 30", len(results))
+			}
+			valid, invalid, failed := checkResults(t, items, results[:20], want)
+			if job.Valid != valid || job.Invalid != invalid || job.Failed != failed+10 {
+				t.Errorf("counters %+v, want valid %d invalid %d failed %d", job, valid, invalid, failed+10)
+			}
+			for _, r := range results[20:] {
+				if r.Error != jobs.ReclaimedReason || r.Valid {
+					t.Errorf("item %d: %+v, want the reclaimed failure", r.Index, r)
+				}
+			}
+			var completed []jobs.Event
+			waitFor(t, func() bool { completed, _ = streamEvents(t, p.js, abandoned.ID); return len(completed) > 0 })
+			if len(completed) != 1 || completed[0].Job == nil || completed[0].Job.Done != 30 {
+				t.Errorf("completion events: %+v", completed)
+			}
+			// The settled job's lease is free again.
+			if err := p.st.AcquireQueueLease(ctx, abandoned.ID, "next", time.Minute); err != nil {
+				t.Errorf("lease of the settled job: %v, want it released", err)
+			}
+
+			// The live job keeps its lease and waits for its last items.
+			waitFor(t, func() bool { j, _ := p.st.GetJob(ctx, live.ID); return j.Done == 3 })
+			time.Sleep(500 * time.Millisecond)
+			if j, err := p.st.GetJob(ctx, live.ID); err != nil || j.Done != 3 || j.Status == store.StatusCompleted {
+				t.Errorf("live job: %+v, %v; want 3 of 5 done and not settled", j, err)
+			}
+			if err := p.st.RenewQueueLease(ctx, live.ID, "live-gateway", time.Hour); err != nil {
+				t.Errorf("live job's lease: %v", err)
+			}
+		})
+	}
+}
+
+func TestNewReclaimerRejectsBadOptions(t *testing.T) {
+	_, js := setup(t)
+	st := newSQLiteStore(t)
+	for _, opt := range []jobs.ReclaimerOption{jobs.WithQueueLease(50 * time.Millisecond), jobs.WithReclaimerLogger(nil)} {
+		if _, err := jobs.NewReclaimer(js, st, opt); !errors.Is(err, jobs.ErrInvalidOption) {
+			t.Errorf("NewReclaimer: %v, want ErrInvalidOption", err)
+		}
+	}
+	if _, err := jobs.NewReclaimer(nil, st); !errors.Is(err, jobs.ErrInvalidOption) {
+		t.Errorf("NewReclaimer(nil JetStream): %v, want ErrInvalidOption", err)
+	}
+}
