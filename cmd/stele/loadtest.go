@@ -11,7 +11,7 @@ import (
 // runLoadtest mounts the load tool (internal/loadtest, also built as
 // cmd/steleload) as `stele loadtest`.
 func runLoadtest(ctx context.Context, e *env, args []string) int {
-	err := loadtest.Run(ctx, args, e.stdout, e.stderr)
+	err := loadtest.Run(ctx, "stele loadtest", args, e.stdout, e.stderr)
 	switch {
 	case err == nil:
 		return exitOK

@@ -193,3 +193,14 @@ func TestLoadtestJSONToStdout(t *testing.T) {
 		t.Errorf("the table should go to stderr: %q", stderr)
 	}
 }
+
+func TestLoadtestHelpNamesTheCommand(t *testing.T) {
+	code, _, stderr := runCLI(t, "", "loadtest", "-h")
+	if code != exitOK || !strings.Contains(stderr, "Usage of stele loadtest:") || strings.Contains(stderr, "steleload") {
+		t.Fatalf("code %d stderr %.200q, want usage of stele loadtest", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "", "loadtest", "-n", "-1")
+	if code != exitUsage || !strings.Contains(stderr, "stele loadtest -h") {
+		t.Fatalf("bad flag: code %d stderr %q", code, stderr)
+	}
+}

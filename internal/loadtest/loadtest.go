@@ -100,8 +100,8 @@ var (
 )
 
 // parseArgs parses the command line.
-func parseArgs(args []string, stderr io.Writer) (Config, error) {
-	fs := flag.NewFlagSet("steleload", flag.ContinueOnError)
+func parseArgs(name string, args []string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c Config
 	var phases, pids, evalGateways string
@@ -282,17 +282,17 @@ type Bar struct {
 	Pass     bool   `json:"pass"`
 }
 
-// Run runs the load tool with command-line arguments args (without the
-// program name), printing the report to stdout (with -json -, the JSON
+// Run runs the load tool as the program name (in its usage and messages)
+// with command-line arguments args, printing the report to stdout (with -json -, the JSON
 // report alone; the table then goes to stderr). It returns an error
 // wrapping ErrUsage for bad arguments.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseArgs(args, stderr)
+func Run(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseArgs(name, args, stderr)
 	if err != nil {
 		return err
 	}
 	rep := &Report{Started: time.Now().UTC(), GoMaxProc: runtime.GOMAXPROCS(0), Set: cfg.Gen}
-	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "steleload: "+format+"\n", args...) }
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, name+": "+format+"\n", args...) }
 
 	if cfg.Fresh {
 		var salt [8]byte

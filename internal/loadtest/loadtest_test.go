@@ -45,11 +45,11 @@ func TestParseArgsBounds(t *testing.T) {
 		{"-sign-n", "0"}, {"-sign-batch", "0"}, {"-eval-rate", "0"}, {"-eval-duration", "0s"}, {"-eval-covenants", "0"},
 		{"-eval-conns", "0"}, {"-eval-client", "curl"}, {"-latency-conns", "0"}, {"-latency-client", "curl"}, {"-eval-gateways", "http://127.0.0.1:1,http://10.0.0.1:2"},
 	} {
-		if _, err := parseArgs(args, io.Discard); !errors.Is(err, ErrUsage) {
+		if _, err := parseArgs("steleload", args, io.Discard); !errors.Is(err, ErrUsage) {
 			t.Errorf("%v: %v, want ErrUsage", args, err)
 		}
 	}
-	c, err := parseArgs([]string{"-n", "10", "-phases", "submit, latency", "-pids", "1,2"}, io.Discard)
+	c, err := parseArgs("steleload", []string{"-n", "10", "-phases", "submit, latency", "-pids", "1,2"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestRunAgainstEmbedded(t *testing.T) {
 	defer in.Shutdown(context.Background())
 	jsonPath := filepath.Join(t.TempDir(), "report.json")
 	var out, errOut bytes.Buffer
-	err = Run(ctx, []string{
+	err = Run(ctx, "steleload", []string{
 		"-gateway", "http://" + in.Addr(), "-n", "600", "-size", "1024", "-cache", t.TempDir(),
 		"-inproc-time", "100ms", "-rate", "40", "-duration", "1s", "-pids", strconv.Itoa(os.Getpid()),
 		"-json", jsonPath,

@@ -139,7 +139,7 @@ func TestSignAndEvaluateAgainstEmbedded(t *testing.T) {
 	port := in.Addr()[strings.LastIndexByte(in.Addr(), ':')+1:]
 	jsonPath := filepath.Join(t.TempDir(), "report.json")
 	var out, errOut bytes.Buffer
-	err := Run(ctx, []string{
+	err := Run(ctx, "steleload", []string{
 		"-gateway", "http://" + in.Addr(), "-phases", "sign-inproc,sign,evaluate", "-inproc-time", "100ms",
 		"-sign-n", "300", "-sign-batch", "120", "-eval-rate", "100", "-eval-duration", "1s", "-eval-covenants", "2",
 		"-eval-gateways", "http://" + in.Addr() + ",http://localhost:" + port, "-eval-conns", "4",
@@ -210,7 +210,7 @@ func TestSignCountsFailures(t *testing.T) {
 	in := startSigning(t, ctx)
 	var out, errOut bytes.Buffer
 	jsonPath := filepath.Join(t.TempDir(), "report.json")
-	err := Run(ctx, []string{
+	err := Run(ctx, "steleload", []string{
 		"-gateway", "http://" + in.Addr(), "-phases", "sign-inproc,sign", "-inproc-time", "50ms",
 		"-sign-n", "20", "-sign-key", "nobody-holds-this", "-json", jsonPath,
 	}, &out, &errOut)
