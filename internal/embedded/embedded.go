@@ -115,8 +115,12 @@ type Instance struct {
 	// returned.
 	settleStop context.CancelFunc
 	settleDone chan struct{}
-	stopOnce   sync.Once
-	stopErr    error
+	// checkStop ends the store's integrity check, checkDone is closed when
+	// it has returned.
+	checkStop context.CancelFunc
+	checkDone chan struct{}
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // Start starts an instance and returns once the gateway accepts requests.
@@ -264,6 +268,25 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 	in.srv = newHTTPServer(in.gw.Handler(), cfg.Logger)
 	in.srv.RegisterOnShutdown(in.gw.StopWaiting)
 	go func() { in.served <- in.srv.Serve(in.ln) }()
+	// SQLite's quick check reads the whole file: it runs behind the
+	// started instance, and damage it finds makes /readyz fail.
+	cctx, cancel := context.WithCancel(context.Background())
+	in.checkStop, in.checkDone = cancel, make(chan struct{})
+	go func() {
+		defer close(in.checkDone)
+		start := time.Now()
+		err := st.CheckIntegrity(cctx)
+		switch {
+		case errors.Is(err, sqlitestore.ErrCorrupt):
+			cfg.Logger.Error("the store's database file is damaged; stop the all-in-one and restore "+
+				"the data directory from a backup (sqlite3's .recover may save what is readable); "+
+				"until then it reports itself not ready", "file", filepath.Join(cfg.DataDir, "stele.db"), "err", err)
+		case err != nil && cctx.Err() == nil:
+			cfg.Logger.Warn("the store's integrity check failed to run", "err", err)
+		case err == nil:
+			cfg.Logger.Debug("the store's integrity check passed", "duration", time.Since(start))
+		}
+	}()
 	if len(interrupted) > 0 {
 		cfg.Logger.Warn("settling jobs whose queueing was interrupted by a crash, once the queue has passed them", "jobs", len(interrupted))
 		sctx, cancel := context.WithCancel(context.Background())
@@ -400,6 +423,10 @@ func (in *Instance) release(ctx context.Context) error {
 	if in.settleStop != nil {
 		in.settleStop()
 		<-in.settleDone
+	}
+	if in.checkStop != nil {
+		in.checkStop()
+		<-in.checkDone
 	}
 	if in.watchStop != nil {
 		close(in.watchStop)

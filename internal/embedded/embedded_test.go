@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -254,4 +255,80 @@ func TestStreamSizes(t *testing.T) {
 	if c := s.CachedInfo().Config; c.MaxMsgs != 1234 || c.MaxBytes != 5<<20 || c.Replicas != 1 {
 		t.Errorf("STELE_JOBS: max msgs %d, max bytes %d, replicas %d; want 1234, 5 MiB, 1", c.MaxMsgs, c.MaxBytes, c.Replicas)
 	}
+}
+
+// TestDamagedStoreNotReady: the all-in-one started on a database with a
+// damaged page (one Open itself cannot see) finds it with its integrity
+// check, logs what to do, and reports itself not ready.
+func TestDamagedStoreNotReady(t *testing.T) {
+	dir := t.TempDir()
+	in := start(t, dir)
+	base := "http://" + in.Addr()
+	docs, _, _ := corpus.Load()
+	for _, d := range docs {
+		req, _ := http.NewRequest(http.MethodPut, base+"/v1/covenants", bytes.NewReader(d.JSON))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	shutdown(t, in)
+
+	path := filepath.Join(dir, "stele.db")
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const page = 4096
+	if st.Size() < 8*page {
+		t.Fatalf("database of %d bytes: too small to damage a middle page", st.Size())
+	}
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xa5}, page), (st.Size()/page/2)*page); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	var logs syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	in, err = embedded.Start(ctx, embedded.Config{DataDir: dir, Addr: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	defer shutdown(t, in)
+	base = "http://" + in.Addr()
+	deadline := time.Now().Add(30 * time.Second)
+	for get(t, base+"/readyz", nil) != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatalf("still ready 30s after starting on a damaged database; log:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out := logs.String(); !strings.Contains(out, "database file is damaged") || !strings.Contains(out, "backup") {
+		t.Errorf("log does not say what to do:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -42,6 +42,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -60,6 +61,8 @@ type Store struct {
 	opts options
 
 	audit auditLogs
+
+	corrupt atomic.Pointer[error] // set by CheckIntegrity when it finds damage
 
 	janitorCtx  context.Context // canceled by Close
 	stopJanitor context.CancelFunc
@@ -140,8 +143,12 @@ func dsn(path string, q url.Values) string {
 	return "file:" + esc.Replace(filepath.ToSlash(path)) + "?" + q.Encode()
 }
 
-// Ping checks that both connection pools work.
+// Ping checks that both connection pools work, and fails with the damage
+// CheckIntegrity found, if it did.
 func (s *Store) Ping(ctx context.Context) error {
+	if err := s.corrupt.Load(); err != nil {
+		return *err
+	}
 	if err := s.w.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlitestore: ping: %w", err)
 	}
