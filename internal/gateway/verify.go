@@ -239,7 +239,12 @@ func (s *Server) queue(reqCtx context.Context, spec jobs.Job, total int, feed fu
 	if stats.Items != total {
 		return abandon(min(stats.Items, total), fmt.Errorf("queue job %s: published %d items of %d: %w", jobID, stats.Items, total, ErrInternal))
 	}
-	mark(true)
+	if lost := mark(true); lost {
+		// Every item reached the queue, but not all before the lease was
+		// taken: the reclaimer records those published after its claim
+		// as not queued.
+		return job, &Error{Err: ErrUnavailable, Message: msgLeaseLost, JobID: jobID}
+	}
 	s.log.DebugContext(reqCtx, "job queued", "job", jobID, "kind", spec.Kind, "items", stats.Items, "chunks", stats.Chunks,
 		"staged", stats.Staged, "duration", time.Since(start))
 	job.Status = store.StatusQueued
@@ -314,17 +319,22 @@ func (s *Server) unqueued(reqCtx context.Context, job store.Job, queued int, err
 // holdQueueing marks jobID as being queued, until the returned function is
 // called with done true once its queueing has settled (every item queued or
 // recorded as failed); with done false the mark stays, for the job to be
-// settled by whoever finds it.
+// settled by whoever finds it. The function reports whether the queue lease
+// was found taken, before or by a last renewal when done is true: the items
+// published meanwhile may then be settled as not queued by a reclaimer.
 //
 // With a QueueingDir the mark is a file there, which the all-in-one's next
 // start settles. Otherwise it is a queue lease in the store, renewed while
 // the job is queued; the context returned ends, with errLeaseLost as its
 // cause, when the lease is found taken by a jobs.Reclaimer (this gateway
 // stalled past it), and queueing must stop.
-func (s *Server) holdQueueing(ctx context.Context, jobID string) (context.Context, func(done bool), error) {
+func (s *Server) holdQueueing(ctx context.Context, jobID string) (context.Context, func(done bool) (lost bool), error) {
 	if s.queueing != "" {
 		mark, err := s.markQueueing(jobID)
-		return ctx, mark, err
+		if err != nil {
+			return ctx, nil, err
+		}
+		return ctx, func(done bool) bool { mark(done); return false }, nil
 	}
 	owner, err := jobs.LeaseOwner("gateway")
 	if err == nil {
@@ -357,18 +367,29 @@ func (s *Server) holdQueueing(ctx context.Context, jobID string) (context.Contex
 			}
 		}
 	}()
-	return lctx, func(done bool) {
-		lost := errors.Is(context.Cause(lctx), errLeaseLost)
+	return lctx, func(done bool) bool {
 		cancel(nil)
 		<-stopped
-		if !done || lost {
-			return
+		if errors.Is(context.Cause(lctx), errLeaseLost) {
+			return true
+		}
+		if !done {
+			return false
 		}
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), unqueuedTimeout)
 		defer rcancel()
+		// The renewals are periodic: the lease may have been taken since
+		// the last one. A last renewal tells, before the release.
+		if err := s.store.RenewQueueLease(rctx, jobID, owner, s.lease); errors.Is(err, store.ErrConflict) {
+			s.log.Error("the queue lease of a job being queued was taken: this gateway stalled past it, and another settles the job", "job", jobID, "lease", s.lease)
+			return true
+		} else if err != nil {
+			s.log.Warn("renewing the queue lease of a queued job failed", "job", jobID, "err", err)
+		}
 		if err := s.store.ReleaseQueueLease(rctx, jobID, owner); err != nil {
 			s.log.Warn("releasing the queue lease of a queued job failed; a reclaimer will find it settled", "job", jobID, "err", err)
 		}
+		return false
 	}, nil
 }
 
