@@ -494,6 +494,9 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := ms.Stop(); err != nil {
 		log.Warn("stele.evaluate service stop", "err", err)
 	}
+	// Before NATS drains: a job the reclaimer is settling is announced.
+	stopReclaim()
+	<-reclaimed
 	if err := nc.Drain(); err != nil {
 		log.Warn("nats drain", "err", err)
 	}

@@ -41,6 +41,11 @@ const (
 	// reclaimBatch is the number of leases claimed, and of failed results
 	// recorded, per call.
 	reclaimBatch = 1000
+	// settleTimeout bounds each step of settling a job (recording a batch
+	// of failed results and announcing the completion it brings, releasing
+	// the lease), which a stop of the Reclaimer does not interrupt: once
+	// recorded, a completion nobody announced would never be.
+	settleTimeout = 30 * time.Second
 )
 
 // ReclaimStore is what a Reclaimer needs of the store.
@@ -182,7 +187,9 @@ func (r *Reclaimer) ReclaimOnce(ctx context.Context) (int, error) {
 				errs = append(errs, err)
 				continue
 			}
-			r.release(ctx, job.ID)
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+			r.release(rctx, job.ID)
+			cancel()
 			mu.Lock()
 			held = removeID(held, job.ID)
 			mu.Unlock()
@@ -252,31 +259,52 @@ func (r *Reclaimer) waitPassed(ctx context.Context, kind store.JobKind) error {
 
 // settle records every item of job that has no result as failed, the
 // results recorded first standing, and announces the job's completion.
+// When ctx ends it stops between batches, never between the recording that
+// completes the job and its announcement.
 func (r *Reclaimer) settle(ctx context.Context, job store.Job) error {
 	failed := 0
 	for lo := 0; lo < job.Total; lo += reclaimBatch {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("settle job %s: %w", job.ID, err)
+		}
 		hi := min(lo+reclaimBatch, job.Total)
 		results := make([]store.Result, 0, hi-lo)
 		for i := lo; i < hi; i++ {
 			results = append(results, store.Result{Index: i, Error: ReclaimedReason})
 		}
-		prog, err := r.st.RecordResults(ctx, job.ID, results)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil // expired meanwhile
-		}
+		recorded, gone, err := r.recordBatch(ctx, job.ID, results)
 		if err != nil {
 			return fmt.Errorf("settle job %s: %w", job.ID, err)
 		}
-		failed += prog.Recorded
-		if prog.Completed {
-			if err := AnnounceCompletion(ctx, r.js, prog.Job); err != nil {
-				return fmt.Errorf("settle job %s: announce completion: %w", job.ID, err)
-			}
+		failed += recorded
+		if gone {
+			return nil // expired meanwhile
 		}
 	}
 	r.log.WarnContext(ctx, "settled a job whose gateway stopped queueing it", "job", job.ID, "kind", job.Kind,
 		"total", job.Total, "notQueued", failed)
 	return nil
+}
+
+// recordBatch records results of job jobID and, when that completes the
+// job, announces it; both on a context of their own, which ctx ending does
+// not cut short. gone reports a job no longer in the store.
+func (r *Reclaimer) recordBatch(ctx context.Context, jobID string, results []store.Result) (recorded int, gone bool, _ error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	prog, err := r.st.RecordResults(ctx, jobID, results)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, true, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	if prog.Completed {
+		if err := AnnounceCompletion(ctx, r.js, prog.Job); err != nil {
+			return prog.Recorded, false, fmt.Errorf("announce completion: %w", err)
+		}
+	}
+	return prog.Recorded, false, nil
 }
 
 func (r *Reclaimer) release(ctx context.Context, id string) {

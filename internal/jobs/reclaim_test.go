@@ -122,3 +122,57 @@ func TestNewReclaimerRejectsBadOptions(t *testing.T) {
 		t.Errorf("NewReclaimer(nil JetStream): %v, want ErrInvalidOption", err)
 	}
 }
+
+// stopOnCompletion ends the reclaimer's context as soon as a RecordResults
+// call completes a job: a shutdown arriving between the store's answer and
+// the announcement.
+type stopOnCompletion struct {
+	jobs.ReclaimStore
+	stop context.CancelFunc
+}
+
+func (s *stopOnCompletion) RecordResults(ctx context.Context, jobID string, results []store.Result) (store.Progress, error) {
+	prog, err := s.ReclaimStore.RecordResults(ctx, jobID, results)
+	if prog.Completed {
+		s.stop()
+	}
+	return prog, err
+}
+
+// TestReclaimerAnnouncesOnShutdown: a reclaimer stopped right after its
+// recording completed a job still announces the completion; nobody else
+// would (the job is completed, so the next reclaimer only releases its
+// lease), and the waiters and event consumers would never learn of it. It
+// releases the lease of the job it settled.
+func TestReclaimerAnnouncesOnShutdown(t *testing.T) {
+	_, js := setup(t)
+	st := newSQLiteStore(t)
+	ctx := testContext(t)
+	const id = "stopped-before-queueing"
+	if err := st.AcquireQueueLease(ctx, id, "stopped-gateway", time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateJob(ctx, store.Job{ID: id, Kind: store.KindVerify, Total: 5}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	rctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec, err := jobs.NewReclaimer(js, &stopOnCompletion{ReclaimStore: st, stop: cancel}, jobs.WithQueueLease(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Run(rctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	job, err := st.GetJob(ctx, id)
+	if err != nil || job.Status != store.StatusCompleted || job.Failed != 5 {
+		t.Fatalf("job %+v, %v; want completed with its 5 items failed", job, err)
+	}
+	if completed, _ := streamEvents(t, js, id); len(completed) != 1 {
+		t.Errorf("%d completion events, want 1", len(completed))
+	}
+	if err := st.AcquireQueueLease(ctx, id, "next", time.Minute); err != nil {
+		t.Errorf("lease of the settled job: %v, want it released", err)
+	}
+}
