@@ -160,6 +160,12 @@ func (r *Reclaimer) ReclaimOnce(ctx context.Context) (int, error) {
 	held := ids
 	stop := r.keepLeases(ctx, func() []string { mu.Lock(); defer mu.Unlock(); return held })
 	defer stop()
+	// drop stops renewing the lease of id, before it is released.
+	drop := func(id string) {
+		mu.Lock()
+		held = removeID(held, id)
+		mu.Unlock()
+	}
 
 	// Group the jobs by kind, each with the last chunk of its kind in the
 	// queue now: every chunk the stopped gateways published is at or below.
@@ -170,6 +176,7 @@ func (r *Reclaimer) ReclaimOnce(ctx context.Context) (int, error) {
 		case errors.Is(err, store.ErrNotFound), err == nil && job.Status == store.StatusCompleted:
 			// Never created (the gateway stopped before), expired, or
 			// finished after all.
+			drop(id)
 			r.release(ctx, id)
 			continue
 		case err != nil:
@@ -187,12 +194,10 @@ func (r *Reclaimer) ReclaimOnce(ctx context.Context) (int, error) {
 				errs = append(errs, err)
 				continue
 			}
+			drop(job.ID)
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 			r.release(rctx, job.ID)
 			cancel()
-			mu.Lock()
-			held = removeID(held, job.ID)
-			mu.Unlock()
 		}
 	}
 	return len(ids), errors.Join(errs...)

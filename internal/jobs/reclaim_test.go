@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -174,5 +175,55 @@ func TestReclaimerAnnouncesOnShutdown(t *testing.T) {
 	}
 	if err := st.AcquireQueueLease(ctx, id, "next", time.Minute); err != nil {
 		t.Errorf("lease of the settled job: %v, want it released", err)
+	}
+}
+
+// renewCounter counts the renewals that found the lease not held.
+type renewCounter struct {
+	jobs.ReclaimStore
+	refused atomic.Int64
+}
+
+func (s *renewCounter) RenewQueueLease(ctx context.Context, jobID, owner string, ttl time.Duration) error {
+	err := s.ReclaimStore.RenewQueueLease(ctx, jobID, owner, ttl)
+	if errors.Is(err, store.ErrConflict) {
+		s.refused.Add(1)
+	}
+	return err
+}
+
+// TestReclaimerKeepsOnlyHeldLeases: the lease of a job that was never
+// created is released at once; while the reclaimer waits for the queue on
+// the other jobs it claimed, it does not renew the lease it released.
+func TestReclaimerKeepsOnlyHeldLeases(t *testing.T) {
+	p := newPipelineWith(t, newSQLiteStore(t), jobs.ConsumerConfig{})
+	ctx := testContext(t)
+	items, _, at := mixedJob(t, p.st)
+	waiting := jobs.Job{ID: "waiting", Kind: store.KindVerify, At: at.Format(time.RFC3339Nano)}
+	for _, id := range []string{waiting.ID, "never-created"} {
+		if err := p.st.AcquireQueueLease(ctx, id, "stopped-gateway", time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.st.CreateJob(ctx, store.Job{ID: waiting.ID, Kind: store.KindVerify, Total: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.pub.Publish(ctx, waiting, items[:3]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	st := &renewCounter{ReclaimStore: p.st}
+	rec, err := jobs.NewReclaimer(p.js, st, jobs.WithQueueLease(150*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	// No worker runs: the reclaimer waits for the queue until rctx ends.
+	if n, err := rec.ReclaimOnce(rctx); n != 2 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ReclaimOnce = %d, %v; want 2 claimed and the wait cut short", n, err)
+	}
+	if n := st.refused.Load(); n != 0 {
+		t.Errorf("%d renewals of a lease the reclaimer no longer held", n)
 	}
 }
