@@ -379,14 +379,13 @@ func (s *Server) holdQueueing(ctx context.Context, jobID string) (context.Contex
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), unqueuedTimeout)
 		defer rcancel()
 		// The renewals are periodic: the lease may have been taken since
-		// the last one. A last renewal tells, before the release.
-		if err := s.store.RenewQueueLease(rctx, jobID, owner, s.lease); errors.Is(err, store.ErrConflict) {
+		// the last one. The release, refused then, tells.
+		err := s.store.ReleaseQueueLease(rctx, jobID, owner)
+		switch {
+		case errors.Is(err, store.ErrConflict):
 			s.log.Error("the queue lease of a job being queued was taken: this gateway stalled past it, and another settles the job", "job", jobID, "lease", s.lease)
 			return true
-		} else if err != nil {
-			s.log.Warn("renewing the queue lease of a queued job failed", "job", jobID, "err", err)
-		}
-		if err := s.store.ReleaseQueueLease(rctx, jobID, owner); err != nil {
+		case err != nil:
 			s.log.Warn("releasing the queue lease of a queued job failed; a reclaimer will find it settled", "job", jobID, "err", err)
 		}
 		return false

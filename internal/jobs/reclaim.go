@@ -313,7 +313,13 @@ func (r *Reclaimer) recordBatch(ctx context.Context, jobID string, results []sto
 }
 
 func (r *Reclaimer) release(ctx context.Context, id string) {
-	if err := r.st.ReleaseQueueLease(ctx, id, r.owner); err != nil && ctx.Err() == nil {
+	err := r.st.ReleaseQueueLease(ctx, id, r.owner)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		// It ran out while this reclaimer worked, and another claimed
+		// it: that one finds the job settled.
+		r.log.DebugContext(ctx, "a reclaimed job's lease was claimed again before its release", "job", id)
+	case err != nil && ctx.Err() == nil:
 		r.log.WarnContext(ctx, "releasing a reclaimed job's lease failed", "job", id, "err", err)
 	}
 }

@@ -22,14 +22,15 @@ func (s *Store) leaseKeys() []string {
 //
 // KEYS: deadlines, owners. ARGV: mode (acquire|renew|release), job, owner,
 // TTL (ms). Returns 1 when done, 0 when another owner holds the lease (or,
-// for renew, when owner does not hold it).
+// for renew and release, when owner does not hold it).
 var leaseScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[2], ARGV[2])
 if ARGV[1] == 'release' then
-  if cur == ARGV[3] then
-    redis.call('HDEL', KEYS[2], ARGV[2])
-    redis.call('ZREM', KEYS[1], ARGV[2])
+  if cur ~= ARGV[3] then
+    return 0
   end
+  redis.call('HDEL', KEYS[2], ARGV[2])
+  redis.call('ZREM', KEYS[1], ARGV[2])
   return 1
 end
 if cur ~= ARGV[3] and (cur or ARGV[1] == 'renew') then

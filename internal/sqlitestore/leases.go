@@ -38,8 +38,16 @@ func (s *Store) ReleaseQueueLease(ctx context.Context, jobID, owner string) erro
 	if err := store.CheckQueueLease(jobID, owner, time.Millisecond); err != nil {
 		return fmt.Errorf("sqlitestore: release queue lease: %w", err)
 	}
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM queue_leases WHERE job_id = ? AND owner = ?`, jobID, owner); err != nil {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM queue_leases WHERE job_id = ? AND owner = ?`, jobID, owner)
+	var n int64
+	if err == nil {
+		n, err = res.RowsAffected()
+	}
+	if err != nil {
 		return fmt.Errorf("sqlitestore: release queue lease of job %s: %w", jobID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlitestore: release queue lease of job %s: not held by this owner: %w", jobID, store.ErrConflict)
 	}
 	return nil
 }

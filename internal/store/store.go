@@ -324,8 +324,10 @@ type QueueLeases interface {
 	// ErrConflict when owner no longer holds it: another process claimed it
 	// (it had run out) or it was released. Owner must then stop queueing.
 	RenewQueueLease(ctx context.Context, jobID, owner string, ttl time.Duration) error
-	// ReleaseQueueLease ends owner's lease of jobID. A lease owner does not
-	// hold is left alone, without an error.
+	// ReleaseQueueLease ends owner's lease of jobID. ErrConflict, leaving
+	// the lease alone, when owner does not hold it (it ran out and was
+	// claimed, or was released before): a gateway finishing its queueing
+	// learns this way, in the same call, that a reclaimer took the job.
 	ReleaseQueueLease(ctx context.Context, jobID, owner string) error
 	// ClaimQueueLeases gives owner, for ttl, up to max leases that had run
 	// out (oldest first) and returns their job IDs. max must be positive.

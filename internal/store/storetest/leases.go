@@ -27,8 +27,8 @@ func testQueueLeases(t *testing.T, newStore NewStore) {
 	want("A renews job1", s.RenewQueueLease(c, job1, "A", time.Hour), nil)
 	want("B renews job1", s.RenewQueueLease(c, job1, "B", time.Hour), store.ErrConflict)
 	want("B renews a job nobody holds", s.RenewQueueLease(c, job2, "B", time.Hour), store.ErrConflict)
-	want("B releases job1", s.ReleaseQueueLease(c, job1, "B"), nil)
-	want("B acquires job1 after its own release", s.AcquireQueueLease(c, job1, "B", time.Hour), store.ErrConflict)
+	want("B releases job1", s.ReleaseQueueLease(c, job1, "B"), store.ErrConflict)
+	want("B acquires job1 after its refused release", s.AcquireQueueLease(c, job1, "B", time.Hour), store.ErrConflict)
 
 	if ids, err := s.ClaimQueueLeases(c, "C", time.Hour, 10); err != nil || len(ids) != 0 {
 		t.Fatalf("claim with no lease run out = %q, %v", ids, err)
@@ -43,9 +43,10 @@ func testQueueLeases(t *testing.T, newStore NewStore) {
 		t.Fatalf("second claim = %q, %v; want none (C holds job2)", ids, err)
 	}
 	want("A renews job2 after C claimed it", s.RenewQueueLease(c, job2, "A", time.Hour), store.ErrConflict)
-	want("A releases job2 it no longer holds", s.ReleaseQueueLease(c, job2, "A"), nil)
+	want("A releases job2 it no longer holds", s.ReleaseQueueLease(c, job2, "A"), store.ErrConflict)
 	want("C renews job2", s.RenewQueueLease(c, job2, "C", time.Hour), nil)
 	want("C releases job2", s.ReleaseQueueLease(c, job2, "C"), nil)
+	want("C releases job2 again", s.ReleaseQueueLease(c, job2, "C"), store.ErrConflict)
 	want("C renews job2 after releasing it", s.RenewQueueLease(c, job2, "C", time.Hour), store.ErrConflict)
 	want("A acquires the free job2", s.AcquireQueueLease(c, job2, "A", time.Hour), nil)
 
