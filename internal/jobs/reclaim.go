@@ -184,22 +184,33 @@ func (r *Reclaimer) ReclaimOnce(ctx context.Context) (int, error) {
 		}
 		byKind[job.Kind] = append(byKind[job.Kind], job)
 	}
-	var errs []error
+	// Kinds wait for their own consumers side by side: a backlog of one
+	// kind (or a kind no worker consumes yet) holds up only its own jobs.
+	var (
+		errMu sync.Mutex
+		errs  []error
+		wg    sync.WaitGroup
+	)
+	fail := func(err error) { errMu.Lock(); errs = append(errs, err); errMu.Unlock() }
 	for kind, list := range byKind {
-		if err := r.waitPassed(ctx, kind); err != nil {
-			return len(ids), err
-		}
-		for _, job := range list {
-			if err := r.settle(ctx, job); err != nil {
-				errs = append(errs, err)
-				continue
+		wg.Go(func() {
+			if err := r.waitPassed(ctx, kind); err != nil {
+				fail(fmt.Errorf("reclaim %s jobs: %w", kind, err))
+				return
 			}
-			drop(job.ID)
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
-			r.release(rctx, job.ID)
-			cancel()
-		}
+			for _, job := range list {
+				if err := r.settle(ctx, job); err != nil {
+					fail(err)
+					continue
+				}
+				drop(job.ID)
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+				r.release(rctx, job.ID)
+				cancel()
+			}
+		})
 	}
+	wg.Wait()
 	return len(ids), errors.Join(errs...)
 }
 

@@ -227,3 +227,57 @@ func TestReclaimerKeepsOnlyHeldLeases(t *testing.T) {
 		t.Errorf("%d renewals of a lease the reclaimer no longer held", n)
 	}
 }
+
+// TestReclaimerKindsDoNotWaitForEachOther: a sign job whose chunk no signer
+// takes holds up only itself; an abandoned verify job claimed with it is
+// settled as soon as the verifiers have passed the queue.
+func TestReclaimerKindsDoNotWaitForEachOther(t *testing.T) {
+	p := newPipelineWith(t, newSQLiteStore(t), jobs.ConsumerConfig{})
+	ctx := testContext(t)
+	if _, err := jobs.EnsureConsumer(ctx, p.js, store.KindSign, jobs.ConsumerConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	items, _, at := mixedJob(t, p.st)
+	for _, j := range []struct {
+		id    string
+		kind  store.JobKind
+		total int
+	}{{"sign-waiting", store.KindSign, 3}, {"verify-abandoned", store.KindVerify, 5}} {
+		if err := p.st.AcquireQueueLease(ctx, j.id, "stopped-gateway", 50*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.st.CreateJob(ctx, store.Job{ID: j.id, Kind: j.kind, Total: j.total}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A chunk of the sign job that nobody consumes.
+	if _, err := p.js.Publish(ctx, jobs.SubjectSign, []byte(`{"v":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	verify := jobs.Job{ID: "verify-abandoned", Kind: store.KindVerify, At: at.Format(time.RFC3339Nano)}
+	if _, err := p.pub.Publish(ctx, verify, items[:2]); err != nil {
+		t.Fatal(err)
+	}
+	p.startRunner(t, nil, nil, jobs.RunnerConfig{Concurrency: 2})
+	time.Sleep(100 * time.Millisecond) // both leases have run out
+	rec, err := jobs.NewReclaimer(p.js, p.st, jobs.WithQueueLease(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- rec.Run(rctx) }()
+	defer func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	job := p.waitJob(t, verify.ID)
+	if job.Done != 5 || job.Failed != 3 {
+		t.Errorf("verify job %+v: want 2 verified and 3 not queued", job)
+	}
+	if j, err := p.st.GetJob(ctx, "sign-waiting"); err != nil || j.Status == store.StatusCompleted {
+		t.Errorf("sign job %+v, %v: want it still waiting for its chunk", j, err)
+	}
+}
