@@ -348,7 +348,9 @@ func (s *Server) holdQueueing(ctx context.Context, jobID string) (context.Contex
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		t := time.NewTicker(s.lease / 3)
+		// Every third of the lease; after a failed renewal, every tenth,
+		// so that a store slow for a while does not let the lease run out.
+		t := time.NewTimer(s.lease / 3)
 		defer t.Stop()
 		for {
 			select {
@@ -364,6 +366,9 @@ func (s *Server) holdQueueing(ctx context.Context, jobID string) (context.Contex
 				return
 			case err != nil && lctx.Err() == nil:
 				s.log.Warn("renewing the queue lease of a job failed; retrying", "job", jobID, "err", err)
+				t.Reset(s.lease / 10)
+			default:
+				t.Reset(s.lease / 3)
 			}
 		}
 	}()
