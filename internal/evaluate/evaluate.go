@@ -152,7 +152,7 @@ type Config struct {
 	// issuer key, or an ancestor's, is revoked permits nothing. The Service
 	// keeps a copy re-read every RevocationRefresh (default
 	// DefaultRevocationRefresh), so a revocation takes effect within that
-	// time in every process.
+	// time in every process (at once after RevocationsChanged).
 	Revocations       store.Revocations
 	RevocationRefresh time.Duration
 	// Logger receives denials (debug) and failures (default slog.Default()).

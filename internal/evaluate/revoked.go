@@ -38,6 +38,21 @@ func newRevocations(src store.Revocations, refresh time.Duration, now func() tim
 	})}
 }
 
+// RevocationsChanged re-reads the shared revocation list now, for a caller
+// that has just revoked a key: from the Service's next evaluation on, the
+// key's covenants permit nothing, rather than after up to
+// Config.RevocationRefresh (other processes still take up to that long). It
+// does nothing without Config.Revocations; on error the old copy stays.
+func (s *Service) RevocationsChanged(ctx context.Context) error {
+	if s.revs == nil {
+		return nil
+	}
+	if _, err := s.revs.c.Reload(ctx); err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	return nil
+}
+
 // size returns the number of revoked keys in the current copy, -1 when
 // there is none yet (it never reads the store).
 func (r *revocations) size() int {

@@ -319,3 +319,25 @@ func TestEvaluateTwoGateways(t *testing.T) {
 		t.Fatalf("after editing entry 321: %+v", rep)
 	}
 }
+
+// TestEvaluateAfterRevocation revokes a covenant's issuer key through the
+// gateway that has just evaluated under it: its next evaluation is denied,
+// without waiting for the revocation list's refresh period.
+func TestEvaluateAfterRevocation(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnvOn(t, gateway.Limits{}, kind)
+			doc := storeCovenant(t, e.st, "permit read on '/data/**'")
+			d := decode[evaluate.Decision](t, mustDo(t, "POST", e.url+"/v1/evaluate", evalBody(doc.ID(), "read", "/data/a", ""), http.StatusOK))
+			if !d.Permitted {
+				t.Fatalf("before the revocation: %+v", d)
+			}
+			rev := []byte(`{"publicKey":"` + doc.Issuer().PublicKey + `","reason":"leaked"}`)
+			mustDo(t, "POST", e.url+"/v1/revocations", rev, http.StatusCreated)
+			d = decode[evaluate.Decision](t, mustDo(t, "POST", e.url+"/v1/evaluate", evalBody(doc.ID(), "read", "/data/a", ""), http.StatusOK))
+			if d.Permitted || d.Severity != "critical" || !strings.Contains(d.Reason, "leaked") {
+				t.Fatalf("right after the revocation: %+v, want a denial naming it", d)
+			}
+		})
+	}
+}

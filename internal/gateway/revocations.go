@@ -25,6 +25,8 @@ type revocationConflict struct {
 // handleRevoke is POST /v1/revocations: {"keyId"|"publicKey", "reason"}. A
 // key ID is resolved to its public key through the key directory. 201 with
 // the record; 409 with the existing record when the key is already revoked.
+// Either way this gateway's next evaluation honours the revocation (see
+// evaluate.Service.RevocationsChanged).
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if err := requireJSON(r); err != nil {
 		s.fail(w, r, err)
@@ -106,6 +108,14 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	rev.RevokedAt = time.Now().UTC().Truncate(time.Millisecond)
 	err = s.store.RevokeKey(ctx, rev)
+	if err == nil || errors.Is(err, store.ErrExists) {
+		// This gateway's evaluations honour the revocation from the next one
+		// on, not after the evaluation service's refresh period.
+		if rerr := s.eval.RevocationsChanged(ctx); rerr != nil {
+			s.log.WarnContext(ctx, "revoke: the revocation list could not be re-read; evaluations honour the revocation within the refresh period",
+				"publicKey", rev.PublicKey, "err", rerr)
+		}
+	}
 	if errors.Is(err, store.ErrExists) {
 		existing, rerr := s.store.RevokedKeys(ctx, []string{rev.PublicKey})
 		if rerr != nil {

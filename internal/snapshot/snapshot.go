@@ -61,6 +61,19 @@ func (c *Cache[T]) Get(ctx context.Context) (T, error) {
 // progress rather than starting a second one. A failed load changes nothing
 // and returns the error (GetOrStale prefers the old copy).
 func (c *Cache[T]) Refresh(ctx context.Context, seen time.Time) (T, error) {
+	return c.refresh(ctx, seen, false)
+}
+
+// Reload loads a new copy even when another caller just did, for a caller
+// that has changed the source itself: a load in progress may have read it
+// before the change. It waits for that load rather than running beside it.
+// A failed load changes nothing and returns the error.
+func (c *Cache[T]) Reload(ctx context.Context) (T, error) {
+	return c.refresh(ctx, time.Time{}, true)
+}
+
+// refresh is Refresh, loading regardless of seen when force is set.
+func (c *Cache[T]) refresh(ctx context.Context, seen time.Time, force bool) (T, error) {
 	var zero T
 	select {
 	case c.lock <- struct{}{}:
@@ -68,7 +81,7 @@ func (c *Cache[T]) Refresh(ctx context.Context, seen time.Time) (T, error) {
 		return zero, fmt.Errorf("read %s: %w", c.what, ctx.Err())
 	}
 	defer func() { <-c.lock }()
-	if v, fetched, ok := c.Peek(); ok && fetched.After(seen) {
+	if v, fetched, ok := c.Peek(); ok && !force && fetched.After(seen) {
 		return v, nil
 	}
 	v, err := c.load(ctx)

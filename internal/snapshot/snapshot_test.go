@@ -149,3 +149,35 @@ func TestRefreshForces(t *testing.T) {
 	}
 	cancel()
 }
+
+// TestReloadAfterLoadInProgress: Reload loads again after a load that was
+// in progress when it was called, since that load may have read the source
+// before the caller changed it.
+func TestReloadAfterLoadInProgress(t *testing.T) {
+	clk := newClock()
+	var n atomic.Int64
+	started, release := make(chan struct{}), make(chan struct{})
+	c := snapshot.New("thing", time.Hour, clk.now, func(context.Context) (int64, error) {
+		if v := n.Add(1); v == 1 {
+			close(started)
+			<-release
+			return v, nil
+		}
+		return n.Load(), nil
+	})
+	go c.Get(ctx(t))
+	<-started
+	done := make(chan int64)
+	go func() {
+		v, _ := c.Reload(ctx(t))
+		done <- v
+	}()
+	time.Sleep(5 * time.Millisecond)
+	close(release)
+	if v := <-done; v != 2 {
+		t.Fatalf("Reload = %d, want a load of its own after the one in progress", v)
+	}
+	if v, _ := c.Get(ctx(t)); v != 2 || n.Load() != 2 {
+		t.Fatalf("Get after Reload = %d after %d loads, want the reloaded 2", v, n.Load())
+	}
+}
