@@ -392,8 +392,11 @@ type router struct {
 }
 
 func (rt *router) handle(pattern string, h http.HandlerFunc) {
-	rt.mux.HandleFunc(pattern, h)
 	method, path, _ := strings.Cut(pattern, " ")
+	if method == http.MethodPost || method == http.MethodPut {
+		h = identityEncoding(h)
+	}
+	rt.mux.HandleFunc(pattern, h)
 	if _, ok := rt.methods[path]; !ok {
 		rt.paths = append(rt.paths, path)
 	}
@@ -401,6 +404,27 @@ func (rt *router) handle(pattern string, h http.HandlerFunc) {
 	if method == http.MethodGet {
 		// The mux serves HEAD with the GET handler.
 		rt.methods[path] = append(rt.methods[path], http.MethodHead)
+	}
+}
+
+// identityEncoding answers 415 naming Content-Encoding, with Accept-Encoding:
+// identity, when a request body comes in a content coding such as gzip: the
+// gateway reads bodies as sent, so a compressed one would otherwise be
+// refused as malformed JSON or, uploaded as NDJSON, become a job of failed
+// lines.
+func identityEncoding(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for _, v := range r.Header.Values("Content-Encoding") {
+			for coding := range strings.SplitSeq(v, ",") {
+				if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
+					w.Header().Set("Accept-Encoding", "identity")
+					writeError(w, fieldError(ErrUnsupportedMedia, "Content-Encoding",
+						"unsupported content coding %q: send the body uncompressed", truncateString(coding, 64)))
+					return
+				}
+			}
+		}
+		next(w, r)
 	}
 }
 

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -103,6 +104,48 @@ func TestVerifyRejects(t *testing.T) {
 	}
 	if n := e.queued(t); n != 0 {
 		t.Errorf("%d messages queued by rejected requests", n)
+	}
+}
+
+// TestCompressedBodiesRefused sends gzip-compressed bodies to every route
+// that takes one: each answers 415 naming Content-Encoding rather than
+// reading the compressed bytes as JSON (an NDJSON upload would otherwise
+// become a job of failed lines), and nothing is queued.
+func TestCompressedBodiesRefused(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	docs, _ := loadCorpus(t)
+	id := strings.Repeat("ab", 32)
+	gz := func(s string) []byte {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		if _, err := zw.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	cases := []struct{ method, path, ct, body string }{
+		{http.MethodPost, "/v1/verify", ctJSON, `{"items":[{"document":` + string(docs[0].JSON) + `}]}`},
+		{http.MethodPost, "/v1/verify", ctNDJSON, string(docs[0].JSON) + "\n" + string(docs[1].JSON) + "\n"},
+		{http.MethodPost, "/v1/sign", ctJSON, `{"items":[]}`},
+		{http.MethodPost, "/v1/countersign", ctJSON, `{"documentId":"` + id + `","keyId":"k"}`},
+		{http.MethodPut, "/v1/covenants", ctJSON, string(docs[0].JSON)},
+		{http.MethodPost, "/v1/revocations", ctJSON, `{"publicKey":"` + id + `","reason":"x"}`},
+		{http.MethodPost, "/v1/evaluate", ctJSON, `{"covenantId":"` + id + `","action":"read"}`},
+		{http.MethodPost, "/v1/covenants/" + id + "/audit/trim", ctJSON, `{"upTo":0}`},
+	}
+	for _, c := range cases {
+		status, _, body := do(t, c.method, e.url+c.path, c.ct, gz(c.body), "Content-Encoding", "gzip")
+		expectError(t, c.method+" "+c.path+" "+c.ct, status, body, 415, "unsupported_media_type", "Content-Encoding")
+	}
+	status, _, body := do(t, http.MethodPost, e.url+"/v1/verify", ctJSON, []byte(cases[0].body), "Content-Encoding", "identity")
+	if status != http.StatusAccepted {
+		t.Errorf("Content-Encoding: identity: %d %s, want 202", status, body)
+	}
+	if n := e.queued(t); n != 1 {
+		t.Errorf("%d messages queued, want only the identity-encoded request's", n)
 	}
 }
 
