@@ -17,11 +17,11 @@ import (
 
 // evaluateRoutes registers action evaluation and the audit trail's routes.
 func (s *Server) evaluateRoutes(rt *router) {
-	rt.handle("POST /v1/evaluate", s.handleEvaluate)
+	rt.handle("POST /v1/evaluate", s.noParams(s.handleEvaluate))
 	rt.handle("GET /v1/covenants/{id}/audit", s.handleAudit)
-	rt.handle("GET /v1/covenants/{id}/audit/proof/{index}", s.handleAuditProof)
-	rt.handle("GET /v1/covenants/{id}/audit/verify", s.handleAuditVerify)
-	rt.handle("POST /v1/covenants/{id}/audit/trim", s.operator(s.handleAuditTrim))
+	rt.handle("GET /v1/covenants/{id}/audit/proof/{index}", s.noParams(s.handleAuditProof))
+	rt.handle("GET /v1/covenants/{id}/audit/verify", s.noParams(s.handleAuditVerify))
+	rt.handle("POST /v1/covenants/{id}/audit/trim", s.operator(s.noParams(s.handleAuditTrim)))
 }
 
 // Evaluator returns the evaluation service behind POST /v1/evaluate (for

@@ -359,9 +359,9 @@ func (s *Server) Close() error {
 func (s *Server) routes() http.Handler {
 	rt := &router{mux: http.NewServeMux(), methods: make(map[string][]string)}
 	rt.handle("POST /v1/verify", s.handleVerify)
-	rt.handle("GET /v1/jobs/{id}", s.handleJob)
+	rt.handle("GET /v1/jobs/{id}", s.noParams(s.handleJob))
 	rt.handle("GET /v1/jobs/{id}/results", s.handleResults)
-	rt.handle("GET /v1/covenants/{id}", s.handleCovenant)
+	rt.handle("GET /v1/covenants/{id}", s.noParams(s.handleCovenant))
 	rt.handle("GET /healthz", s.handleHealthz)
 	rt.handle("GET /readyz", s.handleReadyz)
 	rt.handle("GET /health", s.handleHealth)
@@ -404,6 +404,20 @@ func (rt *router) handle(pattern string, h http.HandlerFunc) {
 	if method == http.MethodGet {
 		// The mux serves HEAD with the GET handler.
 		rt.methods[path] = append(rt.methods[path], http.MethodHead)
+	}
+}
+
+// noParams refuses any query parameter on a route that takes none, as the
+// routes that take some refuse those they do not know (queryParams): ignored,
+// POST /v1/evaluate?dryRun=true would be recorded like any evaluation. The
+// health routes stay lenient for probes.
+func (s *Server) noParams(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, err := queryParams(r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		next(w, r)
 	}
 }
 

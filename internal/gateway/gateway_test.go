@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/stele-go/stele/internal/evaluate"
 	"github.com/stele-go/stele/internal/gateway"
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/store"
@@ -146,6 +147,45 @@ func TestCompressedBodiesRefused(t *testing.T) {
 	}
 	if n := e.queued(t); n != 1 {
 		t.Errorf("%d messages queued, want only the identity-encoded request's", n)
+	}
+}
+
+// TestUnknownParametersRefused: the routes that take no query parameters
+// refuse one, as the others refuse parameters they do not know, rather than
+// ignoring it (POST /v1/evaluate?dryRun=true would be recorded like any
+// evaluation). Nothing is evaluated, revoked or trimmed.
+func TestUnknownParametersRefused(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	doc := storeCovenant(t, e.st, "permit read on '/data/**'")
+	id := doc.ID()
+	job := strings.Repeat("a", 32)
+	cases := []struct{ method, path, body string }{
+		{http.MethodGet, "/v1/jobs/" + job + "?verbose=1", ""},
+		{http.MethodGet, "/v1/covenants/" + id + "?format=pretty", ""},
+		{http.MethodGet, "/v1/covenants/" + id + "/chain?depth=1", ""},
+		{http.MethodGet, "/v1/keys?revoked=true", ""},
+		{http.MethodGet, "/v1/revocations?limit=1", ""},
+		{http.MethodPost, "/v1/revocations?dryRun=true", `{"publicKey":"` + doc.Issuer().PublicKey + `","reason":"x"}`},
+		{http.MethodPost, "/v1/evaluate?dryRun=true", string(evalBody(id, "read", "/data/a", ""))},
+		{http.MethodGet, "/v1/covenants/" + id + "/audit/proof/0?root=x", ""},
+		{http.MethodGet, "/v1/covenants/" + id + "/audit/verify?from=3", ""},
+		{http.MethodPost, "/v1/covenants/" + id + "/audit/trim?dryRun=true", `{"upTo":0}`},
+	}
+	for _, c := range cases {
+		ct := ""
+		if c.body != "" {
+			ct = ctJSON
+		}
+		status, _, body := do(t, c.method, e.url+c.path, ct, []byte(c.body))
+		_, query, _ := strings.Cut(c.path, "?")
+		param, _, _ := strings.Cut(query, "=")
+		expectError(t, c.method+" "+c.path, status, body, 400, "invalid_parameter", param)
+	}
+	if entries := decode[evaluate.TrailReport](t, mustDo(t, "GET", e.url+"/v1/covenants/"+id+"/audit/verify", nil, 200)).Entries; entries != 0 {
+		t.Errorf("%d audit entries after refused evaluations, want 0", entries)
+	}
+	if body := mustDo(t, "GET", e.url+"/v1/revocations", nil, 200); string(body) != "{\"items\":[]}\n" {
+		t.Errorf("revocations after a refused one: %s", body)
 	}
 }
 
