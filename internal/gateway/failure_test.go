@@ -2,15 +2,18 @@ package gateway_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -590,4 +593,85 @@ func TestBodyMinRate(t *testing.T) {
 	if status, _, body := do(t, "POST", url+"/v1/verify", ctNDJSON, []byte("{}\n")); status != http.StatusAccepted {
 		t.Errorf("upload after the trickle: %d %s, want 202", status, body)
 	}
+}
+
+// clientGoneStore holds the second Results call of a request until the
+// request's context ends (its client went away), then fails with it.
+type clientGoneStore struct {
+	store.Store
+	calls  atomic.Int64
+	second chan struct{}
+}
+
+func (s *clientGoneStore) Results(ctx context.Context, jobID string, offset, limit int) ([]store.Result, int, error) {
+	if s.calls.Add(1) == 2 {
+		close(s.second)
+		<-ctx.Done()
+		return nil, 0, fmt.Errorf("results of job %s: %w", jobID, ctx.Err())
+	}
+	return s.Store.Results(ctx, jobID, offset, limit)
+}
+
+// TestResultsStreamClientGone: a client that leaves in the middle of an
+// NDJSON results stream is no failure of the gateway's, so nothing is
+// logged as an error (as for an audit export).
+func TestResultsStreamClientGone(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	ctx := testContext(t)
+	job := store.Job{ID: "stream-client-gone", Kind: store.KindVerify, Total: 5}
+	if err := e.st.CreateJob(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	results := make([]store.Result, job.Total)
+	for i := range results {
+		results[i] = store.Result{Index: i, Ref: "r", Error: "x"}
+	}
+	if _, err := e.st.RecordResults(ctx, job.ID, results); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	cs := &clientGoneStore{Store: e.st, second: make(chan struct{})}
+	gw, err := gateway.New(gateway.Config{Store: cs, NATS: e.nc, Limits: gateway.Limits{MaxPageSize: 2}, SpoolDir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(srv.Close)
+	rctx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, srv.URL+"/v1/jobs/"+job.ID+"/results", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-cs.second
+	cancel()
+	resp.Body.Close()
+	srv.Close() // waits for the handler
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a client leaving mid-stream was logged as an error:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

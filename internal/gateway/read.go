@@ -176,8 +176,10 @@ func (s *Server) streamResults(w http.ResponseWriter, r *http.Request, id string
 		if items, next, err = s.store.Results(ctx, id, next, s.lim.MaxPageSize); err != nil {
 			// The status is sent: break the response off (no final chunk),
 			// so that the client sees an error rather than a stream that
-			// looks complete.
-			s.log.ErrorContext(ctx, "streaming results failed", "job", id, "err", err)
+			// looks complete. A client that went away is no failure.
+			if ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "streaming results failed", "job", id, "err", err)
+			}
 			panic(http.ErrAbortHandler)
 		}
 	}
