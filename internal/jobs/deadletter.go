@@ -51,7 +51,8 @@ const (
 	HeaderDeadSequence = "Stele-Dead-Sequence"
 	// HeaderDeadDeliveries is how many times it was delivered.
 	HeaderDeadDeliveries = "Stele-Dead-Deliveries"
-	// HeaderDeadMsgID is the chunk's own Nats-Msg-Id, when it had one.
+	// HeaderDeadMsgID is the chunk's own Nats-Msg-Id, when it had one
+	// (cut to maxDeadMsgIDBytes).
 	HeaderDeadMsgID = "Stele-Dead-Msg-Id"
 	// HeaderDeadTruncated, when present, is the size of a chunk too large
 	// to be kept whole with these headers (near the server's max payload):
@@ -60,8 +61,16 @@ const (
 )
 
 // deadHeaderRoom is what a dead letter leaves for its headers under the
-// server's max payload.
+// server's max payload. The headers fit in it: the reason and the chunk's
+// own message ID are bounded (1000 and maxDeadMsgIDBytes bytes), the rest
+// is short.
 const deadHeaderRoom = 4 << 10
+
+// maxDeadMsgIDBytes bounds the chunk's own Nats-Msg-Id kept in a dead
+// letter (HeaderDeadMsgID): a producer may send one of up to 64 KiB, which
+// with a chunk near the max payload would not fit, so that the chunk could
+// never be kept.
+const maxDeadMsgIDBytes = 1024
 
 // DeadSubject returns the subject of the dead letters of chunks published
 // on workSubject (stele.jobs.verify → stele.dead.verify).
@@ -156,7 +165,7 @@ func publishDeadLetter(ctx context.Context, js jetstream.JetStream, d deadLetter
 	h.Set(HeaderDeadSequence, strconv.FormatUint(d.seq, 10))
 	h.Set(HeaderDeadDeliveries, strconv.FormatUint(d.deliveries, 10))
 	if id := d.header.Get(nats.MsgIdHdr); id != "" {
-		h.Set(HeaderDeadMsgID, id)
+		h.Set(HeaderDeadMsgID, truncate(id, maxDeadMsgIDBytes))
 	}
 	data := d.data
 	if nc := js.Conn(); nc != nil && nc.MaxPayload() > 2*deadHeaderRoom && int64(len(data)) > nc.MaxPayload()-deadHeaderRoom {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stele-go/stele/internal/jobs"
@@ -282,6 +283,52 @@ func TestOversizeDeadLetterIsTruncated(t *testing.T) {
 	if err := jobs.ReplayDeadLetter(ctx, p.js, raw.Sequence); !errors.Is(err, jobs.ErrInvalidOption) {
 		t.Errorf("replaying a truncated dead letter: %v", err)
 	}
+}
+
+// A chunk whose own Nats-Msg-Id is long (a hostile producer's) is still
+// kept as a dead letter when the chunk is close to the server's max
+// payload: the ID is cut short with the chunk, the chunk leaves the work
+// queue and its job hears of it.
+func TestDeadLetterOfLongMsgID(t *testing.T) {
+	p := newPipelineWith(t, newSQLiteStore(t), jobs.ConsumerConfig{MaxDeliver: 2, AckWait: time.Second})
+	ctx := testContext(t)
+	maxPayload := int(p.nc.MaxPayload())
+	for i, tc := range []struct{ idLen, dataLen int }{
+		{16 << 10, maxPayload - 16<<10 - 300},
+		{60 << 10, maxPayload - 60<<10 - 100}, // headers are at most 64 KiB
+	} {
+		jobID := "longid" + strconv.Itoa(i)
+		garbage := []byte(`{"v":1,"jobId":"` + jobID + `","kind":"verify","chunk":0,"items":[{"index":0,"ref":"`)
+		garbage = append(garbage, strings.Repeat("x", tc.dataLen-len(garbage))...)
+		msgID := jobID + "." + strings.Repeat("m", tc.idLen)
+		if _, err := p.js.PublishMsg(ctx, &nats.Msg{Subject: jobs.SubjectVerify, Data: garbage}, jetstream.WithMsgID(msgID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.startRunner(t, nil, nil, jobs.RunnerConfig{})
+	for i := range 2 {
+		jobID := "longid" + strconv.Itoa(i)
+		ev := deadEvent(t, p.js, jobID)
+		if ev.Dead == nil {
+			t.Fatalf("dead-chunk event of %s: %+v", jobID, ev)
+		}
+		raw, err := p.js.Stream(ctx, jobs.StreamDead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := raw.GetMsg(ctx, ev.Dead.DeadSequence)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := msg.Header.Get(jobs.HeaderDeadMsgID); !strings.HasPrefix(id, jobID+".mmm") || len(id) > 2048 {
+			t.Errorf("%s: dead letter's %s has %d bytes", jobID, jobs.HeaderDeadMsgID, len(id))
+		}
+		// Kept when the runner terminated it, with the reason it did.
+		if r := msg.Header.Get(jobs.HeaderDeadReason); !strings.Contains(r, "invalid JSON") || msg.Header.Get(jobs.HeaderDeadDeliveries) != "1" {
+			t.Errorf("%s: dead letter's reason %q after %s deliveries, want the decoding error on the first", jobID, r, msg.Header.Get(jobs.HeaderDeadDeliveries))
+		}
+	}
+	jobsQueueEmpty(t, p.js)
 }
 
 // The dead-letter loop survives STELE_DEAD being deleted and created again
