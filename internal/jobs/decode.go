@@ -72,6 +72,11 @@ type decoder struct {
 	data  []byte
 	i     int
 	depth int
+	// noIndex is the position of the first item of the chunk's items
+	// with no index (the member left out or null, or a null item), -1
+	// when every item has one. encoding/json reads such an item as
+	// index 0; DecodeChunk refuses it.
+	noIndex int
 }
 
 func (d *decoder) fail(what string) error {
@@ -406,7 +411,20 @@ func (d *decoder) array(elem func() error) error {
 
 // decodeChunkJSON decodes the JSON of a chunk into c.
 func decodeChunkJSON(data []byte, c *Chunk) error {
-	d := &decoder{data: data}
+	_, err := decodeChunkFields(data, c)
+	return err
+}
+
+// decodeChunkFields decodes the JSON of a chunk into c, and also returns
+// the position of its first item without an index (-1 when none lacks
+// one).
+func decodeChunkFields(data []byte, c *Chunk) (noIndex int, err error) {
+	d := &decoder{data: data, noIndex: -1}
+	err = d.chunk(c)
+	return d.noIndex, err
+}
+
+func (d *decoder) chunk(c *Chunk) error {
 	switch d.peek() {
 	case '{':
 	case 'n': // null: nothing set, as encoding/json does
@@ -465,6 +483,7 @@ func (d *decoder) chunkMember(c *Chunk, name []byte) error {
 }
 
 func (d *decoder) items(dst *[]Item) error {
+	d.noIndex = -1 // the last items member counts
 	switch d.peek() {
 	case 'n':
 		*dst = nil
@@ -476,6 +495,7 @@ func (d *decoder) items(dst *[]Item) error {
 	items := []Item{}
 	err := d.array(func() error {
 		var it Item
+		hasIndex := false
 		switch d.peek() {
 		case 'n':
 			if err := d.literal("null"); err != nil {
@@ -483,6 +503,9 @@ func (d *decoder) items(dst *[]Item) error {
 			}
 		case '{':
 			if err := d.object(func(name []byte) error {
+				if string(name) == "index" && d.peek() != 'n' {
+					hasIndex = true
+				}
 				if err := d.itemMember(&it, name); err != nil {
 					return within("."+memberSeg(name), err)
 				}
@@ -492,6 +515,9 @@ func (d *decoder) items(dst *[]Item) error {
 			}
 		default:
 			return within("["+itoa(len(items))+"]", d.fail("expected an item object"))
+		}
+		if !hasIndex && d.noIndex < 0 {
+			d.noIndex = len(items)
 		}
 		items = append(items, it)
 		return nil

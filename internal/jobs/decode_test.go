@@ -227,3 +227,30 @@ func TestDecodeChunkNamesTheMember(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeChunkRequiresIndex: an item without an index (left out, null,
+// or a null item) is refused, naming the item, rather than taken as index
+// 0, which would repeat that index and leave the job short of its total,
+// never completing and with nothing to say why.
+func TestDecodeChunkRequiresIndex(t *testing.T) {
+	for _, c := range []struct{ data, path string }{
+		{`{"v":1,"jobId":"j","kind":"verify","total":2,"items":[{"index":0,"document":{}},{"document":{}}]}`, "item 1 has no index"},
+		{`{"v":1,"jobId":"j","kind":"verify","total":2,"items":[{"index":null,"document":{}},{"index":1}]}`, "item 0 has no index"},
+		{`{"v":1,"jobId":"j","kind":"verify","total":2,"items":[{"index":0},null]}`, "item 1 has no index"},
+		{`{"v":1,"jobId":"j","kind":"verify","items":[{"ref":"a"}],"items":[{"index":0},{"Index":1}]}`, "item 1 has no index"},
+	} {
+		_, err := DecodeChunk([]byte(c.data))
+		if err == nil || !errors.Is(err, ErrBadMessage) || !strings.Contains(err.Error(), c.path) {
+			t.Errorf("%s: %v, want a bad message saying %q", c.data, err, c.path)
+		}
+	}
+	// The last of repeated items members counts.
+	for _, data := range []string{
+		`{"v":1,"jobId":"j","kind":"verify","items":[{"ref":"a"}],"items":[{"index":0}]}`,
+		`{"v":1,"jobId":"j","kind":"verify","items":[{"ref":"a"}],"items":null}`,
+	} {
+		if _, err := DecodeChunk([]byte(data)); err != nil {
+			t.Errorf("%s: %v", data, err)
+		}
+	}
+}

@@ -226,12 +226,14 @@ func ValidJobID(id string) bool {
 // DecodeChunk decodes and checks a chunk message. Documents (and sign
 // requests) are returned as sub-slices of data, which must not be modified
 // while the chunk is in use. Member names match exactly and unknown members
-// are ignored. Errors wrap
+// are ignored; every item must have an index (an item without one is not
+// taken as index 0). Errors wrap
 // [ErrBadMessage] (the message can never be processed) or
 // [ErrUnsupportedVersion] (a newer producer wrote it).
 func DecodeChunk(data []byte) (*Chunk, error) {
 	var c Chunk
-	if err := decodeChunkJSON(data, &c); err != nil {
+	noIndex, err := decodeChunkFields(data, &c)
+	if err != nil {
 		return nil, fmt.Errorf("decode chunk: %w: %v", ErrBadMessage, err)
 	}
 	if c.V > SchemaVersion {
@@ -252,6 +254,9 @@ func DecodeChunk(data []byte) (*Chunk, error) {
 	if _, err := SubjectFor(c.Kind); err != nil {
 		return nil, fmt.Errorf("decode chunk %s: %w: kind %q is neither %q nor %q", c.JobID, ErrBadMessage,
 			truncate(string(c.Kind), 64), store.KindVerify, store.KindSign)
+	}
+	if noIndex >= 0 {
+		return nil, fmt.Errorf("decode chunk %s.%d: %w: item %d has no index", c.JobID, c.Chunk, ErrBadMessage, noIndex)
 	}
 	for i := range c.Items {
 		it := &c.Items[i]
