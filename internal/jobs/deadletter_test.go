@@ -359,3 +359,21 @@ func TestDeadLettersAfterStreamRecreated(t *testing.T) {
 	}
 	jobsQueueEmpty(t, p.js)
 }
+
+// A chunk that names no total for a job with no record is kept as a dead
+// letter once its deliveries run out, with a reason that names the member
+// at fault (what a producer on NATS has to go by).
+func TestDeadLetterOfChunkWithoutTotal(t *testing.T) {
+	p := newPipelineWith(t, newSQLiteStore(t), jobs.ConsumerConfig{MaxDeliver: 2})
+	ctx := testContext(t)
+	if _, err := p.js.Publish(ctx, jobs.SubjectVerify,
+		[]byte(`{"v":1,"jobId":"nototal","kind":"verify","chunk":0,"items":[{"index":0,"error":"x"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	p.startRunner(t, nil, nil, jobs.RunnerConfig{})
+	ev := deadEvent(t, p.js, "nototal")
+	if ev.Dead == nil || !strings.Contains(ev.Dead.Reason, "names no total") {
+		t.Errorf("dead-chunk event %+v, want a reason naming the missing total", ev.Dead)
+	}
+	jobsQueueEmpty(t, p.js)
+}

@@ -506,6 +506,11 @@ func (r *Runner) record(ctx context.Context, c *Chunk, pending *pendingWrites, r
 		return r.jobs.RecordResults(ctx, c.JobID, results)
 	}
 	prog, err := commit()
+	if errors.Is(err, store.ErrNotFound) && c.Total <= 0 {
+		// Say what the producer can mend: the reason ends in the dead
+		// letter once the chunk's deliveries run out.
+		return prog, fmt.Errorf("%w (job %s has no record, and the chunk names no total to create it from)", err, c.JobID)
+	}
 	if !errors.Is(err, store.ErrNotFound) || !r.mayCreate(ctx, c) {
 		return prog, err
 	}
