@@ -161,3 +161,43 @@ func TestRepeatedIndexEvents(t *testing.T) {
 		})
 	}
 }
+
+// A chunk repeating an index whose handler hands it back with partial
+// results answering both items of that index (as the sign handler does
+// when another item's key is elsewhere): the partial results are recorded
+// (the first of the index kept) and the chunk is handed back, not failed as
+// if the handler had answered an item twice.
+func TestRepeatedIndexPartialResults(t *testing.T) {
+	p := newPipelineWith(t, newSQLiteStore(t), jobs.ConsumerConfig{})
+	ctx := testContext(t)
+	if err := p.st.CreateJob(ctx, store.Job{ID: "partial", Kind: store.KindVerify, Total: 2}); err != nil {
+		t.Fatal(err)
+	}
+	chunk, err := json.Marshal(jobs.Chunk{V: 1, JobID: "partial", Kind: store.KindVerify,
+		Items: []jobs.Item{{Index: 0, Ref: "first"}, {Index: 0, Ref: "second"}, {Index: 1, Ref: "later"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deliveries atomic.Int32
+	var recordedFirst atomic.Bool
+	h := jobs.HandlerFunc(func(ctx context.Context, c *jobs.Chunk) ([]store.Result, error) {
+		results := []store.Result{{Index: 0, Ref: "first", Error: "a"}, {Index: 0, Ref: "second", Error: "b"}}
+		if deliveries.Add(1) == 1 {
+			return results, jobs.RetryChunk(10*time.Millisecond, "index 1 waits")
+		}
+		res, _, err := p.st.Results(ctx, "partial", 0, 2)
+		recordedFirst.Store(err == nil && len(res) == 1 && res[0].Ref == "first")
+		return append(results, store.Result{Index: 1, Ref: "later", Error: "c"}), nil
+	})
+	if _, err := p.js.Publish(ctx, jobs.SubjectVerify, chunk); err != nil {
+		t.Fatal(err)
+	}
+	p.startRunner(t, nil, h, jobs.RunnerConfig{NakDelay: time.Minute})
+	if job := p.waitJob(t, "partial"); job.Failed != 2 || !recordedFirst.Load() || deliveries.Load() != 2 {
+		t.Errorf("job %+v after %d deliveries (first delivery's results recorded: %v), want 2 failed after 2, the first recorded",
+			job, deliveries.Load(), recordedFirst.Load())
+	}
+	if res := p.results(t, "partial"); len(res) != 2 || res[0].Error != "a" {
+		t.Errorf("results %+v, want the first of index 0 kept", res)
+	}
+}

@@ -70,21 +70,23 @@ func (e *RetryError) Error() string {
 // Is reports whether target is ErrRetryChunk.
 func (e *RetryError) Is(target error) bool { return target == ErrRetryChunk }
 
-// checkPartialResults verifies that results answer distinct items of c.
+// checkPartialResults verifies that results answer distinct items of c:
+// an index has at most as many results as c has items of that index (a
+// chunk may repeat an index; the store keeps its first result).
 func checkPartialResults(c *Chunk, results []store.Result) error {
 	if len(results) > len(c.Items) {
 		return fmt.Errorf("jobs: handler returned %d partial results for %d items", len(results), len(c.Items))
 	}
-	want := make(map[int]bool, len(c.Items))
+	want := make(map[int]int, len(c.Items)) // unanswered items per index
 	for i := range c.Items {
-		want[c.Items[i].Index] = true
+		want[c.Items[i].Index]++
 	}
 	for i := range results {
 		idx := results[i].Index
-		if !want[idx] {
+		if want[idx] == 0 {
 			return fmt.Errorf("jobs: handler partial result %d has index %d, not an unanswered item of the chunk", i, idx)
 		}
-		want[idx] = false
+		want[idx]--
 	}
 	return nil
 }
