@@ -297,16 +297,16 @@ func (r *Runner) giveUp(ctx context.Context, adv maxDeliveriesAdvisory) error {
 	}
 	reason := fmt.Errorf("no worker finished it in %d deliveries", adv.Deliveries)
 	if c, derr := DecodeChunk(raw.Data); derr == nil {
-		cerr := r.checkJob(ctx, c)
+		// The chunk's message time decides whether it may create its job
+		// (mayCreate), as on a delivery.
+		sctx := WithMessageInfo(ctx, MsgInfo{NumDelivered: adv.Deliveries, Timestamp: raw.Time, StreamSeq: adv.StreamSeq})
+		cerr := r.checkJob(sctx, c)
 		if cerr != nil && !errors.Is(cerr, errWrongKind) && !errors.Is(cerr, errWrongTotal) {
 			return cerr // the store is unreachable: the advisory comes back
 		}
 		// A chunk of another kind than its job's records nothing; one of
 		// another total settles what its job admits, as on a delivery.
 		if !errors.Is(cerr, errWrongKind) {
-			// The chunk's message time decides whether it may create its
-			// job (mayCreate), as on a delivery.
-			sctx := WithMessageInfo(ctx, MsgInfo{NumDelivered: adv.Deliveries, Timestamp: raw.Time, StreamSeq: adv.StreamSeq})
 			if recErr, pubErr := r.settle(sctx, c, reason, adv.Deliveries); recErr != nil || pubErr != nil {
 				r.log.Warn("jobs: a dead chunk's items could not be recorded as failed; replay it once the store is back",
 					"job", c.JobID, "chunk", c.Chunk, "err", errors.Join(recErr, pubErr))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -199,5 +200,64 @@ func TestRepeatedIndexPartialResults(t *testing.T) {
 	}
 	if res := p.results(t, "partial"); len(res) != 2 || res[0].Error != "a" {
 		t.Errorf("results %+v, want the first of index 0 kept", res)
+	}
+}
+
+// createsOnFirstRead is a job store in which another worker creates job id
+// (with kind and total) just after the first read of its record found
+// none: the race of two chunks of a new job that disagree.
+type createsOnFirstRead struct {
+	store.Store
+	id    string
+	other store.Job
+	once  sync.Once
+}
+
+func (s *createsOnFirstRead) GetJob(ctx context.Context, id string) (store.Job, error) {
+	job, err := s.Store.GetJob(ctx, id)
+	if id == s.id && errors.Is(err, store.ErrNotFound) {
+		s.once.Do(func() {
+			if cerr := s.Store.CreateJob(ctx, s.other); cerr != nil {
+				panic(cerr)
+			}
+		})
+	}
+	return job, err
+}
+
+// Two chunks of a new job that disagree about its kind or total, processed
+// at once by two workers: whichever creates the record first, the other is
+// checked against it (refused, or its items settled as failed), never
+// recorded as if it agreed.
+func TestNewJobRace(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		other store.Job
+		check func(store.Job) bool
+	}{
+		{"kind", store.Job{Kind: store.KindSign, Total: 1}, func(j store.Job) bool { return j.Done == 0 }},
+		{"total", store.Job{Kind: store.KindVerify, Total: 2}, func(j store.Job) bool { return j.Done == 1 && j.Failed == 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPipelineWith(t, newSQLiteStore(t), jobs.ConsumerConfig{})
+			ctx := testContext(t)
+			id := "race-" + tc.name
+			other := tc.other
+			other.ID = id
+			st := &createsOnFirstRead{Store: p.st, id: id, other: other}
+			chunk := `{"v":1,"jobId":"` + id + `","kind":"verify","chunk":0,"total":1,"items":[{"index":0,"error":"x"}]}`
+			if _, err := p.js.Publish(ctx, jobs.SubjectVerify, []byte(chunk)); err != nil {
+				t.Fatal(err)
+			}
+			p.startRunner(t, st, nil, jobs.RunnerConfig{})
+			ev := deadEvent(t, p.js, id)
+			job, err := p.st.GetJob(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if job.Kind != other.Kind || job.Total != other.Total || !tc.check(job) {
+				t.Errorf("job %+v (chunk kept as a dead letter: %s), want the chunk checked against the record %+v", job, ev.Dead.Reason, other)
+			}
+		})
 	}
 }

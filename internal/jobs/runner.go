@@ -528,8 +528,12 @@ func (r *Runner) record(ctx context.Context, c *Chunk, pending *pendingWrites, r
 // checkJob refuses a chunk whose kind (errWrongKind), or total when it
 // names one (errWrongTotal), differs from its job's record: a sign chunk must not be
 // recorded in a verify job (or the reverse), nor a chunk that disagrees
-// about the job's size. A job with no record yet passes (record creates
-// it). The record is read once per job and worker.
+// about the job's size. A job with no record is created from a chunk that
+// may create it (mayCreate) here, before the chunk is handled, so that
+// another chunk of the job, disagreeing and processed at the same time,
+// cannot create it between this check and the commit; one that may not
+// passes (its commit finds no job). The record is read once per job and
+// worker.
 func (r *Runner) checkJob(ctx context.Context, c *Chunk) error {
 	r.knownMu.Lock()
 	job, ok := r.known[c.JobID]
@@ -544,7 +548,16 @@ func (r *Runner) checkJob(ctx context.Context, c *Chunk) error {
 		var err error
 		job, err = r.jobs.GetJob(ctx, c.JobID)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil
+			if !r.mayCreate(ctx, c) {
+				return nil
+			}
+			job = store.Job{ID: c.JobID, Kind: c.Kind, Total: c.Total}
+			if err = r.jobs.CreateJob(ctx, job); errors.Is(err, store.ErrExists) {
+				job, err = r.jobs.GetJob(ctx, c.JobID) // created meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("create job %s of %d items from its chunk: %w", c.JobID, c.Total, err)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("read job %s: %w", c.JobID, err)
