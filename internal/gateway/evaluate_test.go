@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
@@ -21,6 +22,7 @@ import (
 	"github.com/stele-go/stele/internal/evaluate"
 	"github.com/stele-go/stele/internal/gateway"
 	"github.com/stele-go/stele/internal/redisstore"
+	"github.com/stele-go/stele/internal/registry"
 	"github.com/stele-go/stele/internal/store"
 	"github.com/stele-go/stele/internal/testutil/natstest"
 	"github.com/stele-go/stele/internal/testutil/redistest"
@@ -339,5 +341,47 @@ func TestEvaluateAfterRevocation(t *testing.T) {
 				t.Fatalf("right after the revocation: %+v, want a denial naming it", d)
 			}
 		})
+	}
+}
+
+// TestEvaluateAfterRevocationElsewhere: a key revoked through one gateway
+// is honoured at once by another gateway sharing the store and NATS (its
+// revocation list is re-read on the announcement, not after the refresh
+// period; the refresh here is an hour, so only the announcement can do it).
+func TestEvaluateAfterRevocationElsewhere(t *testing.T) {
+	e := newEnvOn(t, gateway.Limits{}, "redis")
+	ev, err := evaluate.New(evaluate.Config{Documents: e.st, Audit: e.st, Limits: e.st, Revocations: e.st,
+		Resolver: registry.NewResolver(e.st), RevocationRefresh: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Config{Store: e.st, NATS: e.nc, SpoolDir: t.TempDir(), Logger: quietLogger(), Evaluate: ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(srv.Close)
+
+	doc := storeCovenant(t, e.st, "permit read on '/data/**'")
+	body := evalBody(doc.ID(), "read", "/data/a", "")
+	if d := decode[evaluate.Decision](t, mustDo(t, "POST", srv.URL+"/v1/evaluate", body, http.StatusOK)); !d.Permitted {
+		t.Fatalf("before the revocation: %+v", d)
+	}
+	rev := []byte(`{"publicKey":"` + doc.Issuer().PublicKey + `","reason":"leaked"}`)
+	mustDo(t, "POST", e.url+"/v1/revocations", rev, http.StatusCreated)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d := decode[evaluate.Decision](t, mustDo(t, "POST", srv.URL+"/v1/evaluate", body, http.StatusOK))
+		if !d.Permitted {
+			if d.Severity != "critical" || !strings.Contains(d.Reason, "leaked") {
+				t.Fatalf("after the revocation: %+v, want a denial naming it", d)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other gateway still permits 10s after the revocation")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

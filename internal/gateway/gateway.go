@@ -238,6 +238,7 @@ type Server struct {
 	resolver *registry.Resolver
 	eval     *evaluate.Service
 	sub      *nats.Subscription
+	revSub   *nats.Subscription // jobs.SubjectRevocationsChanged
 	handler  http.Handler
 
 	// stopWait is closed by StopWaiting: every ?wait in progress ends.
@@ -323,6 +324,19 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: subscribe to job events: %w", err)
 	}
+	// A key another gateway revoked is honoured by this one's next
+	// evaluation too.
+	s.revSub, err = cfg.NATS.Subscribe(jobs.SubjectRevocationsChanged, func(*nats.Msg) {
+		ctx, cancel := context.WithTimeout(context.Background(), revocationReloadTimeout)
+		defer cancel()
+		if err := s.eval.RevocationsChanged(ctx); err != nil {
+			s.log.Warn("re-reading the revocation list another gateway changed failed; evaluations honour it within the refresh period", "err", err)
+		}
+	})
+	if err != nil {
+		s.sub.Unsubscribe()
+		return nil, fmt.Errorf("gateway: subscribe to revocation announcements: %w", err)
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -346,10 +360,12 @@ func (s *Server) Close() error {
 	s.StopWaiting()
 	var err error
 	s.closeOnce.Do(func() {
-		if s.sub != nil {
-			err = s.sub.Unsubscribe()
-			if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrBadSubscription) {
-				err = nil
+		for _, sub := range []*nats.Subscription{s.sub, s.revSub} {
+			if sub == nil {
+				continue
+			}
+			if uerr := sub.Unsubscribe(); uerr != nil && !errors.Is(uerr, nats.ErrConnectionClosed) && !errors.Is(uerr, nats.ErrBadSubscription) {
+				err = errors.Join(err, uerr)
 			}
 		}
 	})
@@ -453,6 +469,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 // publishAckTimeout bounds the wait for the stream's acknowledgement of one
 // chunk.
 const publishAckTimeout = 10 * time.Second
+
+// revocationReloadTimeout bounds the re-read of the revocation list that an
+// announcement from another gateway triggers.
+const revocationReloadTimeout = 10 * time.Second
 
 // ctxTimeout is the time budget of store and NATS calls on behalf of a
 // request that has no deadline of its own.

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/store"
 )
 
@@ -26,7 +27,8 @@ type revocationConflict struct {
 // key ID is resolved to its public key through the key directory. 201 with
 // the record; 409 with the existing record when the key is already revoked.
 // Either way this gateway's next evaluation honours the revocation (see
-// evaluate.Service.RevocationsChanged).
+// evaluate.Service.RevocationsChanged), and so do the other gateways' once
+// the announcement on jobs.SubjectRevocationsChanged has reached them.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if err := requireJSON(r); err != nil {
 		s.fail(w, r, err)
@@ -114,6 +116,12 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		if rerr := s.eval.RevocationsChanged(ctx); rerr != nil {
 			s.log.WarnContext(ctx, "revoke: the revocation list could not be re-read; evaluations honour the revocation within the refresh period",
 				"publicKey", rev.PublicKey, "err", rerr)
+		}
+		// And every other gateway's (this one's own subscription re-reads
+		// once more, harmlessly).
+		if perr := s.nc.Publish(jobs.SubjectRevocationsChanged, nil); perr != nil {
+			s.log.WarnContext(ctx, "revoke: announcing the revocation to the other gateways failed; they honour it within the refresh period",
+				"publicKey", rev.PublicKey, "err", perr)
 		}
 	}
 	if errors.Is(err, store.ErrExists) {

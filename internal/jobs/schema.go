@@ -71,6 +71,13 @@ const (
 	// SubjectJobEventPrefix + jobID + ".dead": one per chunk of the job
 	// kept as a dead letter.
 	SubjectJobEventPrefix = "stele.events.job."
+
+	// SubjectRevocationsChanged is a core NATS subject (no stream takes
+	// it) on which a gateway announces, with an empty message, that it
+	// revoked a key, so that every gateway re-reads the revocation list
+	// at once instead of after its refresh period. A lost announcement
+	// costs only that period.
+	SubjectRevocationsChanged = "stele.control.revocations"
 )
 
 // Event types.
