@@ -461,9 +461,19 @@ func identityEncoding(next http.HandlerFunc) http.HandlerFunc {
 // fail logs unexpected errors and writes err.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status, _ := statusAndCode(err); status >= 500 {
-		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.Log(r.Context(), serverErrorLevel(w.Header()), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeError(w, err)
+}
+
+// serverErrorLevel is the log level of a 5xx answer with headers h: Warn
+// for a request turned away under load (Retry-After: expected when busy,
+// and the client is told when to come back), else Error.
+func serverErrorLevel(h http.Header) slog.Level {
+	if h.Get("Retry-After") != "" {
+		return slog.LevelWarn
+	}
+	return slog.LevelError
 }
 
 // publishAckTimeout bounds the wait for the stream's acknowledgement of one

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -741,8 +743,19 @@ func TestResultShape(t *testing.T) {
 // TestUploadsBounded: with MaxUploads 1, an NDJSON upload that arrives
 // while another is still being received is answered 503 (field body,
 // Retry-After) before its body is read, and is taken once the first is done.
+// Being turned away under load is logged as a warning, not an error.
 func TestUploadsBounded(t *testing.T) {
-	e := newEnv(t, gateway.Limits{MaxUploads: 1})
+	e := newEnv(t, gateway.Limits{})
+	var logs syncBuffer
+	gw, err := gateway.New(gateway.Config{Store: e.st, NATS: e.nc, Limits: gateway.Limits{MaxUploads: 1}, SpoolDir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(srv.Close)
+	e.url = srv.URL
 	docs, _ := loadCorpus(t)
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, docs[0].JSON); err != nil {
@@ -789,6 +802,9 @@ func TestUploadsBounded(t *testing.T) {
 	expectError(t, "second upload", status, body, 503, "unavailable", "body")
 	if hdr.Get("Retry-After") == "" {
 		t.Errorf("503 without Retry-After: %v", hdr)
+	}
+	if out := logs.String(); strings.Contains(out, "level=ERROR") || !strings.Contains(out, "level=WARN") {
+		t.Errorf("the upload turned away was not logged as a warning:\n%s", out)
 	}
 
 	pw.Close()

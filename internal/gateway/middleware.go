@@ -35,9 +35,10 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// logRequests logs one line per request: server errors at Error, client
-// errors at Info, successes at Debug (a busy gateway answers thousands of
-// requests a second).
+// logRequests logs one line per request: server errors at Error (a request
+// turned away under load at Warn, see serverErrorLevel), client errors at
+// Info, successes at Debug (a busy gateway answers thousands of requests a
+// second).
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -49,7 +50,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		level := slog.LevelDebug
 		switch {
 		case rec.status >= 500:
-			level = slog.LevelError
+			level = serverErrorLevel(rec.Header())
 		case rec.status >= 400:
 			level = slog.LevelInfo
 		}
