@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +22,9 @@ import (
 	"github.com/stele-go/stele/internal/embedded"
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/store"
+	"github.com/stele-go/stele/internal/testutil/damage"
 	"github.com/stele-go/stele/internal/testutil/natstest"
+	"github.com/stele-go/stele/internal/testutil/syncbuf"
 	"github.com/stele-go/stele/tests/corpus"
 )
 
@@ -275,28 +276,12 @@ func TestDamagedStoreNotReady(t *testing.T) {
 	}
 	shutdown(t, in)
 
-	path := filepath.Join(dir, "stele.db")
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	const page = 4096
-	if st.Size() < 8*page {
-		t.Fatalf("database of %d bytes: too small to damage a middle page", st.Size())
-	}
-	if _, err := f.WriteAt(bytes.Repeat([]byte{0xa5}, page), (st.Size()/page/2)*page); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	damage.MiddlePage(t, filepath.Join(dir, "stele.db"))
 
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	in, err = embedded.Start(ctx, embedded.Config{DataDir: dir, Addr: "127.0.0.1:0",
+	in, err := embedded.Start(ctx, embedded.Config{DataDir: dir, Addr: "127.0.0.1:0",
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -313,22 +298,4 @@ func TestDamagedStoreNotReady(t *testing.T) {
 	if out := logs.String(); !strings.Contains(out, "database file is damaged") || !strings.Contains(out, "backup") {
 		t.Errorf("log does not say what to do:\n%s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +22,7 @@ import (
 	"github.com/stele-go/stele/internal/gateway"
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/store"
+	"github.com/stele-go/stele/internal/testutil/syncbuf"
 )
 
 // How the gateway behaves when the store fails or races it part-way
@@ -629,7 +628,7 @@ func TestResultsStreamClientGone(t *testing.T) {
 	if _, err := e.st.RecordResults(ctx, job.ID, results); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	cs := &clientGoneStore{Store: e.st, second: make(chan struct{})}
 	gw, err := gateway.New(gateway.Config{Store: cs, NATS: e.nc, Limits: gateway.Limits{MaxPageSize: 2}, SpoolDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -656,22 +655,4 @@ func TestResultsStreamClientGone(t *testing.T) {
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("a client leaving mid-stream was logged as an error:\n%s", logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/stele-go/stele/internal/gateway"
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/store"
+	"github.com/stele-go/stele/internal/testutil/syncbuf"
 )
 
 const (
@@ -746,7 +747,7 @@ func TestResultShape(t *testing.T) {
 // Being turned away under load is logged as a warning, not an error.
 func TestUploadsBounded(t *testing.T) {
 	e := newEnv(t, gateway.Limits{})
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	gw, err := gateway.New(gateway.Config{Store: e.st, NATS: e.nc, Limits: gateway.Limits{MaxUploads: 1}, SpoolDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err != nil {

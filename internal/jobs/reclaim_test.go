@@ -46,19 +46,7 @@ func TestReclaimerSettlesAbandonedJob(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			rec, err := jobs.NewReclaimer(p.js, p.st, jobs.WithQueueLease(300*time.Millisecond))
-			if err != nil {
-				t.Fatal(err)
-			}
-			rctx, cancel := context.WithCancel(context.Background())
-			ran := make(chan error, 1)
-			go func() { ran <- rec.Run(rctx) }()
-			defer func() {
-				cancel()
-				if err := <-ran; err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			}()
+			runReclaimer(t, p, 300*time.Millisecond)
 
 			// The reclaimer claims the lease (the probe's renewal of 1ms does
 			// not keep it), then waits for the queue.
@@ -109,6 +97,26 @@ func TestReclaimerSettlesAbandonedJob(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runReclaimer runs a reclaimer with the lease lifetime lease on p's
+// JetStream and store until the test ends, and checks that it stops
+// cleanly.
+func runReclaimer(t *testing.T, p *pipeline, lease time.Duration) {
+	t.Helper()
+	rec, err := jobs.NewReclaimer(p.js, p.st, jobs.WithQueueLease(lease))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- rec.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("Reclaimer.Run: %v", err)
+		}
+	})
 }
 
 func TestNewReclaimerRejectsBadOptions(t *testing.T) {
@@ -260,19 +268,7 @@ func TestReclaimerKindsDoNotWaitForEachOther(t *testing.T) {
 	}
 	p.startRunner(t, nil, nil, jobs.RunnerConfig{Concurrency: 2})
 	time.Sleep(100 * time.Millisecond) // both leases have run out
-	rec, err := jobs.NewReclaimer(p.js, p.st, jobs.WithQueueLease(300*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- rec.Run(rctx) }()
-	defer func() {
-		cancel()
-		if err := <-ran; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	runReclaimer(t, p, 300*time.Millisecond)
 	job := p.waitJob(t, verify.ID)
 	if job.Done != 5 || job.Failed != 3 {
 		t.Errorf("verify job %+v: want 2 verified and 3 not queued", job)

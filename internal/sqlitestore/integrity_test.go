@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stele-go/stele/internal/store"
+	"github.com/stele-go/stele/internal/testutil/damage"
 )
 
 // TestCheckIntegrity: a sound database passes; one with a page overwritten
@@ -39,23 +39,10 @@ func TestCheckIntegrity(t *testing.T) {
 
 	// Overwrite a page in the middle of the file (not the header and
 	// schema on page 1, which Open itself would refuse).
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	const page = 4096
-	off := (st.Size() / page / 2) * page
-	if _, err := f.WriteAt([]byte(strings.Repeat("\xa5", page)), off); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	damage.MiddlePage(t, path)
 
 	s = openTest(t, path)
-	err = s.CheckIntegrity(ctx)
+	err := s.CheckIntegrity(ctx)
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("damaged database: %v, want ErrCorrupt", err)
 	}
