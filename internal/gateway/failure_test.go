@@ -108,23 +108,32 @@ func TestWaitFailureStillAnswers202(t *testing.T) {
 	}
 }
 
+// completedJob stores a verify job of total items, each answered with a
+// failed result.
+func completedJob(t *testing.T, st store.Store, id string, total int) store.Job {
+	t.Helper()
+	ctx := testContext(t)
+	job := store.Job{ID: id, Kind: store.KindVerify, Total: total}
+	if err := st.CreateJob(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	results := make([]store.Result, total)
+	for i := range results {
+		results[i] = store.Result{Index: i, Ref: "r", Error: "x"}
+	}
+	if _, err := st.RecordResults(ctx, id, results); err != nil {
+		t.Fatal(err)
+	}
+	return job
+}
+
 // TestResultsStreamBreaksOff: when reading a later page fails after the
 // NDJSON stream has begun, the response is cut off, so the client sees an
 // error instead of a stream that looks complete.
 func TestResultsStreamBreaksOff(t *testing.T) {
 	e := newEnv(t, gateway.Limits{})
 	ctx := testContext(t)
-	job := store.Job{ID: "stream-breaks-off", Kind: store.KindVerify, Total: 5}
-	if err := e.st.CreateJob(ctx, job); err != nil {
-		t.Fatal(err)
-	}
-	results := make([]store.Result, job.Total)
-	for i := range results {
-		results[i] = store.Result{Index: i, Ref: "r", Error: "x"}
-	}
-	if _, err := e.st.RecordResults(ctx, job.ID, results); err != nil {
-		t.Fatal(err)
-	}
+	job := completedJob(t, e.st, "stream-breaks-off", 5)
 	for _, failFrom := range []int64{0, 2} {
 		fs := &faultyStore{Store: e.st, failResults: failFrom}
 		url := serveOn(t, e, fs, gateway.Limits{MaxPageSize: 2})
@@ -617,17 +626,7 @@ func (s *clientGoneStore) Results(ctx context.Context, jobID string, offset, lim
 func TestResultsStreamClientGone(t *testing.T) {
 	e := newEnv(t, gateway.Limits{})
 	ctx := testContext(t)
-	job := store.Job{ID: "stream-client-gone", Kind: store.KindVerify, Total: 5}
-	if err := e.st.CreateJob(ctx, job); err != nil {
-		t.Fatal(err)
-	}
-	results := make([]store.Result, job.Total)
-	for i := range results {
-		results[i] = store.Result{Index: i, Ref: "r", Error: "x"}
-	}
-	if _, err := e.st.RecordResults(ctx, job.ID, results); err != nil {
-		t.Fatal(err)
-	}
+	job := completedJob(t, e.st, "stream-client-gone", 5)
 	var logs syncbuf.Buffer
 	cs := &clientGoneStore{Store: e.st, second: make(chan struct{})}
 	gw, err := gateway.New(gateway.Config{Store: cs, NATS: e.nc, Limits: gateway.Limits{MaxPageSize: 2}, SpoolDir: t.TempDir(),
