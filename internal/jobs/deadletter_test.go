@@ -377,3 +377,22 @@ func TestDeadLetterOfChunkWithoutTotal(t *testing.T) {
 	}
 	jobsQueueEmpty(t, p.js)
 }
+
+// A chunk of a newer schema is handed back for a worker that reads it; once
+// its deliveries run out it is kept as a dead letter that names its
+// version, not dropped as one no worker finished.
+func TestDeadLetterOfNewerSchema(t *testing.T) {
+	p := newPipelineWith(t, newSQLiteStore(t), jobs.ConsumerConfig{MaxDeliver: 2})
+	ctx := testContext(t)
+	const future = `{"v":99,"jobId":"future","kind":"verify","chunk":0,"items":[]}`
+	if _, err := p.js.Publish(ctx, jobs.SubjectVerify, []byte(future)); err != nil {
+		t.Fatal(err)
+	}
+	p.startRunner(t, nil, nil, jobs.RunnerConfig{NakDelay: 10 * time.Millisecond})
+	raw := lastDeadLetter(t, p.js)
+	if r := raw.Header.Get(jobs.HeaderDeadReason); string(raw.Data) != future || !strings.Contains(r, "schema") ||
+		!strings.Contains(r, "99") || raw.Header.Get(jobs.HeaderDeadDeliveries) != "2" {
+		t.Errorf("dead letter %q, headers %v; want the chunk kept after 2 deliveries, naming its version", raw.Data, raw.Header)
+	}
+	jobsQueueEmpty(t, p.js)
+}

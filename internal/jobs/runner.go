@@ -357,6 +357,12 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	c, err := DecodeChunk(msg.Data())
 	if err != nil {
 		if errors.Is(err, ErrUnsupportedVersion) {
+			if r.finalDelivery(delivered) {
+				// Kept as a dead letter that says why, rather than
+				// dropped with "no worker finished it".
+				r.poison(ctx, msg, fmt.Errorf("no worker that reads its schema took it in %d deliveries: %w", delivered, err))
+				return
+			}
 			r.log.Warn("jobs: chunk from a newer schema; handing it back", "err", err)
 			r.nak(msg, delivered)
 			return
