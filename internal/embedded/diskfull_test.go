@@ -84,14 +84,7 @@ func verifyOnce(t *testing.T, base string, body []byte) (int, string) {
 // the process was restarted.
 func TestDiskFullRecovers(t *testing.T) {
 	mnt := mountSmall(t, "40m")
-	example, err := embedded.WriteExample(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := os.ReadFile(example)
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := exampleBody(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	in, err := embedded.Start(ctx, embedded.Config{

@@ -48,6 +48,20 @@ func start(t *testing.T, dir string) *embedded.Instance {
 	return in
 }
 
+// exampleBody is the request of the example the all-in-one prints.
+func exampleBody(t *testing.T) []byte {
+	t.Helper()
+	example, err := embedded.WriteExample(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
 func shutdown(t *testing.T, in *embedded.Instance) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

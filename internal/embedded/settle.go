@@ -3,7 +3,6 @@ package embedded
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -28,9 +27,6 @@ import (
 
 // interruptedReason is the error of an item whose queueing was interrupted.
 const interruptedReason = "not queued: the all-in-one stopped while this job was being queued; submit the item again"
-
-// settleBatch is the number of failed results recorded per call.
-const settleBatch = 1000
 
 // settleRetry is how often settling polls the queue and retries a failure.
 const settleRetry = time.Second
@@ -99,29 +95,13 @@ func (in *Instance) settleInterrupted(ctx context.Context, js jetstream.JetStrea
 
 // settleJob records the items of job id that have no result as failed.
 func settleJob(ctx context.Context, js jetstream.JetStream, st *sqlitestore.Store, id string) error {
-	missing, err := st.MissingResults(ctx, id)
+	job, err := st.GetJob(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // never created, or expired
 	}
 	if err != nil {
 		return err
 	}
-	for len(missing) > 0 {
-		n := min(len(missing), settleBatch)
-		results := make([]store.Result, n)
-		for i, idx := range missing[:n] {
-			results[i] = store.Result{Index: idx, Error: interruptedReason}
-		}
-		missing = missing[n:]
-		prog, err := st.RecordResults(ctx, id, results)
-		if err != nil {
-			return err
-		}
-		if prog.Completed {
-			if err := jobs.AnnounceCompletion(ctx, js, prog.Job); err != nil {
-				return fmt.Errorf("announce completion: %w", err)
-			}
-		}
-	}
-	return nil
+	_, err = jobs.SettleItems(ctx, js, st, id, job.Total, interruptedReason)
+	return err
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stele-go/stele/internal/embedded"
 	"github.com/stele-go/stele/internal/sqlitestore"
 	"github.com/stele-go/stele/internal/store"
 )
@@ -77,14 +76,7 @@ func TestInterruptedQueueingSettled(t *testing.T) {
 		t.Errorf("results around the interruption: %+v", page)
 	}
 	// A job queued normally leaves no mark.
-	example, err := embedded.WriteExample(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := os.ReadFile(example)
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := exampleBody(t)
 	if a := post(t, "http://"+in.Addr()+"/v1/verify?wait=10s", body); a.Status != store.StatusCompleted {
 		t.Fatalf("example: %+v", a.Job)
 	}

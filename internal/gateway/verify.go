@@ -320,8 +320,9 @@ func (s *Server) unqueued(reqCtx context.Context, job store.Job, queued int, err
 // called with done true once its queueing has settled (every item queued or
 // recorded as failed); with done false the mark stays, for the job to be
 // settled by whoever finds it. The function reports whether the queue lease
-// was found taken, before or by a last renewal when done is true: the items
-// published meanwhile may then be settled as not queued by a reclaimer.
+// was found taken, by a renewal or, when done is true, by the release that
+// the store refuses: the items published meanwhile may then be settled as
+// not queued by a reclaimer.
 //
 // With a QueueingDir the mark is a file there, which the all-in-one's next
 // start settles. Otherwise it is a queue lease in the store, renewed while
@@ -361,7 +362,7 @@ func (s *Server) holdQueueing(ctx context.Context, jobID string) (context.Contex
 			err := s.store.RenewQueueLease(lctx, jobID, owner, s.lease)
 			switch {
 			case errors.Is(err, store.ErrConflict):
-				s.log.Error("the queue lease of a job being queued was taken: this gateway stalled past it, and another settles the job", "job", jobID, "lease", s.lease)
+				s.log.Error(logLeaseTaken, "job", jobID, "lease", s.lease)
 				cancel(errLeaseLost)
 				return
 			case err != nil && lctx.Err() == nil:
@@ -388,7 +389,7 @@ func (s *Server) holdQueueing(ctx context.Context, jobID string) (context.Contex
 		err := s.store.ReleaseQueueLease(rctx, jobID, owner)
 		switch {
 		case errors.Is(err, store.ErrConflict):
-			s.log.Error("the queue lease of a job being queued was taken: this gateway stalled past it, and another settles the job", "job", jobID, "lease", s.lease)
+			s.log.Error(logLeaseTaken, "job", jobID, "lease", s.lease)
 			return true
 		case err != nil:
 			s.log.Warn("releasing the queue lease of a queued job failed; a reclaimer will find it settled", "job", jobID, "err", err)
@@ -399,6 +400,10 @@ func (s *Server) holdQueueing(ctx context.Context, jobID string) (context.Contex
 
 // errLeaseLost is the cause of a queueing context whose lease was taken.
 var errLeaseLost = errors.New("queue lease taken")
+
+// logLeaseTaken is the log message of a gateway that finds its queue lease
+// taken.
+const logLeaseTaken = "the queue lease of a job being queued was taken: this gateway stalled past it, and another settles the job"
 
 // markQueueing creates the QueueingDir file of jobID and returns the
 // function that removes it once the job's queueing has settled (done

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -160,15 +161,20 @@ func (r *Reclaimer) ReclaimOnce(ctx context.Context) (int, error) {
 	held := ids
 	stop := r.keepLeases(ctx, func() []string { mu.Lock(); defer mu.Unlock(); return held })
 	defer stop()
-	// drop stops renewing the lease of id, before it is released.
-	drop := func(id string) {
+	// done stops renewing the lease of id, then releases it. held is
+	// replaced, not changed in place: the renewals may be reading it.
+	done := func(id string) {
 		mu.Lock()
-		held = removeID(held, id)
+		held = slices.DeleteFunc(slices.Clone(held), func(x string) bool { return x == id })
 		mu.Unlock()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+		defer cancel()
+		r.release(rctx, id)
 	}
 
-	// Group the jobs by kind, each with the last chunk of its kind in the
-	// queue now: every chunk the stopped gateways published is at or below.
+	// Group the jobs by kind: each kind waits for the last chunk of its
+	// kind in the queue once the leases are claimed, at or below which is
+	// every chunk the stopped gateways published.
 	byKind := make(map[store.JobKind][]store.Job)
 	for _, id := range ids {
 		job, err := r.st.GetJob(ctx, id)
@@ -176,8 +182,7 @@ func (r *Reclaimer) ReclaimOnce(ctx context.Context) (int, error) {
 		case errors.Is(err, store.ErrNotFound), err == nil && job.Status == store.StatusCompleted:
 			// Never created (the gateway stopped before), expired, or
 			// finished after all.
-			drop(id)
-			r.release(ctx, id)
+			done(id)
 			continue
 		case err != nil:
 			return len(ids), fmt.Errorf("reclaim job %s: %w", id, err)
@@ -203,10 +208,7 @@ func (r *Reclaimer) ReclaimOnce(ctx context.Context) (int, error) {
 					fail(err)
 					continue
 				}
-				drop(job.ID)
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
-				r.release(rctx, job.ID)
-				cancel()
+				done(job.ID)
 			}
 		})
 	}
@@ -273,54 +275,70 @@ func (r *Reclaimer) waitPassed(ctx context.Context, kind store.JobKind) error {
 	}
 }
 
-// settle records every item of job that has no result as failed, the
-// results recorded first standing, and announces the job's completion.
-// When ctx ends it stops between batches, never between the recording that
-// completes the job and its announcement.
+// settle records every item of job that has no result as failed
+// (SettleItems) and logs what it did.
 func (r *Reclaimer) settle(ctx context.Context, job store.Job) error {
-	failed := 0
-	for lo := 0; lo < job.Total; lo += reclaimBatch {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("settle job %s: %w", job.ID, err)
-		}
-		hi := min(lo+reclaimBatch, job.Total)
-		results := make([]store.Result, 0, hi-lo)
-		for i := lo; i < hi; i++ {
-			results = append(results, store.Result{Index: i, Error: ReclaimedReason})
-		}
-		recorded, gone, err := r.recordBatch(ctx, job.ID, results)
-		if err != nil {
-			return fmt.Errorf("settle job %s: %w", job.ID, err)
-		}
-		failed += recorded
-		if gone {
-			return nil // expired meanwhile
-		}
+	failed, err := SettleItems(ctx, r.js, r.st, job.ID, job.Total, ReclaimedReason)
+	if err != nil {
+		return err
 	}
 	r.log.WarnContext(ctx, "settled a job whose gateway stopped queueing it", "job", job.ID, "kind", job.Kind,
 		"total", job.Total, "notQueued", failed)
 	return nil
 }
 
+// ResultRecorder is what SettleItems needs of the store.
+type ResultRecorder interface {
+	RecordResults(ctx context.Context, jobID string, results []store.Result) (store.Progress, error)
+}
+
+// SettleItems records every item of job jobID, of total items, that has no
+// result as failed with reason (the results recorded first stand), and
+// announces the job's completion when that completes it; it returns the
+// number of results it recorded. It works in batches, each recorded and
+// announced on a context of its own bounded by settleTimeout: when ctx ends
+// it stops between batches, never between the recording that completes the
+// job and its announcement (once recorded, a completion nobody announced
+// would never be). A job no longer in the store (expired) is nil.
+func SettleItems(ctx context.Context, js jetstream.JetStream, st ResultRecorder, jobID string, total int, reason string) (int, error) {
+	recorded := 0
+	for lo := 0; lo < total; lo += reclaimBatch {
+		if err := ctx.Err(); err != nil {
+			return recorded, fmt.Errorf("settle job %s: %w", jobID, err)
+		}
+		hi := min(lo+reclaimBatch, total)
+		results := make([]store.Result, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			results = append(results, store.Result{Index: i, Error: reason})
+		}
+		n, err := recordBatch(ctx, js, st, jobID, results)
+		if errors.Is(err, store.ErrNotFound) {
+			return recorded, nil
+		}
+		if err != nil {
+			return recorded, fmt.Errorf("settle job %s: %w", jobID, err)
+		}
+		recorded += n
+	}
+	return recorded, nil
+}
+
 // recordBatch records results of job jobID and, when that completes the
 // job, announces it; both on a context of their own, which ctx ending does
-// not cut short. gone reports a job no longer in the store.
-func (r *Reclaimer) recordBatch(ctx context.Context, jobID string, results []store.Result) (recorded int, gone bool, _ error) {
+// not cut short.
+func recordBatch(ctx context.Context, js jetstream.JetStream, st ResultRecorder, jobID string, results []store.Result) (int, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
-	prog, err := r.st.RecordResults(ctx, jobID, results)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, true, nil
-	}
+	prog, err := st.RecordResults(ctx, jobID, results)
 	if err != nil {
-		return 0, false, err
+		return 0, err
 	}
 	if prog.Completed {
-		if err := AnnounceCompletion(ctx, r.js, prog.Job); err != nil {
-			return prog.Recorded, false, fmt.Errorf("announce completion: %w", err)
+		if err := AnnounceCompletion(ctx, js, prog.Job); err != nil {
+			return prog.Recorded, fmt.Errorf("announce completion: %w", err)
 		}
 	}
-	return prog.Recorded, false, nil
+	return prog.Recorded, nil
 }
 
 func (r *Reclaimer) release(ctx context.Context, id string) {
@@ -333,16 +351,6 @@ func (r *Reclaimer) release(ctx context.Context, id string) {
 	case err != nil && ctx.Err() == nil:
 		r.log.WarnContext(ctx, "releasing a reclaimed job's lease failed", "job", id, "err", err)
 	}
-}
-
-func removeID(ids []string, id string) []string {
-	out := ids[:0:0]
-	for _, x := range ids {
-		if x != id {
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 // QueuePassed reports whether the consumer of each kind has nothing left up
