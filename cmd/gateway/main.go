@@ -410,7 +410,7 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(worker.LogDisconnect(log)),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(worker.LogReconnect(log)),
 	)
 	if err != nil {
 		return fmt.Errorf("nats %s: %w", worker.RedactURL(cfg.natsURL), err)

@@ -283,7 +283,7 @@ func Connect(ctx context.Context, c *Config, log *slog.Logger) (*Conn, jetstream
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(LogDisconnect(log)),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(LogReconnect(log)),
 	}
 	if c.NATSCreds != "" {
 		natsOpts = append(natsOpts, nats.UserCredentials(c.NATSCreds))
@@ -337,6 +337,12 @@ func LogDisconnect(log *slog.Logger) nats.ConnErrHandler {
 		}
 		log.Warn("nats disconnected", "err", err)
 	}
+}
+
+// LogReconnect returns a NATS reconnect handler that logs the server now
+// connected, without credentials.
+func LogReconnect(log *slog.Logger) nats.ConnHandler {
+	return func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }
 }
 
 // Backoff of the start-up connection attempts.
