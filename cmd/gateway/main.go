@@ -83,6 +83,7 @@ type config struct {
 	debugAddr       string
 	spoolDir        string
 	adminToken      string
+	clock           string
 }
 
 // envNames maps flags whose variable is not the mechanical STELE_<FLAG>.
@@ -129,6 +130,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text (default text with --embedded)")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve net/http/pprof on this address (keep it private, e.g. 127.0.0.1:6060)")
 	fs.StringVar(&c.adminToken, "admin-token", "", "token the operator routes (sign, countersign, revocations, audit trim) require as Authorization: Bearer; empty: those routes are open; prefer the variable to the flag, which shows in the process list")
+	fs.StringVar(&c.clock, "clock", worker.ClockStore, "clock of evaluations (expiry, activation, rate windows, audit times) and of the times the gateway sets: store (the Redis server's, the same for every process of the cluster) or host (this host's); the all-in-one uses this host's")
 	fs.StringVar(&c.spoolDir, "spool-dir", "", "directory NDJSON uploads are spooled to while they are counted (default the system's temporary directory; a volume apart from JetStream's store keeps their writes apart); the all-in-one spools under --data")
 	// -h names every flag's variable, as the workers' help does.
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (" + envName(f.Name) + ")" })
@@ -167,6 +169,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		if set[name] && !c.embedded {
 			return c, fmt.Errorf("--%s needs --embedded: it configures the all-in-one, and a cluster gateway would ignore it", name)
 		}
+	}
+	if set["clock"] && c.embedded {
+		return c, errors.New("--clock is for a cluster gateway: the all-in-one's store is on this host, and it uses this host's clock")
+	}
+	if err := worker.CheckClock(c.clock); err != nil {
+		return c, fmt.Errorf("--%v (%s)", err, envName("clock"))
 	}
 	if set["queue-lease"] && c.embedded {
 		return c, errors.New("--queue-lease is for a cluster gateway: the all-in-one settles a job it stopped queueing at its next start")
@@ -433,8 +441,15 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
+	// Evaluations follow the clock the workers follow.
+	now, stopClock, err := worker.StartClock(sctx, cfg.clock, st, 0, log)
+	if err != nil {
+		return err
+	}
+	defer stopClock()
 
 	gw, err := gateway.New(gateway.Config{
+		Now:              now,
 		Store:            st,
 		NATS:             nc,
 		Limits:           cfg.limits,

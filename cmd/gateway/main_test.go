@@ -69,6 +69,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{[]string{"--queue-lease", "10ms"}, nil, "--queue-lease"},
 		{nil, map[string]string{"STELE_QUEUE_LEASE": "0s"}, "STELE_QUEUE_LEASE"},
 		{[]string{"--queue-lease", "5s", "--embedded"}, nil, "for a cluster gateway"},
+		{[]string{"--clock", "host", "--embedded"}, nil, "--clock is for a cluster gateway"},
+		{[]string{"--clock", "redis"}, nil, `--clock "redis"`},
 		{[]string{"--shutdown-timeout", "-1s"}, nil, "--shutdown-timeout"},
 		{[]string{"--addr", "nonsense"}, nil, `--addr "nonsense"`},
 		{[]string{"--addr", "127.0.0.1:99999"}, nil, `--addr "127.0.0.1:99999"`},

@@ -124,7 +124,7 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 	}
 	defer conn.Close()
 	st := conn.Store
-	if err := cfg.keys.Advertise(ctx, st, time.Now()); err != nil {
+	if err := cfg.keys.Advertise(ctx, st, conn.Now()); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return fmt.Errorf("another signer advertises a different key under one of these key IDs: %w", err)
 		}
@@ -132,6 +132,7 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 	}
 	sc := cfg.sign
 	sc.Keys, sc.Documents, sc.Revocations, sc.Jobs, sc.Directory, sc.Logger = cfg.keys, st, st, st, st, log
+	sc.Now = conn.Now
 	h, err := jobs.NewSignHandler(sc)
 	if err != nil {
 		return err
@@ -145,7 +146,7 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 	advDone := make(chan struct{})
 	go func() {
 		defer close(advDone)
-		advertise(advCtx, cfg.keys, st, cfg.advertiseEvery, log)
+		advertise(advCtx, cfg.keys, st, cfg.advertiseEvery, conn.Now, log)
 	}()
 	defer func() { stopAdvertising(); <-advDone }()
 
@@ -158,17 +159,18 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 	return nil
 }
 
-// advertise re-advertises the keys every period until ctx is done.
-func advertise(ctx context.Context, keys *keyring.Keyring, dir store.KeyDirectory, every time.Duration, log *slog.Logger) {
+// advertise re-advertises the keys every period, as seen at now(), until
+// ctx is done.
+func advertise(ctx context.Context, keys *keyring.Keyring, dir store.KeyDirectory, every time.Duration, now func() time.Time, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
+		case <-t.C:
 			actx, cancel := context.WithTimeout(ctx, every)
-			err := keys.Advertise(actx, dir, now)
+			err := keys.Advertise(actx, dir, now())
 			cancel()
 			if err != nil && ctx.Err() == nil {
 				log.Error("advertising keys failed", "err", err)

@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	defer conn.Close()
 	st := conn.Store
-	h, err := jobs.NewVerifyHandler(jobs.VerifyConfig{Documents: st, SigCache: st, Revocations: st, Logger: log})
+	h, err := jobs.NewVerifyHandler(jobs.VerifyConfig{Documents: st, SigCache: st, Revocations: st, Now: conn.Now, Logger: log})
 	if err != nil {
 		return err
 	}

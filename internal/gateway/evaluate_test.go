@@ -18,6 +18,7 @@ import (
 
 	"github.com/stele-go/stele/internal/core/audit"
 	"github.com/stele-go/stele/internal/core/covenant"
+	"github.com/stele-go/stele/internal/core/jstime"
 	"github.com/stele-go/stele/internal/core/keys"
 	"github.com/stele-go/stele/internal/evaluate"
 	"github.com/stele-go/stele/internal/gateway"
@@ -31,27 +32,7 @@ import (
 // storeCovenant builds a covenant with constraints and stores it.
 func storeCovenant(t *testing.T, st store.Documents, constraints string) *covenant.Document {
 	t.Helper()
-	iss, err := keys.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ben, err := keys.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := covenant.Build(covenant.BuildOptions{
-		Issuer:      covenant.Party{ID: "alice", PublicKey: iss.PublicHex(), Role: covenant.RoleIssuer},
-		Beneficiary: covenant.Party{ID: "agent", PublicKey: ben.PublicHex(), Role: covenant.RoleBeneficiary},
-		Constraints: constraints,
-	}, iss)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = st.PutDocuments(testContext(t), []store.Document{{ID: d.ID(), JSON: d.AppendJSON(nil), IssuerID: "alice", BeneficiaryID: "agent", CreatedAt: d.CreatedAt()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return storeCovenantAt(t, st, constraints, time.Time{})
 }
 
 func evalBody(id, action, resource, context string) []byte {
@@ -384,4 +365,112 @@ func TestEvaluateAfterRevocationElsewhere(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestEvaluateStoreClock: two gateways on hosts whose clocks are two
+// minutes fast and two minutes slow decide by the Redis server's clock when
+// each is given a redisstore.Clock: a covenant expiring in a minute is in
+// force on both, and a limit of 5 per minute permits exactly 5 across them.
+// Deciding by their hosts' clocks instead, the fast one finds the covenant
+// expired, and the two together permit 6 (the slow one's window is reset by
+// the fast one, then never ends for the slow one).
+func TestEvaluateStoreClock(t *testing.T) {
+	ctx := testContext(t)
+	redisURL, natsURL := redistest.Start(t), natstest.StartServer(t, natstest.Options{}).ClientURL()
+	for _, storeClock := range []bool{true, false} {
+		t.Run(fmt.Sprintf("store clock %v", storeClock), func(t *testing.T) {
+			prefix := redistest.KeyPrefix(t)
+			var urls []string
+			var first store.Store
+			for _, skew := range []time.Duration{2 * time.Minute, -2 * time.Minute} {
+				st, err := redisstore.Open(ctx, redisURL, redisstore.WithKeyPrefix(prefix))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { st.Close() })
+				host := func() time.Time { return time.Now().Add(skew) }
+				now := host
+				if storeClock {
+					clock := st.NewClock(host, quietLogger())
+					if err := clock.Sync(ctx); err != nil {
+						t.Fatal(err)
+					}
+					now = clock.Now
+				}
+				nc, err := nats.Connect(natsURL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(nc.Close)
+				gw, err := gateway.New(gateway.Config{Store: st, NATS: nc, Logger: quietLogger(), Now: now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { gw.Close() })
+				srv := httptest.NewServer(gw.Handler())
+				t.Cleanup(srv.Close)
+				urls = append(urls, srv.URL)
+				if first == nil {
+					first = st
+				}
+			}
+
+			expiring := storeCovenantAt(t, first, "permit read on '**'", time.Now().Add(time.Minute))
+			for i, u := range urls {
+				d := decode[evaluate.Decision](t, mustDo(t, "POST", u+"/v1/evaluate", evalBody(expiring.ID(), "read", "/a", ""), http.StatusOK))
+				inForce := storeClock || i == 1 // only the fast host finds it expired
+				if d.Permitted != inForce {
+					t.Errorf("gateway %d (skew %s): permitted %v (%s), want %v", i, []string{"+2m", "-2m"}[i], d.Permitted, d.Reason, inForce)
+				}
+			}
+
+			limited := storeCovenantAt(t, first, "permit api.call on '**'\nlimit api.call 5 per 1 minutes", time.Time{})
+			permitted := 0
+			for i := range 10 {
+				u := urls[1-i%2] // the slow gateway first, then alternately
+				d := decode[evaluate.Decision](t, mustDo(t, "POST", u+"/v1/evaluate", evalBody(limited.ID(), "api.call", "/x", ""), http.StatusOK))
+				if d.Permitted {
+					permitted++
+				}
+			}
+			want := 5
+			if !storeClock {
+				want = 6
+			}
+			if permitted != want {
+				t.Errorf("permitted %d of 10 under a limit of 5 per minute, want %d", permitted, want)
+			}
+		})
+	}
+}
+
+// storeCovenantAt stores a covenant with constraints that expires at
+// expires (never when zero).
+func storeCovenantAt(t *testing.T, st store.Documents, constraints string, expires time.Time) *covenant.Document {
+	t.Helper()
+	iss, err := keys.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ben, err := keys.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := covenant.BuildOptions{
+		Issuer:      covenant.Party{ID: "alice", PublicKey: iss.PublicHex(), Role: covenant.RoleIssuer},
+		Beneficiary: covenant.Party{ID: "agent", PublicKey: ben.PublicHex(), Role: covenant.RoleBeneficiary},
+		Constraints: constraints,
+	}
+	if !expires.IsZero() {
+		opts.ExpiresAt = jstime.Format(expires)
+	}
+	d, err := covenant.Build(opts, iss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.PutDocuments(testContext(t), []store.Document{{ID: d.ID(), JSON: d.AppendJSON(nil), IssuerID: "alice", BeneficiaryID: "agent", CreatedAt: d.CreatedAt()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -214,8 +214,13 @@ type Config struct {
 	// Logger receives request and error logs (default slog.Default()).
 	Logger *slog.Logger
 	// Evaluate serves POST /v1/evaluate and the audit routes; when nil, New
-	// builds one over Store (evaluate.New with default settings).
+	// builds one over Store (evaluate.New with default settings and Now).
 	Evaluate *evaluate.Service
+	// Now is the clock of the times the gateway sets: a signed covenant's
+	// createdAt, a countersignature's timestamp, a revocation's time, a
+	// job's creation (default time.Now). A cluster's processes share one
+	// (worker.StartClock), so that these agree with the workers' decisions.
+	Now func() time.Time
 }
 
 // Server serves the HTTP API. Create it with New and release it with Close.
@@ -231,6 +236,7 @@ type Server struct {
 	lease    time.Duration // Config.QueueLease
 	uploads  chan struct{} // one token per NDJSON upload in progress (Limits.MaxUploads)
 	log      *slog.Logger
+	now      func() time.Time // Config.Now
 	started  time.Time
 	waiters  *waiters
 	keyDir   *keyDirectory
@@ -292,6 +298,7 @@ func New(cfg Config) (*Server, error) {
 		queueing: cfg.QueueingDir,
 		lease:    cfg.QueueLease,
 		log:      cfg.Logger,
+		now:      cfg.Now,
 		started:  time.Now(),
 		waiters:  newWaiters(),
 		keyDir:   newKeyDirectory(cfg.Store),
@@ -303,6 +310,9 @@ func New(cfg Config) (*Server, error) {
 	if s.spoolDir == "" {
 		s.spoolDir = os.TempDir()
 	}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	// PUT /v1/covenants verifies with the shared signature cache.
 	s.verifier, err = covenant.NewVerifier(covenant.WithSignatureCache(cfg.Store), covenant.WithLogger(s.log))
 	if err != nil {
@@ -311,7 +321,7 @@ func New(cfg Config) (*Server, error) {
 	s.resolver = registry.NewResolver(cfg.Store)
 	if s.eval = cfg.Evaluate; s.eval == nil {
 		s.eval, err = evaluate.New(evaluate.Config{Documents: cfg.Store, Audit: cfg.Store, Limits: cfg.Store,
-			Revocations: cfg.Store, Resolver: s.resolver, Logger: s.log})
+			Revocations: cfg.Store, Resolver: s.resolver, Now: s.now, Logger: s.log})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: evaluate: %w", err)
 		}

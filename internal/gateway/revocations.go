@@ -108,7 +108,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	rev.RevokedAt = time.Now().UTC().Truncate(time.Millisecond)
+	rev.RevokedAt = s.now().UTC().Truncate(time.Millisecond)
 	err = s.store.RevokeKey(ctx, rev)
 	if err == nil || errors.Is(err, store.ErrExists) {
 		// This gateway's evaluations honour the revocation from the next one

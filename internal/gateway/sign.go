@@ -79,7 +79,7 @@ func (s *Server) handleSign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.prepareSign(r.Context(), items, time.Now()); err != nil {
+	if err := s.prepareSign(r.Context(), items, s.now()); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -143,7 +143,7 @@ func (s *Server) handleCountersign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	items := []signItem{it}
-	if err := s.prepareSign(r.Context(), items, time.Now()); err != nil {
+	if err := s.prepareSign(r.Context(), items, s.now()); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -195,7 +195,7 @@ func (s *Server) queue(reqCtx context.Context, spec jobs.Job, total int, feed fu
 	jobID := spec.ID
 	// The record as the store keeps it (CreatedAt in UTC), so that the 202
 	// answer and GET /v1/jobs/{id} agree.
-	job, err := store.NewJob(store.Job{ID: jobID, Kind: spec.Kind, Total: total}, time.Now())
+	job, err := store.NewJob(store.Job{ID: jobID, Kind: spec.Kind, Total: total}, s.now())
 	if err != nil {
 		return job, fmt.Errorf("queue job %s: %w: %w", jobID, err, ErrInternal)
 	}

@@ -170,6 +170,8 @@ type Config struct {
 	RedisWaitTimeout  time.Duration
 	// ConnectWait bounds the start-up connection retries (0: until stopped).
 	ConnectWait time.Duration
+	// Clock is where the worker reads the time: ClockStore or ClockHost.
+	Clock string
 
 	kind         store.JobKind
 	logLevel     string
@@ -203,6 +205,7 @@ func CommonFlags(f *Flags, c *Config, program string, kind store.JobKind, maxDel
 	f.IntVar(&c.RedisWaitReplicas, "redis-wait-replicas", "STELE_REDIS_WAIT_REPLICAS", 0, "Redis replicas that must have a chunk's results before it is acknowledged (0: the primary's own durability)")
 	f.DurationVar(&c.RedisWaitTimeout, "redis-wait-timeout", "STELE_REDIS_WAIT_TIMEOUT", time.Second, "how long to wait for those replicas before the chunk is retried")
 	f.DurationVar(&c.ConnectWait, "connect-wait", "STELE_CONNECT_WAIT", 0, "how long to keep retrying NATS and Redis at start-up (0: until stopped)")
+	f.StringVar(&c.Clock, "clock", "STELE_CLOCK", ClockStore, "clock of expiry, activation and creation times: store (the Redis server's, the same for every process) or host")
 }
 
 // Finish checks c after parsing and fills in what follows from it, so that a
@@ -240,7 +243,7 @@ func (c *Config) Finish() error {
 	if strings.TrimSpace(c.NATSURL) == "" || strings.TrimSpace(c.RedisURL) == "" {
 		return Usagef("the NATS and Redis URLs must not be empty")
 	}
-	return nil
+	return CheckClock(c.Clock)
 }
 
 func defaultName(program string) string {
@@ -257,15 +260,23 @@ func (c *Config) Logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: c.LogLevel})).With("worker", c.Name)
 }
 
-// Conn is a worker's connections: NATS with JetStream, and the Redis store.
+// Conn is a worker's connections: NATS with JetStream, and the Redis store,
+// with the worker's clock.
 type Conn struct {
 	NC    *nats.Conn
 	JS    jetstream.JetStream
 	Store *redisstore.Store
+	// Now is the worker's clock (Config.Clock; see StartClock).
+	Now       func() time.Time
+	stopClock func()
 }
 
-// Close closes the store and the NATS connection.
+// Close stops the clock's resyncs and closes the store and the NATS
+// connection.
 func (c *Conn) Close() {
+	if c.stopClock != nil {
+		c.stopClock()
+	}
 	if c.Store != nil {
 		c.Store.Close()
 	}
@@ -311,6 +322,10 @@ func Connect(ctx context.Context, c *Config, log *slog.Logger) (*Conn, jetstream
 	if err != nil {
 		conn.Close()
 		return nil, nil, fmt.Errorf("open Redis store at %s: %w", RedactURL(c.RedisURL), err)
+	}
+	if conn.Now, conn.stopClock, err = StartClock(ctx, c.Clock, conn.Store, c.ConnectWait, log); err != nil {
+		conn.Close()
+		return nil, nil, err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -415,4 +430,46 @@ func redactOne(raw string) string {
 		return raw
 	}
 	return raw[:scheme+3] + "***" + raw[scheme+3+at:]
+}
+
+// Where a process reads the time (--clock, STELE_CLOCK).
+const (
+	// ClockStore follows the Redis server's clock (redisstore.Clock), so
+	// every process of a cluster decides expiry, activation and rate
+	// windows by one clock: the default.
+	ClockStore = "store"
+	// ClockHost uses the host's clock as it is.
+	ClockHost = "host"
+)
+
+// CheckClock refuses a --clock value other than ClockStore and ClockHost.
+func CheckClock(mode string) error {
+	if mode != ClockStore && mode != ClockHost {
+		return Usagef("clock %q: want %s (the Redis server's, the same for every process) or %s (this host's)", mode, ClockStore, ClockHost)
+	}
+	return nil
+}
+
+// StartClock returns the clock of a process whose store is st: time.Now
+// for ClockHost; for ClockStore a redisstore.Clock, synced once before
+// StartClock returns (retried as Retry does, within wait) and then every
+// redisstore.DefaultClockResync until stop is called. stop waits for the
+// resync loop to end.
+func StartClock(ctx context.Context, mode string, st *redisstore.Store, wait time.Duration, log *slog.Logger) (now func() time.Time, stop func(), err error) {
+	if err := CheckClock(mode); err != nil {
+		return nil, nil, err
+	}
+	if mode == ClockHost {
+		return time.Now, func() {}, nil
+	}
+	clock := st.NewClock(nil, log)
+	if err := Retry(ctx, wait, log, "redis clock", clock.Sync); err != nil {
+		return nil, nil, fmt.Errorf("read the Redis server's clock: %w", err)
+	}
+	off, _ := clock.Offset()
+	log.Debug("following the Redis server's clock", "offset", off.String())
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); clock.Run(rctx, redisstore.DefaultClockResync) }()
+	return clock.Now, func() { cancel(); <-done }, nil
 }

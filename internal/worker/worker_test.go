@@ -83,6 +83,8 @@ func TestFlagsErrors(t *testing.T) {
 		"max deliver":    {[]string{"-max-deliver", "-2"}, nil, "max deliver"},
 		"negative wait":  {[]string{"-connect-wait", "-1s"}, nil, "connect wait"},
 		"empty nats":     {[]string{"-nats", " "}, nil, "URLs"},
+		"bad clock":      {[]string{"-clock", "ntp"}, nil, `clock "ntp"`},
+		"bad env clock":  {nil, []string{"STELE_CLOCK=Store"}, `clock "Store"`},
 	} {
 		var c Config
 		f := NewFlags("w", new(bytes.Buffer))
