@@ -469,10 +469,26 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Completions NATS did not take when they happened are announced once
+	// it does, by whichever gateway gets to them first.
+	ann, err := jobs.NewAnnouncer(js, st, jobs.WithAnnouncerLogger(log))
+	if err != nil {
+		return err
+	}
 	rctx, stopReclaim := context.WithCancel(context.WithoutCancel(ctx))
-	reclaimed := make(chan struct{})
-	go func() { defer close(reclaimed); rec.Run(rctx) }()
-	defer func() { stopReclaim(); <-reclaimed }()
+	reclaimed := make(chan struct{}, 2)
+	go func() { defer func() { reclaimed <- struct{}{} }(); rec.Run(rctx) }()
+	go func() { defer func() { reclaimed <- struct{}{} }(); ann.Run(rctx) }()
+	stopped := false
+	stopBackground := func() {
+		if !stopped {
+			stopped = true
+			stopReclaim()
+			<-reclaimed
+			<-reclaimed
+		}
+	}
+	defer stopBackground()
 	ms, err := evaluate.RegisterMicro(nc, gw.Evaluator())
 	if err != nil {
 		return err
@@ -510,8 +526,7 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		log.Warn("stele.evaluate service stop", "err", err)
 	}
 	// Before NATS drains: a job the reclaimer is settling is announced.
-	stopReclaim()
-	<-reclaimed
+	stopBackground()
 	if err := nc.Drain(); err != nil {
 		log.Warn("nats drain", "err", err)
 	}

@@ -119,6 +119,10 @@ type Instance struct {
 	// it has returned.
 	checkStop context.CancelFunc
 	checkDone chan struct{}
+	// announceStop ends the jobs.Announcer, announceDone is closed when it
+	// has returned.
+	announceStop context.CancelFunc
+	announceDone chan struct{}
 	stopOnce  sync.Once
 	stopErr   error
 }
@@ -287,6 +291,15 @@ func Start(ctx context.Context, cfg Config) (_ *Instance, err error) {
 			cfg.Logger.Debug("the store's integrity check passed", "duration", time.Since(start))
 		}
 	}()
+	// Completions NATS did not take when they happened (kept in the store,
+	// across restarts too) are announced once it does.
+	ann, err := jobs.NewAnnouncer(js, st, jobs.WithAnnouncerLogger(cfg.Logger))
+	if err != nil {
+		return nil, err
+	}
+	actx, cancelAnn := context.WithCancel(context.Background())
+	in.announceStop, in.announceDone = cancelAnn, make(chan struct{})
+	go func() { defer close(in.announceDone); _ = ann.Run(actx) }()
 	if len(interrupted) > 0 {
 		cfg.Logger.Warn("settling jobs whose queueing was interrupted by a crash, once the queue has passed them", "jobs", len(interrupted))
 		sctx, cancel := context.WithCancel(context.Background())
@@ -427,6 +440,10 @@ func (in *Instance) release(ctx context.Context) error {
 	if in.checkStop != nil {
 		in.checkStop()
 		<-in.checkDone
+	}
+	if in.announceStop != nil {
+		in.announceStop()
+		<-in.announceDone
 	}
 	if in.watchStop != nil {
 		close(in.watchStop)

@@ -298,8 +298,12 @@ func (s *Server) unqueued(reqCtx context.Context, job store.Job, queued int, err
 		if prog.Completed {
 			// The workers were done with the queued items: this call
 			// completed the job, and nobody else will announce it.
-			if aerr := jobs.AnnounceCompletion(ctx, s.js, prog.Job); aerr != nil {
+			deferred, aerr := jobs.AnnounceOrDefer(ctx, s.js, s.store, prog.Job)
+			switch {
+			case aerr != nil:
 				s.log.ErrorContext(reqCtx, "announcing the completion of a partly queued job failed", "job", job.ID, "err", aerr)
+			case deferred:
+				s.log.WarnContext(reqCtx, "NATS did not take the completion of a partly queued job; it is announced once it does", "job", job.ID)
 			}
 		}
 	}

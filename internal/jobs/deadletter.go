@@ -307,9 +307,13 @@ func (r *Runner) giveUp(ctx context.Context, adv maxDeliveriesAdvisory) error {
 		// A chunk of another kind than its job's records nothing; one of
 		// another total settles what its job admits, as on a delivery.
 		if !errors.Is(cerr, errWrongKind) {
-			if recErr, pubErr := r.settle(sctx, c, reason, adv.Deliveries); recErr != nil || pubErr != nil {
+			job, recErr, pubErr := r.settle(sctx, c, reason, adv.Deliveries)
+			switch {
+			case recErr != nil:
 				r.log.Warn("jobs: a dead chunk's items could not be recorded as failed; replay it once the store is back",
-					"job", c.JobID, "chunk", c.Chunk, "err", errors.Join(recErr, pubErr))
+					"job", c.JobID, "chunk", c.Chunk, "err", recErr)
+			case pubErr != nil:
+				r.deferCompletion(ctx, job, r.log.With("job", c.JobID, "chunk", c.Chunk))
 			}
 		}
 	}

@@ -52,6 +52,7 @@ const (
 // ReclaimStore is what a Reclaimer needs of the store.
 type ReclaimStore interface {
 	store.QueueLeases
+	store.Announcements
 	GetJob(ctx context.Context, id string) (store.Job, error)
 	RecordResults(ctx context.Context, jobID string, results []store.Result) (store.Progress, error)
 }
@@ -290,16 +291,19 @@ func (r *Reclaimer) settle(ctx context.Context, job store.Job) error {
 // ResultRecorder is what SettleItems needs of the store.
 type ResultRecorder interface {
 	RecordResults(ctx context.Context, jobID string, results []store.Result) (store.Progress, error)
+	store.Announcements
 }
 
 // SettleItems records every item of job jobID, of total items, that has no
 // result as failed with reason (the results recorded first stand), and
-// announces the job's completion when that completes it; it returns the
-// number of results it recorded. It works in batches, each recorded and
-// announced on a context of its own bounded by settleTimeout: when ctx ends
-// it stops between batches, never between the recording that completes the
-// job and its announcement (once recorded, a completion nobody announced
-// would never be). A job no longer in the store (expired) is nil.
+// announces the job's completion when that completes it (or, when NATS
+// does not take it, adds the job to the store's outbox for an Announcer);
+// it returns the number of results it recorded. It works in batches, each
+// recorded and announced on a context of its own bounded by settleTimeout:
+// when ctx ends it stops between batches, never between the recording that
+// completes the job and its announcement (once recorded, a completion
+// nobody announced would never be). A job no longer in the store (expired)
+// is nil.
 func SettleItems(ctx context.Context, js jetstream.JetStream, st ResultRecorder, jobID string, total int, reason string) (int, error) {
 	recorded := 0
 	for lo := 0; lo < total; lo += reclaimBatch {
@@ -334,7 +338,7 @@ func recordBatch(ctx context.Context, js jetstream.JetStream, st ResultRecorder,
 		return 0, err
 	}
 	if prog.Completed {
-		if err := AnnounceCompletion(ctx, js, prog.Job); err != nil {
+		if _, err := AnnounceOrDefer(ctx, js, st, prog.Job); err != nil {
 			return prog.Recorded, fmt.Errorf("announce completion: %w", err)
 		}
 	}

@@ -141,6 +141,7 @@ type Runner struct {
 	js      jetstream.JetStream
 	jobs    store.Jobs
 	commit  store.ChunkCommitter // jobs, when it commits chunks
+	outbox  store.Announcements  // jobs, when it keeps deferred announcements
 	handler Handler
 	cfg     RunnerConfig
 	log     *slog.Logger
@@ -189,7 +190,10 @@ var (
 // hands chunks to h, records results in jobs and publishes events with js.
 // When jobs is also a store.ChunkCommitter, the writes the VerifyHandler
 // would make to that same store (documents, signature outcomes) are made
-// together with the results by one CommitChunk.
+// together with the results by one CommitChunk. When jobs is also a
+// store.Announcements, a job completion that NATS does not take even on a
+// chunk's last delivery goes to that outbox (see Announcer) instead of
+// being given up.
 func NewRunner(cons jetstream.Consumer, js jetstream.JetStream, jobs store.Jobs, h Handler, cfg RunnerConfig) (*Runner, error) {
 	if cons == nil || js == nil || jobs == nil || h == nil {
 		return nil, fmt.Errorf("%w: runner needs a consumer, JetStream, a job store and a handler", ErrInvalidOption)
@@ -200,6 +204,7 @@ func NewRunner(cons jetstream.Consumer, js jetstream.JetStream, jobs store.Jobs,
 	}
 	r := &Runner{cons: cons, js: js, jobs: jobs, handler: h, cfg: c, log: c.Logger}
 	r.commit, _ = jobs.(store.ChunkCommitter)
+	r.outbox, _ = jobs.(store.Announcements)
 	if info := cons.CachedInfo(); info != nil && info.Config.MaxDeliver > 0 {
 		r.maxDeliver = uint64(info.Config.MaxDeliver)
 	}
@@ -444,6 +449,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		// publishes again; on the last delivery the events are given up.
 		if r.finalDelivery(delivered) {
 			log.Error("jobs: publishing events failed on the last delivery; acknowledging without them", "err", err)
+			r.deferCompletion(ctx, prog.Job, log)
 		} else {
 			log.Warn("jobs: publish events failed; will retry", "err", err)
 			r.nak(msg, delivered)
@@ -898,8 +904,9 @@ func (r *Runner) settleFailed(ctx context.Context, msg jetstream.Msg, c *Chunk, 
 		attempts = settleAttempts
 	}
 	var recErr, pubErr error
+	var job store.Job
 	for a := 1; ; a++ {
-		recErr, pubErr = r.settle(ctx, c, reason, delivered)
+		job, recErr, pubErr = r.settle(ctx, c, reason, delivered)
 		if (recErr == nil && pubErr == nil) || a >= attempts || ctx.Err() != nil ||
 			errors.Is(recErr, errWrongKind) || errors.Is(recErr, store.ErrInvalid) {
 			break
@@ -930,6 +937,7 @@ func (r *Runner) settleFailed(ctx context.Context, msg jetstream.Msg, c *Chunk, 
 		return
 	case pubErr != nil:
 		log.Error("jobs: publishing the completion of a settled chunk failed on the last delivery", "err", pubErr)
+		r.deferCompletion(ctx, job, log)
 	}
 	r.poison(ctx, msg, reason)
 }
@@ -940,17 +948,35 @@ const settleAttempts = 4
 
 // settle records the failed results of c's items and publishes the
 // completion they bring about: recErr when they could not be recorded,
-// pubErr when the completion could not be published.
-func (r *Runner) settle(ctx context.Context, c *Chunk, reason error, delivered uint64) (recErr, pubErr error) {
+// pubErr when the completion could not be published. job is the job as
+// recorded.
+func (r *Runner) settle(ctx context.Context, c *Chunk, reason error, delivered uint64) (job store.Job, recErr, pubErr error) {
 	results, err := r.failedResults(ctx, c, reason)
 	if err != nil || len(results) == 0 {
-		return err, nil
+		return store.Job{}, err, nil
 	}
 	prog, err := r.record(ctx, c, nil, results)
 	if err != nil {
-		return err, nil
+		return store.Job{}, err, nil
 	}
-	return nil, r.publishEvents(ctx, c.JobID, nil, prog.Job, shouldAnnounce(prog, results, delivered), false)
+	return prog.Job, nil, r.publishEvents(ctx, c.JobID, nil, prog.Job, shouldAnnounce(prog, results, delivered), false)
+}
+
+// deferCompletion adds job to the store's outbox when it is completed and
+// the store keeps one: called once publishing its events has failed for
+// good, so that its completion is announced later (its invalid-document
+// events are not).
+func (r *Runner) deferCompletion(ctx context.Context, job store.Job, log *slog.Logger) {
+	if r.outbox == nil || job.ID == "" || job.Status != store.StatusCompleted {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deferTimeout)
+	defer cancel()
+	if err := r.outbox.DeferAnnouncement(dctx, job.ID); err != nil {
+		log.Error("jobs: could not keep the job's completion for a later announcement; it is lost", "err", err)
+		return
+	}
+	log.Warn("jobs: the job's completion is kept for a later announcement")
 }
 
 // shouldAnnounce reports whether a call that recorded results, with

@@ -17,6 +17,8 @@
 //	stele:sig:<hex key>        string "1" (valid) or "2" (invalid), with the cache TTL
 //	stele:revocations          hash: public key -> revocation JSON
 //	stele:signingkeys          hash: key ID -> signing key JSON
+//	stele:{announce}:deferred  sorted set: jobs whose completion is still to be announced (announce.go)
+//	stele:{queueleases}:*      the queue leases (leases.go)
 //
 // The two keys of a job share the hash tag {<jobID>}, so they live in one
 // Cluster slot and the Lua scripts that update them declare both in KEYS. The

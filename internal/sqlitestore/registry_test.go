@@ -143,7 +143,7 @@ func TestMigrateLegacyBlobs(t *testing.T) {
 	}
 	// As a database of version 4 holding a legacy staged document (without
 	// the tables of later migrations).
-	if _, err := s.w.ExecContext(ctx, "DROP TABLE queue_leases; PRAGMA user_version = 4"); err != nil {
+	if _, err := s.w.ExecContext(ctx, "DROP TABLE queue_leases; DROP TABLE deferred_announcements; PRAGMA user_version = 4"); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

@@ -75,6 +75,8 @@ CREATE INDEX sigs_expires ON sigs (expires_at);
 	`SELECT 1`,
 	// 7: queue leases (leases.go).
 	schemaLeases,
+	// 8: the outbox of deferred completion announcements (announce.go).
+	schemaAnnouncements,
 }
 
 // afterMigration[v], when set, runs in the transaction of migration v+1 after

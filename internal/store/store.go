@@ -361,12 +361,38 @@ func checkLeaseOwner(owner string, ttl time.Duration) error {
 	return nil
 }
 
+// Announcements is the outbox of job completions that could not be
+// announced on NATS when they happened (NATS out of reach, its stream
+// refusing): the process that completed the job adds it here, and a
+// jobs.Announcer publishes the completion once NATS takes it, then drops
+// it. Job IDs are checked with CheckID: otherwise ErrInvalid.
+type Announcements interface {
+	// DeferAnnouncement adds job jobID to the outbox; adding one that is
+	// there already keeps its place.
+	DeferAnnouncement(ctx context.Context, jobID string) error
+	// DeferredAnnouncements returns up to max job IDs of the outbox, in the
+	// order they were first added. max is 1 to MaxPageSize.
+	DeferredAnnouncements(ctx context.Context, max int) ([]string, error)
+	// DropAnnouncement removes job jobID from the outbox; removing one
+	// that is not there is no error.
+	DropAnnouncement(ctx context.Context, jobID string) error
+}
+
+// CheckDeferredMax validates the max of DeferredAnnouncements.
+func CheckDeferredMax(max int) error {
+	if max < 1 || max > MaxPageSize {
+		return fmt.Errorf("%d deferred announcements: want 1 to %d: %w", max, MaxPageSize, ErrInvalid)
+	}
+	return nil
+}
+
 // Store is everything a Stele process needs from shared storage.
 type Store interface {
 	Documents
 	Blobs
 	Jobs
 	QueueLeases
+	Announcements
 	SigCache
 	ChunkCommitter
 	Registry

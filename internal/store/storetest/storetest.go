@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ResultsGaps", testResultsGaps},
 		{"ResultsInvalidPage", testResultsInvalidPage},
 		{"QueueLeases", testQueueLeases},
+		{"Announcements", testAnnouncements},
 		{"Documents", testDocuments},
 		{"Blobs", testBlobs},
 		{"BlobTTL", testBlobTTL},
