@@ -123,8 +123,8 @@ type Instance struct {
 	// has returned.
 	announceStop context.CancelFunc
 	announceDone chan struct{}
-	stopOnce  sync.Once
-	stopErr   error
+	stopOnce     sync.Once
+	stopErr      error
 }
 
 // Start starts an instance and returns once the gateway accepts requests.
