@@ -4,29 +4,26 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stele-go/stele/internal/core/audit"
 	"github.com/stele-go/stele/internal/evaluate"
+	"github.com/stele-go/stele/internal/redisstore"
 	"github.com/stele-go/stele/internal/sqlitestore"
 	"github.com/stele-go/stele/internal/store"
+	"github.com/stele-go/stele/internal/testutil/redistest"
 )
 
-// appendEntries appends n entries to covenant id's trail.
+// appendEntries appends n entries to covenant id's trail (appendEntry with
+// k = 0 to n-1).
 func appendEntries(t *testing.T, st store.AuditLog, id string, n int) {
 	t.Helper()
 	for k := range n {
-		_, err := st.AppendAudit(testContext(t), id, func(prev audit.Head) (audit.Entry, error) {
-			e := audit.Entry{Index: prev.Len, Timestamp: "2025-01-01T00:00:00.000Z", Action: "read",
-				Resource: fmt.Sprintf("/r/%d", k), Result: audit.Result{Permitted: true, Reason: "ok"},
-				Outcome: audit.Executed, PreviousHash: prev.Hash}
-			return e.Seal(), nil
-		})
-		if err != nil {
+		if err := appendEntry(testContext(t), st, id, k); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -154,4 +151,102 @@ func TestTamperRedis(t *testing.T) {
 			must(t, rc.LInsertAfter(ctx, list(id), a, a).Err())
 		}, 4},
 	})
+}
+
+// TestHeldEntryDetectsLostTail: a store that lost the last entries of a
+// trail with its head (a failover to a replica that had not received them)
+// holds a trail that verifies by itself; a caller holding an entry it was
+// given finds the loss, and finds the trail rewritten once it has grown
+// past that index again. Each store is a fresh one holding the first 7 of
+// the 10 entries the first one holds.
+func TestHeldEntryDetectsLostTail(t *testing.T) {
+	env := newRedisEnv(t)
+	stores := []struct {
+		name string
+		open func(t *testing.T) store.Store
+	}{
+		{"redis", func(t *testing.T) store.Store {
+			st, err := redisstore.Open(testContext(t), env.url, redisstore.WithKeyPrefix(redistest.KeyPrefix(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}},
+		{"sqlite", func(t *testing.T) store.Store {
+			st, err := sqlitestore.Open(testContext(t), filepath.Join(t.TempDir(), "s.db"), sqlitestore.WithSynchronous("NORMAL"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}},
+	}
+	for _, sk := range stores {
+		t.Run(sk.name, func(t *testing.T) {
+			ctx := testContext(t)
+			doc := newIssuer(t).build(t, "permit read on '**'", nil)
+			before := sk.open(t)
+			put(t, before, doc)
+			appendEntries(t, before, doc.ID(), 10)
+			hashes, err := before.AuditHashes(ctx, doc.ID(), 0, 10)
+			if err != nil || len(hashes) != 10 {
+				t.Fatalf("hashes: %q, %v", hashes, err)
+			}
+			last, kept := evaluate.EntryRef{Index: 9, Hash: hashes[9]}, evaluate.EntryRef{Index: 6, Hash: hashes[6]}
+
+			after := sk.open(t)
+			put(t, after, doc)
+			appendEntries(t, after, doc.ID(), 7) // the same first 7 entries
+			svc := newService(t, after, nil)
+			check := func(what string, wantBroken int, held ...evaluate.EntryRef) {
+				t.Helper()
+				rep, err := svc.VerifyTrail(ctx, doc.ID(), held...)
+				if err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+				switch {
+				case wantBroken < 0 && !rep.Valid:
+					t.Errorf("%s: %+v, want valid", what, rep)
+				case wantBroken >= 0 && (rep.Valid || rep.BrokenAt == nil || *rep.BrokenAt != wantBroken):
+					t.Errorf("%s: %+v, want broken at %d", what, rep, wantBroken)
+				}
+			}
+			check("the cut trail alone", -1)
+			check("holding entry 6", -1, kept)
+			check("holding entry 9", 7, last)
+			check("holding entries 6 and 9", 7, kept, last)
+
+			// The trail moves on with other entries at 7 to 9.
+			for k := range 3 {
+				if err := appendEntry(ctx, after, doc.ID(), 100+k); err != nil {
+					t.Fatal(err)
+				}
+			}
+			check("the regrown trail alone", -1)
+			check("regrown, holding entry 6", -1, kept)
+			check("regrown, holding entry 9", 9, last)
+		})
+	}
+
+	// Bad held entries name the parameter.
+	st := env.a
+	doc := newIssuer(t).build(t, "permit read on '**'", nil)
+	put(t, st, doc)
+	svc := newService(t, st, nil)
+	h := strings.Repeat("a", 64)
+	for _, c := range []struct {
+		held  []evaluate.EntryRef
+		field string
+	}{
+		{[]evaluate.EntryRef{{Index: -1, Hash: h}}, "index"},
+		{[]evaluate.EntryRef{{Index: 0, Hash: "abc"}}, "hash"},
+		{[]evaluate.EntryRef{{Index: 0, Hash: h}, {Index: 0, Hash: strings.Repeat("b", 64)}}, "hash"},
+	} {
+		_, err := svc.VerifyTrail(testContext(t), doc.ID(), c.held...)
+		var ee *evaluate.Error
+		if !errors.As(err, &ee) || !errors.Is(err, evaluate.ErrInvalid) || ee.Field != c.field {
+			t.Errorf("held %+v: %v, want an invalid %s", c.held, err, c.field)
+		}
+	}
 }

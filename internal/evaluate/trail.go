@@ -250,6 +250,17 @@ func (s *Service) Trim(ctx context.Context, id string, upTo int) (audit.Head, er
 // a fault of the checkpoint (it does not match its hash or lies beyond the
 // head) is reported before any entry is checked.
 //
+// held are entries the caller was given (Decision.AuditEntry), which the
+// trail must still hold with the same hashes: the store alone cannot tell
+// that its last entries were deleted and its head set back consistently
+// (by hand, or by a failover to a replica that had not received them), but
+// a caller holding a later entry can. A held index at or beyond the head is
+// reported as a break at the head ("entries were lost"), a held hash that is
+// not the stored hash of its index as a break there. Since each entry links
+// to the one before, holding the latest entry one was given covers all
+// before it. An index below 0 or a hash that is not 64 hex digits is an
+// *Error naming "index" or "hash".
+//
 // It reads a snapshot of the head first and checks the trail up to it, so
 // appends during the check do not disturb it; a trim during the check may be
 // reported as a break.
@@ -258,7 +269,21 @@ func (s *Service) Trim(ctx context.Context, id string, upTo int) (audit.Head, er
 // time, feeding the hashes to an audit.MerkleStream for MerkleRoot, so its
 // memory does not grow with the trail. MerkleRoot is empty when a stored
 // hash is not 64 hex digits.
-func (s *Service) VerifyTrail(ctx context.Context, id string) (TrailReport, error) {
+func (s *Service) VerifyTrail(ctx context.Context, id string, held ...EntryRef) (TrailReport, error) {
+	heldHashes := make(map[int]string, len(held))
+	for _, e := range held {
+		if e.Index < 0 {
+			return TrailReport{}, invalid("index", "must be an entry index: 0 or more")
+		}
+		h, err := checkID("hash", e.Hash)
+		if err != nil {
+			return TrailReport{}, invalid("hash", "must be an entry hash: 64 hex characters")
+		}
+		if prev, ok := heldHashes[e.Index]; ok && prev != h {
+			return TrailReport{}, invalid("hash", "entry %d is given with two hashes", e.Index)
+		}
+		heldHashes[e.Index] = h
+	}
 	id, err := s.exists(ctx, id)
 	if err != nil {
 		return TrailReport{}, err
@@ -272,7 +297,7 @@ func (s *Service) VerifyTrail(ctx context.Context, id string) (TrailReport, erro
 	if err != nil {
 		return TrailReport{}, fmt.Errorf("audit checkpoint of %s: %w", id, err)
 	}
-	hs := &trailHashes{s: s, id: id, n: n, bad: -1}
+	hs := &trailHashes{s: s, id: id, n: n, bad: -1, held: heldHashes, heldBad: -1}
 	if ckpt.Len > 0 && ckpt.Len <= n {
 		hs.ckptAt, hs.ckptHash = ckpt.Len-1, ckpt.Hash
 	} else {
@@ -377,6 +402,14 @@ func (s *Service) VerifyTrail(ctx context.Context, id string) (TrailReport, erro
 	if entryAt != nil {
 		broken(*entryAt, entryReason) // before any fault of the hash list
 	}
+	if hs.heldBad >= 0 {
+		broken(hs.heldBad, fmt.Sprintf("the stored hash of entry %d is not the one it had when it was recorded: the trail was rewritten", hs.heldBad))
+	}
+	for i := range heldHashes {
+		if i >= n {
+			broken(n, fmt.Sprintf("the trail has %d entries, but entry %d was recorded: entries were lost", n, i))
+		}
+	}
 	if rep.BrokenAt == nil && n > 0 && !equal(prev.Hash, head.Hash) {
 		broken(n-1, "the head hash is not the last entry's hash")
 	}
@@ -421,6 +454,10 @@ type trailHashes struct {
 	ckptAt   int
 	ckptHash string
 	ckptBad  bool
+	// held maps indices to the hashes the caller holds for them; heldBad
+	// is the first index whose stored hash differs (-1: none).
+	held    map[int]string
+	heldBad int
 }
 
 // count returns the number of hashes read.
@@ -445,6 +482,9 @@ func (t *trailHashes) fill(ctx context.Context, keep, to int) error {
 			}
 			if i == t.ckptAt && !equal(h, t.ckptHash) {
 				t.ckptBad = true
+			}
+			if want, ok := t.held[i]; ok && !equal(h, want) && (t.heldBad < 0 || i < t.heldBad) {
+				t.heldBad = i
 			}
 		}
 		t.win = append(t.win, hs...)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,7 +21,7 @@ func (s *Server) evaluateRoutes(rt *router) {
 	rt.handle("POST /v1/evaluate", s.noParams(s.handleEvaluate))
 	rt.handle("GET /v1/covenants/{id}/audit", s.handleAudit)
 	rt.handle("GET /v1/covenants/{id}/audit/proof/{index}", s.noParams(s.handleAuditProof))
-	rt.handle("GET /v1/covenants/{id}/audit/verify", s.noParams(s.handleAuditVerify))
+	rt.handle("GET /v1/covenants/{id}/audit/verify", s.handleAuditVerify)
 	rt.handle("POST /v1/covenants/{id}/audit/trim", s.operator(s.noParams(s.handleAuditTrim)))
 }
 
@@ -217,12 +218,35 @@ func (s *Server) handleAuditProof(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-// handleAuditVerify is GET /v1/covenants/{id}/audit/verify: the whole trail
-// checked, {"valid","entries","brokenAt","merkleRoot",…}.
+// handleAuditVerify is GET /v1/covenants/{id}/audit/verify[?index=&hash=]:
+// the whole trail checked, {"valid","entries","brokenAt","merkleRoot",…};
+// with index and hash (an evaluation's auditEntry), also that the trail
+// still holds that entry (see evaluate.Service.VerifyTrail).
 func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
+	q, err := queryParams(r, "index", "hash")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var held []evaluate.EntryRef
+	switch {
+	case q.Has("index") && !q.Has("hash"):
+		s.fail(w, r, fieldError(ErrInvalidParameter, "hash", "required with index: the hash of the entry the caller holds"))
+		return
+	case q.Has("hash") && !q.Has("index"):
+		s.fail(w, r, fieldError(ErrInvalidParameter, "index", "required with hash: the index of the entry the caller holds"))
+		return
+	case q.Has("index"):
+		i, err := intParam(q.Get("index"), "index", 0, 0, math.MaxInt32)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		held = append(held, evaluate.EntryRef{Index: i, Hash: q.Get("hash")})
+	}
 	ctx, cancel := withBudget(r.Context(), auditTimeout)
 	defer cancel()
-	rep, err := s.eval.VerifyTrail(ctx, r.PathValue("id"))
+	rep, err := s.eval.VerifyTrail(ctx, r.PathValue("id"), held...)
 	if err != nil {
 		s.fail(w, r, evalError(err))
 		return

@@ -146,6 +146,35 @@ func TestEvaluateEndpoints(t *testing.T) {
 	if n := bytes.Count(body, []byte("\n")); n != 1 {
 		t.Fatalf("export after trim: %d lines", n)
 	}
+	// The trail still holds the entry a decision named (a trimmed one too);
+	// one it does not hold (a later index, another hash) breaks it.
+	for _, c := range []struct {
+		query string
+		valid bool
+	}{
+		{fmt.Sprintf("index=%d&hash=%s", d.AuditEntry.Index, d.AuditEntry.Hash), true},
+		{"index=0&hash=" + exported[0].Hash, true},
+		{"index=3&hash=" + exported[2].Hash, false},
+		{"index=2&hash=" + exported[1].Hash, false},
+	} {
+		rep := decode[evaluate.TrailReport](t, mustDo(t, "GET", base+"/verify?"+c.query, nil, http.StatusOK))
+		if rep.Valid != c.valid {
+			t.Errorf("verify?%s: %+v, want valid %v", c.query, rep, c.valid)
+		}
+	}
+	for query, field := range map[string]string{
+		"index=1":                                       "hash",
+		"hash=" + exported[0].Hash:                      "index",
+		"index=-1&hash=" + exported[0].Hash:             "index",
+		"index=1&hash=xyz":                              "hash",
+		"index=1&hash=" + exported[0].Hash + "&index=2": "index",
+		"from=1": "from",
+	} {
+		status, _, body := do(t, "GET", base+"/verify?"+query, "", nil)
+		if ae := decode[apiError](t, body); status != http.StatusBadRequest || ae.Error.Field != field {
+			t.Errorf("verify?%s: %d %s; want 400 naming %s", query, status, body, field)
+		}
+	}
 	unknown := e.url + "/v1/covenants/" + strings.Repeat("1", 64) + "/audit"
 	for _, c := range []struct {
 		method, url string
