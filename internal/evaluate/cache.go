@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stele-go/stele/internal/core/audit"
+	"github.com/stele-go/stele/internal/core/canon"
+	"github.com/stele-go/stele/internal/core/ccl"
 	"github.com/stele-go/stele/internal/core/covenant"
 	"github.com/stele-go/stele/internal/registry"
 	"github.com/stele-go/stele/internal/store"
@@ -31,6 +33,57 @@ type policy struct {
 	// invalid is why the chain permits nothing (see invalidChain), "" when
 	// it is evaluated; mon is nil then.
 	invalid string
+	// eff is the chain's effective policy (the monitor's), and ancestors
+	// are the covenant's ancestors, nearest first, each of which must allow
+	// an action eff permits (see chainRefusal).
+	eff       *ccl.Document
+	ancestors []ancestor
+}
+
+// ancestor is what evaluation keeps of one ancestor of a covenant: its own
+// constraints and validity period.
+type ancestor struct {
+	id          string
+	policy      *ccl.Document
+	expiresAt   instant
+	activatesAt instant
+}
+
+// chainRefusal returns why an ancestor of the covenant refuses action on
+// resource at now although the effective constraints permit it, or "" when
+// they deny it (the monitor records that denial as the reference does) or
+// every ancestor allows it. A delegated
+// covenant can only narrow its chain, yet the reference's merge is a union
+// and ccl.ValidateNarrowing compares patterns only: a child that drops the
+// condition of its parent's permit, or whose permit slips past a parent's
+// deny through staggered wildcards, narrows by that test and its effective
+// constraints permit what the parent does not. So each ancestor is also
+// evaluated alone (ccl.Evaluate with the same context, counting no rate
+// limit) and refuses when:
+//   - it has expired or is not active yet (authority delegated from a
+//     lapsed covenant lapses with it);
+//   - a deny of its own applies;
+//   - it has permits and none of them applies (its default deny). An
+//     ancestor without permits restricts only through its denies, as
+//     ValidateNarrowing lets a child of such a parent permit.
+func (p *policy) chainRefusal(now time.Time, action, resource string, c *canon.Object) string {
+	if len(p.ancestors) == 0 || !ccl.Evaluate(p.eff, action, resource, c).Permitted {
+		return ""
+	}
+	ms := now.UnixMilli()
+	for _, a := range p.ancestors {
+		if a.expiresAt.ExpiredAt(ms) {
+			return "Covenant chain has lapsed: ancestor " + a.id + " expired at " + a.expiresAt.raw
+		}
+		if a.activatesAt.PendingAt(ms) {
+			return "Covenant chain is not active: ancestor " + a.id + " is not active until " + a.activatesAt.raw
+		}
+		r := ccl.Evaluate(a.policy, action, resource, c)
+		if !r.Permitted && (r.MatchedRule != nil || len(a.policy.Permits) > 0) {
+			return "Covenant chain does not permit this: ancestor " + a.id + " refuses it (" + r.Reason + ")"
+		}
+	}
+	return ""
 }
 
 // instant is an optional expiresAt or activatesAt member, read as
@@ -101,6 +154,15 @@ func (s *Service) load(ctx context.Context, id string) (*policy, error) {
 	eff, err := covenant.EffectiveConstraints(doc, ancestors)
 	if err != nil {
 		return nil, fmt.Errorf("load covenant %s: %w", id, err)
+	}
+	p.eff = eff
+	for _, a := range ancestors {
+		pol, err := a.Policy() // parses: invalidChain checked it
+		if err != nil {
+			return nil, fmt.Errorf("load covenant %s: %w", id, err)
+		}
+		p.ancestors = append(p.ancestors, ancestor{id: a.ID(), policy: pol,
+			expiresAt: instantOf(a.Expiry()), activatesAt: instantOf(a.Activation())})
 	}
 	p.mon, err = audit.NewMonitorFromDocument(id, eff,
 		audit.WithMode(audit.Enforce),

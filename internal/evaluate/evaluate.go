@@ -36,6 +36,14 @@
 // is one whose constraints, or an ancestor's, do not parse (such covenants
 // are stored, being authentic, though they fail ccl_parses).
 //
+// A chain that narrows by ValidateNarrowing's pattern test can still permit
+// more than an ancestor: a child may drop the condition of its parent's
+// permit, or slip past a parent's deny with staggered wildcards. So every
+// ancestor is also evaluated alone, and an action one of them refuses (by a
+// deny of its own, by its default deny when it has permits, or because it
+// has expired or is not active yet) is denied with severity critical, a
+// reason naming the ancestor, and recorded, counting no rate limit.
+//
 // # Revoked keys
 //
 // With Config.Revocations, a covenant whose issuer key, the issuer key of an
@@ -396,6 +404,9 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Decision, error) {
 	reason := m.outside(now)
 	if reason == "" {
 		reason = m.invalid
+	}
+	if reason == "" {
+		reason = m.chainRefusal(now, req.Action, req.Resource, c)
 	}
 	if reason == "" {
 		if reason, err = s.revokedReason(ctx, id, m); err != nil {
