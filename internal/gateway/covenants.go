@@ -251,7 +251,7 @@ func (s *Server) handleListCovenants(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	q, err := parseListQuery(v)
+	q, err := parseListQuery(v, s.lim.MaxDocumentBytes)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -289,8 +289,12 @@ func (s *Server) handleListCovenants(w http.ResponseWriter, r *http.Request) {
 }
 
 // parseListQuery checks the values of the listing's query parameters (see
-// queryParams for their names).
-func parseListQuery(v url.Values) (store.DocumentQuery, error) {
+// queryParams for their names). The issuer, beneficiary and tag filters are
+// bounded by maxDocBytes, the size of the largest covenant the gateway
+// stores, not by what a signing request may set: PUT /v1/covenants and
+// verification store covenants signed elsewhere, whose members only their
+// size bounds, and each must be found by its own values.
+func parseListQuery(v url.Values, maxDocBytes int) (store.DocumentQuery, error) {
 	var q store.DocumentQuery
 	str := func(name string, max int) (string, error) {
 		s := v.Get(name)
@@ -300,13 +304,13 @@ func parseListQuery(v url.Values) (store.DocumentQuery, error) {
 		return s, nil
 	}
 	var err error
-	if q.Issuer, err = str("issuer", maxPartyIDBytes); err != nil {
+	if q.Issuer, err = str("issuer", maxDocBytes); err != nil {
 		return q, err
 	}
-	if q.Beneficiary, err = str("beneficiary", maxPartyIDBytes); err != nil {
+	if q.Beneficiary, err = str("beneficiary", maxDocBytes); err != nil {
 		return q, err
 	}
-	if q.Tag, err = str("tag", maxNameBytes); err != nil {
+	if q.Tag, err = str("tag", maxDocBytes); err != nil {
 		return q, err
 	}
 	if q.Cursor, err = str("cursor", 1024); err != nil {

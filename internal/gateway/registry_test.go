@@ -853,3 +853,32 @@ func TestVerifyChainFlag(t *testing.T) {
 	status, _, body = do(t, "POST", e.url+"/v1/verify?chain=1", ctNDJSON, []byte(doc))
 	expectError(t, "chain=1", status, body, 400, "invalid_parameter", "chain")
 }
+
+// TestListByLongValues: PUT stores covenants whose issuer, beneficiary or
+// tag are longer than a signing request may make them (only the document's
+// size bounds them), and the listing finds them by those values rather than
+// refusing the filter, on both stores. A value longer than any storable
+// document is still 400 naming the parameter.
+func TestListByLongValues(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnvOn(t, gateway.Limits{}, kind)
+			long := strings.Repeat("i", 2000)
+			tag := strings.Repeat("t", 3000)
+			d := buildDoc(t, testKey(t, 90), buildOpts{issuer: long, tags: []string{tag}})
+			if status, body := e.put(t, "", docJSON(d)); status != 201 {
+				t.Fatalf("PUT: %d %s", status, body)
+			}
+			for _, q := range []url.Values{{"issuer": {long}}, {"tag": {tag}}, {"issuer": {long}, "tag": {tag}}} {
+				if got := e.listAll(t, q, 10); !slices.Equal(got, []string{d.ID()}) {
+					t.Errorf("list by %d-byte values: got %v, want [%s]", len(q.Get("issuer"))+len(q.Get("tag")), got, d.ID())
+				}
+			}
+			huge := strings.Repeat("x", gateway.DefaultMaxDocumentBytes+1)
+			for _, field := range []string{"issuer", "beneficiary", "tag"} {
+				status, _, body := do(t, "GET", e.url+"/v1/covenants?"+url.Values{field: {huge}}.Encode(), "", nil)
+				expectError(t, field+" beyond a document's size", status, body, 400, "invalid_parameter", field)
+			}
+		})
+	}
+}
