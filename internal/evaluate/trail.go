@@ -262,8 +262,11 @@ func (s *Service) Trim(ctx context.Context, id string, upTo int) (audit.Head, er
 // *Error naming "index" or "hash".
 //
 // It reads a snapshot of the head first and checks the trail up to it, so
-// appends during the check do not disturb it; a trim during the check may be
-// reported as a break.
+// appends during the check do not disturb it. A trim during the check
+// removes entries it has yet to read, which would look like a break: a
+// check that finds a break while the checkpoint moved during it is made
+// again, up to verifyAttempts times in all, so only a trail that is
+// broken (or trimmed under every attempt) is reported invalid.
 //
 // It reads the hashes hashPage at a time and the entries verifyPage at a
 // time, feeding the hashes to an audit.MerkleStream for MerkleRoot, so its
@@ -288,6 +291,31 @@ func (s *Service) VerifyTrail(ctx context.Context, id string, held ...EntryRef) 
 	if err != nil {
 		return TrailReport{}, err
 	}
+	for attempt := 1; ; attempt++ {
+		before, err := s.audit.AuditCheckpoint(ctx, id)
+		if err != nil {
+			return TrailReport{}, fmt.Errorf("audit checkpoint of %s: %w", id, err)
+		}
+		rep, err := s.verifyTrailOnce(ctx, id)
+		if err != nil || rep.Valid || attempt == verifyAttempts {
+			return rep, err
+		}
+		after, err := s.audit.AuditCheckpoint(ctx, id)
+		if err != nil {
+			return TrailReport{}, fmt.Errorf("audit checkpoint of %s: %w", id, err)
+		}
+		if after.Len == before.Len {
+			return rep, nil // no trim during the check: the break is real
+		}
+	}
+}
+
+// verifyAttempts bounds the checks of one VerifyTrail when trims keep
+// overtaking them.
+const verifyAttempts = 4
+
+// verifyTrailOnce is one check of VerifyTrail, on a stored covenant id.
+func (s *Service) verifyTrailOnce(ctx context.Context, id string) (TrailReport, error) {
 	head, err := s.audit.AuditHead(ctx, id)
 	if err != nil {
 		return TrailReport{}, fmt.Errorf("audit head of %s: %w", id, err)
