@@ -882,3 +882,32 @@ func TestListByLongValues(t *testing.T) {
 		})
 	}
 }
+
+// TestSignMemberDepth: metadata or obligations nested deeper than a signer
+// takes (jobs.MaxSignRequestDepth, the request object included) are 400
+// naming the member instead of a queued item that fails as "not valid
+// JSON"; at the bound the request is queued.
+func TestSignMemberDepth(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	pub := testKey(t, 1).PublicHex()
+	nest := func(levels int) string { // an object nesting levels deep
+		return strings.Repeat(`{"a":`, levels-1) + "{}" + strings.Repeat("}", levels-1)
+	}
+	item := func(extra string) []byte {
+		return []byte(`{"items":[{"keyId":"k1","beneficiary":{"id":"b","publicKey":"` + pub + `"},"constraints":"permit read on '/x'"` + extra + `}]}`)
+	}
+	max := jobs.MaxSignRequestDepth - 1
+	for _, c := range []struct{ name, extra, field string }{
+		{"metadata", `,"metadata":` + nest(max+1), "items[0].metadata"},
+		{"obligations", `,"obligations":[{"id":"o","description":"d","action":"a","x":` + nest(max-1) + `}]`, "items[0].obligations"},
+	} {
+		status, _, body := do(t, "POST", e.url+"/v1/sign", ctJSON, item(c.extra))
+		expectError(t, c.name+" too deep", status, body, 400, "too_deep", c.field)
+	}
+	if n := e.queued(t); n != 0 {
+		t.Errorf("%d messages queued by rejected requests", n)
+	}
+	if status, _, body := do(t, "POST", e.url+"/v1/sign", ctJSON, item(`,"metadata":`+nest(max))); status != 202 {
+		t.Errorf("metadata nesting %d levels: %d %s, want 202", max, status, body)
+	}
+}

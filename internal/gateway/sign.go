@@ -308,6 +308,8 @@ func (s *Server) parseSignItem(base string, raw json.RawMessage) (signItem, erro
 		case "metadata":
 			if len(val) == 0 || val[0] != '{' {
 				err = fieldError(ErrInvalidField, field, "must be an object, got %s", jsonscan.Kind(val))
+			} else {
+				err = checkMemberDepth(field, val)
 			}
 			req.Metadata = val
 		case "obligations":
@@ -317,6 +319,9 @@ func (s *Server) parseSignItem(base string, raw json.RawMessage) (signItem, erro
 				}
 				return nil
 			})
+			if err == nil {
+				err = checkMemberDepth(field, val)
+			}
 			req.Obligations = val
 		case "parentId":
 			req.ParentID, err = parseDocumentID(field, val)
@@ -347,6 +352,17 @@ func (s *Server) parseSignItem(base string, raw json.RawMessage) (signItem, erro
 		it.err = cclError(err)
 	}
 	return it, nil
+}
+
+// checkMemberDepth refuses a member of a sign request (metadata,
+// obligations) that nests deeper than the signer takes: the request object
+// holds it, so it may nest jobs.MaxSignRequestDepth-1 levels. Queued, it
+// would fail its item as "not valid JSON".
+func checkMemberDepth(field string, val json.RawMessage) error {
+	if max := jobs.MaxSignRequestDepth - 1; depthExceeds(val, max) {
+		return fieldError(ErrTooDeep, field, "nests deeper than %d levels", max)
+	}
+	return nil
 }
 
 // cclError is the item error for constraints that do not parse:

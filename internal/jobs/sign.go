@@ -43,7 +43,10 @@ const (
 // Limits on a sign request (Item.Sign).
 const (
 	maxSignRequestBytes = 2 * covenant.MaxDocumentSize
-	maxSignRequestDepth = 64
+	// MaxSignRequestDepth bounds the nesting of a sign request, the request
+	// object included: its metadata and obligations may nest one level
+	// less. A deeper request fails its item with invalid_request.
+	MaxSignRequestDepth = 64
 )
 
 // SignConfig configures a SignHandler.

@@ -170,7 +170,7 @@ func jsonType(v any) string {
 // members of a build request (see SignRequest).
 func parseSignRequest(raw []byte) (signRequest, error) {
 	var r signRequest
-	v, err := canon.ParseLimits(raw, canon.Limits{MaxBytes: maxSignRequestBytes, MaxDepth: maxSignRequestDepth})
+	v, err := canon.ParseLimits(raw, canon.Limits{MaxBytes: maxSignRequestBytes, MaxDepth: MaxSignRequestDepth})
 	if err != nil {
 		return r, signErr(SignErrInvalidRequest, "sign request is not valid JSON: "+err.Error())
 	}
