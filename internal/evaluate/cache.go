@@ -52,14 +52,13 @@ type ancestor struct {
 // chainRefusal returns why an ancestor of the covenant refuses action on
 // resource at now although the effective constraints permit it, or "" when
 // they deny it (the monitor records that denial as the reference does) or
-// every ancestor allows it. A delegated
-// covenant can only narrow its chain, yet the reference's merge is a union
-// and ccl.ValidateNarrowing compares patterns only: a child that drops the
-// condition of its parent's permit, or whose permit slips past a parent's
-// deny through staggered wildcards, narrows by that test and its effective
-// constraints permit what the parent does not. So each ancestor is also
-// evaluated alone (ccl.Evaluate with the same context, counting no rate
-// limit) and refuses when:
+// every ancestor allows it. A delegated covenant can only narrow its chain,
+// yet the reference's merge is a union and ccl.ValidateNarrowing compares
+// patterns only: a child that drops the condition of its parent's permit,
+// or whose permit slips past a parent's deny through staggered wildcards,
+// narrows by that test and its effective constraints permit what the parent
+// does not. So each ancestor is also evaluated alone (ccl.Evaluate with the
+// same context, counting no rate limit) and refuses when:
 //   - it has expired or is not active yet (authority delegated from a
 //     lapsed covenant lapses with it);
 //   - a deny of its own applies;

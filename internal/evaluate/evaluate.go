@@ -406,12 +406,12 @@ func (s *Service) Evaluate(ctx context.Context, req Request) (Decision, error) {
 		reason = m.invalid
 	}
 	if reason == "" {
-		reason = m.chainRefusal(now, req.Action, req.Resource, c)
-	}
-	if reason == "" {
 		if reason, err = s.revokedReason(ctx, id, m); err != nil {
 			return Decision{}, fmt.Errorf("evaluate %s on covenant %s: %w", req.Action, id, err)
 		}
+	}
+	if reason == "" {
+		reason = m.chainRefusal(now, req.Action, req.Resource, c)
 	}
 	if reason != "" {
 		e, err := s.recordLapsed(ctx, id, req.Action, req.Resource, c, now, reason)
