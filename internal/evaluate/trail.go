@@ -296,7 +296,7 @@ func (s *Service) VerifyTrail(ctx context.Context, id string, held ...EntryRef) 
 		if err != nil {
 			return TrailReport{}, fmt.Errorf("audit checkpoint of %s: %w", id, err)
 		}
-		rep, err := s.verifyTrailOnce(ctx, id)
+		rep, err := s.verifyTrailOnce(ctx, id, heldHashes)
 		if err != nil || rep.Valid || attempt == verifyAttempts {
 			return rep, err
 		}
@@ -314,8 +314,9 @@ func (s *Service) VerifyTrail(ctx context.Context, id string, held ...EntryRef) 
 // overtaking them.
 const verifyAttempts = 4
 
-// verifyTrailOnce is one check of VerifyTrail, on a stored covenant id.
-func (s *Service) verifyTrailOnce(ctx context.Context, id string) (TrailReport, error) {
+// verifyTrailOnce is one check of VerifyTrail, on a stored covenant id,
+// with the held entries' hashes by index.
+func (s *Service) verifyTrailOnce(ctx context.Context, id string, heldHashes map[int]string) (TrailReport, error) {
 	head, err := s.audit.AuditHead(ctx, id)
 	if err != nil {
 		return TrailReport{}, fmt.Errorf("audit head of %s: %w", id, err)
