@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stele-go/stele/internal/core/covenant"
+	"github.com/stele-go/stele/internal/registry"
 	"github.com/stele-go/stele/internal/snapshot"
 	"github.com/stele-go/stele/internal/store"
 )
@@ -104,11 +105,11 @@ func (s *Service) revokedReason(ctx context.Context, id string, p *policy) (stri
 		if !ok {
 			continue
 		}
-		whose := "The covenant's issuer key"
+		whose := "The covenant's issuer"
 		if i > 0 {
-			whose = "The issuer key of an ancestor covenant"
+			whose = "An ancestor covenant's issuer"
 		}
-		return revokedText(whose, k, rv), nil
+		return registry.RevokedMessage(whose, rv), nil
 	}
 	cs := p.countersigners.Load()
 	if cs == nil || cs.revs != len(byKey) {
@@ -125,12 +126,8 @@ func (s *Service) revokedReason(ctx context.Context, id string, p *policy) (stri
 	}
 	for _, k := range cs.keys {
 		if rv, ok := byKey[k]; ok {
-			return revokedText("A countersigner key of the covenant", k, rv), nil
+			return registry.RevokedMessage("A countersigner", rv), nil
 		}
 	}
 	return "", nil
-}
-
-func revokedText(whose, key string, rv store.Revocation) string {
-	return fmt.Sprintf("%s %.16s… was revoked at %s: %s", whose, key, rv.RevokedAt.UTC().Format(time.RFC3339), rv.Reason)
 }

@@ -62,10 +62,10 @@ func TestRevokedIssuerKey(t *testing.T) {
 		doc     *covenant.Document
 		whose   string
 		entries int // evaluations so far
-	}{{parent, "The covenant's issuer key", 3}, {child, "The issuer key of an ancestor covenant", 2}} {
+	}{{parent, "The covenant's issuer key", 3}, {child, "An ancestor covenant's issuer key", 2}} {
 		d := eval(c.doc)
 		if d.Permitted || d.Severity != ccl.SeverityCritical || !strings.HasPrefix(d.Reason, c.whose) ||
-			!strings.Contains(d.Reason, "2026-11-27T11:00:00Z: key leaked") || !strings.Contains(d.Reason, root.key.PublicHex()[:16]) {
+			!strings.Contains(d.Reason, "(root) was revoked at 2026-11-27T11:00:00Z: key leaked") || !strings.Contains(d.Reason, root.key.PublicHex()[:16]) {
 			t.Errorf("%s: %+v", c.whose, d)
 		}
 		es, err := env.a.AuditEntries(ctx, c.doc.ID(), 0, -1)
@@ -121,7 +121,7 @@ func TestRevokedCountersignerKey(t *testing.T) {
 	if err := env.b.SwapDocument(ctx, late.ID(), late.AppendJSON(nil), lateSigned.AppendJSON(nil)); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.b.RevokeKey(ctx, store.Revocation{PublicKey: auditor.key.PublicHex(), Reason: "auditor key leaked",
+	if err := env.b.RevokeKey(ctx, store.Revocation{PublicKey: auditor.key.PublicHex(), KeyID: "auditor-1", Reason: "auditor key leaked",
 		RevokedAt: time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC)}); err != nil {
 		t.Fatal(err)
 	}
@@ -131,8 +131,8 @@ func TestRevokedCountersignerKey(t *testing.T) {
 		action string
 	}{{signed, "read"}, {late, "write"}} {
 		d := eval(c.doc, c.action)
-		if d.Permitted || d.Severity != ccl.SeverityCritical || !strings.HasPrefix(d.Reason, "A countersigner key of the covenant") ||
-			!strings.Contains(d.Reason, auditor.key.PublicHex()[:16]) || !strings.Contains(d.Reason, "auditor key leaked") {
+		if d.Permitted || d.Severity != ccl.SeverityCritical || !strings.HasPrefix(d.Reason, "A countersigner key ") ||
+			!strings.Contains(d.Reason, auditor.key.PublicHex()[:16]+"… (auditor-1) was revoked") || !strings.Contains(d.Reason, "auditor key leaked") {
 			t.Errorf("%s: %+v", c.action, d)
 		}
 	}

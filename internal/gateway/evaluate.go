@@ -281,10 +281,13 @@ func parseTrim(body []byte) (trimRequest, error) {
 		if key != "upTo" {
 			return fieldError(ErrUnknownField, key, `unknown member: the body is {"upTo":N}`)
 		}
-		var n int
-		if err := json.Unmarshal(val, &n); err != nil || string(val) == "null" {
+		// A number with an integral value, written as JSON allows (4, 4.0,
+		// 4e0), as JavaScript clients send it.
+		var f float64
+		if err := json.Unmarshal(val, &f); err != nil || string(val) == "null" || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
 			return fieldError(ErrInvalidField, "upTo", "must be a non-negative integer")
 		}
+		n := int(f)
 		req.UpTo = &n
 		return nil
 	})

@@ -783,6 +783,13 @@ func TestRevocations(t *testing.T) {
 			if r1.PublicKey != testKey(t, 1).PublicHex() || r1.KeyID != "k1" || r1.Reason != "laptop stolen" || time.Since(r1.RevokedAt) > time.Minute {
 				t.Errorf("record %+v", r1)
 			}
+			// revokedAt in the reference's form, like every time the API
+			// gives: three digits of milliseconds, even when they end in 0.
+			if at := decode[struct {
+				RevokedAt string `json:"revokedAt"`
+			}](t, body).RevokedAt; !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`).MatchString(at) {
+				t.Errorf("revokedAt %q, want YYYY-MM-DDTHH:MM:SS.mmmZ", at)
+			}
 			status, _, body = do(t, "POST", e.url+"/v1/revocations", ctJSON, []byte(`{"publicKey":"`+testKey(t, 1).PublicHex()+`","reason":"again"}`))
 			expectError(t, "again", status, body, 409, "conflict", "publicKey")
 			var conflict struct {

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/stele-go/stele/internal/core/jstime"
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/store"
 )
@@ -19,8 +20,22 @@ import (
 // revocationConflict is the 409 answer: the error and the record that
 // already revokes the key.
 type revocationConflict struct {
-	Error      errorDetail      `json:"error"`
-	Revocation store.Revocation `json:"revocation"`
+	Error      errorDetail    `json:"error"`
+	Revocation revocationView `json:"revocation"`
+}
+
+// revocationView is a revocation as the API shows it: revokedAt in the
+// reference's timestamp form (milliseconds, always three digits), like
+// every other time the API gives.
+type revocationView struct {
+	PublicKey string `json:"publicKey"`
+	KeyID     string `json:"keyId,omitempty"`
+	Reason    string `json:"reason"`
+	RevokedAt string `json:"revokedAt"`
+}
+
+func viewRevocation(r store.Revocation) revocationView {
+	return revocationView{PublicKey: r.PublicKey, KeyID: r.KeyID, Reason: r.Reason, RevokedAt: jstime.Format(r.RevokedAt)}
 }
 
 // handleRevoke is POST /v1/revocations: {"keyId"|"publicKey", "reason"}. A
@@ -133,7 +148,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		status, code := statusAndCode(ErrConflict)
 		writeJSON(w, status, revocationConflict{
 			Error:      errorDetail{Code: code, Message: "the key is already revoked", Field: "publicKey"},
-			Revocation: existing[rev.PublicKey],
+			Revocation: viewRevocation(existing[rev.PublicKey]),
 		})
 		return
 	}
@@ -142,12 +157,12 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.InfoContext(ctx, "key revoked", "publicKey", rev.PublicKey, "keyId", rev.KeyID, "reason", rev.Reason)
-	writeJSON(w, http.StatusCreated, rev)
+	writeJSON(w, http.StatusCreated, viewRevocation(rev))
 }
 
 // revocationList is the answer of GET /v1/revocations.
 type revocationList struct {
-	Items []store.Revocation `json:"items"`
+	Items []revocationView `json:"items"`
 }
 
 // handleRevocations is GET /v1/revocations: every record, oldest first.
@@ -159,8 +174,9 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("list revocations: %w", err))
 		return
 	}
-	if revs == nil {
-		revs = []store.Revocation{}
+	list := revocationList{Items: make([]revocationView, len(revs))}
+	for i, rv := range revs {
+		list.Items[i] = viewRevocation(rv)
 	}
-	writeJSON(w, http.StatusOK, revocationList{Items: revs})
+	writeJSON(w, http.StatusOK, list)
 }

@@ -62,14 +62,14 @@ func Revoked(ctx context.Context, revs store.Revocations, docs []*covenant.Docum
 		}
 		var msgs []string
 		if rv, ok := revoked[issuers[i]]; ok {
-			msgs = append(msgs, revokedMessage("issuer", rv))
+			msgs = append(msgs, RevokedMessage("issuer", rv))
 		}
 		reported := make(map[string]bool)
 		for _, cs := range d.Countersignatures() {
 			k := strings.ToLower(cs.SignerPublicKey)
 			if rv, ok := revoked[k]; ok && !reported[k] {
 				reported[k] = true
-				msgs = append(msgs, revokedMessage("countersigner", rv))
+				msgs = append(msgs, RevokedMessage("countersigner", rv))
 			}
 		}
 		if len(msgs) > 0 {
@@ -79,8 +79,10 @@ func Revoked(ctx context.Context, revs store.Revocations, docs []*covenant.Docum
 	return out, nil
 }
 
-// revokedMessage describes one revoked key of a document.
-func revokedMessage(role string, rv store.Revocation) string {
+// RevokedMessage describes one revoked key: role (say "issuer"), then
+// "key", the key's first 16 hex digits, its key ID when known, when it was
+// revoked and why.
+func RevokedMessage(role string, rv store.Revocation) string {
 	k := rv.PublicKey
 	if len(k) > 16 {
 		k = k[:16] + "…"
