@@ -61,6 +61,28 @@ func (e *redisEnv) open(t *testing.T) *redisstore.Store {
 	return st
 }
 
+// storeKind opens a fresh store of one kind for a test.
+type storeKind struct {
+	name string
+	open func(t *testing.T) store.Store
+}
+
+// storeKinds are the two stores: Redis (a server of the test's own and a
+// fresh key prefix) and SQLite (a file of the test's own).
+func storeKinds() []storeKind {
+	return []storeKind{
+		{"redis", func(t *testing.T) store.Store { return newRedisEnv(t).a }},
+		{"sqlite", func(t *testing.T) store.Store {
+			st, err := sqlitestore.Open(testContext(t), filepath.Join(t.TempDir(), "s.db"), sqlitestore.WithSynchronous("NORMAL"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}},
+	}
+}
+
 func newService(t *testing.T, st store.Store, now func() time.Time) *evaluate.Service {
 	t.Helper()
 	svc, err := evaluate.New(evaluate.Config{Documents: st, Audit: st, Limits: st, Now: now, Logger: quiet()})
@@ -121,20 +143,9 @@ deny delete on '**'`
 // TestEvaluateMatchesCCL checks decisions against ccl.Evaluate over the
 // same constraints, with one audit entry per evaluation, on both stores.
 func TestEvaluateMatchesCCL(t *testing.T) {
-	stores := map[string]func(t *testing.T) store.Store{
-		"redis": func(t *testing.T) store.Store { return newRedisEnv(t).a },
-		"sqlite": func(t *testing.T) store.Store {
-			st, err := sqlitestore.Open(testContext(t), filepath.Join(t.TempDir(), "s.db"), sqlitestore.WithSynchronous("NORMAL"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		},
-	}
-	for name, open := range stores {
-		t.Run(name, func(t *testing.T) {
-			st := open(t)
+	for _, sk := range storeKinds() {
+		t.Run(sk.name, func(t *testing.T) {
+			st := sk.open(t)
 			ctx := testContext(t)
 			doc := newIssuer(t).build(t, policy, nil)
 			put(t, st, doc)

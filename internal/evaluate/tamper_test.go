@@ -12,10 +12,8 @@ import (
 
 	"github.com/stele-go/stele/internal/core/audit"
 	"github.com/stele-go/stele/internal/evaluate"
-	"github.com/stele-go/stele/internal/redisstore"
 	"github.com/stele-go/stele/internal/sqlitestore"
 	"github.com/stele-go/stele/internal/store"
-	"github.com/stele-go/stele/internal/testutil/redistest"
 )
 
 // appendEntries appends n entries to covenant id's trail (appendEntry with
@@ -160,29 +158,7 @@ func TestTamperRedis(t *testing.T) {
 // past that index again. Each store is a fresh one holding the first 7 of
 // the 10 entries the first one holds.
 func TestHeldEntryDetectsLostTail(t *testing.T) {
-	env := newRedisEnv(t)
-	stores := []struct {
-		name string
-		open func(t *testing.T) store.Store
-	}{
-		{"redis", func(t *testing.T) store.Store {
-			st, err := redisstore.Open(testContext(t), env.url, redisstore.WithKeyPrefix(redistest.KeyPrefix(t)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}},
-		{"sqlite", func(t *testing.T) store.Store {
-			st, err := sqlitestore.Open(testContext(t), filepath.Join(t.TempDir(), "s.db"), sqlitestore.WithSynchronous("NORMAL"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}},
-	}
-	for _, sk := range stores {
+	for _, sk := range storeKinds() {
 		t.Run(sk.name, func(t *testing.T) {
 			ctx := testContext(t)
 			doc := newIssuer(t).build(t, "permit read on '**'", nil)
@@ -230,7 +206,7 @@ func TestHeldEntryDetectsLostTail(t *testing.T) {
 	}
 
 	// Bad held entries name the parameter.
-	st := env.a
+	st := newRedisEnv(t).a
 	doc := newIssuer(t).build(t, "permit read on '**'", nil)
 	put(t, st, doc)
 	svc := newService(t, st, nil)

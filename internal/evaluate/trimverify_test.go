@@ -2,12 +2,10 @@ package evaluate_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/stele-go/stele/internal/core/audit"
-	"github.com/stele-go/stele/internal/sqlitestore"
 	"github.com/stele-go/stele/internal/store"
 )
 
@@ -34,21 +32,10 @@ func (s *trimDuring) AuditEntries(ctx context.Context, id string, start, end int
 // is N" or "the entry is missing" at the old checkpoint), on both stores;
 // the report is of the trail as trimmed. A real break is still reported.
 func TestVerifyTrailDuringTrim(t *testing.T) {
-	stores := map[string]func(t *testing.T) store.Store{
-		"redis": func(t *testing.T) store.Store { return newRedisEnv(t).a },
-		"sqlite": func(t *testing.T) store.Store {
-			st, err := sqlitestore.Open(testContext(t), filepath.Join(t.TempDir(), "s.db"), sqlitestore.WithSynchronous("NORMAL"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		},
-	}
-	for name, open := range stores {
-		t.Run(name, func(t *testing.T) {
+	for _, sk := range storeKinds() {
+		t.Run(sk.name, func(t *testing.T) {
 			ctx := testContext(t)
-			st := open(t)
+			st := sk.open(t)
 			doc := newIssuer(t).build(t, "permit read on '**'", nil)
 			put(t, st, doc)
 			const n = 40

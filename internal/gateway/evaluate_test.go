@@ -242,19 +242,7 @@ func TestEvaluateTwoGateways(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		nc, err := nats.Connect(natsURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		gw, err := gateway.New(gateway.Config{Store: st, NATS: nc, Logger: quietLogger()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { gw.Close() })
-		srv := httptest.NewServer(gw.Handler())
-		t.Cleanup(srv.Close)
-		urls = append(urls, srv.URL)
+		urls = append(urls, serveGateway(t, st, natsURL, nil))
 		if first == nil {
 			first = st
 		}
@@ -428,19 +416,7 @@ func TestEvaluateStoreClock(t *testing.T) {
 					}
 					now = clock.Now
 				}
-				nc, err := nats.Connect(natsURL)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(nc.Close)
-				gw, err := gateway.New(gateway.Config{Store: st, NATS: nc, Logger: quietLogger(), Now: now})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { gw.Close() })
-				srv := httptest.NewServer(gw.Handler())
-				t.Cleanup(srv.Close)
-				urls = append(urls, srv.URL)
+				urls = append(urls, serveGateway(t, st, natsURL, now))
 				if first == nil {
 					first = st
 				}
@@ -473,6 +449,26 @@ func TestEvaluateStoreClock(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serveGateway serves a gateway over st and the NATS server at natsURL,
+// with the clock now (nil: time.Now), until the test ends, and returns its
+// URL.
+func serveGateway(t *testing.T, st store.Store, natsURL string, now func() time.Time) string {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	gw, err := gateway.New(gateway.Config{Store: st, NATS: nc, Logger: quietLogger(), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // storeCovenantAt stores a covenant with constraints that expires at
