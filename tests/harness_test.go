@@ -235,9 +235,18 @@ func (p *proc) output(t *testing.T) string {
 // a free port and returns its URL once JetStream answers.
 func startNATS(t *testing.T) string {
 	t.Helper()
-	addr := freeAddr(t)
+	url, _ := startNATSAt(t, "nats-server", freeAddr(t), t.TempDir())
+	return url
+}
+
+// startNATSAt starts a nats-server with JetStream listening on addr and
+// keeping its store in dir, and returns its URL and process once JetStream
+// answers. Starting another on the same addr and dir after the first has
+// exited is a restart that keeps the streams and their consumers.
+func startNATSAt(t *testing.T, name, addr, dir string) (string, *proc) {
+	t.Helper()
 	host, port, _ := net.SplitHostPort(addr)
-	startProc(t, "nats-server", bin.natsServer, []string{"-a", host, "-p", port, "-js", "-sd", t.TempDir(), "--server_name", "e2e"})
+	p := startProc(t, name, bin.natsServer, []string{"-a", host, "-p", port, "-js", "-sd", dir, "--server_name", "e2e"})
 	url := "nats://" + addr
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -257,7 +266,12 @@ func startNATS(t *testing.T) string {
 			return err
 		}()
 		if err == nil {
-			return url
+			return url, p
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("nats-server at %s exited before it was ready: %v", url, p.err)
+		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("nats-server at %s not ready: %v", url, err)

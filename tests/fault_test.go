@@ -1,0 +1,432 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/stele-go/stele/internal/loadtest"
+	"github.com/stele-go/stele/internal/store"
+)
+
+// The fault tests stop the servers a cluster depends on in the middle of a
+// job and start them again on the same address with the same data, and
+// check that the gateway and the workers ride it out by themselves: the job
+// completes with every result exactly once, and while a server is away the
+// gateway answers with clear 503s instead of hanging or leaking its errors.
+
+// faultDocs is the size of the fault tests' batches: enough for a fault to
+// land in the middle of the job, few enough for each test to take well under
+// a minute.
+const faultDocs = 4000
+
+// faultDocsBatch is the generated NDJSON batch of faultDocs valid covenants.
+var faultDocsBatch once[[]byte]
+
+func faultBatch(t *testing.T) []byte {
+	return faultDocsBatch.get(t, func() ([]byte, error) {
+		docs, err := loadtest.Documents(context.Background(), loadtest.GenOptions{N: faultDocs, Size: 1024, Keys: 4, Salt: "fault"})
+		if err != nil {
+			return nil, err
+		}
+		return append(bytes.Join(docs, []byte("\n")), '\n'), nil
+	})
+}
+
+// redisProc is a redis-server child that keeps its data in its own directory
+// (an append-only file, written before each reply and so kept through a
+// SIGKILL of the server), so that it can be stopped and started again on
+// the same address with its data.
+type redisProc struct {
+	t      *testing.T
+	addr   string
+	dir    string
+	p      *proc
+	starts int
+}
+
+// startRedis starts a persistent redis-server on a free port.
+func startRedis(t *testing.T) *redisProc {
+	t.Helper()
+	r := &redisProc{t: t, addr: freeAddr(t), dir: t.TempDir()}
+	r.start()
+	return r
+}
+
+func (r *redisProc) url() string { return "redis://" + r.addr }
+
+// start starts the server on r's address and directory and waits until it
+// answers PING (after it has loaded its data).
+func (r *redisProc) start() {
+	r.t.Helper()
+	host, port, _ := net.SplitHostPort(r.addr)
+	r.starts++
+	r.p = startProc(r.t, fmt.Sprintf("redis-server-%d", r.starts), "redis-server", []string{
+		"--bind", host, "--port", port, "--dir", r.dir,
+		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+		"--protected-mode", "no", "--loglevel", "warning",
+	})
+	rdb := redis.NewClient(&redis.Options{Addr: r.addr, MaxRetries: -1, DialTimeout: time.Second})
+	defer rdb.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := rdb.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-r.p.exited:
+			r.t.Fatalf("redis-server at %s exited before it was ready: %v\n%s", r.addr, r.p.err, r.p.output(r.t))
+		default:
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("redis-server at %s not ready: %v", r.addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// down stops the server with sig (SIGKILL or SIGTERM) and waits for it to
+// exit.
+func (r *redisProc) down(sig syscall.Signal) {
+	r.t.Helper()
+	if sig == syscall.SIGKILL {
+		r.p.kill()
+		return
+	}
+	if err := r.p.stop(r.t, 15*time.Second); err != nil {
+		r.t.Errorf("redis-server exit after %v: %v", sig, err)
+	}
+}
+
+// keys returns the number of keys the server holds.
+func (r *redisProc) keys() int64 {
+	r.t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: r.addr})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n, err := rdb.DBSize(ctx).Result()
+	if err != nil {
+		r.t.Fatalf("DBSIZE: %v", err)
+	}
+	return n
+}
+
+// natsProc is a nats-server with JetStream that can be stopped and started
+// again on the same address and store directory.
+type natsProc struct {
+	t      *testing.T
+	addr   string
+	dir    string
+	url    string
+	p      *proc
+	starts int
+}
+
+func startNATSProc(t *testing.T) *natsProc {
+	t.Helper()
+	n := &natsProc{t: t, addr: freeAddr(t), dir: t.TempDir()}
+	n.start()
+	return n
+}
+
+func (n *natsProc) start() {
+	n.t.Helper()
+	n.starts++
+	n.url, n.p = startNATSAt(n.t, fmt.Sprintf("nats-server-%d", n.starts), n.addr, n.dir)
+}
+
+// down stops the server with sig and waits for it to exit.
+func (n *natsProc) down(sig syscall.Signal) {
+	n.t.Helper()
+	if sig == syscall.SIGKILL {
+		n.p.kill()
+		return
+	}
+	if err := n.p.stop(n.t, 15*time.Second); err != nil {
+		n.t.Errorf("nats-server exit after %v: %v", sig, err)
+	}
+}
+
+// faultCluster is a gateway and verifiers on a nats-server and a
+// redis-server that the test may stop and start again.
+type faultCluster struct {
+	t         *testing.T
+	nats      *natsProc
+	redis     *redisProc
+	gateway   *proc
+	c         *client
+	verifiers []*proc
+}
+
+func startFaultCluster(t *testing.T, verifiers int) *faultCluster {
+	t.Helper()
+	fc := &faultCluster{t: t, nats: startNATSProc(t), redis: startRedis(t)}
+	addr := freeAddr(t)
+	fc.gateway = startProc(t, "gateway", bin.gateway, []string{"--addr", addr, "--chunk-items", "64"},
+		"STELE_NATS_URL="+fc.nats.url, "STELE_REDIS_URL="+fc.redis.url())
+	for i := range verifiers {
+		fc.startVerifier(fmt.Sprintf("verifier-%d", i))
+	}
+	fc.c = newClient(t, addr)
+	fc.c.waitReady(fc.gateway)
+	return fc
+}
+
+// startVerifier starts a verifier named name (also its log's name).
+func (fc *faultCluster) startVerifier(name string) *proc {
+	p := startProc(fc.t, name, bin.verifier, []string{"--nats", fc.nats.url, "--redis", fc.redis.url(),
+		"--concurrency", "2", "--ack-wait", "2s", "--retry-delay", "100ms", "--name", name})
+	fc.verifiers = append(fc.verifiers, p)
+	return p
+}
+
+// submitFaultBatch queues the fault batch and returns its job's ID.
+func (fc *faultCluster) submitFaultBatch() string {
+	fc.t.Helper()
+	a := fc.c.submit("/v1/verify", ctNDJSON, faultBatch(fc.t), 202)
+	if a.Total != faultDocs {
+		fc.t.Fatalf("total %d, want %d", a.Total, faultDocs)
+	}
+	return a.ID
+}
+
+// waitProgress waits until at least min items of job id are done, and
+// fails when the whole job is done already: the fault would come too late.
+func (fc *faultCluster) waitProgress(id string, min int) store.Job {
+	fc.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		j := fc.c.job(id)
+		if j.Done >= j.Total {
+			fc.t.Fatalf("the job finished before the fault: %+v", j)
+		}
+		if j.Done >= min {
+			return j
+		}
+		if time.Now().After(deadline) {
+			fc.t.Fatalf("no progress: %+v", j)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// checkFaultJob checks that job id completed with a valid result for every
+// document, each exactly once, and counters that agree with them.
+func (fc *faultCluster) checkFaultJob(id string, timeout time.Duration) {
+	t := fc.t
+	t.Helper()
+	j := fc.c.waitJob(id, timeout)
+	if j.Total != faultDocs || j.Done != j.Total || j.Valid+j.Invalid+j.Failed != j.Done || j.Valid != faultDocs {
+		t.Errorf("job %+v: want done == total == valid == %d", j, faultDocs)
+	}
+	res := fc.c.results(id) // fails on a duplicate index
+	if len(res) != faultDocs {
+		t.Errorf("%d results, want %d", len(res), faultDocs)
+	}
+	bad := 0
+	for i := range faultDocs {
+		r, ok := res[i]
+		if !ok || !r.Valid || r.Error != "" || r.Ref != strconv.Itoa(i+1) {
+			if bad++; bad <= 5 {
+				t.Errorf("index %d: %+v (present %v)", i, r, ok)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d results missing or not valid", bad, faultDocs)
+	}
+}
+
+// errorAnswer is an API error as a client sees it.
+type errorAnswer struct {
+	status  int
+	elapsed time.Duration
+	body    []byte
+	Error   struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field"`
+	} `json:"error"`
+}
+
+// leakWords are fragments of Go, network and Redis error strings that an
+// error answer must not pass on to a client.
+var leakWords = []string{"dial", "tcp", "127.0.0.1", "redis", "EOF", "connection", "refused", "context deadline", "nats:"}
+
+// outageTimeout is how long a request may take while a dependency is away:
+// the gateway's budget for the store and NATS calls of a request (10 s)
+// and some slack.
+const outageTimeout = 12 * time.Second
+
+// request sends a request with the headers given as name, value pairs and
+// returns its answer, failing the test when the gateway does not answer
+// within outageTimeout.
+func (fc *faultCluster) request(method, path string, body []byte, header ...string) errorAnswer {
+	fc.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), outageTimeout+3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, fc.c.base+path, bytes.NewReader(body))
+	if err != nil {
+		fc.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	start := time.Now()
+	resp, err := fc.c.hc.Do(req)
+	if err != nil {
+		fc.t.Fatalf("%s %s: no answer: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		fc.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	a := errorAnswer{status: resp.StatusCode, elapsed: time.Since(start), body: data}
+	if a.elapsed > outageTimeout {
+		fc.t.Errorf("%s %s: answered after %v", method, path, a.elapsed.Round(time.Millisecond))
+	}
+	_ = json.Unmarshal(data, &a)
+	return a
+}
+
+// expectUnavailable checks that a request is answered promptly with 503, a
+// JSON error of code "unavailable", and a message that names no internals.
+func (fc *faultCluster) expectUnavailable(method, path string, body []byte, header ...string) {
+	fc.t.Helper()
+	a := fc.request(method, path, body, header...)
+	msg := strings.ToLower(a.Error.Message)
+	leak := ""
+	for _, w := range leakWords {
+		if strings.Contains(msg, strings.ToLower(w)) {
+			leak = w
+		}
+	}
+	switch {
+	case a.status != http.StatusServiceUnavailable || a.Error.Code != "unavailable" || a.Error.Message == "":
+		fc.t.Errorf("%s %s during the outage: %d %.300s, want 503 with code unavailable", method, path, a.status, a.body)
+	case leak != "":
+		fc.t.Errorf("%s %s during the outage: the message %q passes on an internal error (%q)", method, path, a.Error.Message, leak)
+	default:
+		fc.t.Logf("%s %s during the outage: %d %s in %v", method, path, a.status, bytes.TrimSpace(a.body), a.elapsed.Round(time.Millisecond))
+	}
+}
+
+// expectNotReady checks that /readyz answers 503 naming the dependency
+// that is away.
+func (fc *faultCluster) expectNotReady(dependency string) {
+	fc.t.Helper()
+	a := fc.request("GET", "/readyz", nil)
+	var body struct {
+		Status  string            `json:"status"`
+		Failing map[string]string `json:"failing"`
+	}
+	if err := json.Unmarshal(a.body, &body); err != nil || a.status != http.StatusServiceUnavailable {
+		fc.t.Errorf("/readyz during the outage: %d %.300s, want 503", a.status, a.body)
+		return
+	}
+	if _, ok := body.Failing[dependency]; !ok || body.Status != "not ready" {
+		fc.t.Errorf("/readyz during the outage: %s, want %s failing", a.body, dependency)
+	}
+}
+
+// waitReadyWithin waits for /readyz to answer 200 within d.
+func (fc *faultCluster) waitReadyWithin(d time.Duration) {
+	fc.t.Helper()
+	start := time.Now()
+	for {
+		a := fc.request("GET", "/readyz", nil)
+		if a.status == http.StatusOK {
+			fc.t.Logf("ready again %v after the restart", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if time.Since(start) > d {
+			fc.t.Fatalf("/readyz still %d %s %v after the restart", a.status, a.body, d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// firstDocument is the first covenant of the fault batch.
+func firstDocument(t *testing.T) []byte {
+	line, _, _ := bytes.Cut(faultBatch(t), []byte("\n"))
+	return line
+}
+
+// oneDocument is a verify request of one covenant of the fault batch.
+func oneDocument(t *testing.T) []byte {
+	return []byte(`{"items":[{"ref":"one","document":` + string(firstDocument(t)) + `}]}`)
+}
+
+// storeOutageChecks are the requests checked while the store is away: each
+// needs the store.
+func (fc *faultCluster) storeOutageChecks(jobID string) {
+	fc.t.Helper()
+	fc.expectNotReady("store")
+	json, ndjson := []string{"Content-Type", ctJSON}, []string{"Content-Type", ctNDJSON}
+	fc.expectUnavailable("GET", "/v1/jobs/"+jobID, nil)
+	fc.expectUnavailable("GET", "/v1/jobs/"+jobID+"/results?limit=10", nil)
+	fc.expectUnavailable("GET", "/v1/jobs/"+jobID+"/results", nil, "Accept", ctNDJSON)
+	fc.expectUnavailable("POST", "/v1/verify", oneDocument(fc.t), json...)
+	fc.expectUnavailable("POST", "/v1/verify?wait=5s", oneDocument(fc.t), json...)
+	fc.expectUnavailable("POST", "/v1/verify", faultBatch(fc.t)[:4096], ndjson...)
+	fc.expectUnavailable("PUT", "/v1/covenants", firstDocument(fc.t), json...)
+	fc.expectUnavailable("GET", "/v1/covenants/"+strings.Repeat("ab", 32), nil)
+	fc.expectUnavailable("GET", "/v1/covenants?limit=5", nil)
+	fc.expectUnavailable("GET", "/v1/revocations", nil)
+	fc.expectUnavailable("GET", "/v1/keys", nil)
+	fc.expectUnavailable("POST", "/v1/evaluate",
+		[]byte(`{"covenantId":"`+strings.Repeat("ab", 32)+`","action":"read","resource":"/data/x"}`), json...)
+}
+
+// TestFaultRedisRestart stops redis-server (SIGKILL, or SIGTERM) while two
+// verifiers work through a job, keeps it away for longer than the chunks'
+// redeliveries would last, and starts it again on the same port with its
+// data. Meanwhile the gateway answers every request that needs the store
+// with a prompt 503 JSON error, and /readyz is 503; afterwards /readyz is
+// 200 again, and the job completes with every result exactly once, without
+// restarting the gateway or the verifiers.
+func TestFaultRedisRestart(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			fc := startFaultCluster(t, 2)
+			id := fc.submitFaultBatch()
+			j := fc.waitProgress(id, faultDocs/5)
+			fc.redis.down(sig)
+			t.Logf("redis-server stopped (%v) at %d of %d", sig, j.Done, j.Total)
+			start := time.Now()
+			fc.storeOutageChecks(id)
+			// Longer than the nine redeliveries of a chunk that fails at
+			// once (0.1 s × (1+…+9) = 4.5 s).
+			if d := 6*time.Second - time.Since(start); d > 0 {
+				time.Sleep(d)
+			}
+			fc.redis.start()
+			t.Logf("redis-server restarted after %v, %d keys", time.Since(start).Round(time.Millisecond), fc.redis.keys())
+			fc.waitReadyWithin(10 * time.Second)
+			fc.checkFaultJob(id, time.Minute)
+			for _, p := range append([]*proc{fc.gateway}, fc.verifiers...) {
+				select {
+				case <-p.exited:
+					t.Errorf("%s exited: %v", p.name, p.err)
+				default:
+				}
+			}
+		})
+	}
+}
