@@ -173,13 +173,27 @@ type faultCluster struct {
 	verifiers []*proc
 }
 
-func startFaultCluster(t *testing.T, verifiers int) *faultCluster {
+// faultOptions tune a faultCluster; the zero value is two verifiers and a
+// gateway that queues chunks of 64 items.
+type faultOptions struct {
+	verifiers  int
+	chunkItems int
+	gatewayEnv []string // more of the gateway's environment (STELE_QUEUE_LEASE=…)
+}
+
+func startFaultCluster(t *testing.T, opts faultOptions) *faultCluster {
 	t.Helper()
+	if opts.verifiers == 0 {
+		opts.verifiers = 2
+	}
+	if opts.chunkItems == 0 {
+		opts.chunkItems = 64
+	}
 	fc := &faultCluster{t: t, nats: startNATSProc(t), redis: startRedis(t)}
 	addr := freeAddr(t)
-	fc.gateway = startProc(t, "gateway", bin.gateway, []string{"--addr", addr, "--chunk-items", "64"},
-		"STELE_NATS_URL="+fc.nats.url, "STELE_REDIS_URL="+fc.redis.url())
-	for i := range verifiers {
+	env := append([]string{"STELE_NATS_URL=" + fc.nats.url, "STELE_REDIS_URL=" + fc.redis.url()}, opts.gatewayEnv...)
+	fc.gateway = startProc(t, "gateway", bin.gateway, []string{"--addr", addr, "--chunk-items", strconv.Itoa(opts.chunkItems)}, env...)
+	for i := range opts.verifiers {
 		fc.startVerifier(fmt.Sprintf("verifier-%d", i))
 	}
 	fc.c = newClient(t, addr)
@@ -404,7 +418,7 @@ func (fc *faultCluster) storeOutageChecks(jobID string) {
 func TestFaultRedisRestart(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			fc := startFaultCluster(t, 2)
+			fc := startFaultCluster(t, faultOptions{})
 			id := fc.submitFaultBatch()
 			j := fc.waitProgress(id, faultDocs/5)
 			fc.redis.down(sig)
@@ -420,13 +434,293 @@ func TestFaultRedisRestart(t *testing.T) {
 			t.Logf("redis-server restarted after %v, %d keys", time.Since(start).Round(time.Millisecond), fc.redis.keys())
 			fc.waitReadyWithin(10 * time.Second)
 			fc.checkFaultJob(id, time.Minute)
-			for _, p := range append([]*proc{fc.gateway}, fc.verifiers...) {
-				select {
-				case <-p.exited:
-					t.Errorf("%s exited: %v", p.name, p.err)
-				default:
-				}
-			}
+			fc.checkAlive()
 		})
 	}
+}
+
+// TestFaultNATSRestart stops nats-server (SIGKILL, or SIGTERM) while two
+// verifiers work through a job and starts it again on the same port with the
+// same JetStream store. Meanwhile /readyz is 503 naming NATS, a new job is
+// refused with a prompt 503 JSON error, and the job's status still reads
+// from the store; afterwards the gateway and the verifiers reconnect by
+// themselves, /readyz is 200 again, and the job completes with every result
+// exactly once.
+func TestFaultNATSRestart(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			fc := startFaultCluster(t, faultOptions{})
+			id := fc.submitFaultBatch()
+			j := fc.waitProgress(id, faultDocs/5)
+			fc.nats.down(sig)
+			t.Logf("nats-server stopped (%v) at %d of %d", sig, j.Done, j.Total)
+			start := time.Now()
+			fc.expectNotReady("nats")
+			fc.expectUnavailable("POST", "/v1/verify", oneDocument(t), "Content-Type", ctJSON)
+			fc.expectUnavailable("POST", "/v1/verify", faultBatch(t)[:4096], "Content-Type", ctNDJSON)
+			if a := fc.request("GET", "/v1/jobs/"+id, nil); a.status != http.StatusOK {
+				t.Errorf("GET /v1/jobs/%s during the NATS outage: %d %.300s, want 200 from the store", id, a.status, a.body)
+			}
+			if d := 5*time.Second - time.Since(start); d > 0 {
+				time.Sleep(d)
+			}
+			fc.nats.start()
+			t.Logf("nats-server restarted after %v", time.Since(start).Round(time.Millisecond))
+			fc.waitReadyWithin(15 * time.Second)
+			fc.checkFaultJob(id, time.Minute)
+			// A new job goes through the reconnected gateway and workers.
+			a := fc.c.submit("/v1/verify?wait=30s", ctJSON, oneDocument(t), 200)
+			if a.Status != store.StatusCompleted || a.Valid != 1 {
+				t.Errorf("a job after the restart: %+v", a.Job)
+			}
+			fc.checkAlive()
+		})
+	}
+}
+
+// checkAlive checks that the gateway and every verifier are still running.
+func (fc *faultCluster) checkAlive() {
+	fc.t.Helper()
+	for _, p := range append([]*proc{fc.gateway}, fc.verifiers...) {
+		select {
+		case <-p.exited:
+			fc.t.Errorf("%s exited: %v", p.name, p.err)
+		default:
+		}
+	}
+}
+
+// waitLog waits until p's log contains s.
+func waitLog(t *testing.T, p *proc, s string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !strings.Contains(p.output(t), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not log %q within %v", p.name, s, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestFaultVerifierKilledDuringRedisOutage kills redis-server under a job,
+// then SIGKILLs one of the two verifiers, chunks in hand, while the store
+// is away, and starts a new one, which waits for the store at start-up.
+// Once redis-server is back with its data, the job completes with every
+// result exactly once: the dead verifier's chunks are redelivered, and
+// nothing it had done is counted twice.
+func TestFaultVerifierKilledDuringRedisOutage(t *testing.T) {
+	fc := startFaultCluster(t, faultOptions{})
+	id := fc.submitFaultBatch()
+	j := fc.waitProgress(id, faultDocs/5)
+	fc.redis.down(syscall.SIGKILL)
+	t.Logf("redis-server killed at %d of %d", j.Done, j.Total)
+	start := time.Now()
+	time.Sleep(500 * time.Millisecond) // the chunks in hand fail
+	dead := fc.verifiers[0]
+	dead.kill()
+	fc.verifiers = fc.verifiers[1:]
+	fresh := fc.startVerifier("verifier-0-restarted")
+	waitLog(t, fresh, "not reachable yet", 15*time.Second)
+	if d := 5*time.Second - time.Since(start); d > 0 {
+		time.Sleep(d)
+	}
+	fc.redis.start()
+	t.Logf("redis-server restarted after %v", time.Since(start).Round(time.Millisecond))
+	waitLog(t, fresh, "verifier started", 15*time.Second)
+	fc.checkFaultJob(id, time.Minute)
+	fc.checkAlive()
+}
+
+// leasesKey is the sorted set of the queue leases of the jobs being queued
+// (redisstore, default prefix).
+const leasesKey = "stele:{queueleases}:deadlines"
+
+// uploadAnswer is the answer to an upload made in the background.
+type uploadAnswer struct {
+	status int
+	body   []byte
+	err    error
+	at     time.Time
+}
+
+// uploadInBackground posts body as NDJSON and sends the answer on the
+// channel returned.
+func (fc *faultCluster) uploadInBackground(body []byte) <-chan uploadAnswer {
+	ch := make(chan uploadAnswer, 1)
+	go func() {
+		resp, err := fc.c.hc.Post(fc.c.base+"/v1/verify", ctNDJSON, bytes.NewReader(body))
+		if err != nil {
+			ch <- uploadAnswer{err: err, at: time.Now()}
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		ch <- uploadAnswer{status: resp.StatusCode, body: data, err: err, at: time.Now()}
+	}()
+	return ch
+}
+
+// waitQueueing waits until the gateway holds the queue lease of a job (it
+// is queueing it) of which the verifiers have done some items, and returns
+// the job's ID; "" when the upload was answered first.
+func (fc *faultCluster) waitQueueing(answered <-chan uploadAnswer) (string, uploadAnswer) {
+	fc.t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: fc.redis.addr})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		ids, err := rdb.ZRange(ctx, leasesKey, 0, -1).Result()
+		if err != nil {
+			fc.t.Fatalf("queue leases: %v", err)
+		}
+		if len(ids) > 0 {
+			if done, _ := rdb.HGet(ctx, "stele:{"+ids[0]+"}:job", "done").Int(); done > 0 {
+				return ids[0], uploadAnswer{}
+			}
+		}
+		select {
+		case a := <-answered:
+			return "", a
+		default:
+		}
+	}
+}
+
+// TestFaultRedisDownWhileQueueing kills redis-server while the gateway
+// queues an upload (it holds the job's queue lease and the verifiers have
+// begun), keeps it away for longer than the lease (2 s here), and starts it
+// again with its data. Publishing needs no store: the upload is answered
+// 202 although the lease could not be released, the job completes with
+// every item verified exactly once, and a reclaimer, finding every item
+// queued, releases the lease that ran out without failing any.
+func TestFaultRedisDownWhileQueueing(t *testing.T) {
+	fc := startFaultCluster(t, faultOptions{chunkItems: 4, gatewayEnv: []string{"STELE_QUEUE_LEASE=2s"}})
+	answered := fc.uploadInBackground(faultBatch(t))
+	id, early := fc.waitQueueing(answered)
+	if id == "" {
+		t.Fatalf("the upload was answered before its queueing began: %d %.300s %v", early.status, early.body, early.err)
+	}
+	fc.redis.down(syscall.SIGKILL)
+	start := time.Now()
+	t.Logf("redis-server killed while job %s was queued", id)
+	var a uploadAnswer
+	select {
+	case a = <-answered:
+	case <-time.After(outageTimeout + 30*time.Second):
+		t.Fatal("the upload was not answered")
+	}
+	t.Logf("upload answered %v after the kill: %d %s (%v)", a.at.Sub(start).Round(time.Millisecond), a.status, bytes.TrimSpace(a.body), a.err)
+	if d := 5*time.Second - time.Since(start); d > 0 {
+		time.Sleep(d)
+	}
+	fc.redis.start()
+	t.Logf("redis-server restarted after %v", time.Since(start).Round(time.Millisecond))
+	fc.waitReadyWithin(10 * time.Second)
+	if a.err != nil || a.status != http.StatusAccepted {
+		t.Errorf("upload answered %d %.300s (%v), want 202: every item reached the queue", a.status, a.body, a.err)
+	}
+	// The fault came while the job was queued: its lease could not be
+	// released, and a reclaimer, finding every item queued, releases it
+	// without failing any.
+	if out := fc.gateway.output(t); !strings.Contains(out, "releasing the queue lease of a queued job failed") &&
+		!strings.Contains(out, "renewing the queue lease of a job failed") {
+		t.Errorf("the gateway logged no failed lease renewal or release: the fault missed the queueing")
+	}
+	fc.checkFaultJob(id, time.Minute)
+	fc.waitNoLeases(10 * time.Second)
+	fc.checkAlive()
+}
+
+// waitNoLeases waits until no queue lease is left.
+func (fc *faultCluster) waitNoLeases(d time.Duration) {
+	fc.t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: fc.redis.addr})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		n, err := rdb.ZCard(ctx, leasesKey).Result()
+		if err == nil && n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			fc.t.Errorf("%d queue leases left after %v (%v)", n, d, err)
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// TestFaultNATSDownWhileQueueing kills nats-server while the gateway queues
+// an upload and starts it again on the same port and store. The upload is
+// answered either 202 (every chunk reached the stream once the gateway
+// reconnected) or 503 naming the job (its unqueued items recorded as
+// failed); either way the job completes with every result exactly once,
+// the items that reached the queue verified.
+func TestFaultNATSDownWhileQueueing(t *testing.T) {
+	fc := startFaultCluster(t, faultOptions{chunkItems: 4, gatewayEnv: []string{"STELE_QUEUE_LEASE=2s"}})
+	answered := fc.uploadInBackground(faultBatch(t))
+	id, early := fc.waitQueueing(answered)
+	if id == "" {
+		t.Fatalf("the upload was answered before its queueing began: %d %.300s %v", early.status, early.body, early.err)
+	}
+	fc.nats.down(syscall.SIGKILL)
+	start := time.Now()
+	t.Logf("nats-server killed while job %s was queued", id)
+	time.Sleep(3 * time.Second)
+	fc.nats.start()
+	t.Logf("nats-server restarted after %v", time.Since(start).Round(time.Millisecond))
+	var a uploadAnswer
+	select {
+	case a = <-answered:
+	case <-time.After(time.Minute):
+		t.Fatal("the upload was not answered")
+	}
+	t.Logf("upload answered %v after the kill: %d %s (%v)", a.at.Sub(start).Round(time.Millisecond), a.status, bytes.TrimSpace(a.body), a.err)
+	var body struct {
+		Error struct {
+			Code  string `json:"code"`
+			JobID string `json:"jobId"`
+		} `json:"error"`
+	}
+	partial := a.status == http.StatusServiceUnavailable && json.Unmarshal(a.body, &body) == nil &&
+		body.Error.Code == "unavailable" && body.Error.JobID == id
+	if a.err != nil || (a.status != http.StatusAccepted && !partial) {
+		t.Fatalf("upload answered %d %.300s (%v), want 202, or 503 naming job %s", a.status, a.body, a.err, id)
+	}
+	fc.waitReadyWithin(15 * time.Second)
+	j := fc.c.waitJob(id, time.Minute)
+	t.Logf("job %+v", j)
+	if j.Total != faultDocs || j.Done != j.Total || j.Valid+j.Invalid+j.Failed != j.Done || j.Invalid != 0 || j.Valid == 0 ||
+		(!partial && j.Failed != 0) {
+		t.Errorf("job %+v: want done == total == valid+failed, some valid, none failed unless the answer was 503", j)
+	}
+	res := fc.c.results(id) // fails on a duplicate index
+	if len(res) != faultDocs {
+		t.Errorf("%d results, want %d", len(res), faultDocs)
+	}
+	valid, failed := 0, 0
+	for i := range faultDocs {
+		r, ok := res[i]
+		switch {
+		case ok && r.Valid && r.Error == "":
+			valid++
+		case ok && !r.Valid && strings.HasPrefix(r.Error, "not queued"):
+			failed++
+		default:
+			t.Fatalf("index %d: %+v (present %v), want valid or not queued", i, r, ok)
+		}
+	}
+	if valid != j.Valid || failed != j.Failed {
+		t.Errorf("%d valid and %d failed results, the job counts %d and %d", valid, failed, j.Valid, j.Failed)
+	}
+	fc.waitNoLeases(10 * time.Second)
+	// The gateway and the verifiers are back on NATS: a new job goes
+	// through.
+	if a := fc.c.submit("/v1/verify?wait=30s", ctJSON, oneDocument(t), 200); a.Status != store.StatusCompleted || a.Valid != 1 {
+		t.Errorf("a job after the restart: %+v", a.Job)
+	}
+	fc.checkAlive()
 }
