@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -289,7 +290,8 @@ const outageTimeout = 12 * time.Second
 
 // request sends a request with the headers given as name, value pairs and
 // returns its answer, failing the test when the gateway does not answer
-// within outageTimeout.
+// within outageTimeout (then the answer's status is 0). It may be called
+// from several goroutines.
 func (fc *faultCluster) request(method, path string, body []byte, header ...string) errorAnswer {
 	fc.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), outageTimeout+3*time.Second)
@@ -304,12 +306,14 @@ func (fc *faultCluster) request(method, path string, body []byte, header ...stri
 	start := time.Now()
 	resp, err := fc.c.hc.Do(req)
 	if err != nil {
-		fc.t.Fatalf("%s %s: no answer: %v", method, path, err)
+		fc.t.Errorf("%s %s: no answer after %v: %v", method, path, time.Since(start).Round(time.Millisecond), err)
+		return errorAnswer{}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		fc.t.Fatalf("%s %s: %v", method, path, err)
+		fc.t.Errorf("%s %s: %v", method, path, err)
+		return errorAnswer{}
 	}
 	a := errorAnswer{status: resp.StatusCode, elapsed: time.Since(start), body: data}
 	if a.elapsed > outageTimeout {
@@ -322,8 +326,10 @@ func (fc *faultCluster) request(method, path string, body []byte, header ...stri
 // expectUnavailable checks that a request is answered promptly with 503, a
 // JSON error of code "unavailable", and a message that names no internals.
 func (fc *faultCluster) expectUnavailable(method, path string, body []byte, header ...string) {
-	fc.t.Helper()
 	a := fc.request(method, path, body, header...)
+	if a.status == 0 {
+		return // no answer, reported
+	}
 	msg := strings.ToLower(a.Error.Message)
 	leak := ""
 	for _, w := range leakWords {
@@ -393,19 +399,36 @@ func (fc *faultCluster) storeOutageChecks(jobID string) {
 	fc.t.Helper()
 	fc.expectNotReady("store")
 	json, ndjson := []string{"Content-Type", ctJSON}, []string{"Content-Type", ctNDJSON}
-	fc.expectUnavailable("GET", "/v1/jobs/"+jobID, nil)
-	fc.expectUnavailable("GET", "/v1/jobs/"+jobID+"/results?limit=10", nil)
-	fc.expectUnavailable("GET", "/v1/jobs/"+jobID+"/results", nil, "Accept", ctNDJSON)
-	fc.expectUnavailable("POST", "/v1/verify", oneDocument(fc.t), json...)
-	fc.expectUnavailable("POST", "/v1/verify?wait=5s", oneDocument(fc.t), json...)
-	fc.expectUnavailable("POST", "/v1/verify", faultBatch(fc.t)[:4096], ndjson...)
-	fc.expectUnavailable("PUT", "/v1/covenants", firstDocument(fc.t), json...)
-	fc.expectUnavailable("GET", "/v1/covenants/"+strings.Repeat("ab", 32), nil)
-	fc.expectUnavailable("GET", "/v1/covenants?limit=5", nil)
-	fc.expectUnavailable("GET", "/v1/revocations", nil)
-	fc.expectUnavailable("GET", "/v1/keys", nil)
-	fc.expectUnavailable("POST", "/v1/evaluate",
-		[]byte(`{"covenantId":"`+strings.Repeat("ab", 32)+`","action":"read","resource":"/data/x"}`), json...)
+	one, doc, upload := oneDocument(fc.t), firstDocument(fc.t), faultBatch(fc.t)[:4096]
+	// At once, so that a store that hangs rather than refuses costs one
+	// request budget, not one per request.
+	var wg sync.WaitGroup
+	for _, req := range []struct {
+		method, path string
+		body         []byte
+		header       []string
+	}{
+		{"GET", "/v1/jobs/" + jobID, nil, nil},
+		{"GET", "/v1/jobs/" + jobID + "/results?limit=10", nil, nil},
+		{"GET", "/v1/jobs/" + jobID + "/results", nil, []string{"Accept", ctNDJSON}},
+		{"POST", "/v1/verify", one, json},
+		{"POST", "/v1/verify?wait=5s", one, json},
+		{"POST", "/v1/verify", upload, ndjson},
+		{"PUT", "/v1/covenants", doc, json},
+		{"GET", "/v1/covenants/" + strings.Repeat("ab", 32), nil, nil},
+		{"GET", "/v1/covenants?limit=5", nil, nil},
+		{"GET", "/v1/revocations", nil, nil},
+		{"GET", "/v1/keys", nil, nil},
+		{"POST", "/v1/evaluate", []byte(`{"covenantId":"` + strings.Repeat("ab", 32) + `","action":"read","resource":"/data/x"}`), json},
+		{"GET", "/v1/covenants/" + strings.Repeat("ab", 32) + "/audit", nil, nil},
+		{"GET", "/v1/covenants/" + strings.Repeat("ab", 32) + "/audit", nil, []string{"Accept", ctNDJSON}},
+		{"GET", "/v1/covenants/" + strings.Repeat("ab", 32) + "/audit/verify", nil, nil},
+		{"GET", "/v1/covenants/" + strings.Repeat("ab", 32) + "/audit/proof/0", nil, nil},
+		{"GET", "/v1/covenants/" + strings.Repeat("ab", 32) + "/chain", nil, nil},
+	} {
+		wg.Go(func() { fc.expectUnavailable(req.method, req.path, req.body, req.header...) })
+	}
+	wg.Wait()
 }
 
 // TestFaultRedisRestart stops redis-server (SIGKILL, or SIGTERM) while two
@@ -722,5 +745,41 @@ func TestFaultNATSDownWhileQueueing(t *testing.T) {
 	if a := fc.c.submit("/v1/verify?wait=30s", ctJSON, oneDocument(t), 200); a.Status != store.StatusCompleted || a.Valid != 1 {
 		t.Errorf("a job after the restart: %+v", a.Job)
 	}
+	fc.checkAlive()
+}
+
+// TestFaultRedisFrozen freezes redis-server (SIGSTOP) under a job: the
+// store neither answers nor refuses. Requests that need it are answered
+// 503 within their budget instead of hanging, /readyz is 503; once it
+// resumes (SIGCONT), the job completes with every result exactly once,
+// although writes sent before the freeze were carried out only after the
+// workers had given up on them.
+func TestFaultRedisFrozen(t *testing.T) {
+	fc := startFaultCluster(t, faultOptions{})
+	id := fc.submitFaultBatch()
+	j := fc.waitProgress(id, faultDocs/5)
+	if err := fc.redis.p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			fc.redis.p.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	t.Logf("redis-server frozen at %d of %d", j.Done, j.Total)
+	start := time.Now()
+	fc.storeOutageChecks(id)
+	t.Logf("outage checks took %v", time.Since(start).Round(time.Millisecond))
+	if d := 6*time.Second - time.Since(start); d > 0 {
+		time.Sleep(d)
+	}
+	if err := fc.redis.p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	t.Logf("redis-server resumed after %v", time.Since(start).Round(time.Millisecond))
+	fc.waitReadyWithin(10 * time.Second)
+	fc.checkFaultJob(id, time.Minute)
 	fc.checkAlive()
 }
