@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,6 +157,61 @@ func TestResultsStreamBreaksOff(t *testing.T) {
 		}
 		if failFrom > 0 && readErr == nil {
 			t.Errorf("store failing from call %d: the stream ended cleanly", failFrom)
+		}
+	}
+}
+
+// deadlineStore records, for every Results call, how long its context had
+// left (0: no deadline).
+type deadlineStore struct {
+	store.Store
+	mu   sync.Mutex
+	left []time.Duration
+}
+
+func (s *deadlineStore) Results(ctx context.Context, id string, offset, limit int) ([]store.Result, int, error) {
+	var left time.Duration
+	if d, ok := ctx.Deadline(); ok {
+		left = time.Until(d)
+	}
+	s.mu.Lock()
+	s.left = append(s.left, left)
+	s.mu.Unlock()
+	return s.Store.Results(ctx, id, offset, limit)
+}
+
+// TestResultsStreamPagesHaveBudget: every page of an NDJSON result stream
+// is read under a request's budget, so that a store that stops answering
+// (a frozen server: the client's retries of one pipeline take 40 s) fails
+// the stream instead of holding it; before, the pages were read on the
+// request's context, which has no deadline.
+func TestResultsStreamPagesHaveBudget(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	job := completedJob(t, e.st, "stream-budget", 5)
+	ds := &deadlineStore{Store: e.st}
+	url := serveOn(t, e, ds, gateway.Limits{MaxPageSize: 2})
+	req, err := http.NewRequestWithContext(testContext(t), http.MethodGet, url+"/v1/jobs/"+job.ID+"/results", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || strings.Count(string(body), "\n") != 5 {
+		t.Fatalf("status %d, %d lines (%v), want 200 with 5", resp.StatusCode, strings.Count(string(body), "\n"), err)
+	}
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if len(ds.left) != 3 {
+		t.Errorf("%d page reads, want 3", len(ds.left))
+	}
+	for i, left := range ds.left {
+		if left <= 0 || left > 10*time.Second {
+			t.Errorf("page %d read with %v left, want a deadline within 10s", i, left)
 		}
 	}
 }

@@ -144,12 +144,21 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request) {
 }
 
 // streamResults writes every recorded result from offset on as NDJSON, page
-// by page, so memory stays bounded by one page.
+// by page, so memory stays bounded by one page. The stream as a whole has no
+// time budget, but each page read has a request's (ctxTimeout): a store that
+// stops answering gets a 503 before the first page, and breaks the stream
+// off after it, instead of holding the request for as long as the store's
+// client keeps retrying.
 func (s *Server) streamResults(w http.ResponseWriter, r *http.Request, id string, offset int) {
 	ctx := r.Context()
+	page := func(from int) ([]store.Result, int, error) {
+		pctx, cancel := withTimeout(ctx)
+		defer cancel()
+		return s.store.Results(pctx, id, from, s.lim.MaxPageSize)
+	}
 	// The first page is read before the status is written, so that an
 	// unknown job still gets a 404.
-	items, next, err := s.store.Results(ctx, id, offset, s.lim.MaxPageSize)
+	items, next, err := page(offset)
 	if err != nil {
 		s.fail(w, r, notFound(fmt.Errorf("results of job %s: %w", id, err), "id", "job"))
 		return
@@ -173,7 +182,7 @@ func (s *Server) streamResults(w http.ResponseWriter, r *http.Request, id string
 			return
 		}
 		_ = rc.Flush()
-		if items, next, err = s.store.Results(ctx, id, next, s.lim.MaxPageSize); err != nil {
+		if items, next, err = page(next); err != nil {
 			// The status is sent: break the response off (no final chunk),
 			// so that the client sees an error rather than a stream that
 			// looks complete. A client that went away is no failure.
