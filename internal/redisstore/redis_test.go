@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,6 +184,64 @@ func TestNewClient(t *testing.T) {
 			t.Errorf("NewClient(%q) = %T, cluster = %v", tc.url, c, tc.cluster)
 		}
 		c.Close()
+	}
+}
+
+// TestHungServerHonoursDeadline checks that a client from NewClient gives
+// up on a server that accepts connections but never answers (a stopped
+// redis-server) by its context's deadline: before, go-redis kept to its
+// socket timeouts and retries, 5 s for a command and 40 s for a pipeline,
+// whatever the context said.
+func TestHungServerHonoursDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var conns []net.Conn
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	c, err := NewClient("redis://" + ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const budget = 300 * time.Millisecond
+	for name, call := range map[string]func(context.Context) error{
+		"Ping": s.Ping,
+		"Results (a pipeline)": func(ctx context.Context) error {
+			_, _, err := s.Results(ctx, "j", 0, 10)
+			return err
+		},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), budget)
+		start := time.Now()
+		err := call(ctx)
+		cancel()
+		if d := time.Since(start); err == nil || d > budget+time.Second {
+			t.Errorf("%s on a hung server: %v after %v, want an error within %v of the deadline", name, err, d.Round(time.Millisecond), time.Second)
+		}
 	}
 }
 

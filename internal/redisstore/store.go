@@ -102,6 +102,13 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 //	redis+cluster://host:port[?addr=h:p…]             Cluster seed nodes (rediss+cluster:// for TLS)
 //
 // The query options are go-redis's (dial_timeout, pool_size, …).
+//
+// The client honours the deadlines of the contexts it is given
+// (go-redis's ContextTimeoutEnabled): a call is over by its context's
+// deadline, or by the socket timeouts when those come first. Without it,
+// a server that hangs instead of refusing (stopped, or cut off without a
+// reset) holds a call until the socket timeouts of every retry have run
+// out, whatever its context says: 5 s for a command, 40 s for a pipeline.
 func NewClient(rawURL string) (redis.UniversalClient, error) {
 	switch {
 	case strings.HasPrefix(rawURL, "redis+cluster://"), strings.HasPrefix(rawURL, "rediss+cluster://"):
@@ -109,18 +116,21 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: cluster URL: %w", err)
 		}
+		o.ContextTimeoutEnabled = true
 		return redis.NewClusterClient(o), nil
 	case strings.Contains(rawURL, "master_name="):
 		o, err := redis.ParseFailoverURL(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: sentinel URL: %w", err)
 		}
+		o.ContextTimeoutEnabled = true
 		return redis.NewFailoverClient(o), nil
 	default:
 		o, err := redis.ParseURL(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: URL: %w", err)
 		}
+		o.ContextTimeoutEnabled = true
 		return redis.NewClient(o), nil
 	}
 }
