@@ -363,7 +363,17 @@ func (fc *faultCluster) expectNotReady(dependency string) {
 	if _, ok := body.Failing[dependency]; !ok || body.Status != "not ready" {
 		fc.t.Errorf("/readyz during the outage: %s, want %s failing", a.body, dependency)
 	}
+	// The gateway bounds each dependency check at 2 s: a probe must not
+	// take longer than a probe's usual timeout because a server hangs.
+	if a.elapsed > readyzTimeout {
+		fc.t.Errorf("/readyz during the outage took %v, want at most %v", a.elapsed.Round(time.Millisecond), readyzTimeout)
+	}
+	fc.t.Logf("/readyz during the outage: %d %s in %v", a.status, bytes.TrimSpace(a.body), a.elapsed.Round(time.Millisecond))
 }
+
+// readyzTimeout is how long /readyz may take while a dependency is away:
+// the gateway's bound on each check (2 s) and some slack.
+const readyzTimeout = 3 * time.Second
 
 // waitReadyWithin waits for /readyz to answer 200 within d.
 func (fc *faultCluster) waitReadyWithin(d time.Duration) {
