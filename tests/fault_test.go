@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,6 +174,9 @@ type faultCluster struct {
 	gateway   *proc
 	c         *client
 	verifiers []*proc
+	// answerWithin is how long a request may take (outageTimeout when
+	// zero).
+	answerWithin time.Duration
 }
 
 // faultOptions tune a faultCluster; the zero value is two verifiers and a
@@ -290,11 +295,15 @@ const outageTimeout = 12 * time.Second
 
 // request sends a request with the headers given as name, value pairs and
 // returns its answer, failing the test when the gateway does not answer
-// within outageTimeout (then the answer's status is 0). It may be called
+// within fc.answerWithin (then the answer's status is 0). It may be called
 // from several goroutines.
 func (fc *faultCluster) request(method, path string, body []byte, header ...string) errorAnswer {
 	fc.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), outageTimeout+3*time.Second)
+	limit := fc.answerWithin
+	if limit == 0 {
+		limit = outageTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit+3*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, fc.c.base+path, bytes.NewReader(body))
 	if err != nil {
@@ -316,7 +325,7 @@ func (fc *faultCluster) request(method, path string, body []byte, header ...stri
 		return errorAnswer{}
 	}
 	a := errorAnswer{status: resp.StatusCode, elapsed: time.Since(start), body: data}
-	if a.elapsed > outageTimeout {
+	if a.elapsed > limit {
 		fc.t.Errorf("%s %s: answered after %v", method, path, a.elapsed.Round(time.Millisecond))
 	}
 	_ = json.Unmarshal(data, &a)
@@ -768,15 +777,7 @@ func TestFaultRedisFrozen(t *testing.T) {
 	fc := startFaultCluster(t, faultOptions{})
 	id := fc.submitFaultBatch()
 	j := fc.waitProgress(id, faultDocs/5)
-	if err := fc.redis.p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			fc.redis.p.cmd.Process.Signal(syscall.SIGCONT)
-		}
-	}()
+	thaw := freeze(t, fc.redis.p)
 	t.Logf("redis-server frozen at %d of %d", j.Done, j.Total)
 	start := time.Now()
 	fc.storeOutageChecks(id)
@@ -784,12 +785,90 @@ func TestFaultRedisFrozen(t *testing.T) {
 	if d := 6*time.Second - time.Since(start); d > 0 {
 		time.Sleep(d)
 	}
-	if err := fc.redis.p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
+	thaw()
 	t.Logf("redis-server resumed after %v", time.Since(start).Round(time.Millisecond))
 	fc.waitReadyWithin(10 * time.Second)
 	fc.checkFaultJob(id, time.Minute)
 	fc.checkAlive()
+}
+
+// natsFreezeTimeout is how long a new job may take to be refused while NATS
+// hangs: the gateway's wait for the stream's acknowledgement of a chunk
+// (10 s), its read of the work queue's state before an upload (1 s) and its
+// announcement of the job it then settles as not queued (2 s), and slack.
+const natsFreezeTimeout = 14 * time.Second
+
+// TestFaultNATSFrozen freezes nats-server (SIGSTOP) under a job: NATS
+// neither answers nor drops the connections. /readyz is 503 naming it
+// within its bound, a new job is refused with a 503 within
+// natsFreezeTimeout, and job status still reads from the store; once it resumes
+// (SIGCONT), the job completes with every result exactly once.
+func TestFaultNATSFrozen(t *testing.T) {
+	fc := startFaultCluster(t, faultOptions{})
+	id := fc.submitFaultBatch()
+	j := fc.waitProgress(id, faultDocs/5)
+	thaw := freeze(t, fc.nats.p)
+	t.Logf("nats-server frozen at %d of %d", j.Done, j.Total)
+	start := time.Now()
+	fc.expectNotReady("nats")
+	fc.answerWithin = natsFreezeTimeout
+	var wg sync.WaitGroup
+	wg.Go(func() { fc.expectUnavailable("POST", "/v1/verify", oneDocument(t), "Content-Type", ctJSON) })
+	wg.Go(func() {
+		fc.expectUnavailable("POST", "/v1/verify", faultBatch(t)[:4096], "Content-Type", ctNDJSON)
+	})
+	wg.Go(func() {
+		if a := fc.request("GET", "/v1/jobs/"+id, nil); a.status != http.StatusOK {
+			t.Errorf("GET /v1/jobs/%s during the NATS outage: %d %.300s, want 200 from the store", id, a.status, a.body)
+		}
+	})
+	wg.Wait()
+	fc.answerWithin = 0
+	if d := 5*time.Second - time.Since(start); d > 0 {
+		time.Sleep(d)
+	}
+	thaw()
+	t.Logf("nats-server resumed after %v", time.Since(start).Round(time.Millisecond))
+	fc.waitReadyWithin(15 * time.Second)
+	fc.checkFaultJob(id, time.Minute)
+	if a := fc.c.submit("/v1/verify?wait=30s", ctJSON, oneDocument(t), 200); a.Status != store.StatusCompleted || a.Valid != 1 {
+		t.Errorf("a job after the freeze: %+v", a.Job)
+	}
+	fc.checkAlive()
+}
+
+// freeze stops p with SIGSTOP and waits until the kernel reports it stopped,
+// so that no answer already under way is taken for one from the frozen
+// process. It returns the function that resumes it (SIGCONT), also called
+// at cleanup; calling it again is harmless.
+func freeze(t *testing.T, p *proc) (thaw func()) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP %s: %v", p.name, err)
+	}
+	var once sync.Once
+	thaw = func() {
+		once.Do(func() {
+			if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+				t.Errorf("SIGCONT %s: %v", p.name, err)
+			}
+		})
+	}
+	t.Cleanup(thaw)
+	stat := filepath.Join("/proc", strconv.Itoa(p.cmd.Process.Pid), "stat")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		data, err := os.ReadFile(stat)
+		if err != nil {
+			t.Fatalf("%s: %v", p.name, err)
+		}
+		// pid (comm) state …: the state follows the last ')'.
+		if i := bytes.LastIndexByte(data, ')'); i >= 0 && i+2 < len(data) && data[i+2] == 'T' {
+			return thaw
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not stopped 5s after SIGSTOP: %s", p.name, data)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
