@@ -86,9 +86,12 @@ func (s *Server) verifyNDJSON(w http.ResponseWriter, r *http.Request, at string,
 // roomWanted for a large one (workers drain the queue while the gateway
 // publishes, so a large upload needs room to start, not room for all of
 // it). A queue that fills up while the job is published is handled too
-// (see unqueued). When the queue's state cannot be read, the upload goes
-// ahead.
+// (see unqueued). When the queue's state cannot be read within
+// queueStateTimeout, the upload goes ahead: the check is advice, and
+// publishing finds out about a NATS that does not answer anyway.
 func (s *Server) checkRoom(ctx context.Context, size int64) error {
+	ctx, cancel := context.WithTimeout(ctx, queueStateTimeout)
+	defer cancel()
 	str, err := s.js.Stream(ctx, jobs.StreamJobs)
 	if err != nil {
 		s.log.WarnContext(ctx, "reading the work queue's state failed", "err", err)
@@ -100,6 +103,10 @@ func (s *Server) checkRoom(ctx context.Context, size int64) error {
 	}
 	return nil
 }
+
+// queueStateTimeout bounds checkRoom's read of the work queue's state,
+// which takes milliseconds when NATS answers.
+const queueStateTimeout = time.Second
 
 // roomWanted is the free space of the work queue a large upload needs to
 // start.

@@ -297,8 +297,15 @@ func (s *Server) unqueued(reqCtx context.Context, job store.Job, queued int, err
 		}
 		if prog.Completed {
 			// The workers were done with the queued items: this call
-			// completed the job, and nobody else will announce it.
-			deferred, aerr := jobs.AnnounceOrDefer(ctx, s.js, s.store, prog.Job)
+			// completed the job, and nobody else will announce it. The
+			// wait for the stream's acknowledgement is short: queueing
+			// failed, most likely because NATS does not answer, and the
+			// client is waiting for the 503; a completion NATS does not
+			// take in time goes to the store's outbox, and a gateway's
+			// jobs.Announcer publishes it once NATS answers.
+			actx, acancel := context.WithTimeout(ctx, announceTimeout)
+			deferred, aerr := jobs.AnnounceOrDefer(actx, s.js, s.store, prog.Job)
+			acancel()
 			switch {
 			case aerr != nil:
 				s.log.ErrorContext(reqCtx, "announcing the completion of a partly queued job failed", "job", job.ID, "err", aerr)
@@ -435,6 +442,10 @@ func (s *Server) markQueueing(jobID string) (func(done bool), error) {
 
 // unqueuedTimeout bounds recording the unqueued items of a job as failed.
 const unqueuedTimeout = 30 * time.Second
+
+// announceTimeout bounds the wait for the acknowledgement of the completion
+// event of a job that unqueued completed.
+const announceTimeout = 2 * time.Second
 
 // unqueuedBatch is the number of failed results recorded per call by
 // unqueued.
