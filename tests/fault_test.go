@@ -545,32 +545,52 @@ func waitLog(t *testing.T, p *proc, s string, d time.Duration) {
 }
 
 // TestFaultVerifierKilledDuringRedisOutage kills redis-server under a job,
-// then SIGKILLs one of the two verifiers, chunks in hand, while the store
-// is away, and starts a new one, which waits for the store at start-up.
-// Once redis-server is back with its data, the job completes with every
-// result exactly once: the dead verifier's chunks are redelivered, and
-// nothing it had done is counted twice.
+// then stops one of the two verifiers, chunks in hand, while the store is
+// away: SIGKILL, or SIGTERM, after which it must drain and exit 0 promptly
+// although it can record nothing. A new verifier started meanwhile waits
+// for the store at start-up. Once redis-server is back with its data, the
+// job completes with every result exactly once: the stopped verifier's
+// chunks are redelivered, and nothing it had done is counted twice.
 func TestFaultVerifierKilledDuringRedisOutage(t *testing.T) {
-	fc := startFaultCluster(t, faultOptions{})
-	id := fc.submitFaultBatch()
-	j := fc.waitProgress(id, faultDocs/5)
-	fc.redis.down(syscall.SIGKILL)
-	t.Logf("redis-server killed at %d of %d", j.Done, j.Total)
-	start := time.Now()
-	time.Sleep(500 * time.Millisecond) // the chunks in hand fail
-	dead := fc.verifiers[0]
-	dead.kill()
-	fc.verifiers = fc.verifiers[1:]
-	fresh := fc.startVerifier("verifier-0-restarted")
-	waitLog(t, fresh, "not reachable yet", 15*time.Second)
-	if d := 5*time.Second - time.Since(start); d > 0 {
-		time.Sleep(d)
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			fc := startFaultCluster(t, faultOptions{})
+			id := fc.submitFaultBatch()
+			j := fc.waitProgress(id, faultDocs/5)
+			fc.redis.down(syscall.SIGKILL)
+			t.Logf("redis-server killed at %d of %d", j.Done, j.Total)
+			start := time.Now()
+			time.Sleep(500 * time.Millisecond) // the chunks in hand fail
+			stopped := fc.verifiers[0]
+			fc.verifiers = fc.verifiers[1:]
+			if sig == syscall.SIGKILL {
+				stopped.kill()
+			} else {
+				drain := time.Now()
+				if err := stopped.stop(t, 40*time.Second); err != nil {
+					t.Errorf("%s exit after SIGTERM with the store away: %v", stopped.name, err)
+				}
+				// The drain ends once the chunks in hand have failed
+				// over to a later delivery; the store's absence must not
+				// hold it up to its 30 s limit.
+				if d := time.Since(drain); d > 10*time.Second {
+					t.Errorf("%s took %v to drain with the store away", stopped.name, d.Round(time.Millisecond))
+				} else {
+					t.Logf("%s drained in %v", stopped.name, d.Round(time.Millisecond))
+				}
+			}
+			fresh := fc.startVerifier("verifier-0-restarted")
+			waitLog(t, fresh, "not reachable yet", 15*time.Second)
+			if d := 5*time.Second - time.Since(start); d > 0 {
+				time.Sleep(d)
+			}
+			fc.redis.start()
+			t.Logf("redis-server restarted after %v", time.Since(start).Round(time.Millisecond))
+			waitLog(t, fresh, "verifier started", 15*time.Second)
+			fc.checkFaultJob(id, time.Minute)
+			fc.checkAlive()
+		})
 	}
-	fc.redis.start()
-	t.Logf("redis-server restarted after %v", time.Since(start).Round(time.Millisecond))
-	waitLog(t, fresh, "verifier started", 15*time.Second)
-	fc.checkFaultJob(id, time.Minute)
-	fc.checkAlive()
 }
 
 // leasesKey is the sorted set of the queue leases of the jobs being queued
