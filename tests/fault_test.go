@@ -17,8 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stele-go/stele/internal/evaluate"
 	"github.com/stele-go/stele/internal/loadtest"
 	"github.com/stele-go/stele/internal/store"
 )
@@ -514,6 +516,18 @@ func TestFaultNATSRestart(t *testing.T) {
 			a := fc.c.submit("/v1/verify?wait=30s", ctJSON, oneDocument(t), 200)
 			if a.Status != store.StatusCompleted || a.Valid != 1 {
 				t.Errorf("a job after the restart: %+v", a.Job)
+			}
+			// The gateway's evaluation service is back on NATS: it
+			// answers, here that the covenant is unknown.
+			nc, err := nats.Connect(fc.nats.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			reply, err := nc.Request(evaluate.SubjectEvaluate,
+				[]byte(`{"covenantId":"`+strings.Repeat("ab", 32)+`","action":"read","resource":"/data/x"}`), 10*time.Second)
+			if err != nil || reply.Header.Get("Nats-Service-Error-Code") != "404" {
+				t.Errorf("stele.evaluate after the restart: %v %v", reply, err)
 			}
 			fc.checkAlive()
 		})
