@@ -906,3 +906,31 @@ func freeze(t *testing.T, p *proc) (thaw func()) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestFaultBothServersRestart kills nats-server and redis-server at once
+// under a job (the machine that hosts both went away) and starts them again
+// with their data, NATS first and the store a few seconds later: the gateway
+// and the verifiers find both again by themselves, and the job completes
+// with every result exactly once.
+func TestFaultBothServersRestart(t *testing.T) {
+	fc := startFaultCluster(t, faultOptions{})
+	id := fc.submitFaultBatch()
+	j := fc.waitProgress(id, faultDocs/5)
+	fc.nats.down(syscall.SIGKILL)
+	fc.redis.down(syscall.SIGKILL)
+	t.Logf("nats-server and redis-server killed at %d of %d", j.Done, j.Total)
+	start := time.Now()
+	a := fc.request("GET", "/readyz", nil)
+	if a.status != http.StatusServiceUnavailable || !bytes.Contains(a.body, []byte(`"store"`)) || !bytes.Contains(a.body, []byte(`"nats"`)) {
+		t.Errorf("/readyz with both away: %d %s, want 503 naming nats and the store", a.status, a.body)
+	}
+	time.Sleep(2 * time.Second)
+	fc.nats.start()
+	time.Sleep(3 * time.Second)
+	fc.expectNotReady("store")
+	fc.redis.start()
+	t.Logf("both restarted after %v", time.Since(start).Round(time.Millisecond))
+	fc.waitReadyWithin(15 * time.Second)
+	fc.checkFaultJob(id, time.Minute)
+	fc.checkAlive()
+}
