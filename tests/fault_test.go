@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -75,13 +76,21 @@ func (r *redisProc) url() string { return "redis://" + r.addr }
 // answers PING (after it has loaded its data).
 func (r *redisProc) start() {
 	r.t.Helper()
+	r.startWith(true)
+}
+
+// startWith starts the server with more arguments, and waits until it
+// answers PING when loaded is true, else only until it answers at all
+// (LOADING while it reads its data, say).
+func (r *redisProc) startWith(loaded bool, args ...string) {
+	r.t.Helper()
 	host, port, _ := net.SplitHostPort(r.addr)
 	r.starts++
-	r.p = startProc(r.t, fmt.Sprintf("redis-server-%d", r.starts), "redis-server", []string{
+	r.p = startProc(r.t, fmt.Sprintf("redis-server-%d", r.starts), "redis-server", append([]string{
 		"--bind", host, "--port", port, "--dir", r.dir,
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
 		"--protected-mode", "no", "--loglevel", "warning",
-	})
+	}, args...))
 	rdb := redis.NewClient(&redis.Options{Addr: r.addr, MaxRetries: -1, DialTimeout: time.Second})
 	defer rdb.Close()
 	deadline := time.Now().Add(20 * time.Second)
@@ -89,7 +98,8 @@ func (r *redisProc) start() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := rdb.Ping(ctx).Err()
 		cancel()
-		if err == nil {
+		var rerr redis.Error
+		if err == nil || (!loaded && errors.As(err, &rerr)) {
 			return
 		}
 		select {
@@ -114,6 +124,23 @@ func (r *redisProc) down(sig syscall.Signal) {
 	}
 	if err := r.p.stop(r.t, 15*time.Second); err != nil {
 		r.t.Errorf("redis-server exit after %v: %v", sig, err)
+	}
+}
+
+// shutdownSave stops the server with SHUTDOWN SAVE: it writes a snapshot
+// (dump.rdb in its directory) of all its data and exits, with no write
+// after the snapshot.
+func (r *redisProc) shutdownSave() {
+	r.t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: r.addr, MaxRetries: -1})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_ = rdb.ShutdownSave(ctx).Err() // the server closes the connection
+	select {
+	case <-r.p.exited:
+	case <-ctx.Done():
+		r.t.Fatalf("redis-server did not exit after SHUTDOWN SAVE")
 	}
 }
 
@@ -931,6 +958,31 @@ func TestFaultBothServersRestart(t *testing.T) {
 	fc.redis.start()
 	t.Logf("both restarted after %v", time.Since(start).Round(time.Millisecond))
 	fc.waitReadyWithin(15 * time.Second)
+	fc.checkFaultJob(id, time.Minute)
+	fc.checkAlive()
+}
+
+// TestFaultRedisLoading stops redis-server under a job with a snapshot of
+// its data and restarts it from the snapshot, loaded slowly (key-load-delay:
+// some seconds of LOADING, as a large data set takes): while it loads, requests that need the store get a 503, not a 500,
+// and /readyz is 503; then the job completes with every result exactly
+// once.
+func TestFaultRedisLoading(t *testing.T) {
+	fc := startFaultCluster(t, faultOptions{})
+	id := fc.submitFaultBatch()
+	j := fc.waitProgress(id, faultDocs/5)
+	fc.redis.shutdownSave()
+	t.Logf("redis-server stopped at %d of %d", j.Done, j.Total)
+	start := time.Now()
+	// Some seconds of LOADING: about 3,000 keys of the snapshot read 2 ms
+	// apart, the server answering (LOADING) every KiB read.
+	fc.redis.startWith(false, "--appendonly", "no", "--key-load-delay", "2000", "--loading-process-events-interval-bytes", "1024")
+	t.Logf("redis-server loading %v after the stop", time.Since(start).Round(time.Millisecond))
+	fc.storeOutageChecks(id)
+	if loaded := time.Since(start); loaded > 5*time.Second {
+		t.Logf("the checks took %v: some may have seen the data loaded", loaded.Round(time.Millisecond))
+	}
+	fc.waitReadyWithin(30 * time.Second)
 	fc.checkFaultJob(id, time.Minute)
 	fc.checkAlive()
 }
