@@ -111,12 +111,13 @@ func statusAndCode(err error) (int, string) {
 	return http.StatusInternalServerError, "internal"
 }
 
-// dependencyDown reports whether err says the store or NATS timed out or
-// could not be reached, rather than that something is wrong with the
-// request or the server.
+// dependencyDown reports whether err says the store or NATS timed out,
+// could not be reached or cannot serve for now (a store loading its data
+// after a restart), rather than that something is wrong with the request
+// or the server.
 func dependencyDown(err error) bool {
 	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) ||
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) || errors.Is(err, store.ErrUnavailable) ||
 		errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoServers) || errors.Is(err, nats.ErrConnectionClosed)
 }
 

@@ -120,6 +120,7 @@ func TestStatusTable(t *testing.T) {
 		{fmt.Errorf("put covenant x: %w", store.ErrConflict), 409, "conflict"},
 		{fmt.Errorf("get job x: %w", context.DeadlineExceeded), 503, "unavailable"},
 		{fmt.Errorf("redisstore: get job x: %w", down), 503, "unavailable"},
+		{fmt.Errorf("redisstore: get job x: LOADING: %w", store.ErrUnavailable), 503, "unavailable"},
 		{fmt.Errorf("publish: %w", nats.ErrNoServers), 503, "unavailable"},
 		{fmt.Errorf("get job x: %w", context.Canceled), 500, "internal"},
 	} {

@@ -245,6 +245,51 @@ func TestHungServerHonoursDeadline(t *testing.T) {
 	}
 }
 
+// TestUnavailableReplies checks that the error replies of a server that
+// cannot serve for now (LOADING after a restart, MASTERDOWN, …) are
+// store.ErrUnavailable, on a command and in a pipeline, and still the
+// server's replies; other replies are not. Before, a Redis loading its data
+// made every gateway route that reads the store answer 500.
+func TestUnavailableReplies(t *testing.T) {
+	c := newClient(t)
+	defer c.Close()
+	newTestStore(t, c, storetest.Config{}) // New adds the hook to c
+	ctx := context.Background()
+	const reply = "return redis.error_reply(ARGV[1])"
+	for msg, want := range map[string]bool{
+		"LOADING Redis is loading the dataset in memory":                    true,
+		"MASTERDOWN Link with MASTER is down":                               true,
+		"CLUSTERDOWN The cluster is down":                                   true,
+		"TRYAGAIN Multiple keys request during rehashing":                   true,
+		"READONLY You can't write against a read only replica.":             true,
+		"BUSY Redis is busy running a script.":                              true,
+		"NOREPLICAS Not enough good replicas to write.":                     true,
+		"ERR wrong number of arguments":                                     false,
+		"BUSYKEY Target key name already exists.":                           false,
+		"WRONGTYPE Operation against a key holding the wrong kind of value": false,
+	} {
+		err := c.Eval(ctx, reply, nil, msg).Err()
+		var rerr redis.Error
+		if !errors.As(err, &rerr) || !strings.HasPrefix(err.Error(), msg) {
+			t.Errorf("%q: err = %v, want the reply", msg, err)
+		}
+		if got := errors.Is(err, store.ErrUnavailable); got != want {
+			t.Errorf("%q: errors.Is(err, store.ErrUnavailable) = %v, want %v", msg, got, want)
+		}
+		var cmd *redis.Cmd
+		perr := func() error {
+			_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				cmd = p.Eval(ctx, reply, nil, msg)
+				return nil
+			})
+			return err
+		}()
+		if errors.Is(perr, store.ErrUnavailable) != want || errors.Is(cmd.Err(), store.ErrUnavailable) != want {
+			t.Errorf("%q in a pipeline: err = %v, command's err = %v, want ErrUnavailable %v", msg, perr, cmd.Err(), want)
+		}
+	}
+}
+
 // TestCommitChunkScriptReload checks the one-pipeline commit (documents
 // script and results script) after Redis lost its scripts.
 func TestCommitChunkScriptReload(t *testing.T) {

@@ -57,7 +57,10 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // New returns a Store using client, which stays the caller's: Close does not
-// close it.
+// close it. New adds a hook to client that marks the error replies of a
+// server that cannot serve commands for now (LOADING after a restart,
+// MASTERDOWN, CLUSTERDOWN, TRYAGAIN, READONLY, BUSY, NOREPLICAS) as
+// store.ErrUnavailable.
 func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, fmt.Errorf("redisstore: nil client: %w", store.ErrInvalidOption)
@@ -72,6 +75,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if cluster && o.replicas > 0 {
 		return nil, fmt.Errorf("redisstore: waiting for replicas is not available on a Cluster: %w", store.ErrInvalidOption)
 	}
+	client.AddHook(unavailableHook{})
 	return &Store{c: client, opts: o, cluster: cluster}, nil
 }
 

@@ -39,6 +39,12 @@ var (
 	// ErrConflict marks a conditional write whose condition no longer held
 	// (another process changed the value first). Nothing was written.
 	ErrConflict = errors.New("store: conflict")
+	// ErrUnavailable marks a store that answered but cannot serve calls for
+	// now (a Redis loading its data after a restart, a primary lost in a
+	// failover): the call may have been carried out or not, and a later one
+	// may succeed. A store that does not answer at all gives a network or
+	// deadline error instead.
+	ErrUnavailable = errors.New("store: unavailable for now")
 )
 
 // Limits on what a store accepts.
