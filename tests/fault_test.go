@@ -476,7 +476,43 @@ func (fc *faultCluster) storeOutageChecks(jobID string) {
 	} {
 		wg.Go(func() { fc.expectUnavailable(req.method, req.path, req.body, req.header...) })
 	}
+	wg.Go(fc.expectEvaluateUnavailable)
 	wg.Wait()
+}
+
+// expectEvaluateUnavailable checks that an evaluation asked over NATS
+// (stele.evaluate) while the store is away is answered promptly with the
+// service error 503 ("retry") and a JSON error of code "unavailable" that
+// names no internals.
+func (fc *faultCluster) expectEvaluateUnavailable() {
+	nc, err := nats.Connect(fc.nats.url)
+	if err != nil {
+		fc.t.Errorf("connect to NATS: %v", err)
+		return
+	}
+	defer nc.Close()
+	start := time.Now()
+	reply, err := nc.Request(evaluate.SubjectEvaluate,
+		[]byte(`{"covenantId":"`+strings.Repeat("ab", 32)+`","action":"read","resource":"/data/x"}`), outageTimeout)
+	if err != nil {
+		fc.t.Errorf("stele.evaluate during the outage: no answer after %v: %v", time.Since(start).Round(time.Millisecond), err)
+		return
+	}
+	var body errorAnswer
+	_ = json.Unmarshal(reply.Data, &body)
+	code := reply.Header.Get("Nats-Service-Error-Code")
+	leak := ""
+	for _, w := range leakWords {
+		if strings.Contains(strings.ToLower(body.Error.Message+reply.Header.Get("Nats-Service-Error")), strings.ToLower(w)) {
+			leak = w
+		}
+	}
+	if code != "503" || body.Error.Code != "unavailable" || leak != "" {
+		fc.t.Errorf("stele.evaluate during the outage: %s %q %s, want 503 with code unavailable and no internals (%q)",
+			code, reply.Header.Get("Nats-Service-Error"), reply.Data, leak)
+		return
+	}
+	fc.t.Logf("stele.evaluate during the outage: %s %s in %v", code, reply.Data, time.Since(start).Round(time.Millisecond))
 }
 
 // TestFaultRedisRestart stops redis-server (SIGKILL, or SIGTERM) while two
