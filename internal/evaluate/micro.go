@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+
+	"github.com/stele-go/stele/internal/store"
 )
 
 // The NATS service.
@@ -44,13 +47,19 @@ type ErrorDetail struct {
 	Field   string `json:"field,omitempty"`
 }
 
-// ErrorCode returns the micro status code ("400", "404", "413", "500") and
-// the error code of the body (as the HTTP API's: "invalid_field",
-// "missing_field", "unknown_field", "invalid_json", "body_too_large",
-// "not_found", "internal") for an error of the Service.
+// ErrorCode returns the micro status code ("400", "404", "413", "500",
+// "503") and the error code of the body (as the HTTP API's:
+// "invalid_field", "missing_field", "unknown_field", "invalid_json",
+// "body_too_large", "not_found", "internal", "unavailable") for an error of
+// the Service. "503" ("unavailable") is a store that timed out, could not
+// be reached or cannot serve for now (store.ErrUnavailable): a retry may
+// succeed.
 func ErrorCode(err error) (status, code string) {
 	var e *Error
+	var ne net.Error
 	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrUnavailable) || errors.As(err, &ne):
+		return "503", "unavailable"
 	case errors.As(err, &e) && errors.Is(err, ErrNotFound):
 		return "404", "not_found"
 	case errors.As(err, &e) && errors.Is(err, ErrTooLarge):
@@ -256,7 +265,11 @@ func (s *Service) answerMicro(ctx context.Context, data []byte) (reply *nats.Msg
 	status, code := ErrorCode(err)
 	detail := ErrorDetail{Code: code, Message: "internal error"}
 	var e *Error
-	if status != "500" && errors.As(err, &e) {
+	if status == "503" {
+		// As the HTTP API answers: the error's text names internals.
+		detail.Message = "a dependency is unavailable; retry later"
+		s.logger.Warn("stele.evaluate: the store is unavailable", slog.Any("err", err))
+	} else if status != "500" && errors.As(err, &e) {
 		detail.Message, detail.Field = e.Message, e.Field
 		if detail.Field == "" && code != "not_found" {
 			// As the HTTP API names it: the body as a whole is at fault.

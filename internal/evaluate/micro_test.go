@@ -1,8 +1,11 @@
 package evaluate_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +162,26 @@ func TestMicro(t *testing.T) {
 			t.Fatal("still answered 5 s after stop")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestErrorCodeUnavailable: a store that timed out, could not be reached or
+// cannot serve for now is a "503" ("retry"), as the HTTP API answers it;
+// before, it was a "500", which the README tells clients not to retry.
+func TestErrorCodeUnavailable(t *testing.T) {
+	down := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	for _, c := range []struct {
+		err          error
+		status, code string
+	}{
+		{fmt.Errorf("resolve x: %w", context.DeadlineExceeded), "503", "unavailable"},
+		{fmt.Errorf("redisstore: get document x: %w", down), "503", "unavailable"},
+		{fmt.Errorf("redisstore: get document x: LOADING: %w", store.ErrUnavailable), "503", "unavailable"},
+		{errors.New("boom"), "500", "internal"},
+		{fmt.Errorf("x: %w", context.Canceled), "500", "internal"},
+	} {
+		if status, code := evaluate.ErrorCode(c.err); status != c.status || code != c.code {
+			t.Errorf("%v: %s %s, want %s %s", c.err, status, code, c.status, c.code)
+		}
 	}
 }
