@@ -51,9 +51,10 @@ func faultBatch(t *testing.T) []byte {
 }
 
 // redisProc is a redis-server child that keeps its data in its own directory
-// (an append-only file, written before each reply and so kept through a
-// SIGKILL of the server), so that it can be stopped and started again on
-// the same address with its data.
+// (an append-only file: each write reaches the file before its reply is
+// sent, so a SIGKILL of the server loses nothing that was acknowledged), so
+// that it can be stopped and started again on the same address with its
+// data.
 type redisProc struct {
 	t      *testing.T
 	addr   string
@@ -254,9 +255,9 @@ func (fc *faultCluster) submitFaultBatch() string {
 	return a.ID
 }
 
-// waitProgress waits until at least min items of job id are done, and
+// waitProgress waits until at least atLeast items of job id are done, and
 // fails when the whole job is done already: the fault would come too late.
-func (fc *faultCluster) waitProgress(id string, min int) store.Job {
+func (fc *faultCluster) waitProgress(id string, atLeast int) store.Job {
 	fc.t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -264,7 +265,7 @@ func (fc *faultCluster) waitProgress(id string, min int) store.Job {
 		if j.Done >= j.Total {
 			fc.t.Fatalf("the job finished before the fault: %+v", j)
 		}
-		if j.Done >= min {
+		if j.Done >= atLeast {
 			return j
 		}
 		if time.Now().After(deadline) {
@@ -313,9 +314,18 @@ type errorAnswer struct {
 	} `json:"error"`
 }
 
-// leakWords are fragments of Go, network and Redis error strings that an
-// error answer must not pass on to a client.
-var leakWords = []string{"dial", "tcp", "127.0.0.1", "redis", "EOF", "connection", "refused", "context deadline", "nats:"}
+// leak returns the first fragment of a Go, network or Redis error string
+// that msg holds ("" for none): an error answer must not pass those on to
+// a client.
+func leak(msg string) string {
+	msg = strings.ToLower(msg)
+	for _, w := range []string{"dial", "tcp", "127.0.0.1", "redis", "eof", "connection", "refused", "context deadline", "nats:"} {
+		if strings.Contains(msg, w) {
+			return w
+		}
+	}
+	return ""
+}
 
 // outageTimeout is how long a request may take while a dependency is away:
 // the gateway's budget for the store and NATS calls of a request (10 s)
@@ -336,7 +346,8 @@ func (fc *faultCluster) request(method, path string, body []byte, header ...stri
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, fc.c.base+path, bytes.NewReader(body))
 	if err != nil {
-		fc.t.Fatal(err)
+		fc.t.Errorf("%s %s: %v", method, path, err)
+		return errorAnswer{}
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
@@ -368,18 +379,12 @@ func (fc *faultCluster) expectUnavailable(method, path string, body []byte, head
 	if a.status == 0 {
 		return // no answer, reported
 	}
-	msg := strings.ToLower(a.Error.Message)
-	leak := ""
-	for _, w := range leakWords {
-		if strings.Contains(msg, strings.ToLower(w)) {
-			leak = w
-		}
-	}
+	leaked := leak(a.Error.Message)
 	switch {
 	case a.status != http.StatusServiceUnavailable || a.Error.Code != "unavailable" || a.Error.Message == "":
 		fc.t.Errorf("%s %s during the outage: %d %.300s, want 503 with code unavailable", method, path, a.status, a.body)
-	case leak != "":
-		fc.t.Errorf("%s %s during the outage: the message %q passes on an internal error (%q)", method, path, a.Error.Message, leak)
+	case leaked != "":
+		fc.t.Errorf("%s %s during the outage: the message %q passes on an internal error (%q)", method, path, a.Error.Message, leaked)
 	default:
 		fc.t.Logf("%s %s during the outage: %d %s in %v", method, path, a.status, bytes.TrimSpace(a.body), a.elapsed.Round(time.Millisecond))
 	}
@@ -501,15 +506,10 @@ func (fc *faultCluster) expectEvaluateUnavailable() {
 	var body errorAnswer
 	_ = json.Unmarshal(reply.Data, &body)
 	code := reply.Header.Get("Nats-Service-Error-Code")
-	leak := ""
-	for _, w := range leakWords {
-		if strings.Contains(strings.ToLower(body.Error.Message+reply.Header.Get("Nats-Service-Error")), strings.ToLower(w)) {
-			leak = w
-		}
-	}
-	if code != "503" || body.Error.Code != "unavailable" || leak != "" {
+	leaked := leak(body.Error.Message + " " + reply.Header.Get("Nats-Service-Error"))
+	if code != "503" || body.Error.Code != "unavailable" || leaked != "" {
 		fc.t.Errorf("stele.evaluate during the outage: %s %q %s, want 503 with code unavailable and no internals (%q)",
-			code, reply.Header.Get("Nats-Service-Error"), reply.Data, leak)
+			code, reply.Header.Get("Nats-Service-Error"), reply.Data, leaked)
 		return
 	}
 	fc.t.Logf("stele.evaluate during the outage: %s %s in %v", code, reply.Data, time.Since(start).Round(time.Millisecond))
