@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +22,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/stele-go/stele/internal/core/covenant"
+	"github.com/stele-go/stele/internal/core/keys"
 	"github.com/stele-go/stele/internal/evaluate"
 	"github.com/stele-go/stele/internal/loadtest"
 	"github.com/stele-go/stele/internal/store"
@@ -204,18 +207,24 @@ type faultCluster struct {
 	gateway   *proc
 	c         *client
 	verifiers []*proc
+	signers   []*proc
+	issuerPub string // the signers' public key
 	// answerWithin is how long a request may take (outageTimeout when
 	// zero).
 	answerWithin time.Duration
 }
 
-// faultOptions tune a faultCluster; the zero value is two verifiers and a
-// gateway that queues chunks of 64 items.
+// faultOptions tune a faultCluster; the zero value is two verifiers, no
+// signer, and a gateway that queues chunks of 64 items.
 type faultOptions struct {
 	verifiers  int
+	signers    int // sharing one key, faultKeyID
 	chunkItems int
 	gatewayEnv []string // more of the gateway's environment (STELE_QUEUE_LEASE=…)
 }
+
+// faultKeyID names the signers' key.
+const faultKeyID = "issuer-fault"
 
 func startFaultCluster(t *testing.T, opts faultOptions) *faultCluster {
 	t.Helper()
@@ -232,9 +241,65 @@ func startFaultCluster(t *testing.T, opts faultOptions) *faultCluster {
 	for i := range opts.verifiers {
 		fc.startVerifier(fmt.Sprintf("verifier-%d", i))
 	}
+	if opts.signers > 0 {
+		fc.startSigners(opts.signers)
+	}
 	fc.c = newClient(t, addr)
 	fc.c.waitReady(fc.gateway)
+	if opts.signers > 0 {
+		fc.waitKey()
+	}
 	return fc
+}
+
+// startSigners starts n signers sharing a new key, faultKeyID, whose
+// public key it keeps in fc.issuerPub.
+func (fc *faultCluster) startSigners(n int) {
+	t := fc.t
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "keys")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	k, err := keys.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc.issuerPub = k.PublicHex()
+	if err := os.WriteFile(filepath.Join(dir, faultKeyID+".key"), []byte(keys.EncodeHex(k.Seed())+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		name := fmt.Sprintf("signer-%d", i)
+		fc.signers = append(fc.signers, startProc(t, name, bin.signer,
+			[]string{"--nats", fc.nats.url, "--redis", fc.redis.url(), "--keys", dir, "--concurrency", "1", "--fetch-batch", "2",
+				"--ack-wait", "2s", "--retry-delay", "100ms", "--name", name}))
+	}
+}
+
+// waitKey waits until the signers have advertised their key: a sign
+// request before that would get unknown_key.
+func (fc *faultCluster) waitKey() {
+	fc.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var ks struct {
+			Keys []struct {
+				KeyID string `json:"keyId"`
+			} `json:"keys"`
+		}
+		body := fc.c.do("GET", "/v1/keys", "", nil, 200)
+		if err := json.Unmarshal(body, &ks); err != nil {
+			fc.t.Fatalf("GET /v1/keys: %v: %.300s", err, body)
+		}
+		if len(ks.Keys) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			fc.t.Fatal("no signer advertised its key within a minute")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // startVerifier starts a verifier named name (also its log's name).
@@ -597,10 +662,10 @@ func TestFaultNATSRestart(t *testing.T) {
 	}
 }
 
-// checkAlive checks that the gateway and every verifier are still running.
+// checkAlive checks that the gateway and every worker are still running.
 func (fc *faultCluster) checkAlive() {
 	fc.t.Helper()
-	for _, p := range append([]*proc{fc.gateway}, fc.verifiers...) {
+	for _, p := range append(append([]*proc{fc.gateway}, fc.verifiers...), fc.signers...) {
 		select {
 		case <-p.exited:
 			fc.t.Errorf("%s exited: %v", p.name, p.err)
@@ -1020,5 +1085,71 @@ func TestFaultRedisLoading(t *testing.T) {
 	}
 	fc.waitReadyWithin(30 * time.Second)
 	fc.checkFaultJob(id, time.Minute)
+	fc.checkAlive()
+}
+
+// TestFaultSignerRedisRestart kills redis-server while two signers work
+// through a sign job, and starts it again with its data. Signing is
+// deterministic, so a chunk signed again after the outage stores the same
+// covenants: the job completes with every item signed exactly once, and
+// exactly one stored covenant per item, each verifying.
+func TestFaultSignerRedisRestart(t *testing.T) {
+	const n = 600
+	fc := startFaultCluster(t, faultOptions{signers: 2, chunkItems: 4})
+	items := make([]map[string]any, n)
+	for i := range items {
+		items[i] = map[string]any{
+			"ref":         strconv.Itoa(i),
+			"keyId":       faultKeyID,
+			"issuer":      map[string]any{"id": "fault-issuer"},
+			"beneficiary": map[string]any{"id": fmt.Sprintf("agent-%04d", i), "publicKey": strings.Repeat("ab", 32)},
+			"constraints": fmt.Sprintf("permit read on '/data/%d/**'", i),
+		}
+	}
+	a := fc.c.submit("/v1/sign", ctJSON, mustJSON(t, map[string]any{"items": items}), 202)
+	j := fc.waitProgress(a.ID, n/10)
+	fc.redis.down(syscall.SIGKILL)
+	t.Logf("redis-server killed at %d of %d", j.Done, j.Total)
+	start := time.Now()
+	time.Sleep(6 * time.Second)
+	fc.redis.start()
+	t.Logf("redis-server restarted after %v", time.Since(start).Round(time.Millisecond))
+	j = fc.c.waitJob(a.ID, time.Minute)
+	if j.Total != n || j.Done != n || j.Valid != n || j.Invalid+j.Failed != 0 {
+		t.Fatalf("job %+v, want %d signed", j, n)
+	}
+	results := fc.c.results(a.ID) // fails on a duplicate index
+	ids := map[string]int{}
+	for i := range n {
+		r, ok := results[i]
+		if !ok || r.Error != "" || r.DocumentID == "" || r.Ref != strconv.Itoa(i) {
+			t.Fatalf("result %d: %+v (present %v)", i, r, ok)
+		}
+		if prev, dup := ids[r.DocumentID]; dup {
+			t.Fatalf("items %d and %d name the same covenant %s", prev, i, r.DocumentID)
+		}
+		ids[r.DocumentID] = i
+	}
+	stored := listAll(t, fc.c, url.Values{"issuer": {"fault-issuer"}, "limit": {"1000"}})
+	if len(stored) != n {
+		t.Fatalf("%d covenants stored, want exactly %d", len(stored), n)
+	}
+	v, err := covenant.NewVerifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, raw := range stored {
+		i, ok := ids[id]
+		if !ok {
+			t.Fatalf("stored covenant %s is not named by any result", id)
+		}
+		doc, err := covenant.Parse(raw)
+		if err != nil {
+			t.Fatalf("covenant %s: %v", id, err)
+		}
+		if res := v.Verify(doc); !res.Valid || doc.Issuer().PublicKey != fc.issuerPub || doc.Beneficiary().ID != fmt.Sprintf("agent-%04d", i) {
+			t.Fatalf("covenant %s (item %d): valid %v, issuer %s, beneficiary %s", id, i, res.Valid, doc.Issuer().PublicKey, doc.Beneficiary().ID)
+		}
+	}
 	fc.checkAlive()
 }
