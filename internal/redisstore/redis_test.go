@@ -183,6 +183,20 @@ func TestNewClient(t *testing.T) {
 		if _, isCluster := c.(*redis.ClusterClient); isCluster != tc.cluster {
 			t.Errorf("NewClient(%q) = %T, cluster = %v", tc.url, c, tc.cluster)
 		}
+		// Every client honours its contexts' deadlines (see
+		// TestHungServerHonoursDeadline).
+		switch c := c.(type) {
+		case *redis.Client:
+			if !c.Options().ContextTimeoutEnabled {
+				t.Errorf("NewClient(%q): context deadlines not honoured", tc.url)
+			}
+		case *redis.ClusterClient:
+			if !c.Options().ContextTimeoutEnabled {
+				t.Errorf("NewClient(%q): context deadlines not honoured", tc.url)
+			}
+		default:
+			t.Errorf("NewClient(%q) = %T", tc.url, c)
+		}
 		c.Close()
 	}
 }
