@@ -958,7 +958,7 @@ func TestFaultRedisFrozen(t *testing.T) {
 // hangs: the gateway's wait for the stream's acknowledgement of a chunk
 // (10 s), its read of the work queue's state before an upload (1 s) and its
 // announcement of the job it then settles as not queued (2 s), and slack.
-const natsFreezeTimeout = 14 * time.Second
+const natsFreezeTimeout = 14500 * time.Millisecond
 
 // TestFaultNATSFrozen freezes nats-server (SIGSTOP) under a job: NATS
 // neither answers nor drops the connections. /readyz is 503 naming it
