@@ -600,6 +600,11 @@ func TestHealth(t *testing.T) {
 	if status != http.StatusServiceUnavailable || rep.Status != "unhealthy" || rep.Components[0].Status != "unhealthy" || rep.Components[2].Status != "healthy" {
 		t.Errorf("health with NATS down: %d %s", status, body)
 	}
+	// What failed, in words of the gateway's own: no address, no error of
+	// the libraries below (the log has those).
+	if got := []string{rep.Components[0].Message, rep.Components[1].Message}; got[0] != "not connected; reconnecting" || got[1] != "no answer within 2s" {
+		t.Errorf("health with NATS down says %q, want the gateway's own words", got)
+	}
 	if status, _, _ := do(t, "GET", e.url+"/healthz", "", nil); status != 200 {
 		t.Errorf("healthz with NATS down: %d", status)
 	}

@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stele-go/stele/internal/jobs"
+	"github.com/stele-go/stele/internal/store"
 )
 
 // healthTimeout bounds each dependency check.
@@ -34,7 +39,7 @@ func (s *Server) checkDependencies(ctx context.Context) []component {
 	}{
 		{"nats", func(ctx context.Context) error {
 			if !s.nc.IsConnected() {
-				return fmt.Errorf("not connected (%s)", s.nc.Status())
+				return fmt.Errorf("%w (%s)", errNATSDisconnected, s.nc.Status())
 			}
 			return s.nc.FlushWithContext(ctx)
 		}},
@@ -55,17 +60,44 @@ func (s *Server) checkDependencies(ctx context.Context) []component {
 			lat := time.Since(start)
 			out[i] = component{Name: c.name, Status: "healthy", LatencyMs: math.Round(float64(lat.Microseconds())) / 1000}
 			if err != nil {
-				if errors.Is(err, nats.ErrConnectionClosed) {
-					err = errors.New("connection closed")
-				}
+				// The routes are open to every client: the answer says what
+				// kind of failure it is, the log says where and why.
 				out[i].Status = "unhealthy"
-				out[i].Message = err.Error()
+				out[i].Message = healthMessage(ctx, err)
+				s.log.WarnContext(ctx, "dependency unhealthy", "dependency", c.name, "err", err)
 			}
 		})
 	}
 	wg.Wait()
 	return out
 }
+
+// healthMessage describes a failed dependency check without its
+// addresses or the errors of the libraries below (which the log has): ctx
+// is the check's own.
+func healthMessage(ctx context.Context, err error) string {
+	var nerr net.Error
+	switch {
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("no answer within %v", healthTimeout)
+	case errors.Is(err, nats.ErrConnectionClosed):
+		return "connection closed"
+	case errors.Is(err, errNATSDisconnected):
+		return "not connected; reconnecting"
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return "the work queue stream " + jobs.StreamJobs + " does not exist"
+	case errors.Is(err, store.ErrUnavailable):
+		return "answers, but cannot serve for now (loading its data, or no primary)"
+	case errors.As(err, &nerr), errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNREFUSED):
+		return "unreachable"
+	default:
+		return "failing (the gateway's log says why)"
+	}
+}
+
+// errNATSDisconnected is the check's error while the NATS connection is
+// down and reconnecting.
+var errNATSDisconnected = errors.New("nats: not connected")
 
 // handleHealthz is GET /healthz: the process is alive.
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
