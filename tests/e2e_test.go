@@ -16,7 +16,6 @@ import (
 
 	"github.com/stele-go/stele/internal/loadtest"
 	"github.com/stele-go/stele/internal/store"
-	"github.com/stele-go/stele/internal/testutil/redistest"
 	"github.com/stele-go/stele/tests/corpus"
 )
 
@@ -193,8 +192,7 @@ type cluster struct {
 
 func startCluster(t *testing.T, verifiers int) *cluster {
 	t.Helper()
-	natsURL := startNATS(t)
-	redisURL := redistest.StartServer(t, redistest.Options{}).URL()
+	natsURL, redisURL := startServers(t)
 	addr := freeAddr(t)
 	cl := &cluster{}
 	cl.gateway = startProc(t, "gateway", bin.gateway, []string{"--addr", addr, "--chunk-items", "64"},

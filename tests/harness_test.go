@@ -30,6 +30,8 @@ import (
 // tools are the binaries every test runs, found or built by TestMain.
 type tools struct {
 	gateway, verifier, signer, natsServer string
+	// servers is where startServers runs the servers (servers_test.go).
+	servers serverMode
 }
 
 // bin is set once by TestMain and only read afterwards.
@@ -69,6 +71,13 @@ func setup(dir string) error {
 	if bin.natsServer, err = findNATSServer(); err != nil {
 		return err
 	}
+	mode, why, err := chooseServers(os.Getenv(EnvServers))
+	if err != nil {
+		return err
+	}
+	bin.servers = mode
+	announceServers(mode, why)
+	// The fault tests run local servers whatever the mode: they signal them.
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return fmt.Errorf("redis-server not found on PATH: install it (Debian: apt-get install redis-server, or make tools)")
 	}
@@ -231,9 +240,10 @@ func (p *proc) output(t *testing.T) string {
 	return string(data)
 }
 
-// startNATS starts a nats-server with JetStream on a temporary directory and
-// a free port and returns its URL once JetStream answers.
-func startNATS(t *testing.T) string {
+// startLocalNATS starts a nats-server process with JetStream on a
+// temporary directory and a free port and returns its URL once JetStream
+// answers.
+func startLocalNATS(t *testing.T) string {
 	t.Helper()
 	url, _ := startNATSAt(t, "nats-server", freeAddr(t), t.TempDir())
 	return url
@@ -248,6 +258,14 @@ func startNATSAt(t *testing.T, name, addr, dir string) (string, *proc) {
 	host, port, _ := net.SplitHostPort(addr)
 	p := startProc(t, name, bin.natsServer, []string{"-a", host, "-p", port, "-js", "-sd", dir, "--server_name", "e2e"})
 	url := "nats://" + addr
+	waitJetStream(t, url, p)
+	return url, p
+}
+
+// waitJetStream waits until the nats-server at url answers JetStream
+// requests; p, when not nil, is its process, whose exit ends the wait.
+func waitJetStream(t *testing.T, url string, p *proc) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		err := func() error {
@@ -266,12 +284,14 @@ func startNATSAt(t *testing.T, name, addr, dir string) (string, *proc) {
 			return err
 		}()
 		if err == nil {
-			return url, p
+			return
 		}
-		select {
-		case <-p.exited:
-			t.Fatalf("nats-server at %s exited before it was ready: %v", url, p.err)
-		default:
+		if p != nil {
+			select {
+			case <-p.exited:
+				t.Fatalf("nats-server at %s exited before it was ready: %v", url, p.err)
+			default:
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("nats-server at %s not ready: %v", url, err)

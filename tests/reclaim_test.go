@@ -15,7 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stele-go/stele/internal/jobs"
-	"github.com/stele-go/stele/internal/testutil/redistest"
 )
 
 // TestClusterGatewayStalledWhileQueueing freezes (SIGSTOP) the gateway
@@ -27,8 +26,7 @@ import (
 // the job; whatever it published late changes no counter.
 func TestClusterGatewayStalledWhileQueueing(t *testing.T) {
 	batch := bulkBatch(t)
-	natsURL := startNATS(t)
-	redisURL := redistest.StartServer(t, redistest.Options{}).URL()
+	natsURL, redisURL := startServers(t)
 	env := []string{"STELE_NATS_URL=" + natsURL, "STELE_REDIS_URL=" + redisURL, "STELE_QUEUE_LEASE=1s"}
 	var gws []*proc
 	var clients []*client

@@ -21,7 +21,6 @@ import (
 
 	"github.com/stele-go/stele/internal/core/covenant"
 	"github.com/stele-go/stele/internal/core/keys"
-	"github.com/stele-go/stele/internal/testutil/redistest"
 )
 
 // registryCluster is gateways, signers and verifiers as separate processes
@@ -44,8 +43,8 @@ type clusterSpec struct {
 
 func startRegistryCluster(t *testing.T, spec clusterSpec) *registryCluster {
 	t.Helper()
-	natsURL := startNATS(t)
-	rc := &registryCluster{redisURL: redistest.StartServer(t, redistest.Options{}).URL(), keyID: "issuer-e2e"}
+	natsURL, redisURL := startServers(t)
+	rc := &registryCluster{redisURL: redisURL, keyID: "issuer-e2e"}
 	dir := filepath.Join(t.TempDir(), "keys")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
