@@ -10,13 +10,20 @@ import (
 	"github.com/stele-go/stele/internal/store"
 )
 
-// unavailablePrefixes begin the error replies of a server that cannot
-// serve commands for now, whatever they are: it is loading its data
-// (LOADING), a replica lost its primary (MASTERDOWN), a cluster lost slots
-// (CLUSTERDOWN) or is moving one (TRYAGAIN), a failover made the node a
-// replica (READONLY), a script runs past its time limit (BUSY), or too few
-// replicas are in reach (NOREPLICAS).
-var unavailablePrefixes = []string{"LOADING ", "MASTERDOWN ", "CLUSTERDOWN ", "TRYAGAIN ", "READONLY ", "BUSY ", "NOREPLICAS "}
+// unavailableReply reports whether msg, an error reply, is from a server
+// that cannot serve commands for now, whatever they are: it is loading its
+// data (LOADING), a replica lost its primary (MASTERDOWN), a cluster lost
+// slots (CLUSTERDOWN) or is moving one (TRYAGAIN), a failover made the node
+// a replica (READONLY), a script runs past its time limit (BUSY), or too
+// few replicas are in reach (NOREPLICAS).
+func unavailableReply(msg string) bool {
+	code, _, _ := strings.Cut(msg, " ")
+	switch code {
+	case "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "BUSY", "NOREPLICAS":
+		return true
+	}
+	return false
+}
 
 // unavailableError is a reply of a server that cannot serve commands for
 // now: it matches both the reply (errors.As with redis.Error) and
@@ -33,11 +40,8 @@ func markUnavailable(err error) error {
 	if err == nil || errors.Is(err, store.ErrUnavailable) || !errors.As(err, &rerr) {
 		return err
 	}
-	msg := rerr.Error()
-	for _, p := range unavailablePrefixes {
-		if strings.HasPrefix(msg, p) {
-			return unavailableError{err}
-		}
+	if unavailableReply(rerr.Error()) {
+		return unavailableError{err}
 	}
 	return err
 }
