@@ -20,11 +20,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/stele-go/stele/internal/core/covenant"
 	"github.com/stele-go/stele/internal/core/keys"
 	"github.com/stele-go/stele/internal/evaluate"
+	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/loadtest"
 	"github.com/stele-go/stele/internal/store"
 )
@@ -364,6 +366,67 @@ func (fc *faultCluster) checkFaultJob(id string, timeout time.Duration) {
 	}
 	if bad > 0 {
 		t.Errorf("%d of %d results missing or not valid", bad, faultDocs)
+	}
+	fc.checkCompletionEvent(id, 30*time.Second)
+}
+
+// checkCompletionEvent checks that the completion of job id reaches
+// STELE_EVENTS within timeout, once (a repeat within the stream's duplicate
+// window is dropped), with the job's counts: whoever completed the job
+// announced it, or kept it for a gateway to announce once NATS answered.
+func (fc *faultCluster) checkCompletionEvent(id string, timeout time.Duration) {
+	t := fc.t
+	t.Helper()
+	nc, err := nats.Connect(fc.nats.url)
+	if err != nil {
+		t.Errorf("completion event of job %s: %v", id, err)
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Errorf("completion event of job %s: %v", id, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var events []jobs.Event
+	for ctx.Err() == nil && len(events) == 0 {
+		events = nil
+		c, err := js.OrderedConsumer(ctx, jobs.StreamEvents, jetstream.OrderedConsumerConfig{FilterSubjects: []string{jobs.JobEventSubject(id)}})
+		if err != nil {
+			t.Errorf("completion event of job %s: %v", id, err)
+			return
+		}
+		batch, err := c.FetchNoWait(10)
+		if err != nil {
+			t.Errorf("completion event of job %s: %v", id, err)
+			return
+		}
+		for m := range batch.Messages() {
+			var ev jobs.Event
+			if err := json.Unmarshal(m.Data(), &ev); err != nil {
+				t.Errorf("completion event of job %s: %v", id, err)
+				return
+			}
+			events = append(events, ev)
+		}
+		if len(events) == 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	j := fc.c.job(id)
+	switch {
+	case len(events) == 0:
+		t.Errorf("no completion event of job %s within %v", id, timeout)
+	case len(events) > 1:
+		t.Errorf("%d completion events of job %s, want 1", len(events), id)
+	case events[0].Type != jobs.EventJobCompleted || events[0].Job == nil || events[0].Job.Done != j.Done ||
+		events[0].Job.Valid != j.Valid || events[0].Job.Failed != j.Failed:
+		t.Errorf("completion event of job %s: %+v, want the job's counts %+v", id, events[0], j)
 	}
 }
 
@@ -920,6 +983,9 @@ func TestFaultNATSDownWhileQueueing(t *testing.T) {
 	if valid != j.Valid || failed != j.Failed {
 		t.Errorf("%d valid and %d failed results, the job counts %d and %d", valid, failed, j.Valid, j.Failed)
 	}
+	// A job the gateway settled while NATS was away is announced once NATS
+	// answers again (the outbox), as is one a worker completed.
+	fc.checkCompletionEvent(id, 30*time.Second)
 	fc.waitNoLeases(10 * time.Second)
 	// The gateway and the verifiers are back on NATS: a new job goes
 	// through.
