@@ -783,8 +783,8 @@ func TestRevocations(t *testing.T) {
 			if r1.PublicKey != testKey(t, 1).PublicHex() || r1.KeyID != "k1" || r1.Reason != "laptop stolen" || time.Since(r1.RevokedAt) > time.Minute {
 				t.Errorf("record %+v", r1)
 			}
-			// revokedAt in the reference's form, like every time the API
-			// gives: three digits of milliseconds, even when they end in 0.
+			// revokedAt in the reference's form, as covenants give their
+			// times: three digits of milliseconds, even when they end in 0.
 			if at := decode[struct {
 				RevokedAt string `json:"revokedAt"`
 			}](t, body).RevokedAt; !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`).MatchString(at) {

@@ -25,8 +25,9 @@ type revocationConflict struct {
 }
 
 // revocationView is a revocation as the API shows it: revokedAt in the
-// reference's timestamp form (milliseconds, always three digits), like
-// every other time the API gives.
+// reference's timestamp form (milliseconds, always three digits), as the
+// covenants, signing keys and audit entries give theirs (job records keep
+// the store's finer times).
 type revocationView struct {
 	PublicKey string `json:"publicKey"`
 	KeyID     string `json:"keyId,omitempty"`
