@@ -25,9 +25,8 @@ type revocationConflict struct {
 }
 
 // revocationView is a revocation as the API shows it: revokedAt in the
-// reference's timestamp form (milliseconds, always three digits), as the
-// covenants, signing keys and audit entries give theirs (job records keep
-// the store's finer times).
+// reference's timestamp form (milliseconds, always three digits), as
+// covenants and audit entries give theirs.
 type revocationView struct {
 	PublicKey string `json:"publicKey"`
 	KeyID     string `json:"keyId,omitempty"`
