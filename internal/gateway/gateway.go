@@ -216,9 +216,10 @@ type Config struct {
 	// Evaluate serves POST /v1/evaluate and the audit routes; when nil, New
 	// builds one over Store (evaluate.New with default settings and Now).
 	Evaluate *evaluate.Service
-	// Now is the clock of the times the gateway sets: a signed covenant's
+	// Now is the clock of the times the gateway sets (a signed covenant's
 	// createdAt, a countersignature's timestamp, a revocation's time, a
-	// job's creation (default time.Now). A cluster's processes share one
+	// job's creation) and of the expiry and activation checks of
+	// evaluations and PUT /v1/covenants (default time.Now). A cluster's processes share one
 	// (worker.StartClock), so that these agree with the workers' decisions.
 	Now func() time.Time
 }
@@ -313,8 +314,9 @@ func New(cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	// PUT /v1/covenants verifies with the shared signature cache.
-	s.verifier, err = covenant.NewVerifier(covenant.WithSignatureCache(cfg.Store), covenant.WithLogger(s.log))
+	// PUT /v1/covenants verifies with the shared signature cache, and
+	// checks expiry and activation by the clock evaluations follow.
+	s.verifier, err = covenant.NewVerifier(covenant.WithSignatureCache(cfg.Store), covenant.WithClock(s.now), covenant.WithLogger(s.log))
 	if err != nil {
 		return nil, fmt.Errorf("gateway: verifier: %w", err)
 	}

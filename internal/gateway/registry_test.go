@@ -918,3 +918,16 @@ func TestSignMemberDepth(t *testing.T) {
 		t.Errorf("metadata nesting %d levels: %d %s, want 202", max, status, body)
 	}
 }
+
+// TestPutCovenantClock: PUT /v1/covenants checks expiry by the gateway's
+// clock (Config.Now, the cluster's), not its host's: on a gateway whose
+// clock is two minutes ahead of the host, a covenant that expires in a
+// minute by the host has expired, as the workers and evaluations find.
+func TestPutCovenantClock(t *testing.T) {
+	e := newEnv(t, gateway.Limits{MaxDocumentBytes: 64 << 10, MaxDepth: 16})
+	ahead := func() time.Time { return time.Now().Add(2 * time.Minute) }
+	u := serveGateway(t, e.st, e.ns.ClientURL(), ahead)
+	doc := buildDoc(t, testKey(t, 1), buildOpts{expires: jstime.Format(time.Now().Add(time.Minute))})
+	status, _, body := do(t, "PUT", u+"/v1/covenants", ctJSON, docJSON(doc))
+	expectInvalid(t, "expired by the gateway's clock", status, body, covenant.CheckNotExpired)
+}
