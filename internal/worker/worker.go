@@ -174,6 +174,7 @@ type Config struct {
 	Clock string
 
 	kind         store.JobKind
+	host         func() time.Time // this host's clock (nil: time.Now); tests skew it
 	logLevel     string
 	jobsMaxBytes int64
 	jobsMaxMsgs  int64
@@ -316,14 +317,15 @@ func Connect(ctx context.Context, c *Config, log *slog.Logger) (*Conn, jetstream
 		var err error
 		conn.Store, err = redisstore.Open(ctx, c.RedisURL, redisstore.WithKeyPrefix(c.RedisPrefix),
 			redisstore.WithJobTTL(c.JobTTL), redisstore.WithSigTTL(c.SigTTL),
-			redisstore.WithReplicaWait(c.RedisWaitReplicas, c.RedisWaitTimeout))
+			redisstore.WithReplicaWait(c.RedisWaitReplicas, c.RedisWaitTimeout),
+			redisstore.WithClock(hostClock(c.host)))
 		return err
 	})
 	if err != nil {
 		conn.Close()
 		return nil, nil, fmt.Errorf("open Redis store at %s: %w", RedactURL(c.RedisURL), err)
 	}
-	if conn.Now, conn.stopClock, err = StartClock(ctx, c.Clock, conn.Store, c.ConnectWait, log); err != nil {
+	if conn.Now, conn.stopClock, err = startClock(ctx, c.Clock, conn.Store, c.ConnectWait, c.host, log); err != nil {
 		conn.Close()
 		return nil, nil, err
 	}
@@ -456,13 +458,19 @@ func CheckClock(mode string) error {
 // redisstore.DefaultClockResync until stop is called. stop waits for the
 // resync loop to end.
 func StartClock(ctx context.Context, mode string, st *redisstore.Store, wait time.Duration, log *slog.Logger) (now func() time.Time, stop func(), err error) {
+	return startClock(ctx, mode, st, wait, nil, log)
+}
+
+// startClock is StartClock on the host clock host (nil: time.Now).
+func startClock(ctx context.Context, mode string, st *redisstore.Store, wait time.Duration, host func() time.Time, log *slog.Logger) (now func() time.Time, stop func(), err error) {
 	if err := CheckClock(mode); err != nil {
 		return nil, nil, err
 	}
+	host = hostClock(host)
 	if mode == ClockHost {
-		return time.Now, func() {}, nil
+		return host, func() {}, nil
 	}
-	clock := st.NewClock(nil, log)
+	clock := st.NewClock(host, log)
 	if err := Retry(ctx, wait, log, "redis clock", clock.Sync); err != nil {
 		return nil, nil, fmt.Errorf("read the Redis server's clock: %w", err)
 	}
@@ -472,4 +480,12 @@ func StartClock(ctx context.Context, mode string, st *redisstore.Store, wait tim
 	done := make(chan struct{})
 	go func() { defer close(done); clock.Run(rctx, redisstore.DefaultClockResync) }()
 	return clock.Now, func() { cancel(); <-done }, nil
+}
+
+// hostClock returns host, or time.Now when it is nil.
+func hostClock(host func() time.Time) func() time.Time {
+	if host == nil {
+		return time.Now
+	}
+	return host
 }
