@@ -434,8 +434,12 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	var st *redisstore.Store
+	// The times the store writes itself (a job's completedAt) follow the
+	// clock started below, as the gateway's own do.
+	storeClock := &worker.LateClock{}
 	if err := retry(sctx, log, "connect to redis", func(ctx context.Context) (err error) {
-		st, err = redisstore.Open(ctx, cfg.redisURL, redisstore.WithKeyPrefix(cfg.redisPrefix), redisstore.WithJobTTL(cfg.jobTTL))
+		st, err = redisstore.Open(ctx, cfg.redisURL, redisstore.WithKeyPrefix(cfg.redisPrefix), redisstore.WithJobTTL(cfg.jobTTL),
+			redisstore.WithClock(storeClock.Now))
 		return err
 	}); err != nil {
 		return err
@@ -447,6 +451,7 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer stopClock()
+	storeClock.Set(now)
 
 	gw, err := gateway.New(gateway.Config{
 		Now:              now,

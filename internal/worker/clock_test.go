@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stele-go/stele/internal/redisstore"
+	"github.com/stele-go/stele/internal/store"
+	"github.com/stele-go/stele/internal/testutil/natstest"
 	"github.com/stele-go/stele/internal/testutil/redistest"
 )
 
@@ -40,5 +42,36 @@ func TestStartClock(t *testing.T) {
 	var ue UsageError
 	if _, _, err := StartClock(ctx, "ntp", st, time.Second, log); !errors.As(err, &ue) {
 		t.Errorf("StartClock(ntp) = %v, want a usage error", err)
+	}
+}
+
+// TestConnectStoreClock: the times a worker's store writes (a job's
+// completedAt) follow the worker's clock, as the times the gateway sets (a
+// job's createdAt) do, not the host's: on a host two minutes fast, a job
+// created by the cluster's clock must not complete two minutes after it.
+func TestConnectStoreClock(t *testing.T) {
+	ctx := t.Context()
+	ns := natstest.StartServer(t, natstest.Options{})
+	c := &Config{NATSURL: ns.ClientURL(), RedisURL: redistest.Start(t), RedisPrefix: redistest.KeyPrefix(t),
+		JobTTL: time.Hour, SigTTL: time.Hour, ConnectWait: 10 * time.Second, Clock: ClockStore, kind: store.KindVerify,
+		host: func() time.Time { return time.Now().Add(2 * time.Minute) }}
+	conn, _, err := Connect(ctx, c, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if d := conn.Now().Sub(time.Now()).Abs(); d > time.Second {
+		t.Fatalf("the worker's clock is %v off the server's (which runs here)", d)
+	}
+	created := conn.Now()
+	if err := conn.Store.CreateJob(ctx, store.Job{ID: "clockjob", Kind: store.KindVerify, Total: 1, CreatedAt: created}); err != nil {
+		t.Fatal(err)
+	}
+	prog, err := conn.Store.RecordResults(ctx, "clockjob", []store.Result{{Index: 0, Error: "test"}})
+	if err != nil || !prog.Completed {
+		t.Fatalf("RecordResults: %+v, %v", prog, err)
+	}
+	if got := prog.Job.CompletedAt.Sub(created); got < 0 || got > 30*time.Second {
+		t.Errorf("completedAt is %v after createdAt, want under 30s: the store wrote its host's time", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -301,6 +302,9 @@ func Connect(ctx context.Context, c *Config, log *slog.Logger) (*Conn, jetstream
 		natsOpts = append(natsOpts, nats.UserCredentials(c.NATSCreds))
 	}
 	conn := &Conn{}
+	// The store is opened before the worker's clock, which reads the
+	// server's through it; the times it writes follow that clock once set.
+	storeClock := &LateClock{host: c.host}
 	err := Retry(ctx, c.ConnectWait, log, "nats", func(context.Context) error {
 		var err error
 		conn.NC, err = nats.Connect(c.NATSURL, natsOpts...)
@@ -318,7 +322,7 @@ func Connect(ctx context.Context, c *Config, log *slog.Logger) (*Conn, jetstream
 		conn.Store, err = redisstore.Open(ctx, c.RedisURL, redisstore.WithKeyPrefix(c.RedisPrefix),
 			redisstore.WithJobTTL(c.JobTTL), redisstore.WithSigTTL(c.SigTTL),
 			redisstore.WithReplicaWait(c.RedisWaitReplicas, c.RedisWaitTimeout),
-			redisstore.WithClock(hostClock(c.host)))
+			redisstore.WithClock(storeClock.Now))
 		return err
 	})
 	if err != nil {
@@ -329,6 +333,7 @@ func Connect(ctx context.Context, c *Config, log *slog.Logger) (*Conn, jetstream
 		conn.Close()
 		return nil, nil, err
 	}
+	storeClock.Set(conn.Now)
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := jobs.EnsureStreams(setupCtx, conn.JS, c.Streams); err != nil {
@@ -489,3 +494,26 @@ func hostClock(host func() time.Time) func() time.Time {
 	}
 	return host
 }
+
+// LateClock is the clock of a store opened before the process's clock
+// exists (StartClock reads the Redis server's clock through that store): it
+// reads the host's clock until Set, and from then on the clock set, so that
+// the times the store writes itself (a job's completedAt) follow the clock
+// the process decides by and sets other times by (a job's createdAt). The
+// zero value reads time.Now until Set. A LateClock is safe for concurrent
+// use.
+type LateClock struct {
+	host func() time.Time // nil: time.Now
+	now  atomic.Pointer[func() time.Time]
+}
+
+// Now reads the clock set, or the host's before Set.
+func (l *LateClock) Now() time.Time {
+	if f := l.now.Load(); f != nil {
+		return (*f)()
+	}
+	return hostClock(l.host)()
+}
+
+// Set makes Now read now from then on.
+func (l *LateClock) Set(now func() time.Time) { l.now.Store(&now) }
