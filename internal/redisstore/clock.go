@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Clock tells the time by the Redis server's clock, so that every process
@@ -17,7 +20,8 @@ import (
 // leases' scripts read the server's clock themselves.)
 //
 // A Clock measures the offset between the host's clock and the server's
-// with the TIME command (Sync, then every resync interval in Run) and adds
+// (on a Cluster, the node holding the queue leases, so that every process
+// and the leases' scripts follow one node's clock) with the TIME command (Sync, then every resync interval in Run) and adds
 // it to the host's clock; it makes no call of its own in Now. Between
 // syncs it follows the host's clock, so a host clock that jumps is caught
 // up with at the next sync. Until the first Sync succeeds the offset is 0.
@@ -87,7 +91,7 @@ func (c *Clock) Sync(ctx context.Context) error {
 	var errs []error
 	for range ClockSamples {
 		t0 := c.local()
-		srv, err := c.s.c.Time(ctx).Result()
+		srv, err := c.s.serverTime(ctx)
 		t1 := c.local()
 		if err != nil {
 			errs = append(errs, err)
@@ -124,6 +128,30 @@ func (c *Clock) Sync(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// timeScript returns the server's TIME. Run with a key, it reads the clock
+// of the node holding that key's slot, where a keyless TIME goes to any
+// node of a Cluster. KEYS: the key whose node answers.
+var timeScript = redis.NewScript(`return redis.call('TIME')`)
+
+// serverTime reads the clock of the server every process of the store
+// follows: on a Cluster, whose nodes' hosts may disagree, the node holding
+// the queue leases, whose scripts read their deadlines from its clock.
+func (s *Store) serverTime(ctx context.Context) (time.Time, error) {
+	v, err := timeScript.Run(ctx, s.c, s.leaseKeys()[:1]).StringSlice()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("redisstore: TIME: %w", err)
+	}
+	if len(v) != 2 {
+		return time.Time{}, fmt.Errorf("redisstore: TIME answered %q", v)
+	}
+	sec, err1 := strconv.ParseInt(v[0], 10, 64)
+	usec, err2 := strconv.ParseInt(v[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return time.Time{}, fmt.Errorf("redisstore: TIME answered %q", v)
+	}
+	return time.Unix(sec, usec*int64(time.Microsecond)), nil
 }
 
 // DefaultClockResync is how often Run measures the offset again.

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -123,5 +124,63 @@ func TestClockCluster(t *testing.T) {
 	}
 	if now := c.Now(); !near(now, time.Now(), time.Second) {
 		t.Errorf("Now = %v, want about %v", now, time.Now())
+	}
+}
+
+// TestClockClusterOneNode: on a Cluster of several masters, whose hosts'
+// clocks may differ, every sample of every Sync reads the clock of one
+// node, the one holding the queue leases (whose scripts read TIME there),
+// so that every process follows the same server's clock. A keyless TIME
+// went to a node chosen at random for each call.
+func TestClockClusterOneNode(t *testing.T) {
+	ctx := t.Context()
+	cl := redistest.StartCluster(t, redistest.ClusterOptions{})
+	c, err := NewClient(cl.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestStore(t, c, storetest.Config{})
+	want, err := cl.NodeFor(ctx, s.leaseKeys()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeCalls := func(n *redistest.Server) int {
+		t.Helper()
+		nc := redis.NewClient(&redis.Options{Addr: n.Addr})
+		defer nc.Close()
+		info, err := nc.Info(ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(info) {
+			if rest, ok := strings.CutPrefix(line, "cmdstat_time:calls="); ok {
+				calls, _, _ := strings.Cut(rest, ",")
+				var k int
+				if _, err := fmt.Sscan(calls, &k); err != nil {
+					t.Fatalf("%s: %q: %v", n.Addr, line, err)
+				}
+				return k
+			}
+		}
+		return 0
+	}
+	before := make([]int, len(cl.Nodes))
+	for i, n := range cl.Nodes {
+		before[i] = timeCalls(n)
+	}
+	clock := s.NewClock(nil, slog.New(slog.DiscardHandler))
+	for range 5 {
+		if err := clock.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, n := range cl.Nodes {
+		calls := timeCalls(n) - before[i]
+		switch {
+		case n == want && calls < 5*ClockSamples:
+			t.Errorf("node %s, of the queue leases: %d TIME calls, want %d", n.Addr, calls, 5*ClockSamples)
+		case n != want && calls != 0:
+			t.Errorf("node %s: %d TIME calls, want none (the clock is the queue leases' node's, %s)", n.Addr, calls, want.Addr)
+		}
 	}
 }
