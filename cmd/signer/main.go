@@ -150,6 +150,11 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 	}()
 	defer func() { stopAdvertising(); <-advDone }()
 
+	stopAnnouncer, err := worker.StartAnnouncer(conn, log)
+	if err != nil {
+		return err
+	}
+	defer stopAnnouncer()
 	log.Info("signer started", "nats", conn.NC.ConnectedUrlRedacted(), "concurrency", cfg.Runner.Concurrency,
 		"fetch_batch", cfg.Runner.FetchBatch, "keys", cfg.keys)
 	if err := r.Run(ctx); err != nil {

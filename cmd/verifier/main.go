@@ -90,6 +90,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	stopAnnouncer, err := worker.StartAnnouncer(conn, log)
+	if err != nil {
+		return err
+	}
+	defer stopAnnouncer()
 	log.Info("verifier started", "nats", conn.NC.ConnectedUrlRedacted(), "concurrency", cfg.Runner.Concurrency,
 		"fetch_batch", cfg.Runner.FetchBatch)
 	if err := r.Run(ctx); err != nil {

@@ -517,3 +517,19 @@ func (l *LateClock) Now() time.Time {
 
 // Set makes Now read now from then on.
 func (l *LateClock) Set(now func() time.Time) { l.now.Store(&now) }
+
+// StartAnnouncer runs a jobs.Announcer over c until stop is called (stop
+// waits for it): a completion that NATS did not take when a worker or a
+// gateway completed the job is announced once it does, also in a
+// deployment whose producers publish on NATS with no gateway running.
+// Several announcers share the outbox harmlessly.
+func StartAnnouncer(c *Conn, log *slog.Logger) (stop func(), err error) {
+	a, err := jobs.NewAnnouncer(c.JS, c.Store, jobs.WithAnnouncerLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(ctx) }()
+	return func() { cancel(); <-done }, nil
+}
