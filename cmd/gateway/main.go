@@ -63,6 +63,7 @@ import (
 type config struct {
 	addr            string
 	natsURL         string
+	natsCreds       string
 	redisURL        string
 	redisPrefix     string
 	streams         jobs.StreamConfig
@@ -102,6 +103,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&c.natsURL, "nats", nats.DefaultURL, "NATS server URL(s), comma-separated")
+	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials file (a user JWT and its nkey seed, as the workers' --nats-creds take); for a cluster gateway")
 	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis URL (redis://, rediss://, redis+cluster://, or with ?master_name= for Sentinel)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", "stele:", "prefix of every Redis key (the verifiers must use the same)")
 	fs.Int64Var(&c.streams.JobsMaxBytes, "jobs-max-bytes", 1<<30, "size limit of the work queue (as the verifiers')")
@@ -175,6 +177,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if err := worker.CheckClock(c.clock); err != nil {
 		return c, fmt.Errorf("--%v (%s)", err, envName("clock"))
+	}
+	if set["nats-creds"] && c.embedded {
+		return c, errors.New("--nats-creds is for a cluster gateway: the all-in-one's NATS server is in process and needs no credentials")
+	}
+	if c.natsCreds != "" && !c.embedded {
+		// Read now: the connection retries without end, and would only log
+		// a file it cannot read.
+		if _, err := os.ReadFile(c.natsCreds); err != nil {
+			return c, fmt.Errorf("--nats-creds (%s): %w", envName("nats-creds"), err)
+		}
 	}
 	if set["queue-lease"] && c.embedded {
 		return c, errors.New("--queue-lease is for a cluster gateway: the all-in-one settles a job it stopped queueing at its next start")
@@ -412,14 +424,18 @@ func warnOpen(log *slog.Logger, token, addr string) {
 func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(ctx, cfg.startupTimeout)
 	defer cancel()
-	nc, err := nats.Connect(cfg.natsURL,
+	opts := []nats.Option{
 		nats.Name("stele-gateway"),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(worker.LogDisconnect(log)),
 		nats.ReconnectHandler(worker.LogReconnect(log)),
-	)
+	}
+	if cfg.natsCreds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.natsCreds))
+	}
+	nc, err := nats.Connect(cfg.natsURL, opts...)
 	if err != nil {
 		return fmt.Errorf("nats %s: %w", worker.RedactURL(cfg.natsURL), err)
 	}

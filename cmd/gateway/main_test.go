@@ -6,6 +6,8 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +78,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{[]string{"--addr", "127.0.0.1:99999"}, nil, `--addr "127.0.0.1:99999"`},
 		{[]string{"--embedded", "--nats-listen", "4222"}, nil, "--nats-listen"},
 		{[]string{"--debug-addr", "localhost"}, nil, "--debug-addr"},
+		{[]string{"--nats-creds", "/nonexistent/gw.creds"}, nil, "--nats-creds (STELE_NATS_CREDS)"},
+		{[]string{"--nats-creds", "/tmp", "--embedded"}, nil, "--nats-creds is for a cluster gateway"},
 	}
 	for _, c := range cases {
 		_, err := parseConfig(c.args, func(k string) string { return c.env[k] }, io.Discard)
@@ -100,6 +104,23 @@ func TestParseConfigKeys(t *testing.T) {
 	delete(env, "STELE_EMBEDDED")
 	if _, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard); err != nil {
 		t.Errorf("STELE_KEYS_DIR without --embedded: %v", err)
+	}
+}
+
+// TestParseConfigNATSCreds: a cluster gateway authenticates to NATS with a
+// credentials file, as the workers do (deployments/nats/auth.conf).
+func TestParseConfigNATSCreds(t *testing.T) {
+	creds := filepath.Join(t.TempDir(), "gateway.creds")
+	if err := os.WriteFile(creds, []byte("creds"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseConfig(nil, func(k string) string { return map[string]string{"STELE_NATS_CREDS": creds}[k] }, io.Discard)
+	if err != nil || c.natsCreds != creds {
+		t.Errorf("STELE_NATS_CREDS: %q, %v", c.natsCreds, err)
+	}
+	c, err = parseConfig([]string{"--nats-creds", creds}, func(string) string { return "" }, io.Discard)
+	if err != nil || c.natsCreds != creds {
+		t.Errorf("--nats-creds: %q, %v", c.natsCreds, err)
 	}
 }
 
