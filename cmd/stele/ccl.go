@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 
 	"github.com/stele-go/stele/internal/core/canon"
@@ -55,6 +56,11 @@ func runEval(ctx context.Context, e *env, args []string) int {
 	if code, ok := parseFlags(flags, args); !ok {
 		return code
 	}
+	// --resource is required like --action, but may be given empty
+	// (--resource ''), as POST /v1/evaluate takes a missing resource: left
+	// out, it was evaluated as "" and reported a default deny (exit 1).
+	resourceSet := false
+	flags.Visit(func(f *flag.Flag) { resourceSet = resourceSet || f.Name == "resource" })
 	switch {
 	case flags.NArg() != 0:
 		return fail(e, "eval", exitUsage, "", "unexpected argument %q", flags.Arg(0))
@@ -62,6 +68,8 @@ func runEval(ctx context.Context, e *env, args []string) int {
 		return fail(e, "eval", exitUsage, "pass --constraints FILE", "missing --constraints")
 	case *action == "":
 		return fail(e, "eval", exitUsage, "pass --action, e.g. --action file.read", "missing --action")
+	case !resourceSet:
+		return fail(e, "eval", exitUsage, "pass --resource, e.g. --resource /data/report.csv (--resource '' for none)", "missing --resource")
 	}
 	var evalCtx *canon.Object
 	if *ctxJSON != "" {

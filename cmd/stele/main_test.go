@@ -160,6 +160,16 @@ func TestEval(t *testing.T) {
 	if code != exitUsage || !strings.Contains(stderr, "--context") {
 		t.Errorf("bad context: code %d stderr %q", code, stderr)
 	}
+	// A left-out --resource is bad usage (it was evaluated as "" and denied
+	// with exit 1); an explicitly empty one is evaluated.
+	code, stdout, stderr = runCLI(t, "", "eval", "--constraints", p, "--action", "read")
+	if code != exitUsage || !strings.Contains(stderr, "missing --resource") || stdout != "" {
+		t.Errorf("no --resource: code %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	code, _, stderr = runCLI(t, "", "eval", "--constraints", p, "--action", "read", "--resource", "")
+	if code != exitInvalid {
+		t.Errorf("--resource '': code %d stderr %q", code, stderr)
+	}
 	cp := writeFile(t, dir, "c.ccl", "permit read on '/data/**' when user.role = 'admin'\n", 0o644)
 	code, _, _ = runCLI(t, "", "eval", "--constraints", cp, "--action", "read", "--resource", "/data/x", "--context", `{"user":{"role":"admin"}}`)
 	if code != exitOK {
