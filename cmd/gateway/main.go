@@ -111,7 +111,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&c.embedded, "embedded", false, "run the all-in-one: in-process NATS, SQLite store, gateway and verifier")
 	fs.StringVar(&c.dataDir, "data", ".stele-data", "data directory of the all-in-one (--embedded)")
 	fs.StringVar(&c.natsListen, "nats-listen", "", "with --embedded: also accept NATS clients on this address (e.g. 127.0.0.1:4222) for integrations; no authentication, keep it on loopback")
-	fs.StringVar(&c.keysDir, "keys", "", "directory of issuer key files for the all-in-one's signer (--embedded; keys also from STELE_KEY_<ID> variables)")
+	fs.StringVar(&c.keysDir, "keys", "", "directory of issuer key files <keyID>.key for the all-in-one's signer (--embedded; an empty <keyID>.retired retires one); keys also from STELE_KEY_<ID>=<hex seed>, and STELE_KEYS_RETIRED=<ID>[,<ID>...] retires keys of either")
 	fs.IntVar(&c.concurrency, "concurrency", 0, "chunks the embedded verifier processes at once (0: two per CPU)")
 	fs.IntVar(&c.limits.MaxItems, "max-items", gateway.DefaultMaxItems, "items per JSON request")
 	fs.Int64Var(&c.limits.MaxBodyBytes, "max-body-bytes", gateway.DefaultMaxBodyBytes, "bytes per JSON request body")
@@ -339,7 +339,7 @@ func runEmbedded(ctx context.Context, cfg config, ring *keyring.Keyring, log *sl
 			"Large batches: one covenant per line, -H 'Content-Type: application/x-ndjson'; then GET %s/v1/jobs/<jobId>/results\n",
 			path, shellQuote("@"+path), base, base)
 	}
-	printSignExample(cfg.dataDir, base, ring, strings.TrimSpace(cfg.adminToken) != "",
+	printSignExample(os.Stdout, cfg.dataDir, base, ring, strings.TrimSpace(cfg.adminToken) != "",
 		os.Getenv("STELE_ADMIN_TOKEN") != cfg.adminToken, log)
 	warnOpen(log, cfg.adminToken, cfg.addr)
 	select {
@@ -366,18 +366,25 @@ func printNATSAccess(w io.Writer, url string) {
 		"to submit jobs on stele.jobs.verify|sign and call stele.evaluate over NATS (see examples/nats)\n")
 }
 
-// printSignExample writes a sign request for the first active key, if any,
-// and prints how to send it.
-func printSignExample(dataDir, base string, ring *keyring.Keyring, token, fromFlag bool, log *slog.Logger) {
+// printSignExample writes a sign request for the first key that is not
+// retired, if any, and prints to w how to send it; without one it says why
+// nothing can be signed (no keys, or every key retired).
+func printSignExample(w io.Writer, dataDir, base string, ring *keyring.Keyring, token, fromFlag bool, log *slog.Logger) {
 	keyID := ""
-	for _, k := range ring.Keys() {
+	all := ring.Keys()
+	for _, k := range all {
 		if !k.Retired {
 			keyID = k.KeyID
 			break
 		}
 	}
+	if keyID == "" && len(all) > 0 {
+		fmt.Fprintf(w, "\nEvery key is retired (%s): add a key under a new ID (`stele keygen --out DIR/<keyID>.key`) to sign with POST /v1/sign.\n",
+			strings.Join(ring.IDs(), ", "))
+		return
+	}
 	if keyID == "" {
-		fmt.Fprintf(os.Stdout, "\nNo signing keys: start with --keys DIR (files from `stele keygen --out DIR/<keyID>.key`, mode 0600) to sign with POST /v1/sign.\n")
+		fmt.Fprintf(w, "\nNo signing keys: start with --keys DIR (files from `stele keygen --out DIR/<keyID>.key`, mode 0600) to sign with POST /v1/sign.\n")
 		return
 	}
 	path, err := embedded.WriteSignExample(dataDir, keyID)
@@ -392,7 +399,7 @@ func printSignExample(dataDir, base string, ring *keyring.Keyring, token, fromFl
 			note = "(with STELE_ADMIN_TOKEN set in your shell to the --admin-token value)\n"
 		}
 	}
-	fmt.Fprintf(os.Stdout, "\nSign a covenant with key %q (request in %s):\n\n"+
+	fmt.Fprintf(w, "\nSign a covenant with key %q (request in %s):\n\n"+
 		"  curl -s -H 'Content-Type: application/json' %s--data-binary %s '%s/v1/sign?wait=5s'\n%s",
 		keyID, path, auth, shellQuote("@"+path), base, note)
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stele-go/stele/internal/keyring"
 )
 
 func TestParseConfigPrecedence(t *testing.T) {
@@ -178,6 +180,32 @@ func TestHelpNamesVariables(t *testing.T) {
 	for _, want := range []string{"STELE_NATS_URL", "STELE_REDIS_URL", "STELE_KEYS_DIR", "STELE_ADMIN_TOKEN", "STELE_ADDR", "STELE_MAX_WAIT", "STELE_EMBEDDED"} {
 		if !strings.Contains(out.String(), "("+want+")") {
 			t.Errorf("help lacks %s:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestPrintSignExample: the all-in-one's start-up message names the key its
+// example sign request uses, and, when every key is retired, says so rather
+// than asking for the --keys it was given.
+func TestPrintSignExample(t *testing.T) {
+	seed := strings.Repeat("11", 32)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, c := range []struct {
+		environ []string
+		want    string
+	}{
+		{nil, "No signing keys: start with --keys DIR"},
+		{[]string{"STELE_KEY_old=" + seed, "STELE_KEY_new=" + strings.Repeat("22", 32), "STELE_KEYS_RETIRED=old"}, `Sign a covenant with key "new"`},
+		{[]string{"STELE_KEY_old=" + seed, "STELE_KEYS_RETIRED=old"}, "Every key is retired (old)"},
+	} {
+		ring, err := keyring.FromEnv(c.environ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		printSignExample(&out, t.TempDir(), "http://127.0.0.1:8080", ring, false, false, log)
+		if !strings.Contains(out.String(), c.want) {
+			t.Errorf("%v: printed %q, want %q", c.environ, out.String(), c.want)
 		}
 	}
 }
