@@ -64,7 +64,7 @@ func parseConfig(args, environ []string, out io.Writer) (config, error) {
 	var c config
 	fs := worker.NewFlags("signer", out)
 	worker.CommonFlags(fs, &c.Config, "signer", store.KindSign, jobs.DefaultSignMaxDeliver)
-	fs.StringVar(&c.keysDir, "keys", "STELE_KEYS_DIR", "", "directory of issuer key files <keyID>.key (mode 0600); more keys from STELE_KEY_<ID>=<hex seed>")
+	fs.StringVar(&c.keysDir, "keys", "STELE_KEYS_DIR", "", "directory of issuer key files <keyID>.key (mode 0600; an empty <keyID>.retired retires one); more keys from STELE_KEY_<ID>=<hex seed>; STELE_KEYS_RETIRED=<ID>[,<ID>...] retires keys of either")
 	fs.DurationVar(&c.advertiseEvery, "advertise-every", "STELE_ADVERTISE_EVERY", time.Minute, "how often the keys are advertised in the store")
 	fs.IntVar(&c.sign.Concurrency, "sign-concurrency", "STELE_SIGN_CONCURRENCY", runtime.GOMAXPROCS(0), "covenants of one chunk signed at once")
 	fs.IntVar(&c.sign.MaxUnknownKeyDeliveries, "max-unknown-key-deliveries", "STELE_MAX_UNKNOWN_KEY_DELIVERIES",
