@@ -31,7 +31,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -125,10 +124,7 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 	defer conn.Close()
 	st := conn.Store
 	if err := cfg.keys.Advertise(ctx, st, conn.Now()); err != nil {
-		if errors.Is(err, store.ErrExists) {
-			return fmt.Errorf("another signer advertises a different key under one of these key IDs: %w", err)
-		}
-		return err
+		return err // names the key IDs, and how to rotate when one is taken
 	}
 	sc := cfg.sign
 	sc.Keys, sc.Documents, sc.Revocations, sc.Jobs, sc.Directory, sc.Logger = cfg.keys, st, st, st, st, log

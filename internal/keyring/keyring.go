@@ -244,7 +244,8 @@ func (r *Keyring) Keys() []store.SigningKey {
 }
 
 // Advertise records the keys in dir with SeenAt = now. An empty keyring
-// writes nothing.
+// writes nothing. When dir already holds another public key under one of the
+// IDs, the error wraps store.ErrExists and tells the operator how to rotate.
 func (r *Keyring) Advertise(ctx context.Context, dir store.KeyDirectory, now time.Time) error {
 	ks := r.Keys()
 	if len(ks) == 0 {
@@ -254,6 +255,11 @@ func (r *Keyring) Advertise(ctx context.Context, dir store.KeyDirectory, now tim
 		ks[i].SeenAt = now
 	}
 	if err := dir.AdvertiseKeys(ctx, ks); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return fmt.Errorf("a key ID names one key for good, and the store holds another public key under one of the key IDs %s "+
+				"(generate the new key under a new ID, and retire the old ID with <keyID>.retired or STELE_KEYS_RETIRED): %w",
+				strings.Join(r.IDs(), ", "), err)
+		}
 		return fmt.Errorf("advertise %d keys: %w", len(ks), err)
 	}
 	return nil

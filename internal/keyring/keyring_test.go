@@ -398,8 +398,11 @@ func TestAdvertise(t *testing.T) {
 		t.Fatalf("advertised %v, want %v", d.got, want)
 	}
 	d.err = store.ErrExists
-	if err := r.Advertise(context.Background(), d, now); !errors.Is(err, store.ErrExists) {
-		t.Fatalf("err = %v, want the directory's error", err)
+	// A key ID taken by another public key says what to do, not only
+	// "already exists".
+	if err := r.Advertise(context.Background(), d, now); !errors.Is(err, store.ErrExists) ||
+		!strings.Contains(err.Error(), "a, b") || !strings.Contains(err.Error(), "under a new ID") {
+		t.Fatalf("err = %v, want the directory's error, naming the IDs and the way out", err)
 	}
 	empty, _ := New()
 	d.got = nil
