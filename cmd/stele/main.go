@@ -9,7 +9,9 @@
 //	stele canon FILE
 //	stele eval --constraints FILE --action A --resource R [--context JSON] [--json]
 //	stele parse FILE
+//	stele dead list|replay [--nats URL] [--nats-creds FILE] [--limit N] [--json] [SEQ...]
 //	stele loadtest [flags]   (see internal/loadtest)
+//	stele help [COMMAND]
 //
 // Exit status: 0 on success, 1 when a document is invalid or an action is
 // denied, 2 on bad usage or unreadable input.
@@ -80,7 +82,13 @@ func main() {
 	os.Exit(code)
 }
 
+// run runs the command args name. "stele help CMD" is "stele CMD -h"; with
+// no command, or -h, --help or help alone, it prints the usage (exit status 2
+// for no command, 0 otherwise).
 func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 2 && args[0] == "help" {
+		args = []string{args[1], "-h"}
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(e.stderr)
 		if len(args) == 0 {
@@ -106,7 +114,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'stele <command> -h' for a command's flags.")
+	fmt.Fprintln(w, "Run 'stele <command> -h' (or 'stele help <command>') for a command's flags.")
 	fmt.Fprintln(w, "Exit status: 0 success, 1 invalid document or denied action, 2 bad usage or unreadable input.")
 }
 

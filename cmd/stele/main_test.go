@@ -38,6 +38,22 @@ func TestUnknownCommand(t *testing.T) {
 	}
 }
 
+// TestHelpCommand: "stele help CMD" prints CMD's flags, as "stele CMD -h"
+// does (it printed the general usage).
+func TestHelpCommand(t *testing.T) {
+	code, _, stderr := runCLI(t, "", "help", "verify")
+	if code != exitOK || !strings.Contains(stderr, "usage: stele verify") || !strings.Contains(stderr, "-at") {
+		t.Errorf("help verify: code %d stderr %q", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "", "help", "frobnicate")
+	if code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
+		t.Errorf("help frobnicate: code %d stderr %q", code, stderr)
+	}
+	if code, _, stderr = runCLI(t, "", "help"); code != exitOK || !strings.Contains(stderr, "commands:") {
+		t.Errorf("help: code %d stderr %q", code, stderr)
+	}
+}
+
 func TestKeygen(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "k.key")
