@@ -8,10 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stele-go/stele/internal/evaluate"
+	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/keyring"
 )
 
@@ -208,4 +211,63 @@ func TestPrintSignExample(t *testing.T) {
 			t.Errorf("%v: printed %q, want %q", c.environ, out.String(), c.want)
 		}
 	}
+}
+
+// TestAuthConfGatewayPermissions: the gateway user of
+// deployments/nats/auth.conf may publish and subscribe on every core NATS
+// subject a cluster gateway uses (it could not subscribe to the revocation
+// announcements, so other gateways learnt of a revocation only by polling).
+func TestAuthConfGatewayPermissions(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "deployments", "nats", "auth.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(data)
+	start := strings.Index(conf, "{ user: gateway,")
+	if start < 0 {
+		t.Fatal("auth.conf has no gateway user")
+	}
+	block := conf[start+1:]
+	if end := strings.Index(block, "{ user:"); end >= 0 {
+		block = block[:end]
+	}
+	list := func(kind string) []string {
+		i := strings.Index(block, kind+":")
+		if i < 0 {
+			t.Fatalf("gateway user: no %s list", kind)
+		}
+		l := block[i:]
+		l = l[strings.Index(l, "[")+1 : strings.Index(l, "]")]
+		var subjects []string
+		for _, s := range strings.Split(l, ",") {
+			subjects = append(subjects, strings.Trim(strings.TrimSpace(s), `"`))
+		}
+		return subjects
+	}
+	for _, kind := range []string{"publish", "subscribe"} {
+		allowed := list(kind)
+		for _, subject := range []string{jobs.SubjectRevocationsChanged, jobs.SubjectJobEventPrefix + "job-1", evaluate.SubjectEvaluate} {
+			if kind == "publish" && subject == evaluate.SubjectEvaluate {
+				continue // served, not requested
+			}
+			if !slices.ContainsFunc(allowed, func(p string) bool { return subjectMatches(p, subject) }) {
+				t.Errorf("auth.conf: the gateway may not %s on %s (allowed: %v)", kind, subject, allowed)
+			}
+		}
+	}
+}
+
+// subjectMatches reports whether NATS subject pattern p (with * and >)
+// covers subject s.
+func subjectMatches(p, s string) bool {
+	pt, st := strings.Split(p, "."), strings.Split(s, ".")
+	for i, tok := range pt {
+		if tok == ">" {
+			return len(st) > i
+		}
+		if i >= len(st) || (tok != "*" && tok != st[i]) {
+			return false
+		}
+	}
+	return len(pt) == len(st)
 }
