@@ -29,6 +29,9 @@
 //	make run NATS_LISTEN=127.0.0.1:4223                 # in one terminal
 //	go run ./examples/nats --nats nats://127.0.0.1:4223 # in another
 //	go run ./examples/nats --nats nats://nats:4222 --key-id issuer-1   # a cluster with a signer
+//
+// With the users of deployments/nats/auth.conf, connect as the integration
+// user: --nats nats://integration:PASSWORD@nats:4222 (or STELE_NATS_URL).
 package main
 
 import (
