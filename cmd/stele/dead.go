@@ -66,7 +66,17 @@ func runDead(ctx context.Context, e *env, args []string) int {
 		// Checked before connecting: a bad flag is not a connection problem.
 		return fail(e, cmd, exitUsage, "", "list: --limit %d: want 1 to %d", *limit, jobs.MaxDeadLetterList)
 	}
-	opts := []nats.Option{nats.Name("stele dead"), nats.Timeout(5 * time.Second)}
+	// A request the server's permissions refuse gets no reply: it would
+	// wait out the minute below and say only "context deadline exceeded".
+	// The server's notice of the violation ends the wait with its reason.
+	ctx, refused := context.WithCancelCause(ctx)
+	defer refused(nil)
+	opts := []nats.Option{nats.Name("stele dead"), nats.Timeout(5 * time.Second),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				refused(err)
+			}
+		})}
 	if *creds != "" {
 		opts = append(opts, nats.UserCredentials(*creds))
 	}
@@ -85,7 +95,8 @@ func runDead(ctx context.Context, e *env, args []string) int {
 	if seqs != nil {
 		for _, seq := range seqs {
 			if err := jobs.ReplayDeadLetter(ctx, js, seq); err != nil {
-				return fail(e, cmd, exitInvalid, noStreamHint(err, *url), "%v", err)
+				hint, err := explainDeadError(ctx, err, *url)
+				return fail(e, cmd, exitInvalid, hint, "%v", err)
 			}
 			fmt.Fprintf(e.stdout, "replayed %d\n", seq)
 		}
@@ -93,7 +104,8 @@ func runDead(ctx context.Context, e *env, args []string) int {
 	}
 	list, err := jobs.ListDeadLetters(ctx, js, *limit)
 	if err != nil {
-		return fail(e, cmd, exitUsage, noStreamHint(err, *url), "%v", err)
+		hint, err := explainDeadError(ctx, err, *url)
+		return fail(e, cmd, exitUsage, hint, "%v", err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -118,6 +130,17 @@ func runDead(ctx context.Context, e *env, args []string) int {
 		return fail(e, cmd, exitUsage, "", "%v", err)
 	}
 	return exitOK
+}
+
+// explainDeadError returns a hint and the error to report for err, a failed
+// request of stele dead on ctx: a permissions violation that ended ctx
+// replaces the bare context error, and a missing stream is explained.
+func explainDeadError(ctx context.Context, err error, url string) (hint string, _ error) {
+	if cause := context.Cause(ctx); errors.Is(cause, nats.ErrPermissionViolation) {
+		return "the NATS user needs $JS.API.> (and stele.jobs.> to replay): with deployments/nats/auth.conf, connect as the gateway user",
+			fmt.Errorf("%w (%v)", cause, err)
+	}
+	return noStreamHint(err, url), err
 }
 
 // noStreamHint explains a missing STELE_DEAD stream: the server is not the

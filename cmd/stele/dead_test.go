@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/stele-go/stele/internal/jobs"
@@ -109,5 +110,37 @@ func TestDeadWithoutStreams(t *testing.T) {
 	code, _, errOut = runCLI(t, "", "dead", "--nats", url, "replay", "1")
 	if code != exitInvalid || !strings.Contains(errOut, "has no STELE_DEAD stream") {
 		t.Errorf("replay: code %d stderr %q, want the missing stream explained", code, errOut)
+	}
+}
+
+// TestDeadRefusedByPermissions: a NATS user the server does not let read the
+// dead letters gets the server's reason at once, and which user to connect
+// as; it waited a minute for "context deadline exceeded".
+func TestDeadRefusedByPermissions(t *testing.T) {
+	s, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+		Users: []*server.User{{Username: "integration", Password: "pw", Permissions: &server.Permissions{
+			Publish:   &server.SubjectPermission{Allow: []string{"stele.jobs.verify", "_INBOX.>"}},
+			Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(s.Shutdown)
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	url := strings.Replace(s.ClientURL(), "nats://", "nats://integration:pw@", 1)
+	for _, args := range [][]string{{"list"}, {"replay", "1"}} {
+		start := time.Now()
+		code, _, errOut := runCLI(t, "", append([]string{"dead", "--nats", url}, args...)...)
+		if code == exitOK || !strings.Contains(errOut, "permissions violation") || !strings.Contains(errOut, "gateway user") {
+			t.Errorf("%v: code %d stderr %q", args, code, errOut)
+		}
+		if d := time.Since(start); d > 20*time.Second {
+			t.Errorf("%v: took %v", args, d)
+		}
 	}
 }
