@@ -40,7 +40,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -284,7 +283,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cfg.debugAddr != "" {
-		go serveDebug(cfg.debugAddr, log)
+		ln, err := net.Listen("tcp", cfg.debugAddr)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gateway: --debug-addr: %v\n", err)
+			os.Exit(1)
+		}
+		defer worker.ServeDebug(ln, log).Close()
 	}
 	if cfg.embedded {
 		// Unreadable, unsafe or malformed keys are a configuration
@@ -559,21 +563,6 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		log.Warn("nats drain", "err", err)
 	}
 	return nil
-}
-
-// serveDebug serves the profiling endpoints of net/http/pprof.
-func serveDebug(addr string, log *slog.Logger) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("debug endpoints listening", "addr", addr)
-	if err := srv.ListenAndServe(); err != nil {
-		log.Error("debug server stopped", "err", err)
-	}
 }
 
 // retry calls fn until it succeeds or ctx ends, backing off up to 2 s.

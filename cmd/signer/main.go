@@ -117,6 +117,12 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 	log := cfg.Logger(stderr)
 	cfg.Runner.Logger = log
 
+	stopDebug, err := worker.StartDebug(&cfg.Config, log)
+	if err != nil {
+		return err
+	}
+	defer stopDebug()
+
 	conn, cons, err := worker.Connect(ctx, &cfg.Config, log)
 	if err != nil {
 		return err

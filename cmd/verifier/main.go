@@ -22,11 +22,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
-	"net/http/pprof"
-	"time"
 
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/store"
@@ -39,11 +34,9 @@ func main() {
 	})
 }
 
-// config is the verifier's configuration: the shared worker flags and the
-// profiling address.
+// config is the verifier's configuration: the shared worker flags.
 type config struct {
 	worker.Config
-	debugAddr string
 }
 
 // parseConfig reads flags, then the STELE_* variable of every flag not given
@@ -52,7 +45,6 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	var c config
 	fs := worker.NewFlags("verifier", out)
 	worker.CommonFlags(fs, &c.Config, "verifier", store.KindVerify, 10)
-	fs.StringVar(&c.debugAddr, "debug-addr", "STELE_DEBUG_ADDR", "", "if set, serve net/http/pprof on this address (keep it private, e.g. 127.0.0.1:6061)")
 	if err := fs.Parse(args, getenv); err != nil {
 		return c, err
 	}
@@ -67,14 +59,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log := cfg.Logger(stderr)
 	cfg.Runner.Logger = log
-	if cfg.debugAddr != "" {
-		ln, err := net.Listen("tcp", cfg.debugAddr)
-		if err != nil {
-			return fmt.Errorf("debug address: %w", err)
-		}
-		srv := serveDebug(ln, log)
-		defer srv.Close()
+	stopDebug, err := worker.StartDebug(&cfg.Config, log)
+	if err != nil {
+		return err
 	}
+	defer stopDebug()
 
 	conn, cons, err := worker.Connect(ctx, &cfg.Config, log)
 	if err != nil {
@@ -102,23 +91,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("verifier drained")
 	return nil
-}
-
-// serveDebug serves the profiling endpoints of net/http/pprof on ln until the
-// returned server is closed.
-func serveDebug(ln net.Listener, log *slog.Logger) *http.Server {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("debug endpoints listening", "addr", ln.Addr().String())
-	go func() {
-		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
-			log.Error("debug server stopped", "err", err)
-		}
-	}()
-	return srv
 }

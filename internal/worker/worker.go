@@ -11,6 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
@@ -173,6 +176,8 @@ type Config struct {
 	ConnectWait time.Duration
 	// Clock is where the worker reads the time: ClockStore or ClockHost.
 	Clock string
+	// DebugAddr, when set, is where StartDebug serves net/http/pprof.
+	DebugAddr string
 
 	kind         store.JobKind
 	host         func() time.Time // this host's clock (nil: time.Now); tests skew it
@@ -207,6 +212,7 @@ func CommonFlags(f *Flags, c *Config, program string, kind store.JobKind, maxDel
 	f.IntVar(&c.RedisWaitReplicas, "redis-wait-replicas", "STELE_REDIS_WAIT_REPLICAS", 0, "Redis replicas that must have a chunk's results before it is acknowledged (0: the primary's own durability)")
 	f.DurationVar(&c.RedisWaitTimeout, "redis-wait-timeout", "STELE_REDIS_WAIT_TIMEOUT", time.Second, "how long to wait for those replicas before the chunk is retried")
 	f.DurationVar(&c.ConnectWait, "connect-wait", "STELE_CONNECT_WAIT", 0, "how long to keep retrying NATS and Redis at start-up (0: until stopped)")
+	f.StringVar(&c.DebugAddr, "debug-addr", "STELE_DEBUG_ADDR", "", "if set, serve net/http/pprof on this address (keep it private, e.g. 127.0.0.1:6061)")
 	f.StringVar(&c.Clock, "clock", "STELE_CLOCK", ClockStore, "clock of expiry, activation and creation times: store (the Redis server's, the same for every process) or host")
 }
 
@@ -532,4 +538,37 @@ func StartAnnouncer(c *Conn, log *slog.Logger) (stop func(), err error) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = a.Run(ctx) }()
 	return func() { cancel(); <-done }, nil
+}
+
+// StartDebug serves net/http/pprof on c.DebugAddr, when set, until stop
+// is called; a DebugAddr that cannot be listened on is an error at once.
+func StartDebug(c *Config, log *slog.Logger) (stop func(), err error) {
+	if c.DebugAddr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", c.DebugAddr)
+	if err != nil {
+		return nil, fmt.Errorf("debug address: %w", err)
+	}
+	srv := ServeDebug(ln, log)
+	return func() { srv.Close() }, nil
+}
+
+// ServeDebug serves the profiling endpoints of net/http/pprof on ln until
+// the returned server is closed.
+func ServeDebug(ln net.Listener, log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("debug endpoints listening", "addr", ln.Addr().String())
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("debug server stopped", "err", err)
+		}
+	}()
+	return srv
 }
