@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,7 +22,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/stele-go/stele/internal/core/covenant"
 	"github.com/stele-go/stele/internal/core/keys"
 	"github.com/stele-go/stele/internal/evaluate"
 	"github.com/stele-go/stele/internal/jobs"
@@ -1184,38 +1182,6 @@ func TestFaultSignerRedisRestart(t *testing.T) {
 	if j.Total != n || j.Done != n || j.Valid != n || j.Invalid+j.Failed != 0 {
 		t.Fatalf("job %+v, want %d signed", j, n)
 	}
-	results := fc.c.results(a.ID) // fails on a duplicate index
-	ids := map[string]int{}
-	for i := range n {
-		r, ok := results[i]
-		if !ok || r.Error != "" || r.DocumentID == "" || r.Ref != strconv.Itoa(i) {
-			t.Fatalf("result %d: %+v (present %v)", i, r, ok)
-		}
-		if prev, dup := ids[r.DocumentID]; dup {
-			t.Fatalf("items %d and %d name the same covenant %s", prev, i, r.DocumentID)
-		}
-		ids[r.DocumentID] = i
-	}
-	stored := listAll(t, fc.c, url.Values{"issuer": {"fault-issuer"}, "limit": {"1000"}})
-	if len(stored) != n {
-		t.Fatalf("%d covenants stored, want exactly %d", len(stored), n)
-	}
-	v, err := covenant.NewVerifier()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for id, raw := range stored {
-		i, ok := ids[id]
-		if !ok {
-			t.Fatalf("stored covenant %s is not named by any result", id)
-		}
-		doc, err := covenant.Parse(raw)
-		if err != nil {
-			t.Fatalf("covenant %s: %v", id, err)
-		}
-		if res := v.Verify(doc); !res.Valid || doc.Issuer().PublicKey != fc.issuerPub || doc.Beneficiary().ID != fmt.Sprintf("agent-%04d", i) {
-			t.Fatalf("covenant %s (item %d): valid %v, issuer %s, beneficiary %s", id, i, res.Valid, doc.Issuer().PublicKey, doc.Beneficiary().ID)
-		}
-	}
+	checkSignedOnce(t, fc.c, a.ID, n, "fault-issuer", fc.issuerPub)
 	fc.checkAlive()
 }

@@ -198,7 +198,17 @@ func TestClusterSignKilledSigner(t *testing.T) {
 	if j.Total != n || j.Done != n || j.Valid != n || j.Failed != 0 {
 		t.Fatalf("job %+v, want %d signed", j, n)
 	}
-	results := c.results(a.ID)
+	checkSignedOnce(t, c, a.ID, n, "e2e-issuer", rc.issuerPub)
+}
+
+// checkSignedOnce checks the results of sign job jobID, of n items
+// (refs 0 to n-1, beneficiaries agent-0000 on), against the covenants of
+// issuer issuerID listed by the registry: each item names its own covenant,
+// exactly n are stored, none twice, and each verifies with the issuer key
+// issuerPub and its item's beneficiary.
+func checkSignedOnce(t *testing.T, c *client, jobID string, n int, issuerID, issuerPub string) {
+	t.Helper()
+	results := c.results(jobID) // fails on a duplicate index
 	ids := map[string]int{}
 	for i := range n {
 		r, ok := results[i]
@@ -210,8 +220,7 @@ func TestClusterSignKilledSigner(t *testing.T) {
 		}
 		ids[r.DocumentID] = i
 	}
-
-	stored := listAll(t, c, url.Values{"issuer": {"e2e-issuer"}, "limit": {"1000"}})
+	stored := listAll(t, c, url.Values{"issuer": {issuerID}, "limit": {"1000"}})
 	if len(stored) != n {
 		t.Fatalf("%d covenants stored, want exactly %d", len(stored), n)
 	}
@@ -228,12 +237,11 @@ func TestClusterSignKilledSigner(t *testing.T) {
 		if err != nil {
 			t.Fatalf("covenant %s: %v", id, err)
 		}
-		res := v.Verify(doc)
-		if !res.Valid {
+		if res := v.Verify(doc); !res.Valid {
 			t.Fatalf("covenant %s (item %d) does not verify: %+v", id, i, res)
 		}
-		if doc.Issuer().PublicKey != rc.issuerPub || doc.Beneficiary().ID != fmt.Sprintf("agent-%04d", i) {
-			t.Fatalf("covenant %s: issuer %s beneficiary %s", id, doc.Issuer().PublicKey, doc.Beneficiary().ID)
+		if doc.Issuer().PublicKey != issuerPub || doc.Beneficiary().ID != fmt.Sprintf("agent-%04d", i) {
+			t.Fatalf("covenant %s (item %d): issuer %s, beneficiary %s", id, i, doc.Issuer().PublicKey, doc.Beneficiary().ID)
 		}
 	}
 }
