@@ -138,19 +138,9 @@ func TestResultsStreamBreaksOff(t *testing.T) {
 	for _, failFrom := range []int64{0, 2} {
 		fs := &faultyStore{Store: e.st, failResults: failFrom}
 		url := serveOn(t, e, fs, gateway.Limits{MaxPageSize: 2})
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/jobs/"+job.ID+"/results", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Accept", "application/x-ndjson")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, readErr := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("fail from call %d: status %d", failFrom, resp.StatusCode)
+		status, _, readErr := streamResults(t, ctx, url, job.ID)
+		if status != http.StatusOK {
+			t.Fatalf("fail from call %d: status %d", failFrom, status)
 		}
 		if failFrom == 0 && readErr != nil {
 			t.Errorf("healthy store: reading the stream: %v", readErr)
@@ -159,6 +149,25 @@ func TestResultsStreamBreaksOff(t *testing.T) {
 			t.Errorf("store failing from call %d: the stream ended cleanly", failFrom)
 		}
 	}
+}
+
+// streamResults reads the NDJSON result stream of job jobID from the
+// gateway at url: the status, the body, and the error that ended reading
+// it (nil when it ended cleanly).
+func streamResults(t *testing.T, ctx context.Context, url, jobID string) (int, []byte, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/jobs/"+jobID+"/results", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
 }
 
 // deadlineStore records, for every Results call, how long its context had
@@ -190,19 +199,9 @@ func TestResultsStreamPagesHaveBudget(t *testing.T) {
 	job := completedJob(t, e.st, "stream-budget", 5)
 	ds := &deadlineStore{Store: e.st}
 	url := serveOn(t, e, ds, gateway.Limits{MaxPageSize: 2})
-	req, err := http.NewRequestWithContext(testContext(t), http.MethodGet, url+"/v1/jobs/"+job.ID+"/results", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept", "application/x-ndjson")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK || strings.Count(string(body), "\n") != 5 {
-		t.Fatalf("status %d, %d lines (%v), want 200 with 5", resp.StatusCode, strings.Count(string(body), "\n"), err)
+	status, body, err := streamResults(t, testContext(t), url, job.ID)
+	if err != nil || status != http.StatusOK || strings.Count(string(body), "\n") != 5 {
+		t.Fatalf("status %d, %d lines (%v), want 200 with 5", status, strings.Count(string(body), "\n"), err)
 	}
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
