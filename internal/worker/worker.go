@@ -96,6 +96,11 @@ type Flags struct {
 func NewFlags(program string, out io.Writer) *Flags {
 	fs := flag.NewFlagSet(program, flag.ContinueOnError)
 	fs.SetOutput(out)
+	// The same header as the gateway's help.
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n\nEvery flag can also be set with the STELE_* variable in its help; a flag on the command line wins.\n\n", program)
+		fs.PrintDefaults()
+	}
 	return &Flags{FlagSet: fs, env: map[string]string{}}
 }
 

@@ -98,9 +98,17 @@ func TestFlagsErrors(t *testing.T) {
 			t.Errorf("%s: error %v, want a usage error mentioning %q", name, err, tc.want)
 		}
 	}
-	f := NewFlags("w", new(bytes.Buffer))
+	var help bytes.Buffer
+	f := NewFlags("w", &help)
+	var c Config
+	CommonFlags(f, &c, "w", store.KindVerify, 10)
 	if err := f.Parse([]string{"-h"}, Getenv(nil)); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v", err)
+	}
+	// The gateway's header, then every flag with its variable.
+	if out := help.String(); !strings.HasPrefix(out, "usage: w [flags]\n\nEvery flag can also be set with the STELE_* variable") ||
+		!strings.Contains(out, "(STELE_CLOCK)") {
+		t.Errorf("-h printed:\n%s", out)
 	}
 }
 
