@@ -187,6 +187,7 @@ type Config struct {
 	kind         store.JobKind
 	host         func() time.Time // this host's clock (nil: time.Now); tests skew it
 	logLevel     string
+	logFormat    string
 	jobsMaxBytes int64
 	jobsMaxMsgs  int64
 }
@@ -201,6 +202,7 @@ func CommonFlags(f *Flags, c *Config, program string, kind store.JobKind, maxDel
 	f.StringVar(&c.RedisPrefix, "redis-prefix", "STELE_REDIS_PREFIX", "stele:", "prefix of every Redis key")
 	f.StringVar(&c.Name, "name", "STELE_WORKER_NAME", defaultName(program), "worker name in logs and NATS connection")
 	f.StringVar(&c.logLevel, "log-level", "STELE_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	f.StringVar(&c.logFormat, "log-format", "STELE_LOG_FORMAT", "json", "log format: json or text")
 	f.IntVar(&c.Runner.Concurrency, "concurrency", "STELE_CONCURRENCY", 2*runtime.GOMAXPROCS(0), "chunks processed at once")
 	f.IntVar(&c.Runner.FetchBatch, "fetch-batch", "STELE_FETCH_BATCH", 0, "messages per pull (0: the concurrency)")
 	f.DurationVar(&c.Runner.FetchMaxWait, "fetch-wait", "STELE_FETCH_WAIT", 2*time.Second, "how long one pull waits for messages")
@@ -226,6 +228,9 @@ func CommonFlags(f *Flags, c *Config, program string, kind store.JobKind, maxDel
 func (c *Config) Finish() error {
 	if err := c.LogLevel.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return Usagef("bad log level %q: want debug, info, warn or error", c.logLevel)
+	}
+	if c.logFormat != "json" && c.logFormat != "text" {
+		return Usagef("bad log format %q: want json or text", c.logFormat)
 	}
 	c.Streams.JobsMaxBytes, c.Streams.JobsMaxMsgs = c.jobsMaxBytes, c.jobsMaxMsgs
 	if c.Runner.Concurrency < 1 {
@@ -267,10 +272,15 @@ func defaultName(program string) string {
 	return fmt.Sprintf("%s@%s:%d", program, host, os.Getpid())
 }
 
-// Logger returns the JSON logger of a worker, writing to w at c's level and
-// naming the worker.
+// Logger returns the logger of a worker, writing to w in c's format (JSON
+// unless --log-format text) at c's level and naming the worker.
 func (c *Config) Logger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: c.LogLevel})).With("worker", c.Name)
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
+	if c.logFormat == "text" {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(h).With("worker", c.Name)
 }
 
 // Conn is a worker's connections: NATS with JetStream, and the Redis store,

@@ -80,6 +80,7 @@ func TestFlagsErrors(t *testing.T) {
 		"unknown flag":   {[]string{"-colour"}, nil, "colour"},
 		"stray argument": {[]string{"now"}, nil, "unexpected argument"},
 		"bad log level":  {[]string{"-log-level", "loud"}, nil, "log level"},
+		"bad log format": {[]string{"-log-format", "xml"}, nil, "log format"},
 		"max deliver":    {[]string{"-max-deliver", "-2"}, nil, "max deliver"},
 		"negative wait":  {[]string{"-connect-wait", "-1s"}, nil, "connect wait"},
 		"empty nats":     {[]string{"-nats", " "}, nil, "URLs"},
@@ -168,5 +169,32 @@ func TestLogDisconnect(t *testing.T) {
 	h(nil, errors.New("read tcp: connection reset by peer"))
 	if !strings.Contains(buf.String(), "level=WARN") || !strings.Contains(buf.String(), "connection reset") {
 		t.Errorf("a lost connection logged %q, want a warning with the error", buf.String())
+	}
+}
+
+// TestLoggerFormat: the worker logs JSON by default and text with
+// --log-format text, naming itself either way.
+func TestLoggerFormat(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, `{"time":`},
+		{[]string{"-log-format", "text"}, "time="},
+	} {
+		var cfg Config
+		f := NewFlags("w", new(bytes.Buffer))
+		CommonFlags(f, &cfg, "w", store.KindVerify, 10)
+		if err := f.Parse(append(c.args, "-name", "w1"), Getenv(nil)); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		cfg.Logger(&out).Info("hello")
+		if line := out.String(); !strings.HasPrefix(line, c.want) || !strings.Contains(line, "w1") {
+			t.Errorf("%v: logged %q, want it to start with %q and name w1", c.args, line, c.want)
+		}
 	}
 }
