@@ -43,6 +43,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -507,19 +508,11 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	rctx, stopReclaim := context.WithCancel(context.WithoutCancel(ctx))
-	reclaimed := make(chan struct{}, 2)
-	go func() { defer func() { reclaimed <- struct{}{} }(); rec.Run(rctx) }()
-	go func() { defer func() { reclaimed <- struct{}{} }(); ann.Run(rctx) }()
-	stopped := false
-	stopBackground := func() {
-		if !stopped {
-			stopped = true
-			stopReclaim()
-			<-reclaimed
-			<-reclaimed
-		}
-	}
+	bctx, cancelBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	background.Go(func() { rec.Run(bctx) })
+	background.Go(func() { ann.Run(bctx) })
+	stopBackground := sync.OnceFunc(func() { cancelBackground(); background.Wait() })
 	defer stopBackground()
 	ms, err := evaluate.RegisterMicro(nc, gw.Evaluator())
 	if err != nil {

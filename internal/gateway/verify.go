@@ -274,11 +274,7 @@ func (s *Server) unqueued(reqCtx context.Context, job store.Job, queued int, err
 	reason := "not queued: " + msg
 	settled = true
 	for lo := queued; lo < job.Total; lo += unqueuedBatch {
-		hi := min(lo+unqueuedBatch, job.Total)
-		results := make([]store.Result, 0, hi-lo)
-		for i := lo; i < hi; i++ {
-			results = append(results, store.Result{Index: i, Error: reason})
-		}
+		results := jobs.FailedResults(lo, min(lo+unqueuedBatch, job.Total), reason)
 		var prog store.Progress
 		var rerr error
 		for attempt := 1; attempt <= 3; attempt++ {

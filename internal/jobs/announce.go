@@ -44,12 +44,18 @@ func AnnounceOrDefer(ctx context.Context, js jetstream.JetStream, st store.Annou
 	if err == nil {
 		return false, nil
 	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deferTimeout)
-	defer cancel()
-	if derr := st.DeferAnnouncement(dctx, job.ID); derr != nil {
+	if derr := deferAnnouncement(ctx, st, job.ID); derr != nil {
 		return false, fmt.Errorf("%w; adding it to the outbox failed too: %w", err, derr)
 	}
 	return true, nil
+}
+
+// deferAnnouncement adds job jobID to st's outbox, on a context of its own
+// bounded by deferTimeout: ctx may have run out while publishing was tried.
+func deferAnnouncement(ctx context.Context, st store.Announcements, jobID string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deferTimeout)
+	defer cancel()
+	return st.DeferAnnouncement(ctx, jobID)
 }
 
 // AnnounceStore is what an Announcer needs of the store.

@@ -310,12 +310,7 @@ func SettleItems(ctx context.Context, js jetstream.JetStream, st ResultRecorder,
 		if err := ctx.Err(); err != nil {
 			return recorded, fmt.Errorf("settle job %s: %w", jobID, err)
 		}
-		hi := min(lo+reclaimBatch, total)
-		results := make([]store.Result, 0, hi-lo)
-		for i := lo; i < hi; i++ {
-			results = append(results, store.Result{Index: i, Error: reason})
-		}
-		n, err := recordBatch(ctx, js, st, jobID, results)
+		n, err := recordBatch(ctx, js, st, jobID, FailedResults(lo, min(lo+reclaimBatch, total), reason))
 		if errors.Is(err, store.ErrNotFound) {
 			return recorded, nil
 		}
@@ -325,6 +320,16 @@ func SettleItems(ctx context.Context, js jetstream.JetStream, st ResultRecorder,
 		recorded += n
 	}
 	return recorded, nil
+}
+
+// FailedResults returns a failed result saying reason for each index from
+// lo up to hi.
+func FailedResults(lo, hi int, reason string) []store.Result {
+	results := make([]store.Result, 0, max(hi-lo, 0))
+	for i := lo; i < hi; i++ {
+		results = append(results, store.Result{Index: i, Error: reason})
+	}
+	return results
 }
 
 // recordBatch records results of job jobID and, when that completes the

@@ -970,9 +970,7 @@ func (r *Runner) deferCompletion(ctx context.Context, job store.Job, log *slog.L
 	if r.outbox == nil || job.ID == "" || job.Status != store.StatusCompleted {
 		return
 	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deferTimeout)
-	defer cancel()
-	if err := r.outbox.DeferAnnouncement(dctx, job.ID); err != nil {
+	if err := deferAnnouncement(ctx, r.outbox, job.ID); err != nil {
 		log.Error("jobs: could not keep the job's completion for a later announcement; it is lost", "err", err)
 		return
 	}

@@ -21,8 +21,9 @@ import (
 //
 // A Clock measures the offset between the host's clock and the server's
 // (on a Cluster, the node holding the queue leases, so that every process
-// and the leases' scripts follow one node's clock) with the TIME command (Sync, then every resync interval in Run) and adds
-// it to the host's clock; it makes no call of its own in Now. Between
+// and the leases' scripts follow one node's clock) with the TIME command
+// (Sync, then every resync interval in Run) and adds it to the host's
+// clock; it makes no call of its own in Now. Between
 // syncs it follows the host's clock, so a host clock that jumps is caught
 // up with at the next sync. Until the first Sync succeeds the offset is 0.
 //
@@ -87,7 +88,8 @@ func (c *Clock) Offset() (time.Duration, bool) {
 func (c *Clock) Sync(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	best, bestRTT, found := time.Duration(0), time.Duration(-1), false
+	// bestRTT < 0: no sample kept yet.
+	best, bestRTT := time.Duration(0), time.Duration(-1)
 	var errs []error
 	for range ClockSamples {
 		t0 := c.local()
@@ -105,15 +107,15 @@ func (c *Clock) Sync(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("round trip %v", rtt))
 			continue
 		}
-		if !found || rtt < bestRTT {
+		if bestRTT < 0 || rtt < bestRTT {
 			// The host's reading at the midpoint of the round trip, on
 			// the wall clock (Round(0) drops the monotonic reading, which
 			// Sub would otherwise use against srv's absent one).
 			mid := t0.Add(rtt / 2).Round(0)
-			best, bestRTT, found = srv.Sub(mid), rtt, true
+			best, bestRTT = srv.Sub(mid), rtt
 		}
 	}
-	if !found {
+	if bestRTT < 0 {
 		return fmt.Errorf("%w: %w", ErrClockSync, errors.Join(errs...))
 	}
 	c.offset.Store(int64(best))
