@@ -8,11 +8,14 @@
 //
 //	node gen-reference-cases.cjs path/to/out/index.js > reference-cases.json
 //
-// The generator is deterministic (seeded PRNG).
+// The generator is deterministic (seeded PRNG). SEED=n changes the seed and
+// MULT=k multiplies every case count, for a wider one-off comparison (write
+// to a scratch copy of reference-cases.json and run the tests against it);
+// without them it writes the committed file.
 'use strict';
 const ccl = require(require('path').resolve(process.argv[2]));
 
-let seed = 0x5eed1234;
+let seed = Number(process.env.SEED || 0x5eed1234);
 function rnd() { // mulberry32
   seed |= 0; seed = (seed + 0x6d2b79f5) | 0;
   let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
@@ -145,9 +148,9 @@ function parseCase(src) {
 }
 
 for (const s of handwritten) parseCase(s);
-for (let i = 0; i < 700; i++) parseCase(noisy());
+for (let i = 0; i < 700 * Number(process.env.MULT || 1); i++) parseCase(noisy());
 const policies = [];
-for (let i = 0; i < 320; i++) {
+for (let i = 0; i < 320 * Number(process.env.MULT || 1); i++) {
   const src = policy(1 + int(6));
   const doc = parseCase(src);
   if (doc) {
@@ -203,7 +206,7 @@ cases.regexp = { patterns: regexPatterns, subjects: regexSubjects, results: rege
 }) };
 
 // ---------- merge and narrowing ----------
-for (let i = 0; i < 250; i++) {
+for (let i = 0; i < 250 * Number(process.env.MULT || 1); i++) {
   const a = pick(policies), b = pick(policies);
   const m = ccl.merge(a.doc, b.doc);
   cases.merge.push({ parent: a.index, child: b.index, statements: m.statements.map((s) => [s.type, s.line, s.action]) });
@@ -217,7 +220,7 @@ function segPattern(sep, segs, n) {
   const a = []; for (let i = 0; i < n; i++) a.push(pick(segs));
   return a.join(sep);
 }
-for (let i = 0; i < 1500; i++) {
+for (let i = 0; i < 1500 * Number(process.env.MULT || 1); i++) {
   const sep = chance(0.5) ? '.' : '/';
   const segs = ['a', 'b', '*', '**', ''];
   let pattern = segPattern(sep, segs, int(6));
@@ -234,7 +237,7 @@ for (let i = 0; i < 1500; i++) {
 }
 for (const s of cases.specificity) s.result = ccl.specificity(s.action, s.resource);
 // isSubsetPattern is internal: observe it through validateNarrowing.
-for (let i = 0; i < 600; i++) {
+for (let i = 0; i < 600 * Number(process.env.MULT || 1); i++) {
   const segs = ['a', 'b', '*', '**', ''];
   const ca = segPattern('.', segs, 1 + int(4)) || 'a', pa = segPattern('.', segs, 1 + int(4)) || 'a';
   const cr = '/' + segPattern('/', segs, int(4)), pr = '/' + segPattern('/', segs, int(4));
@@ -246,7 +249,7 @@ for (let i = 0; i < 600; i++) {
 }
 
 // ---------- rate limits ----------
-for (let i = 0; i < 150; i++) {
+for (let i = 0; i < 150 * Number(process.env.MULT || 1); i++) {
   const n = 1 + int(4); const lines = [];
   for (let k = 0; k < n; k++) lines.push('limit ' + pick(['api.call', 'api.*', 'api.**', '**', '*', 'api', 'x.y']) + ' ' + int(200) + ' per ' + int(4) + ' ' + pick(['seconds', 'minutes', 'hours']));
   const src = lines.join('\n');
