@@ -28,6 +28,14 @@ const (
 	payloadHeadroom = 4 << 10
 	// maxAtLen bounds the "at" member copied into every chunk.
 	maxAtLen = 64
+	// A chunk that JetStream answers with "no responders" (no stream
+	// takes the subject yet: a restarted server still recovering its
+	// streams, a cluster electing the stream's leader) is published again
+	// every publishRetryWait, up to publishRetryAttempts times (5 s in
+	// all), before the publish fails. The chunk keeps its Nats-Msg-Id, so
+	// a chunk stored after all is not stored twice.
+	publishRetryWait     = 250 * time.Millisecond
+	publishRetryAttempts = 20
 )
 
 // Job describes a job to publish: its ID (see ValidJobID), kind and the
@@ -393,7 +401,8 @@ func (w *ChunkWriter) flush(ctx context.Context) error {
 		}
 	}
 	msg := &nats.Msg{Subject: w.subject, Data: payload}
-	fut, err := w.p.js.PublishMsgAsync(msg, jetstream.WithMsgID(MsgID(w.job.ID, w.chunk)), jetstream.WithExpectStream(StreamJobs))
+	fut, err := w.p.js.PublishMsgAsync(msg, jetstream.WithMsgID(MsgID(w.job.ID, w.chunk)), jetstream.WithExpectStream(StreamJobs),
+		jetstream.WithRetryWait(publishRetryWait), jetstream.WithRetryAttempts(publishRetryAttempts))
 	if err != nil {
 		return fmt.Errorf("jobs: publish job %s chunk %d: %w", w.job.ID, w.chunk, classifyPublishErr(err))
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -389,5 +390,36 @@ func TestChunkWriterAddValidated(t *testing.T) {
 		if it.Index != i || !bytes.Equal(it.Document, items[i].Document) {
 			t.Errorf("item %d: index %d, document %s; want %s", i, it.Index, it.Document, items[i].Document)
 		}
+	}
+}
+
+// TestPublishWaitsForTheStream publishes while no stream takes the subject
+// (JetStream answers "no responders", as while a restarted server recovers
+// its streams or a cluster elects a stream leader) and creates the stream a
+// second later: the chunks are retried until the stream stores them.
+func TestPublishWaitsForTheStream(t *testing.T) {
+	url := natstest.Start(t)
+	_, js := connect(t, url)
+	ctx := testContext(t)
+	p, err := jobs.NewPublisher(js, jobs.WithChunkItems(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := make(chan error, 1)
+	timer := time.AfterFunc(time.Second, func() { created <- jobs.EnsureStreams(ctx, js, jobs.StreamConfig{}) })
+	t.Cleanup(func() { timer.Stop() })
+	stats, err := p.Publish(ctx, jobs.Job{ID: "job-late-stream", Kind: store.KindVerify}, docItems(t, 5))
+	if err != nil {
+		t.Fatalf("Publish while the stream was missing for a second: %v", err)
+	}
+	if err := <-created; err != nil {
+		t.Fatal(err)
+	}
+	if want := (jobs.PublishStats{Items: 5, Chunks: 3}); stats != want {
+		t.Errorf("stats = %+v, want %+v", stats, want)
+	}
+	chunks, _, _ := streamChunks(t, js)
+	if len(chunks) != 3 {
+		t.Errorf("stream holds %d chunks, want 3", len(chunks))
 	}
 }
