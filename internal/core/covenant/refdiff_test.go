@@ -204,12 +204,15 @@ func TestRefDiff(t *testing.T) {
 		t.Fatal(err)
 	}
 	privByPub := map[string]*keys.PrivateKey{}
+	var countersigners []*keys.PrivateKey
+	now0 := time.Date(2026, 11, 26, 21, 0, 0, 0, time.UTC)
 	for _, k := range kf.Keys {
 		pk, err := keys.ParsePrivateKeyHex(k.PrivateKeyHex)
 		if err != nil {
 			t.Fatal(err)
 		}
 		privByPub[k.PublicKeyHex] = pk
+		countersigners = append(countersigners, pk)
 	}
 	var bases [][]byte
 	files, _ := filepath.Glob(filepath.Join(corpus, "*.json"))
@@ -250,6 +253,19 @@ func TestRefDiff(t *testing.T) {
 					root.Set("id", hex.EncodeToString(sum[:]))
 					root.Set("signature", pk.SignHex(cf))
 					text = canon.AppendJSON(nil, root)
+					// Sometimes countersign it too, with a corpus key,
+					// through CountersignAt: the reference must accept it.
+					if r.IntN(3) == 0 {
+						if d, err := covenant.Parse(text); err == nil {
+							ck := pick(r, countersigners)
+							if cd, err := covenant.CountersignAt(d, ck, pick(r, []string{"auditor", "witness", ""}), now0.Add(time.Duration(r.IntN(1e6))*time.Millisecond)); err == nil {
+								text = cd.AppendJSON(nil)
+								if v, err := canon.Parse(text); err == nil {
+									root = v.(*canon.Object)
+								}
+							}
+						}
+					}
 				}
 			}
 		}
@@ -271,7 +287,7 @@ func TestRefDiff(t *testing.T) {
 	}
 	sc := bufio.NewScanner(&out)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	mism, threw := 0, 0
+	mism, threw, countersigned := 0, 0, 0
 	var fixture bytes.Buffer
 	keep := 0
 	i := 0
@@ -298,6 +314,11 @@ func TestRefDiff(t *testing.T) {
 			threw++
 			continue
 		}
+		for _, c := range ro.Checks {
+			if c.Name == "countersignatures" && c.Passed && strings.HasPrefix(c.Message, "All ") {
+				countersigned++
+			}
+		}
 		if got != want {
 			mism++
 			if mism <= 25 {
@@ -308,7 +329,7 @@ func TestRefDiff(t *testing.T) {
 	if i != len(tasks) {
 		t.Fatalf("harness answered %d of %d", i, len(tasks))
 	}
-	t.Logf("%d cases, %d mismatches, %d where the reference threw", len(tasks), mism, threw)
+	t.Logf("%d cases, %d mismatches, %d where the reference threw, %d with countersignatures it accepted", len(tasks), mism, threw, countersigned)
 	if os.Getenv("REFDIFF_WRITE") == "1" {
 		if err := os.WriteFile(filepath.Join("testdata", "reference-verify-cases.jsonl"), fixture.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
