@@ -81,13 +81,16 @@ func TestParseAt(t *testing.T) {
 		"2026-11-26T22:02:18.1234567+01:00": "2026-11-26T21:02:18.123Z",
 		"0000-01-01T00:00:00Z":              "0000-01-01T00:00:00.000Z",
 		"9999-12-31T23:59:59.9999+00:00":    "9999-12-31T23:59:59.999Z",
+		// RFC 3339 lets "T" and "Z" be lower case (section 5.6).
+		"2026-11-26t21:02:18z":        "2026-11-26T21:02:18.000Z",
+		"2026-11-26t22:02:18.5+01:00": "2026-11-26T21:02:18.500Z",
 	} {
 		got, err := parseAtString("at", in)
 		if err != nil || got != want {
 			t.Errorf("parseAtString(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"2026-11-26", "yesterday", "2026-11-26T21:02:18", "9999-12-31T23:00:00-01:00", "0000-01-01T00:59:59+01:00"} {
+	for _, in := range []string{"2026-11-26", "yesterday", "2026-11-26T21:02:18", "9999-12-31T23:00:00-01:00", "0000-01-01T00:59:59+01:00", "2026-11-26x21:02:18Z", "2026-11-26T21:02:18y"} {
 		if _, err := parseAtString("at", in); !errors.Is(err, ErrInvalidField) {
 			t.Errorf("parseAtString(%q): %v", in, err)
 		}

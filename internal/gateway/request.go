@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/jsonscan"
 	"github.com/stele-go/stele/internal/store"
 )
@@ -391,7 +392,7 @@ func parseAt(field string, raw json.RawMessage) (string, error) {
 }
 
 func parseAtString(field, s string) (string, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := jobs.ParseAt(s)
 	if err != nil {
 		return "", fieldError(ErrInvalidField, field, "must be an RFC 3339 date-time such as 2026-01-02T15:04:05Z")
 	}

@@ -2,7 +2,9 @@ package jobs_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/store"
@@ -61,5 +63,35 @@ func TestDecodeChunkRejectsNegativeTotal(t *testing.T) {
 	_, err := jobs.DecodeChunk([]byte(`{"v":1,"jobId":"x","kind":"verify","chunk":0,"total":-1,"items":[]}`))
 	if err == nil {
 		t.Fatal("negative total accepted")
+	}
+}
+
+// A producer on NATS may write "at" with RFC 3339's lower-case "t" and "z"
+// (section 5.6): the chunk verifies as of that instant, rather than being
+// refused as a bad message.
+func TestVerifyChunkAtLowerCase(t *testing.T) {
+	ctx := testContext(t)
+	docs, at := loadCorpus(t)
+	// A clock far past the corpus: its documents that expire would fail
+	// not_expired if "at" were not honoured.
+	h, err := jobs.NewVerifyHandler(jobs.VerifyConfig{Documents: newSQLiteStore(t), DiscardDocuments: true,
+		Now: func() time.Time { return at.AddDate(100, 0, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs = docs[:60] // the signed corpus, whose verdicts hold at GENERATED_AT
+	items := make([]jobs.Item, len(docs))
+	for i, d := range docs {
+		items[i] = jobs.Item{Index: i, Document: compact(t, d.JSON)}
+	}
+	lower := strings.NewReplacer("T", "t", "Z", "z").Replace(at.UTC().Format(time.RFC3339Nano))
+	results, err := h.HandleChunk(ctx, &jobs.Chunk{V: 1, JobID: "lower-at", Kind: store.KindVerify, At: lower, Items: items})
+	if err != nil {
+		t.Fatalf("at %q: %v", lower, err)
+	}
+	for i, r := range results {
+		if r.Valid != docs[i].Valid {
+			t.Errorf("%s: valid=%v (%s), want %v", docs[i].Name, r.Valid, r.Error, docs[i].Valid)
+		}
 	}
 }

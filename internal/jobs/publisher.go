@@ -60,7 +60,7 @@ func (j Job) validate() error {
 		if len(j.At) > maxAtLen {
 			return fmt.Errorf("jobs: job %s: at too long: %w", j.ID, ErrInvalidJob)
 		}
-		if _, err := time.Parse(time.RFC3339Nano, j.At); err != nil {
+		if _, err := ParseAt(j.At); err != nil {
 			return fmt.Errorf("jobs: job %s: at %q is not RFC 3339: %w", j.ID, j.At, ErrInvalidJob)
 		}
 	}

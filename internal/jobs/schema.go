@@ -44,6 +44,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/stele-go/stele/internal/store"
@@ -89,6 +91,22 @@ const (
 
 // MaxJobIDLen bounds job IDs; they appear in subjects and message IDs.
 const MaxJobIDLen = 128
+
+// ParseAt parses the "verify as of" instant of a job (Chunk.At, Job.At,
+// the gateway's "at"): an RFC 3339 date-time. RFC 3339 lets its "T" and
+// "Z" be written in lower case (section 5.6), which time.RFC3339 alone
+// refuses; they are read as upper case.
+func ParseAt(s string) (time.Time, error) {
+	return time.Parse(time.RFC3339Nano, strings.Map(func(r rune) rune {
+		switch r {
+		case 't':
+			return 'T'
+		case 'z':
+			return 'Z'
+		}
+		return r
+	}, s))
+}
 
 // Item is one unit of work inside a chunk. A verify item carries exactly one
 // of: the document inline (Document, raw JSON), a reference to a stored

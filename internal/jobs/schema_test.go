@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stele-go/stele/internal/jobs"
 )
@@ -88,4 +89,24 @@ func FuzzDecodeChunk(f *testing.F) {
 			t.Fatalf("round trip changed the chunk: %+v vs %+v", c, c2)
 		}
 	})
+}
+
+func TestParseAt(t *testing.T) {
+	want := time.Date(2026, 11, 26, 21, 2, 18, 500_000_000, time.UTC)
+	for _, in := range []string{
+		"2026-11-26T21:02:18.5Z",
+		"2026-11-26T22:02:18.5+01:00",
+		// RFC 3339 lets "T" and "Z" be lower case (section 5.6).
+		"2026-11-26t21:02:18.5z",
+		"2026-11-26t22:02:18.5+01:00",
+	} {
+		if got, err := jobs.ParseAt(in); err != nil || !got.Equal(want) {
+			t.Errorf("ParseAt(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "yesterday", "2026-11-26", "2026-11-26T21:02:18", "2026-11-26 21:02:18Z", "2026-11-26x21:02:18Z"} {
+		if _, err := jobs.ParseAt(in); err == nil {
+			t.Errorf("ParseAt(%q) accepted", in)
+		}
+	}
 }

@@ -182,7 +182,7 @@ func (h *VerifyHandler) HandleChunk(ctx context.Context, c *Chunk) ([]store.Resu
 	}
 	at := h.now()
 	if c.At != "" {
-		t, err := time.Parse(time.RFC3339Nano, c.At)
+		t, err := ParseAt(c.At)
 		if err != nil {
 			return nil, fmt.Errorf("verify chunk %s.%d: at %q: %w", c.JobID, c.Chunk, c.At, ErrBadMessage)
 		}
