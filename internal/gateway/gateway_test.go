@@ -88,6 +88,8 @@ func TestVerifyRejects(t *testing.T) {
 		{"wait twice", "?wait=1s&wait=soon", ctJSON, items(`{"document":{}}`), 400, "invalid_parameter", "wait"},
 		{"parameters separated by ;", "?wait=1s;chain=true", ctJSON, items(`{"document":{}}`), 400, "invalid_parameter", "wait"},
 		{"unknown parameter", "?wiat=5s", ctJSON, items(`{"document":{}}`), 400, "invalid_parameter", "wiat"},
+		{"parameter without a name", "?=5s", ctJSON, items(`{"document":{}}`), 400, "invalid_parameter", "query"},
+		{"parameter without a name or value", "?wait=1s&=", ctJSON, items(`{"document":{}}`), 400, "invalid_parameter", "query"},
 		{"unsupported type", "", "text/plain", `x`, 415, "unsupported_media_type", "Content-Type"},
 		{"empty NDJSON", "", ctNDJSON, "\n \n\t\r\n", 400, "invalid_field", "body"},
 	}

@@ -231,6 +231,9 @@ func queryParams(r *http.Request, allowed ...string) (url.Values, error) {
 		key = truncateString(key, 64)
 		val, verr := url.QueryUnescape(rawVal)
 		switch {
+		case key == "":
+			// A field of "" would leave the error naming nothing.
+			return nil, fieldError(ErrInvalidParameter, "query", "malformed query string: %q names no parameter", truncateString(pair, 128))
 		case kerr != nil || verr != nil:
 			return nil, fieldError(ErrInvalidParameter, key, "malformed query string: %q does not decode", truncateString(pair, 128))
 		case strings.Contains(pair, ";"):
