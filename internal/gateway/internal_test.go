@@ -97,6 +97,21 @@ func TestParseAt(t *testing.T) {
 	}
 }
 
+// TestParseAtParamPlus: ?at=2026-11-26T22:02:18+01:00 typed as is decodes the
+// offset's '+' as a space; the error says so, since the value the client
+// wrote is a valid RFC 3339 date-time.
+func TestParseAtParamPlus(t *testing.T) {
+	_, err := parseAtParam(url.Values{"at": {"2026-11-26T22:02:18 01:00"}})
+	var apiErr *Error
+	if !errors.As(err, &apiErr) || apiErr.Field != "at" || !errors.Is(err, ErrInvalidParameter) || !strings.Contains(apiErr.Message, "%2B") {
+		t.Fatalf("parseAtParam: %v; want an invalid ?at= saying to write '+' as %%2B", err)
+	}
+	_, err = parseAtParam(url.Values{"at": {"yesterday"}})
+	if !errors.As(err, &apiErr) || strings.Contains(apiErr.Message, "%2B") {
+		t.Errorf("parseAtParam(yesterday): %v; want no hint about '+'", err)
+	}
+}
+
 func TestStatusTable(t *testing.T) {
 	seen := map[string]bool{}
 	for _, row := range errorTable {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stele-go/stele/internal/jobs"
@@ -541,6 +542,11 @@ func parseAtParam(q url.Values) (string, error) {
 		var apiErr *Error
 		if errors.As(err, &apiErr) {
 			apiErr.Err = ErrInvalidParameter
+			if strings.Contains(v, " ") {
+				// ?at=2026-11-26T22:02:18+01:00 as typed: the query
+				// string decodes the '+' of the offset as a space.
+				apiErr.Message += "; a '+' in a query string reads as a space: write it %2B"
+			}
 		}
 		return "", err
 	}
