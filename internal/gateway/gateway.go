@@ -8,7 +8,7 @@
 //
 //	POST /v1/verify                 queue a batch (JSON or application/x-ndjson); ?wait=DURATION, ?at=, "chain": true or ?chain=true
 //	GET  /v1/jobs/{id}              a job's status and counters
-//	GET  /v1/jobs/{id}/results      a page of results (?offset=&limit=), or all of them as NDJSON
+//	GET  /v1/jobs/{id}/results      a page of results (?offset=&limit=), or all of them (from offset, limit when given) as NDJSON
 //	GET  /v1/covenants/{id}         a stored covenant
 //	POST /v1/sign                   queue a sign job (covenants built and signed by signer processes); ?wait=
 //	POST /v1/countersign            queue a countersignature of a stored covenant; ?wait=

@@ -457,6 +457,23 @@ func TestNDJSONWaitAndStream(t *testing.T) {
 	if len(seen) != n {
 		t.Errorf("%d results streamed, want %d", len(seen), n)
 	}
+	// ?limit= bounds the stream as it bounds a page (here across pages of
+	// 10), rather than being ignored; a bad one is refused.
+	status, _, resp = do(t, http.MethodGet, e.url+"/v1/jobs/"+ans.ID+"/results?offset=3&limit=25", "", nil, "Accept", ctNDJSON)
+	if status != http.StatusOK {
+		t.Fatalf("stream with a limit: %d %s", status, resp)
+	}
+	var got []int
+	for line := range bytes.Lines(resp) {
+		got = append(got, decode[store.Result](t, line).Index)
+	}
+	if len(got) != 25 || got[0] != 3 || got[24] != 27 {
+		t.Errorf("stream of offset 3, limit 25: indices %v", got)
+	}
+	for _, q := range []string{"limit=0", "limit=-1", "limit=ten"} {
+		status, _, resp = do(t, http.MethodGet, e.url+"/v1/jobs/"+ans.ID+"/results?"+q, "", nil, "Accept", ctNDJSON)
+		expectError(t, "stream with "+q, status, resp, 400, "invalid_parameter", "limit")
+	}
 }
 
 // TestVerifyWaitTimeout: without a verifier the job cannot finish, so ?wait

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -102,8 +103,8 @@ type resultsPage struct {
 }
 
 // handleResults is GET /v1/jobs/{id}/results: a page (?offset=&limit=), or
-// with Accept: application/x-ndjson every recorded result from offset on, one
-// per line.
+// with Accept: application/x-ndjson every recorded result from offset on (of
+// the indices below offset+limit when ?limit= is given), one per line.
 func (s *Server) handleResults(w http.ResponseWriter, r *http.Request) {
 	id, err := jobID(r)
 	if err != nil {
@@ -121,7 +122,15 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if acceptsNDJSON(r.Header.Get("Accept")) {
-		s.streamResults(w, r, id, offset)
+		// The stream has no page size: ?limit=, when given, bounds it as
+		// it bounds a page (indices offset to offset+limit-1), instead of
+		// being ignored.
+		limit, err := intParam(q.Get("limit"), "limit", math.MaxInt, 1, math.MaxInt)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.streamResults(w, r, id, offset, limit)
 		return
 	}
 	limit, err := intParam(q.Get("limit"), "limit", min(defaultPageSize, s.lim.MaxPageSize), 1, s.lim.MaxPageSize)
@@ -143,18 +152,26 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-// streamResults writes every recorded result from offset on as NDJSON, page
-// by page, so memory stays bounded by one page. The stream as a whole has no
-// time budget, but each page read has a request's (ctxTimeout): a store that
-// stops answering gets a 503 before the first page, and breaks the stream
-// off after it, instead of holding the request for as long as the store's
-// client keeps retrying.
-func (s *Server) streamResults(w http.ResponseWriter, r *http.Request, id string, offset int) {
+// streamResults writes every recorded result of the indices offset to
+// offset+limit-1 as NDJSON, page by page, so memory stays bounded by one
+// page. The stream as a whole has no time budget, but each page read has a
+// request's (ctxTimeout): a store that stops answering gets a 503 before the
+// first page, and breaks the stream off after it, instead of holding the
+// request for as long as the store's client keeps retrying.
+func (s *Server) streamResults(w http.ResponseWriter, r *http.Request, id string, offset, limit int) {
 	ctx := r.Context()
+	end := math.MaxInt // the first index not streamed
+	if limit < math.MaxInt-offset {
+		end = offset + limit
+	}
 	page := func(from int) ([]store.Result, int, error) {
 		pctx, cancel := withTimeout(ctx)
 		defer cancel()
-		return s.store.Results(pctx, id, from, s.lim.MaxPageSize)
+		items, next, err := s.store.Results(pctx, id, from, max(min(s.lim.MaxPageSize, end-from), 1))
+		if next >= end {
+			next = -1
+		}
+		return items, next, err
 	}
 	// The first page is read before the status is written, so that an
 	// unknown job still gets a 404.
