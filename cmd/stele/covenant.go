@@ -15,6 +15,7 @@ import (
 	"github.com/stele-go/stele/internal/core/covenant"
 	"github.com/stele-go/stele/internal/core/jstime"
 	"github.com/stele-go/stele/internal/core/keys"
+	"github.com/stele-go/stele/internal/jobs"
 )
 
 func runBuild(ctx context.Context, e *env, args []string) int {
@@ -69,7 +70,7 @@ func runBuild(ctx context.Context, e *env, args []string) int {
 		if t.val == "" {
 			continue
 		}
-		at, err := time.Parse(time.RFC3339Nano, t.val)
+		at, err := jobs.ParseAt(t.val)
 		if err != nil {
 			return fail(e, cmd, exitUsage, "use RFC 3339, e.g. 2030-01-01T00:00:00Z", "--%s: %v", t.flag, err)
 		}
@@ -229,7 +230,7 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 	}
 	var opts []covenant.VerifierOption
 	if *atFlag != "" {
-		at, err := time.Parse(time.RFC3339Nano, *atFlag)
+		at, err := jobs.ParseAt(*atFlag)
 		if err != nil {
 			return fail(e, cmd, exitUsage, "use RFC 3339, e.g. 2026-01-01T00:00:00Z", "--at: %v", err)
 		}

@@ -212,6 +212,11 @@ func TestVerifyDirectoryFollowsLinks(t *testing.T) {
 		!strings.Contains(stdout, "INVALID "+filepath.Join(dir, "b.json")) {
 		t.Errorf("linked documents: code %d stdout %q stderr %q, want a.json ok and b.json invalid", code, stdout, stderr)
 	}
+	// RFC 3339 (section 5.6) allows "t" and "z" in lower case.
+	code, stdout, stderr = runCLI(t, "", "verify", "--at", strings.ToLower(at), dir)
+	if code != exitInvalid || !strings.Contains(stdout, "ok      "+filepath.Join(dir, "a.json")) {
+		t.Errorf("--at %s: code %d stdout %q stderr %q, want a.json ok", strings.ToLower(at), code, stdout, stderr)
+	}
 	if err := os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, "c.json")); err != nil {
 		t.Fatal(err)
 	}

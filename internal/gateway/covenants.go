@@ -321,9 +321,14 @@ func parseListQuery(v url.Values, maxDocBytes int) (store.DocumentQuery, error) 
 		dst  *time.Time
 	}{{"createdAfter", &q.CreatedAfter}, {"createdBefore", &q.CreatedBefore}} {
 		if s := v.Get(p.name); s != "" {
-			t, err := time.Parse(time.RFC3339Nano, s)
+			t, err := jobs.ParseAt(s)
 			if err != nil {
-				return q, fieldError(ErrInvalidParameter, p.name, "must be an RFC 3339 date-time such as 2026-01-02T15:04:05Z")
+				msg := "must be an RFC 3339 date-time such as 2026-01-02T15:04:05Z"
+				if strings.Contains(s, " ") {
+					// An offset's '+' typed as is decodes as a space.
+					msg += "; a '+' in a query string reads as a space: write it %2B"
+				}
+				return q, fieldError(ErrInvalidParameter, p.name, "%s", msg)
 			}
 			if t.IsZero() {
 				// The query takes the zero time for "no bound"; the

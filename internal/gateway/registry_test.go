@@ -663,6 +663,8 @@ func TestListCovenants(t *testing.T) {
 				{"hasChain empty", url.Values{"hasChain": {""}}, all},
 				{"createdBefore", url.Values{"createdBefore": {base.Add(3*time.Hour + time.Minute).Format(time.RFC3339)}}, early},
 				{"createdAfter", url.Values{"createdAfter": {base.Add(7 * time.Hour).Format(time.RFC3339)}}, all[8:]},
+				// RFC 3339 (section 5.6) allows a lower-case "t" and "z".
+				{"createdAfter in lower case", url.Values{"createdAfter": {strings.ToLower(base.Add(7 * time.Hour).Format(time.RFC3339))}}, all[8:]},
 				{"issuer and tag", url.Values{"issuer": {"alice"}, "tag": {"red"}}, []string{all[0]}},
 				// The year 1 is a bound like any other, however it is spelled.
 				{"createdBefore the year 1", url.Values{"createdBefore": {"0001-01-01T00:00:00Z"}}, nil},
