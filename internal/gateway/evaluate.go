@@ -121,7 +121,7 @@ func (s *Server) handleEvaluate(w http.ResponseWriter, r *http.Request) {
 // handleAudit is GET /v1/covenants/{id}/audit?from=&limit=: a page of the
 // trail, {"entries":[…],"next":N|null,"trimmed":N}; with Accept:
 // application/x-ndjson every entry from `from` on, one per line (the
-// export).
+// export), or the first `limit` of them when limit is given.
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	q, err := queryParams(r, "from", "limit")
@@ -135,7 +135,14 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if acceptsNDJSON(r.Header.Get("Accept")) {
-		s.exportAudit(w, r, id, from)
+		limit := 0 // the whole trail from `from`
+		if q.Has("limit") {
+			if limit, err = intParam(q.Get("limit"), "limit", 0, 1, int(^uint(0)>>1)); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		s.exportAudit(w, r, id, from, limit)
 		return
 	}
 	limit, err := intParam(q.Get("limit"), "limit", evaluate.DefaultPageSize, 1, evaluate.MaxPageSize)
@@ -153,9 +160,13 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-// exportAudit streams the trail as NDJSON. The status is sent with the
-// first entry, so an unknown covenant still gets a 404.
-func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, id string, from int) {
+// errExportLimit ends an export that has written its limit of entries.
+var errExportLimit = errors.New("export limit reached")
+
+// exportAudit streams the trail from `from` as NDJSON, at most limit entries
+// when limit > 0. The status is sent with the first entry, so an unknown
+// covenant still gets a 404.
+func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, id string, from, limit int) {
 	var bw *bufio.Writer
 	rc := http.NewResponseController(w)
 	n := 0
@@ -173,7 +184,10 @@ func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, id string, 
 		if _, err := bw.Write(buf); err != nil {
 			return err
 		}
-		if n++; n%evaluate.MaxPageSize == 0 {
+		if n++; n == limit {
+			return errExportLimit
+		}
+		if n%evaluate.MaxPageSize == 0 {
 			if err := bw.Flush(); err != nil {
 				return err
 			}
@@ -181,6 +195,9 @@ func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, id string, 
 		}
 		return nil
 	})
+	if errors.Is(err, errExportLimit) {
+		err = nil
+	}
 	if err != nil && bw == nil {
 		s.fail(w, r, evalError(err))
 		return

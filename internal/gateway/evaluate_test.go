@@ -122,6 +122,15 @@ func TestEvaluateEndpoints(t *testing.T) {
 	if len(exported) != 3 || audit.VerifyIntegrity(exported) != nil {
 		t.Fatalf("export of %d entries: %v", len(exported), audit.VerifyIntegrity(exported))
 	}
+	// ?limit= bounds the export as it bounds a page.
+	_, _, body = do(t, "GET", base+"?from=1&limit=1", "", nil, "Accept", "application/x-ndjson")
+	if got, err := audit.ParseEntry(bytes.TrimSpace(body)); err != nil || bytes.Count(body, []byte("\n")) != 1 || got.Index != 1 {
+		t.Fatalf("export from 1, limit 1: %q (%v)", body, err)
+	}
+	for _, bad := range []string{"0", "-1", "x"} {
+		status, _, body := do(t, "GET", base+"?limit="+bad, "", nil, "Accept", "application/x-ndjson")
+		expectError(t, "export limit="+bad, status, body, http.StatusBadRequest, "invalid_parameter", "limit")
+	}
 	p := decode[audit.Proof](t, mustDo(t, "GET", base+"/proof/1", nil, http.StatusOK))
 	if !audit.VerifyProof(p) || p.EntryHash != exported[1].Hash {
 		t.Fatalf("proof %+v", p)
