@@ -44,6 +44,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -434,6 +435,37 @@ func warnOpen(log *slog.Logger, token, addr string) {
 // runCluster runs the gateway against external NATS and Redis until ctx
 // ends.
 func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
+	// The address is taken first and answers at once: /healthz with 200,
+	// the rest with 503 "starting" until NATS and Redis are reached, when
+	// the gateway's own handler takes over.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	var handler atomic.Pointer[http.Handler]
+	starting := gateway.Starting("NATS and Redis")
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h := handler.Load(); h != nil {
+				(*h).ServeHTTP(w, r)
+				return
+			}
+			starting.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("gateway starting", "addr", ln.Addr().String())
+	shutdown := sync.OnceValue(func() error {
+		dctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+		defer cancel()
+		return srv.Shutdown(dctx)
+	})
+	defer func() { _ = shutdown() }()
+
 	sctx, cancel := context.WithTimeout(ctx, cfg.startupTimeout)
 	defer cancel()
 	opts := []nats.Option{
@@ -519,21 +551,11 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer ms.Stop()
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	srv := &http.Server{
-		Handler:           gw.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
 	// A shutdown answers the requests waiting for their jobs (?wait) at
 	// once, with their job IDs, instead of waiting for them to time out.
 	srv.RegisterOnShutdown(gw.StopWaiting)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	h := gw.Handler()
+	handler.Store(&h)
 	log.Info("gateway listening", "addr", ln.Addr().String(), "nats", nc.ConnectedUrlRedacted())
 	warnOpen(log, cfg.adminToken, cfg.addr)
 	select {
@@ -542,9 +564,7 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("http server: %w", err)
 	}
 	log.Info("shutting down")
-	dctx, cancel2 := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
-	defer cancel2()
-	if err := srv.Shutdown(dctx); err != nil {
+	if err := shutdown(); err != nil {
 		return fmt.Errorf("http shutdown: %w", err)
 	}
 	if err := ms.Stop(); err != nil {

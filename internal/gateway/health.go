@@ -99,6 +99,27 @@ func healthMessage(ctx context.Context, err error) string {
 // down and reconnecting.
 var errNATSDisconnected = errors.New("nats: not connected")
 
+// Starting returns the handler a gateway process serves on its address
+// while it is still connecting to its dependencies, before New: GET
+// /healthz answers 200 (the process is alive), /readyz 503 "not ready"
+// naming what it waits for, and every other request 503 with code
+// "unavailable" and Retry-After, so that a client or an orchestrator sees a
+// gateway starting rather than a refused connection.
+func Starting(waitingFor string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "failing": map[string]string{"startup": "waiting for " + waitingFor}})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, &Error{Err: ErrUnavailable, Message: "the gateway is starting: waiting for " + waitingFor})
+	})
+	return mux
+}
+
 // handleHealthz is GET /healthz: the process is alive.
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
