@@ -57,6 +57,7 @@ import (
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/keyring"
 	"github.com/stele-go/stele/internal/redisstore"
+	"github.com/stele-go/stele/internal/store"
 	"github.com/stele-go/stele/internal/worker"
 )
 
@@ -481,7 +482,7 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	nc, err := nats.Connect(cfg.natsURL, opts...)
 	if err != nil {
-		return fmt.Errorf("nats %s: %w", worker.RedactURL(cfg.natsURL), err)
+		return fmt.Errorf("nats %s: %w", worker.RedactURL(cfg.natsURL), worker.URLError(err))
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -578,7 +579,9 @@ func runCluster(ctx context.Context, cfg config, log *slog.Logger) error {
 	return nil
 }
 
-// retry calls fn until it succeeds or ctx ends, backing off up to 2 s.
+// retry calls fn until it succeeds or ctx ends, backing off up to 2 s; a
+// configuration mistake (store.ErrInvalidOption, a malformed URL), which no
+// retry mends, is returned at once.
 func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
 	wait := 100 * time.Millisecond
 	for {
@@ -587,6 +590,9 @@ func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.C
 		cancel()
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, store.ErrInvalidOption) || errors.Is(err, worker.ErrMalformedURL) {
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		log.Warn(what+" failed; retrying", "err", err, "retry_in", wait)
 		select {

@@ -16,6 +16,7 @@ import (
 	"github.com/stele-go/stele/internal/evaluate"
 	"github.com/stele-go/stele/internal/jobs"
 	"github.com/stele-go/stele/internal/keyring"
+	"github.com/stele-go/stele/internal/testutil/natstest"
 )
 
 func TestParseConfigPrecedence(t *testing.T) {
@@ -270,4 +271,31 @@ func subjectMatches(p, s string) bool {
 		}
 	}
 	return len(pt) == len(st)
+}
+
+// TestMalformedURLsHideCredentials: a NATS or Redis URL that does not parse
+// stops the cluster gateway at once with an error, and log lines, that name
+// neither its password (url.Parse's errors quote the whole URL), rather
+// than retrying what no retry mends until the start-up timeout.
+func TestMalformedURLsHideCredentials(t *testing.T) {
+	natsURL := natstest.Start(t)
+	for _, args := range [][]string{
+		{"--nats", "nats://user:s3cretpw@host:bad"},
+		{"--nats", natsURL, "--redis", "redis://user:s3cretpw@host:bad/0"},
+		{"--nats", natsURL, "--redis", "redis://:s3c%zzretpw@127.0.0.1:6379/0"},
+	} {
+		cfg, err := parseConfig(append(args, "--startup-timeout", "20s"), func(string) string { return "" }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs bytes.Buffer
+		start := time.Now()
+		err = runCluster(t.Context(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+		if err == nil || strings.Contains(err.Error(), "s3c") || strings.Contains(logs.String(), "s3c") {
+			t.Errorf("%v: %v; logs:\n%s\nwant an error without the password", args, err, logs.String())
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%v: gave up after %v, want at once", args, d)
+		}
+	}
 }

@@ -82,7 +82,7 @@ func runDead(ctx context.Context, e *env, args []string) int {
 	}
 	nc, err := nats.Connect(*url, opts...)
 	if err != nil {
-		return fail(e, cmd, exitUsage, "is NATS running there? set --nats or STELE_NATS_URL", "connect to %s: %v", worker.RedactURL(*url), err)
+		return fail(e, cmd, exitUsage, "is NATS running there? set --nats or STELE_NATS_URL", "connect to %s: %v", worker.RedactURL(*url), worker.URLError(err))
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

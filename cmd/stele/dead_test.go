@@ -81,6 +81,10 @@ func TestDeadListAndReplay(t *testing.T) {
 	if code, _, errOut := runCLI(t, "", "dead", "--nats", "nats://127.0.0.1:1", "list"); code != exitUsage || !strings.Contains(errOut, "hint:") {
 		t.Errorf("no server: %d %q", code, errOut)
 	}
+	// url.Parse's error quotes the whole URL: the password must not show.
+	if code, _, errOut := runCLI(t, "", "dead", "--nats", "nats://user:s3cretpw@host:bad", "list"); code != exitUsage || strings.Contains(errOut, "s3c") {
+		t.Errorf("malformed URL: %d %q, want a usage error without the password", code, errOut)
+	}
 }
 
 // TestDeadUsageBeforeConnecting: a bad --limit is reported as such (exit 2)

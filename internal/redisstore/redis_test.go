@@ -201,6 +201,32 @@ func TestNewClient(t *testing.T) {
 	}
 }
 
+// TestNewClientHidesCredentials: a URL that does not parse is refused with
+// an error that names neither the URL's password nor its user (url.Parse's
+// own error quotes the whole URL, and the workers log it at every attempt),
+// and that wraps store.ErrInvalidOption, so that start-up gives up at once
+// instead of retrying what no retry mends.
+func TestNewClientHidesCredentials(t *testing.T) {
+	for _, raw := range []string{
+		"redis://user:s3cretpw@host:bad/0",
+		"rediss://:s3c%zzretpw@host:6380/0",
+		"redis+cluster://user:s3cretpw@host:bad",
+		"redis://user:s3cretpw@host:bad?master_name=m",
+		"redis://user:s3cretpw@127.0.0.1:6379/x",
+		"redis://user:s3cretpw@127.0.0.1:6379?master_name=m&bogus=s3cret",
+	} {
+		c, err := NewClient(raw)
+		if err == nil {
+			c.Close()
+			t.Errorf("NewClient(%q) succeeded, want an error", raw)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3c") || !errors.Is(err, store.ErrInvalidOption) {
+			t.Errorf("NewClient(%q) = %v, want store.ErrInvalidOption without the password", raw, err)
+		}
+	}
+}
+
 // TestHungServerHonoursDeadline checks that a client from NewClient gives
 // up on a server that accepts connections but never answers (a stopped
 // redis-server) by its context's deadline: before, go-redis kept to its

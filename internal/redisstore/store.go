@@ -34,6 +34,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -118,25 +119,42 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 	case strings.HasPrefix(rawURL, "redis+cluster://"), strings.HasPrefix(rawURL, "rediss+cluster://"):
 		o, err := redis.ParseClusterURL(strings.Replace(rawURL, "+cluster", "", 1))
 		if err != nil {
-			return nil, fmt.Errorf("redisstore: cluster URL: %w", err)
+			return nil, urlError("cluster URL", err)
 		}
 		o.ContextTimeoutEnabled = true
 		return redis.NewClusterClient(o), nil
 	case strings.Contains(rawURL, "master_name="):
 		o, err := redis.ParseFailoverURL(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("redisstore: sentinel URL: %w", err)
+			return nil, urlError("sentinel URL", err)
 		}
 		o.ContextTimeoutEnabled = true
 		return redis.NewFailoverClient(o), nil
 	default:
 		o, err := redis.ParseURL(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("redisstore: URL: %w", err)
+			return nil, urlError("URL", err)
 		}
 		o.ContextTimeoutEnabled = true
 		return redis.NewClient(o), nil
 	}
+}
+
+// urlError is the error of a Redis URL that go-redis refuses. url.Parse's
+// errors quote the whole URL, password and all, and callers log what
+// NewClient returns: only the reason is kept, and of a bad %-escape (which
+// may lie in the password) not even the escape. It wraps
+// store.ErrInvalidOption, since no retry mends the URL.
+func urlError(what string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+		var esc url.EscapeError
+		if errors.As(err, &esc) {
+			err = errors.New("invalid URL escape (a '%' not followed by two hex digits)")
+		}
+	}
+	return fmt.Errorf("redisstore: %s: %v: %w", what, err, store.ErrInvalidOption)
 }
 
 // Ping checks that Redis answers.

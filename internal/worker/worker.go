@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime"
@@ -329,7 +330,7 @@ func Connect(ctx context.Context, c *Config, log *slog.Logger) (*Conn, jetstream
 	err := Retry(ctx, c.ConnectWait, log, "nats", func(context.Context) error {
 		var err error
 		conn.NC, err = nats.Connect(c.NATSURL, natsOpts...)
-		return err
+		return URLError(err)
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", RedactURL(c.NATSURL), err)
@@ -414,7 +415,7 @@ func Retry(ctx context.Context, wait time.Duration, log *slog.Logger, what strin
 			}
 			return nil
 		}
-		if errors.Is(err, store.ErrInvalidOption) {
+		if errors.Is(err, store.ErrInvalidOption) || errors.Is(err, ErrMalformedURL) {
 			return err // a configuration mistake: no retry mends it
 		}
 		log.Warn("not reachable yet; retrying", "to", what, "err", err, "retry_in", pause)
@@ -432,9 +433,33 @@ func Retry(ctx context.Context, wait time.Duration, log *slog.Logger, what strin
 	}
 }
 
+// ErrMalformedURL marks a server URL that does not parse (URLError): a
+// configuration mistake, which Retry does not retry.
+var ErrMalformedURL = errors.New("malformed URL")
+
+// URLError returns err, from connecting to a server named by a URL (such as
+// nats.Connect returns), with the URL's credentials hidden: url.Parse's
+// errors quote the whole URL, password and all, so such an error becomes one
+// wrapping ErrMalformedURL that quotes the URL redacted (RedactURL) and, for
+// a bad %-escape, which may lie in the password, not the escape. Any other
+// error (nil included) is returned as it is.
+func URLError(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) || ue.Op != "parse" {
+		return err
+	}
+	reason := ue.Err.Error()
+	var esc url.EscapeError
+	if errors.As(ue.Err, &esc) {
+		reason = "invalid URL escape (a '%' not followed by two hex digits)"
+	}
+	return fmt.Errorf("%w: %s %q: %s", ErrMalformedURL, ue.Op, RedactURL(ue.URL), reason)
+}
+
 // RedactURL hides the credentials (user, password or token) of a URL, or of
 // each URL of a comma-separated list such as --nats takes, for logs and
-// error messages.
+// error messages, and the values of its query parameters that name a
+// password (a Sentinel URL's password=, the master's).
 func RedactURL(raw string) string {
 	parts := strings.Split(raw, ",")
 	for i, p := range parts {
@@ -453,11 +478,31 @@ func redactOne(raw string) string {
 	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
 		rest = rest[:end]
 	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		raw = raw[:scheme+3] + "***" + raw[scheme+3+at:]
+	}
+	return redactQuery(raw)
+}
+
+// redactQuery hides the values of the query parameters of raw whose names
+// contain "password" (in any case).
+func redactQuery(raw string) string {
+	q := strings.IndexByte(raw, '?')
+	if q < 0 {
 		return raw
 	}
-	return raw[:scheme+3] + "***" + raw[scheme+3+at:]
+	query, frag := raw[q+1:], ""
+	if h := strings.IndexByte(query, '#'); h >= 0 {
+		query, frag = query[:h], query[h:]
+	}
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		name, _, ok := strings.Cut(p, "=")
+		if ok && strings.Contains(strings.ToLower(name), "password") {
+			params[i] = name + "=***"
+		}
+	}
+	return raw[:q+1] + strings.Join(params, "&") + frag
 }
 
 // Where a process reads the time (--clock, STELE_CLOCK).

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/stele-go/stele/internal/store"
 )
 
@@ -26,6 +28,9 @@ func TestRedactURL(t *testing.T) {
 		"nats://tok@n1:4222,nats://n2:4222":         "nats://***@n1:4222,nats://n2:4222",
 		"redis://:p@ss@host:6379/0":                 "redis://***@host:6379/0",
 		"redis://host:6379/0?client_name=a@b":       "redis://host:6379/0?client_name=a@b",
+		// A Sentinel URL names the master's password in its query.
+		"redis://:spw@s1:26379?master_name=m&password=mpw&db=0": "redis://***@s1:26379?master_name=m&password=***&db=0",
+		"redis://s1:26379?Password=mpw#frag":                    "redis://s1:26379?Password=***#frag",
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
@@ -110,6 +115,42 @@ func TestFlagsErrors(t *testing.T) {
 	if out := help.String(); !strings.HasPrefix(out, "usage: w [flags]\n\nEvery flag can also be set with the STELE_* variable") ||
 		!strings.Contains(out, "(STELE_CLOCK)") {
 		t.Errorf("-h printed:\n%s", out)
+	}
+}
+
+// TestURLErrorHidesCredentials: a NATS URL that does not parse fails with
+// an error that quotes it without its credentials (url.Parse's own quotes
+// the whole URL), and Retry gives up at once: no retry mends it.
+func TestURLErrorHidesCredentials(t *testing.T) {
+	for _, raw := range []string{
+		"nats://user:s3cretpw@host:bad",
+		"nats://user:s3c%zzretpw@host:4222",
+		"nats://user:s3cretpw@n1:4222,nats://user:s3cretpw@n2:bad",
+	} {
+		_, err := nats.Connect(raw, nats.Timeout(time.Second))
+		if err == nil {
+			t.Fatalf("nats.Connect(%q) succeeded", raw)
+		}
+		err = URLError(err)
+		if strings.Contains(err.Error(), "s3c") || !errors.Is(err, ErrMalformedURL) {
+			t.Errorf("URLError(nats.Connect(%q)) = %v, want ErrMalformedURL without the password", raw, err)
+		}
+		calls := 0
+		rerr := Retry(t.Context(), time.Hour, slog.New(slog.DiscardHandler), "nats", func(context.Context) error {
+			calls++
+			_, err := nats.Connect(raw, nats.Timeout(time.Second))
+			return URLError(err)
+		})
+		if calls != 1 || !errors.Is(rerr, ErrMalformedURL) {
+			t.Errorf("Retry of %q = %v after %d calls, want the URL error after 1", raw, rerr, calls)
+		}
+	}
+	if err := URLError(nil); err != nil {
+		t.Errorf("URLError(nil) = %v", err)
+	}
+	refused := errors.New("connection refused")
+	if err := URLError(refused); err != refused {
+		t.Errorf("URLError(%v) = %v, want it unchanged", refused, err)
 	}
 }
 
