@@ -110,7 +110,7 @@ func (s *Store) queueIndexes(ctx context.Context, p redis.Pipeliner, docs []stor
 			chain = "1"
 		}
 		add(s.idxKey("chain", chain), z)
-		for _, tag := range d.Tags {
+		for _, tag := range store.IndexedTags(d.Tags) {
 			add(s.idxKey("tag", tag), z)
 		}
 	}

@@ -441,3 +441,38 @@ func TestIndexesBeforeDocuments(t *testing.T) {
 	}
 	check("CommitChunk")
 }
+
+// TestManyTagsFewKeys: a covenant that fills its megabyte with tags makes a
+// bounded number of index keys, one per indexed tag (store.IndexedTags),
+// in PutDocuments and in CommitChunk: a key per tag took a 120,000-tag
+// covenant to 120,000 keys and some 24 MB of Redis memory.
+func TestManyTagsFewKeys(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	s := newTestStore(t, c, storetest.Config{})
+	tags := make([]string, 20_000)
+	for i := range tags {
+		tags[i] = fmt.Sprint(i)
+	}
+	doc := store.Document{ID: strings.Repeat("a", 64), JSON: []byte(`{"metadata":{"tags":["0"]}}`), IssuerID: "i", BeneficiaryID: "b",
+		CreatedAt: "2026-02-19T01:38:56.342Z", Tags: tags}
+	if err := s.PutDocuments(ctx, []store.Document{doc}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateJob(ctx, store.Job{ID: "j", Kind: store.KindVerify, Total: 1}); err != nil {
+		t.Fatal(err)
+	}
+	doc.ID = strings.Repeat("b", 64)
+	if _, err := s.CommitChunk(ctx, "j", store.ChunkWrites{Documents: []store.Document{doc}}); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := c.Keys(ctx, s.opts.prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The job, two documents, idx:created, idx:issuer:i,
+	// idx:beneficiary:b, idx:chain:0 and the indexed tags.
+	if want := 7 + store.MaxIndexedTags; len(keys) > want {
+		t.Errorf("%d keys for two documents of %d tags, want at most %d", len(keys), len(tags), want)
+	}
+}

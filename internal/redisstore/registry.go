@@ -318,7 +318,8 @@ func (s *Store) readListed(ctx context.Context, ids []string, scores []int64, ma
 // JSON states, read as internal/jobs reads them with package covenant:
 // issuer.id, beneficiary.id and createdAt when they are strings, HasChain
 // when chain is an object, Tags when metadata.tags is an array of strings
-// (sorted, without duplicates). Members of other types count as absent.
+// (those indexed: store.IndexedTags). Members of other types count as
+// absent.
 func documentFields(id string, b []byte) store.Document {
 	d := store.Document{ID: id, JSON: b}
 	var top map[string]json.RawMessage
@@ -332,7 +333,7 @@ func documentFields(id string, b []byte) store.Document {
 	if md := top["metadata"]; isObject(md) {
 		var m map[string]json.RawMessage
 		if json.Unmarshal(md, &m) == nil {
-			d.Tags = stringList(m["tags"])
+			d.Tags = store.IndexedTags(stringList(m["tags"]))
 		}
 	}
 	return d
@@ -366,8 +367,8 @@ func stringMember(raw json.RawMessage, name string) string {
 	return jsonString(m[name])
 }
 
-// stringList returns the array of strings raw, sorted and without
-// duplicates; nil when raw is not an array of strings only.
+// stringList returns the array of strings raw, in its order; nil when raw
+// is not an array of strings only.
 func stringList(raw json.RawMessage) []string {
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil
@@ -383,7 +384,7 @@ func stringList(raw json.RawMessage) []string {
 		}
 		out = append(out, jsonString(e))
 	}
-	return store.NormalizeTags(out)
+	return out
 }
 
 // RevokeKey records a revocation with HSETNX, so that the first record of a

@@ -12,7 +12,7 @@
 //	stele:idx:created          sorted set of document IDs, score = createdAt (Unix ms, 0 if unparseable)
 //	stele:idx:issuer:<id>      the same, per issuer ID
 //	stele:idx:beneficiary:<id> the same, per beneficiary ID
-//	stele:idx:tag:<tag>        the same, per metadata tag
+//	stele:idx:tag:<tag>        the same, per metadata tag (a document's first store.MaxIndexedTags distinct ones)
 //	stele:idx:chain:1|0        the same, documents with / without a chain
 //	stele:sig:<hex key>        string "1" (valid) or "2" (invalid), with the cache TTL
 //	stele:revocations          hash: public key -> revocation JSON

@@ -76,7 +76,7 @@ ON CONFLICT (id) DO NOTHING`)
 		if _, err := clearTags.ExecContext(ctx, d.ID); err != nil {
 			return fmt.Errorf("document %s: %w", d.ID, err)
 		}
-		for _, tag := range d.Tags {
+		for _, tag := range store.IndexedTags(d.Tags) {
 			if _, err := addTag.ExecContext(ctx, tag, d.ID, ms); err != nil {
 				return fmt.Errorf("document %s: %w", d.ID, err)
 			}

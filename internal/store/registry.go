@@ -18,7 +18,7 @@ type DocumentQuery struct {
 	// Issuer and Beneficiary match the parties' id members exactly.
 	Issuer      string
 	Beneficiary string
-	// Tag matches one of metadata.tags exactly.
+	// Tag matches one of the indexed metadata.tags (IndexedTags) exactly.
 	Tag string
 	// CreatedAfter and CreatedBefore bound createdAt, exclusively, at
 	// millisecond precision (both are truncated to whole milliseconds). A
@@ -44,7 +44,8 @@ const (
 )
 
 // DocumentPage is one page of a listing. Documents carry their ID, JSON and
-// indexed fields, with Tags sorted and without duplicates (NormalizeTags).
+// indexed fields, with Tags those indexed: the first MaxIndexedTags
+// distinct ones, sorted (IndexedTags).
 // The indexed fields must be those the JSON states (issuer.id,
 // beneficiary.id, createdAt, the presence of chain, metadata.tags), as
 // internal/jobs derives them: a store may read them back from the JSON. Next

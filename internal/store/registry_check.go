@@ -130,6 +130,32 @@ func NormalizeTags(tags []string) []string {
 	return slices.Compact(out)
 }
 
+// MaxIndexedTags bounds the tags of one document that the listing indexes
+// (IndexedTags).
+const MaxIndexedTags = 64
+
+// IndexedTags returns the tags of a document that the stores index, and
+// that listings return as Document.Tags: its first MaxIndexedTags distinct
+// tags, in the order given, then sorted (NormalizeTags). Every indexed tag
+// costs an index entry (on Redis a sorted set of its own), and a covenant
+// may fill its megabyte with some hundred thousand tags.
+func IndexedTags(tags []string) []string {
+	if len(tags) == 0 {
+		return nil
+	}
+	out := make([]string, 0, min(len(tags), MaxIndexedTags))
+	for _, t := range tags {
+		if len(out) == MaxIndexedTags {
+			break
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // IsPublicKeyHex reports whether s is a lowercase hex Ed25519 public key (64
 // digits).
 func IsPublicKeyHex(s string) bool {

@@ -55,7 +55,7 @@ func makeRegDoc(t *testing.T, id, issuer, beneficiary, createdAt string, ms int6
 // listed is what a listing returns for d.
 func (d regDoc) listed() store.Document {
 	out := d.doc
-	out.Tags = store.NormalizeTags(out.Tags)
+	out.Tags = store.IndexedTags(out.Tags)
 	return out
 }
 
@@ -134,7 +134,7 @@ func expectListing(docs []regDoc, q store.DocumentQuery) []store.Document {
 		switch {
 		case q.Issuer != "" && d.doc.IssuerID != q.Issuer,
 			q.Beneficiary != "" && d.doc.BeneficiaryID != q.Beneficiary,
-			q.Tag != "" && !slices.Contains(d.doc.Tags, q.Tag),
+			q.Tag != "" && !slices.Contains(store.IndexedTags(d.doc.Tags), q.Tag),
 			q.HasChain != nil && d.doc.HasChain != *q.HasChain,
 			!q.CreatedAfter.IsZero() && d.ms <= q.CreatedAfter.UnixMilli(),
 			!q.CreatedBefore.IsZero() && d.ms >= q.CreatedBefore.UnixMilli():
@@ -360,6 +360,52 @@ func testListDocumentsLimits(t *testing.T, newStore NewStore) {
 	if want := store.EncodeCursor(docs[2].ms, docs[2].doc.ID); page.Next != want {
 		t.Errorf("Next = %q, want %q", page.Next, want)
 	}
+}
+
+// testListDocumentsManyTags: a covenant may pack its megabyte with tags, and
+// each indexed tag costs an index entry (on Redis a key of its own), so
+// only its first store.MaxIndexedTags distinct tags are indexed and listed;
+// a listing by a later tag does not find it.
+func testListDocumentsManyTags(t *testing.T, newStore NewStore) {
+	s := newStore(t, Config{})
+	const n = 5000
+	tags := make([]string, 0, n+2)
+	for i := range n {
+		tags = append(tags, fmt.Sprintf("t%05d", n-i)) // not in sorted order
+	}
+	tags = append(tags, tags[0], tags[1]) // repeats count once
+	at := listT0
+	d := makeRegDoc(t, newID(t, "tagged"), "iss", "ben", at.Format(time.RFC3339Nano), at.UnixMilli(), false, tags...)
+	if err := s.PutDocuments(ctx(t), []store.Document{d.doc}); err != nil {
+		t.Fatal(err)
+	}
+	want := store.IndexedTags(tags)
+	if len(want) != store.MaxIndexedTags || want[0] != tags[store.MaxIndexedTags-1] {
+		t.Fatalf("IndexedTags: %d tags from %q, want the first %d distinct", len(want), want[0], store.MaxIndexedTags)
+	}
+	for _, tag := range []string{tags[0], tags[store.MaxIndexedTags-1]} {
+		got := listAll(t, s, store.DocumentQuery{Tag: tag}, 10)
+		if len(got) != 1 || got[0].ID != d.doc.ID || !slices.Equal(got[0].Tags, want) {
+			t.Errorf("listing by indexed tag %s: %d documents (tags %d), want the document with its %d indexed tags", tag, len(got), len(tagsOf(got)), len(want))
+		}
+	}
+	for _, tag := range []string{tags[store.MaxIndexedTags], tags[n-1]} {
+		if got := listAll(t, s, store.DocumentQuery{Tag: tag}, 10); len(got) != 0 {
+			t.Errorf("listing by tag %s beyond the first %d: %d documents, want none", tag, store.MaxIndexedTags, len(got))
+		}
+	}
+	got := listAll(t, s, store.DocumentQuery{}, 10)
+	if len(got) != 1 || !slices.Equal(got[0].Tags, want) {
+		t.Errorf("listing all: %d documents with %d tags, want 1 with %d", len(got), len(tagsOf(got)), len(want))
+	}
+}
+
+// tagsOf returns the tags of the first of docs (nil when none).
+func tagsOf(docs []store.Document) []string {
+	if len(docs) == 0 {
+		return nil
+	}
+	return docs[0].Tags
 }
 
 func testRevocations(t *testing.T, newStore NewStore) {

@@ -69,6 +69,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ListDocuments", testListDocuments},
 		{"ListDocumentsTies", testListDocumentsTies},
 		{"ListDocumentsLimits", testListDocumentsLimits},
+		{"ListDocumentsManyTags", testListDocumentsManyTags},
 		{"Revocations", testRevocations},
 		{"KeyDirectory", testKeyDirectory},
 		{"SigCache", testSigCache},
