@@ -123,6 +123,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.limits.BodyIdleTimeout, "body-idle-timeout", gateway.DefaultBodyIdleTimeout, "how long a request body may stall before the request is cut off")
 	fs.Int64Var(&c.limits.MinBodyRate, "body-min-rate", gateway.DefaultMinBodyRate, "bytes per second a request body must average once it has taken longer than --body-idle-timeout")
 	fs.IntVar(&c.limits.MaxUploads, "max-uploads", gateway.DefaultMaxUploads, "NDJSON uploads taken at once (each spools up to --max-stream-bytes to disk); one more is answered 503")
+	fs.Int64Var(&c.limits.MaxBodyMemory, "max-body-memory", 0, "bytes of JSON request bodies held in memory at once, all requests together (0: four times the largest body allowed); a body beyond what is left is answered 503")
 	fs.DurationVar(&c.limits.WriteIdleTimeout, "write-idle-timeout", gateway.DefaultWriteIdleTimeout, "how long a client may stop reading a response (a result stream, an audit export) before it is cut off")
 	fs.IntVar(&c.chunkItems, "chunk-items", jobs.DefaultChunkItems, "documents per job message")
 	fs.DurationVar(&c.jobTTL, "job-ttl", 24*time.Hour, "how long jobs and results are kept")
@@ -231,7 +232,7 @@ func checkValues(fs *flag.FlagSet, c config) error {
 		}
 		switch f.Name {
 		case "max-items", "max-body-bytes", "max-stream-items", "max-stream-bytes", "max-wait",
-			"body-idle-timeout", "body-min-rate", "max-uploads", "write-idle-timeout":
+			"body-idle-timeout", "body-min-rate", "max-uploads", "write-idle-timeout", "max-body-memory":
 			if strings.HasPrefix(f.Value.String(), "-") {
 				err = fmt.Errorf("--%s %s (%s): must not be negative (0: the default, %s)", f.Name, f.Value, envName(f.Name), f.DefValue)
 			}

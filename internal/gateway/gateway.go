@@ -103,6 +103,16 @@ type Limits struct {
 	// job is queued, so together they may fill at most MaxUploads times
 	// that. One more is answered 503 with Retry-After before it is read.
 	MaxUploads int
+	// MaxBodyMemory bounds the bytes of the request bodies the gateway
+	// holds in memory at once, all requests together (default four times
+	// the larger of MaxBodyBytes and MaxDocumentBytes; at least that
+	// larger one): a JSON body is read whole before it is checked, and
+	// a client may send most of one and then hold it open with a byte now
+	// and then. A request whose body does not fit in what is left is
+	// answered 503 with Retry-After. NDJSON uploads, spooled to disk, do
+	// not count. The bytes read are counted; the buffers growing to hold
+	// them may take up to about twice as much.
+	MaxBodyMemory int64
 }
 
 // Defaults of Limits.
@@ -161,11 +171,18 @@ func (l Limits) withDefaults() (Limits, error) {
 	if l.MaxUploads == 0 {
 		l.MaxUploads = DefaultMaxUploads
 	}
+	largestBody := max(l.MaxBodyBytes, int64(l.MaxDocumentBytes))
+	if l.MaxBodyMemory == 0 {
+		l.MaxBodyMemory = 4 * largestBody
+	}
 	switch {
 	case l.MaxBodyBytes < 0, l.MaxItems < 0, l.MaxDocumentBytes < 0, l.MaxDepth < 0,
 		l.MaxRefBytes < 0, l.MaxStreamItems < 0, l.MaxStreamBytes < 0, l.MaxWait < 0, l.MaxPageSize < 0, l.BodyIdleTimeout < 0,
-		l.WriteIdleTimeout < 0, l.MaxUploads < 0, l.MinBodyRate < 0:
+		l.WriteIdleTimeout < 0, l.MaxUploads < 0, l.MinBodyRate < 0, l.MaxBodyMemory < 0:
 		return l, fmt.Errorf("%w: negative limit", ErrInvalidConfig)
+	case l.MaxBodyMemory < largestBody:
+		// A body of the largest size allowed would never be taken.
+		return l, fmt.Errorf("%w: body memory %d under the largest body allowed, %d", ErrInvalidConfig, l.MaxBodyMemory, largestBody)
 	case l.MaxPageSize > store.MaxPageSize:
 		return l, fmt.Errorf("%w: page size %d over the store's %d", ErrInvalidConfig, l.MaxPageSize, store.MaxPageSize)
 	case l.MaxRefBytes > jobs.MaxItemRefBytes:
@@ -236,6 +253,7 @@ type Server struct {
 	queueing string        // Config.QueueingDir
 	lease    time.Duration // Config.QueueLease
 	uploads  chan struct{} // one token per NDJSON upload in progress (Limits.MaxUploads)
+	bodyMem  *bodyMemory   // bytes of request bodies held (Limits.MaxBodyMemory)
 	log      *slog.Logger
 	now      func() time.Time // Config.Now
 	started  time.Time
@@ -294,6 +312,7 @@ func New(cfg Config) (*Server, error) {
 		pub:      pub,
 		lim:      lim,
 		uploads:  make(chan struct{}, lim.MaxUploads),
+		bodyMem:  &bodyMemory{max: lim.MaxBodyMemory},
 		admin:    newAdminGate(cfg.AdminToken),
 		spoolDir: cfg.SpoolDir,
 		queueing: cfg.QueueingDir,
@@ -408,7 +427,8 @@ func (s *Server) routes() http.Handler {
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Err: ErrNotFound, Field: "path", Message: "no such endpoint: " + r.URL.Path})
 	})
-	return s.logRequests(bodyIdleTimeout(s.lim.BodyIdleTimeout, s.lim.MinBodyRate, writeIdleTimeout(s.lim.WriteIdleTimeout, rt.mux)))
+	return s.logRequests(bodyIdleTimeout(s.lim.BodyIdleTimeout, s.lim.MinBodyRate,
+		writeIdleTimeout(s.lim.WriteIdleTimeout, s.limitBodyMemory(rt.mux))))
 }
 
 // router registers routes ("METHOD /path") and remembers their paths and

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -162,3 +164,79 @@ func (w *idleWriter) FlushError() error {
 }
 
 func (w *idleWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// bodyMemory counts the bytes of request bodies held in memory by the
+// whole gateway (Limits.MaxBodyMemory).
+type bodyMemory struct {
+	max  int64
+	used atomic.Int64
+}
+
+// take counts n more bytes, unless that would exceed the maximum.
+func (m *bodyMemory) take(n int64) bool {
+	if m.used.Add(n) > m.max {
+		m.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (m *bodyMemory) release(n int64) { m.used.Add(-n) }
+
+// errBodyMemory fails the read of a body that does not fit in what is left
+// of Limits.MaxBodyMemory; readBody answers it 503.
+var errBodyMemory = errors.New("the gateway holds as many request bodies in memory as it may")
+
+// limitBodyMemory counts every byte read of a request body against
+// Limits.MaxBodyMemory from when it is read until the request's handler
+// returns (handlers read bodies whole into memory and keep them until
+// then). A read that would exceed it fails with errBodyMemory and sets
+// Retry-After on the response. NDJSON uploads, which are spooled to disk,
+// are not counted.
+func (s *Server) limitBodyMemory(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody || isUpload(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body := &countedBody{ReadCloser: r.Body, mem: s.bodyMem, h: w.Header()}
+		r.Body = body
+		defer func() { s.bodyMem.release(body.n) }()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isUpload reports whether r is an NDJSON upload (POST /v1/verify with an
+// NDJSON media type), which is spooled to disk rather than held in memory.
+func isUpload(r *http.Request) bool {
+	if r.Method != http.MethodPost || r.URL.Path != "/v1/verify" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && isNDJSON(mt)
+}
+
+// countedBody is a request body whose bytes count against a bodyMemory.
+type countedBody struct {
+	io.ReadCloser
+	mem    *bodyMemory
+	h      http.Header // the response's, for Retry-After
+	n      int64       // bytes counted
+	failed bool
+}
+
+func (b *countedBody) Read(p []byte) (int, error) {
+	if b.failed {
+		return 0, errBodyMemory
+	}
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		if !b.mem.take(int64(n)) {
+			b.failed = true
+			b.h.Set("Retry-After", "1")
+			return 0, errBodyMemory
+		}
+		b.n += int64(n)
+	}
+	return n, err
+}

@@ -43,8 +43,12 @@ func parseVerifyJSON(r io.Reader, size int64, lim Limits) (*verifyRequest, error
 	body, err := readBody(r, size)
 	if err != nil {
 		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
+		var apiErr *Error
+		switch {
+		case errors.As(err, &maxErr):
 			return nil, fieldError(ErrBodyTooLarge, "body", "request body exceeds %d bytes; send large batches as application/x-ndjson", maxErr.Limit)
+		case errors.As(err, &apiErr):
+			return nil, err
 		}
 		return nil, fieldError(ErrInvalidJSON, "body", "reading the request body failed: %v", err)
 	}
@@ -55,15 +59,24 @@ func parseVerifyJSON(r io.Reader, size int64, lim Limits) (*verifyRequest, error
 // readBody reads r to the end; size, when positive (the Content-Length),
 // sizes the buffer up front, but only up to 1 MiB, so that a claimed length
 // costs nothing before the bytes arrive. r must bound what it returns
-// (http.MaxBytesReader).
+// (http.MaxBytesReader). A body beyond what is left of
+// Limits.MaxBodyMemory (limitBodyMemory) is an *Error: 503, field body.
 func readBody(r io.Reader, size int64) ([]byte, error) {
+	var body []byte
+	var err error
 	if size <= 0 || size > 1<<20 {
-		return io.ReadAll(r)
+		body, err = io.ReadAll(r)
+	} else {
+		var buf bytes.Buffer
+		buf.Grow(int(size) + bytes.MinRead)
+		_, err = buf.ReadFrom(r)
+		body = buf.Bytes()
 	}
-	var buf bytes.Buffer
-	buf.Grow(int(size) + bytes.MinRead)
-	_, err := buf.ReadFrom(r)
-	return buf.Bytes(), err
+	if errors.Is(err, errBodyMemory) {
+		return nil, &Error{Err: ErrUnavailable, Field: "body",
+			Message: "the gateway holds as many request bodies as it may; retry later, or send large batches as application/x-ndjson"}
+	}
+	return body, err
 }
 
 // requestParser walks a request body held in memory.

@@ -102,14 +102,24 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	switch mediaType {
-	case "application/json":
+	switch {
+	case mediaType == "application/json":
 		s.verifyJSON(w, r, at, chain, wait)
-	case "application/x-ndjson", "application/jsonl", "application/jsonlines":
+	case isNDJSON(mediaType):
 		s.verifyNDJSON(w, r, at, chain, wait)
 	default:
 		s.fail(w, r, fieldError(ErrUnsupportedMedia, "Content-Type", "unsupported %q: send application/json or application/x-ndjson", mediaType))
 	}
+}
+
+// isNDJSON reports whether mediaType is one of the names of NDJSON that
+// POST /v1/verify takes as an upload.
+func isNDJSON(mediaType string) bool {
+	switch mediaType {
+	case "application/x-ndjson", "application/jsonl", "application/jsonlines":
+		return true
+	}
+	return false
 }
 
 // verifyJSON validates a whole JSON request, then queues it. chain is

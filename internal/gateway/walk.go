@@ -20,8 +20,12 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64, depth int
 	body, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 	if err != nil {
 		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
+		var apiErr *Error
+		switch {
+		case errors.As(err, &maxErr):
 			return nil, fieldError(ErrBodyTooLarge, "body", "request body exceeds %d bytes", maxErr.Limit)
+		case errors.As(err, &apiErr):
+			return nil, err
 		}
 		return nil, fieldError(ErrInvalidJSON, "body", "reading the request body failed: %v", err)
 	}
