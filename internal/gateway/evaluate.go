@@ -76,7 +76,7 @@ func readSmallBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte,
 	if err := checkJSONType(r); err != nil {
 		return nil, err
 	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
+	body, err := readBody(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		var apiErr *Error

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -920,4 +922,35 @@ func TestBodyMemoryBounded(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	expectError(t, "the large body once the others are gone", status, body, 400, "invalid_field", "items")
+}
+
+// TestClaimedLengthCostsNothing: a request's Content-Length costs no memory
+// before its body arrives. The body buffer was sized from it up front (up to
+// 1 MiB), so connections that sent only the headers of a POST with
+// Content-Length: 1048576 held a megabyte each without sending a byte (500
+// of them took 500 MB), beyond every bound on the bodies read.
+func TestClaimedLengthCostsNothing(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	addr := strings.TrimPrefix(e.url, "http://")
+	const conns = 64
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := fmt.Fprintf(c, "POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", 1<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // the handlers wait for the bodies
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 16<<20 {
+		t.Errorf("%d connections that sent only headers hold %d MB", conns, grown>>20)
+	}
 }

@@ -266,7 +266,7 @@ func FuzzParseVerifyJSON(f *testing.F) {
 	f.Add([]byte(`{"items":[`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		lim, _ := Limits{MaxItems: 20, MaxDepth: 8, MaxDocumentBytes: 512}.withDefaults()
-		req, err := parseVerifyJSON(bytes.NewReader(data), int64(len(data)), lim)
+		req, err := parseVerifyJSON(bytes.NewReader(data), lim)
 		if err != nil {
 			var apiErr *Error
 			if !errors.As(err, &apiErr) {

@@ -39,8 +39,8 @@ const maxParamDepth = 32
 // returns an *Error naming the offending field for any problem, so that
 // nothing is queued for a request that is rejected. Documents are checked
 // for JSON syntax, size and depth, and kept as the bytes received.
-func parseVerifyJSON(r io.Reader, size int64, lim Limits) (*verifyRequest, error) {
-	body, err := readBody(r, size)
+func parseVerifyJSON(r io.Reader, lim Limits) (*verifyRequest, error) {
+	body, err := readBody(r)
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		var apiErr *Error
@@ -56,22 +56,14 @@ func parseVerifyJSON(r io.Reader, size int64, lim Limits) (*verifyRequest, error
 	return p.parse()
 }
 
-// readBody reads r to the end; size, when positive (the Content-Length),
-// sizes the buffer up front, but only up to 1 MiB, so that a claimed length
-// costs nothing before the bytes arrive. r must bound what it returns
-// (http.MaxBytesReader). A body beyond what is left of
-// Limits.MaxBodyMemory (limitBodyMemory) is an *Error: 503, field body.
-func readBody(r io.Reader, size int64) ([]byte, error) {
-	var body []byte
-	var err error
-	if size <= 0 || size > 1<<20 {
-		body, err = io.ReadAll(r)
-	} else {
-		var buf bytes.Buffer
-		buf.Grow(int(size) + bytes.MinRead)
-		_, err = buf.ReadFrom(r)
-		body = buf.Bytes()
-	}
+// readBody reads r to the end. The buffer grows with the bytes that
+// arrive, never from the length a request claims: sized up front from the
+// Content-Length, connections that sent nothing but headers held a buffer
+// each. r must bound what it returns (http.MaxBytesReader). A body beyond
+// what is left of Limits.MaxBodyMemory (limitBodyMemory) is an *Error: 503,
+// field body.
+func readBody(r io.Reader) ([]byte, error) {
+	body, err := io.ReadAll(r)
 	if errors.Is(err, errBodyMemory) {
 		return nil, &Error{Err: ErrUnavailable, Field: "body",
 			Message: "the gateway holds as many request bodies as it may; retry later, or send large batches as application/x-ndjson"}

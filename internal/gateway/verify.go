@@ -125,7 +125,7 @@ func isNDJSON(mediaType string) bool {
 // verifyJSON validates a whole JSON request, then queues it. chain is
 // ?chain=true; the body's "chain": true has the same effect.
 func (s *Server) verifyJSON(w http.ResponseWriter, r *http.Request, at string, chain bool, wait time.Duration) {
-	req, err := parseVerifyJSON(http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes), r.ContentLength, s.lim)
+	req, err := parseVerifyJSON(http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes), s.lim)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -17,7 +17,7 @@ import (
 // readJSONBody reads a JSON request body of at most limit bytes and checks it
 // is one JSON object nesting at most depth levels.
 func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64, depth int) ([]byte, error) {
-	body, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
+	body, err := readBody(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		var apiErr *Error
