@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 )
 
@@ -106,6 +107,13 @@ func (k *PrivateKey) SignHex(msg []byte) string { return hex.EncodeToString(k.Si
 
 // String identifies the key by its public half; it never prints the seed.
 func (k *PrivateKey) String() string { return "keys.PrivateKey{public: " + k.pub.Hex() + "}" }
+
+// GoString is String, so that %#v does not print the key's fields.
+func (k *PrivateKey) GoString() string { return k.String() }
+
+// Format prints String for every verb: without it %#v, %d and %o printed
+// the key's fields, the seed and the private key among them.
+func (k *PrivateKey) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
 
 // LogValue makes slog print only the public key.
 func (k *PrivateKey) LogValue() slog.Value {

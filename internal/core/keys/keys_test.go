@@ -185,6 +185,13 @@ func TestPrivateKeyNeverPrintsSeed(t *testing.T) {
 			t.Errorf("output lacks the public key: %s", s)
 		}
 	}
+	// Every verb prints String: %#v and %d printed the fields, seed and
+	// private key bytes included.
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%d", "%x", "%X", "%o", "%10v"} {
+		if got := fmt.Sprintf(verb, k); got != k.String() {
+			t.Errorf("Sprintf(%q, key) = %s, want %s", verb, got, k.String())
+		}
+	}
 }
 
 func TestGenerate(t *testing.T) {
