@@ -86,7 +86,7 @@ func readSmallBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte,
 		case errors.As(err, &apiErr):
 			return nil, err
 		}
-		return nil, fieldError(ErrInvalidJSON, "body", "reading the request body failed: %v", err)
+		return nil, fieldError(ErrInvalidJSON, "body", "reading the request body failed: %s", bodyReadFailure(err))
 	}
 	return body, nil
 }

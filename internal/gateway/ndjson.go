@@ -141,7 +141,7 @@ func (s *Server) spool(body io.Reader) (*os.File, int, error) {
 			if errors.As(rerr, &maxErr) {
 				return f, 0, fieldError(ErrBodyTooLarge, "body", "upload exceeds %d bytes", maxErr.Limit)
 			}
-			return f, 0, fieldError(ErrInvalidField, "body", "reading the upload failed: %v", rerr)
+			return f, 0, fieldError(ErrInvalidField, "body", "reading the upload failed: %s", bodyReadFailure(rerr))
 		}
 	}
 	if nonBlank {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -50,7 +51,7 @@ func parseVerifyJSON(r io.Reader, lim Limits) (*verifyRequest, error) {
 		case errors.As(err, &apiErr):
 			return nil, err
 		}
-		return nil, fieldError(ErrInvalidJSON, "body", "reading the request body failed: %v", err)
+		return nil, fieldError(ErrInvalidJSON, "body", "reading the request body failed: %s", bodyReadFailure(err))
 	}
 	p := &requestParser{b: body, lim: lim}
 	return p.parse()
@@ -69,6 +70,20 @@ func readBody(r io.Reader) ([]byte, error) {
 			Message: "the gateway holds as many request bodies as it may; retry later, or send large batches as application/x-ndjson"}
 	}
 	return body, err
+}
+
+// bodyReadFailure says why reading a request body failed, for the client.
+// The text of a network error is left out: it names the gateway's own
+// address and the client's ("read tcp 10.0.0.5:8080->…: i/o timeout").
+func bodyReadFailure(err error) string {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return "the body stopped arriving (timed out)"
+	case errors.As(err, &ne):
+		return "the connection failed"
+	}
+	return err.Error()
 }
 
 // requestParser walks a request body held in memory.

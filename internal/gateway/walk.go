@@ -27,7 +27,7 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64, depth int
 		case errors.As(err, &apiErr):
 			return nil, err
 		}
-		return nil, fieldError(ErrInvalidJSON, "body", "reading the request body failed: %v", err)
+		return nil, fieldError(ErrInvalidJSON, "body", "reading the request body failed: %s", bodyReadFailure(err))
 	}
 	i := jsonscan.SkipWS(body, 0)
 	if i >= len(body) {
