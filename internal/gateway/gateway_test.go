@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -849,9 +849,11 @@ func TestUploadsBounded(t *testing.T) {
 // (the minimum rate is an average over the whole body): without a bound on
 // them all, a few hundred such requests took the gateway's memory (twelve
 // of 60 MB held 800 MB). With MaxBodyMemory taken by bodies in progress, a
-// request whose body does not fit is answered 503 (field body, Retry-After),
-// a small one that fits is served, and once the held bodies are gone the
-// large one is taken again. NDJSON uploads go to disk and do not count.
+// request whose body does not fit in what is left is answered 503 (field body,
+// Retry-After), a small one that fits is served, and once the held bodies are
+// gone the large one is taken again. NDJSON uploads go to disk and do not
+// count. (The bodies held here are those of requests waiting for their jobs,
+// which no worker takes: they are known to be read whole once queued.)
 func TestBodyMemoryBounded(t *testing.T) {
 	e := newEnv(t, gateway.Limits{})
 	gw, err := gateway.New(gateway.Config{Store: e.st, NATS: e.nc, SpoolDir: t.TempDir(), Logger: quietLogger(),
@@ -864,13 +866,14 @@ func TestBodyMemoryBounded(t *testing.T) {
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
 
-	// Two requests send 900 kB of their bodies, then hold them.
-	var writers []*io.PipeWriter
+	// Two requests of 900 kB each wait for their jobs, holding their bodies.
+	ctx, cancel := context.WithCancel(testContext(t))
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	held := []byte(`{"items":[{"ref":"h","document":{"pad":"` + strings.Repeat("a", 900_000) + `"}}]}`)
 	for range 2 {
-		pr, pw := io.Pipe()
-		writers = append(writers, pw)
-		req, err := http.NewRequestWithContext(testContext(t), "POST", e.url+"/v1/verify", pr)
+		req, err := http.NewRequestWithContext(ctx, "POST", e.url+"/v1/verify?wait=60s", bytes.NewReader(held))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -881,20 +884,15 @@ func TestBodyMemoryBounded(t *testing.T) {
 				resp.Body.Close()
 			}
 		})
-		go pw.Write(append([]byte(`{"items":[`), bytes.Repeat([]byte(" "), 900_000)...))
 	}
-	large := append(append([]byte(`{"items":[`), bytes.Repeat([]byte(" "), 400_000)...), "]}"...)
-	var status int
-	var hdr http.Header
-	var body []byte
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		status, hdr, body = do(t, "POST", e.url+"/v1/verify", "application/json", large)
-		if status == 503 || time.Now().After(deadline) {
-			break
+	for deadline := time.Now().Add(10 * time.Second); e.queued(t) < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the 2 held requests queued", e.queued(t))
 		}
-		time.Sleep(20 * time.Millisecond) // the held bodies have not all arrived yet
 	}
+
+	large := append(append([]byte(`{"items":[`), bytes.Repeat([]byte(" "), 400_000)...), "]}"...)
+	status, hdr, body := do(t, "POST", e.url+"/v1/verify", "application/json", large)
 	expectError(t, "a body beyond the memory left", status, body, 503, "unavailable", "body")
 	if hdr.Get("Retry-After") == "" {
 		t.Errorf("503 without Retry-After: %v", hdr)
@@ -909,17 +907,15 @@ func TestBodyMemoryBounded(t *testing.T) {
 		t.Errorf("NDJSON upload while the memory is taken: %d %s, want 202", status, body)
 	}
 
-	for _, pw := range writers {
-		pw.CloseWithError(errors.New("client gone"))
-	}
+	cancel()
 	wg.Wait()
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		status, _, body = do(t, "POST", e.url+"/v1/verify", "application/json", large)
 		if status != 503 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // the held requests' handlers are still returning
 	}
 	expectError(t, "the large body once the others are gone", status, body, 400, "invalid_field", "items")
 }
