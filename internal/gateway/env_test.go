@@ -103,6 +103,20 @@ func newEnvOn(t *testing.T, lim gateway.Limits, kind string) *testEnv {
 	return e
 }
 
+// serveGateway makes a gateway with cfg, serves it on httptest and returns
+// its URL; both stop when the test ends.
+func serveGateway(t *testing.T, cfg gateway.Config) string {
+	t.Helper()
+	gw, err := gateway.New(cfg)
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
 // startVerifier runs a verifier (the jobs runner with the verify handler) on
 // the environment's NATS and store until the test ends.
 func (e *testEnv) startVerifier(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -251,7 +250,7 @@ func TestEvaluateTwoGateways(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		urls = append(urls, serveGateway(t, st, natsURL, nil))
+		urls = append(urls, serveOnNATS(t, st, natsURL, nil))
 		if first == nil {
 			first = st
 		}
@@ -364,24 +363,18 @@ func TestEvaluateAfterRevocationElsewhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(gateway.Config{Store: e.st, NATS: e.nc, SpoolDir: t.TempDir(), Logger: quietLogger(), Evaluate: ev})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Close() })
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(srv.Close)
+	srvURL := serveGateway(t, gateway.Config{Store: e.st, NATS: e.nc, SpoolDir: t.TempDir(), Logger: quietLogger(), Evaluate: ev})
 
 	doc := storeCovenant(t, e.st, "permit read on '/data/**'")
 	body := evalBody(doc.ID(), "read", "/data/a", "")
-	if d := decode[evaluate.Decision](t, mustDo(t, "POST", srv.URL+"/v1/evaluate", body, http.StatusOK)); !d.Permitted {
+	if d := decode[evaluate.Decision](t, mustDo(t, "POST", srvURL+"/v1/evaluate", body, http.StatusOK)); !d.Permitted {
 		t.Fatalf("before the revocation: %+v", d)
 	}
 	rev := []byte(`{"publicKey":"` + doc.Issuer().PublicKey + `","reason":"leaked"}`)
 	mustDo(t, "POST", e.url+"/v1/revocations", rev, http.StatusCreated)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		d := decode[evaluate.Decision](t, mustDo(t, "POST", srv.URL+"/v1/evaluate", body, http.StatusOK))
+		d := decode[evaluate.Decision](t, mustDo(t, "POST", srvURL+"/v1/evaluate", body, http.StatusOK))
 		if !d.Permitted {
 			if d.Severity != "critical" || !strings.Contains(d.Reason, "leaked") {
 				t.Fatalf("after the revocation: %+v, want a denial naming it", d)
@@ -425,7 +418,7 @@ func TestEvaluateStoreClock(t *testing.T) {
 					}
 					now = clock.Now
 				}
-				urls = append(urls, serveGateway(t, st, natsURL, now))
+				urls = append(urls, serveOnNATS(t, st, natsURL, now))
 				if first == nil {
 					first = st
 				}
@@ -460,24 +453,17 @@ func TestEvaluateStoreClock(t *testing.T) {
 	}
 }
 
-// serveGateway serves a gateway over st and the NATS server at natsURL,
-// with the clock now (nil: time.Now), until the test ends, and returns its
-// URL.
-func serveGateway(t *testing.T, st store.Store, natsURL string, now func() time.Time) string {
+// serveOnNATS serves a gateway over st and a connection of its own to the
+// NATS server at natsURL, with the clock now (nil: time.Now), until the test
+// ends, and returns its URL.
+func serveOnNATS(t *testing.T, st store.Store, natsURL string, now func() time.Time) string {
 	t.Helper()
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	gw, err := gateway.New(gateway.Config{Store: st, NATS: nc, Logger: quietLogger(), Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Close() })
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return serveGateway(t, gateway.Config{Store: st, NATS: nc, Logger: quietLogger(), Now: now})
 }
 
 // storeCovenantAt stores a covenant with constraints that expires at

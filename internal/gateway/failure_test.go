@@ -70,14 +70,8 @@ func (s *faultyStore) GetDocument(ctx context.Context, id string) ([]byte, error
 // URL.
 func serveOn(t *testing.T, e *testEnv, st store.Store, lim gateway.Limits) string {
 	t.Helper()
-	gw, err := gateway.New(gateway.Config{Store: st, NATS: e.nc, Limits: lim, SpoolDir: t.TempDir(), Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Close() })
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(srv.Close)
-	return srv.URL
+	srvURL := serveGateway(t, gateway.Config{Store: st, NATS: e.nc, Limits: lim, SpoolDir: t.TempDir(), Logger: quietLogger()})
+	return srvURL
 }
 
 // TestWaitFailureStillAnswers202: once a job is queued, a store failure
@@ -479,13 +473,7 @@ func TestBodyIdleTimeout(t *testing.T) {
 // stay open.
 func TestOperatorToken(t *testing.T) {
 	e := newEnv(t, gateway.Limits{})
-	gw, err := gateway.New(gateway.Config{Store: e.st, NATS: e.nc, SpoolDir: t.TempDir(), Logger: quietLogger(), AdminToken: "s3cret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Close() })
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(srv.Close)
+	srvURL := serveGateway(t, gateway.Config{Store: e.st, NATS: e.nc, SpoolDir: t.TempDir(), Logger: quietLogger(), AdminToken: "s3cret"})
 	id := strings.Repeat("a", 64)
 	routes := []struct{ method, path, body string }{
 		{http.MethodPost, "/v1/sign", `{"items":[]}`},
@@ -499,24 +487,24 @@ func TestOperatorToken(t *testing.T) {
 			if auth != "" {
 				hdr = []string{"Authorization", auth}
 			}
-			status, h, body := do(t, rt.method, srv.URL+rt.path, ctJSON, []byte(rt.body), hdr...)
+			status, h, body := do(t, rt.method, srvURL+rt.path, ctJSON, []byte(rt.body), hdr...)
 			expectError(t, rt.path+" with "+auth, status, body, http.StatusUnauthorized, "unauthorized", "Authorization")
 			if !strings.HasPrefix(h.Get("WWW-Authenticate"), "Bearer") {
 				t.Errorf("%s: WWW-Authenticate %q", rt.path, h.Get("WWW-Authenticate"))
 			}
 		}
 		// The right token gets past the gate (to the route's own checks).
-		status, _, body := do(t, rt.method, srv.URL+rt.path, ctJSON, []byte(rt.body), "Authorization", "Bearer s3cret")
+		status, _, body := do(t, rt.method, srvURL+rt.path, ctJSON, []byte(rt.body), "Authorization", "Bearer s3cret")
 		if status == http.StatusUnauthorized {
 			t.Errorf("%s with the token: %d %s", rt.path, status, body)
 		}
 	}
 	// Open routes need no token.
-	status, _, body := do(t, http.MethodGet, srv.URL+"/v1/revocations", "", nil)
+	status, _, body := do(t, http.MethodGet, srvURL+"/v1/revocations", "", nil)
 	if status != http.StatusOK {
 		t.Errorf("GET /v1/revocations without a token: %d %s", status, body)
 	}
-	status, _, body = do(t, http.MethodPost, srv.URL+"/v1/verify", ctJSON, []byte(`{"items":[{"ref":"a","document":{"x":1}}]}`))
+	status, _, body = do(t, http.MethodPost, srvURL+"/v1/verify", ctJSON, []byte(`{"items":[{"ref":"a","document":{"x":1}}]}`))
 	if status != http.StatusAccepted {
 		t.Errorf("POST /v1/verify without a token: %d %s", status, body)
 	}
@@ -697,7 +685,7 @@ func TestResultsStreamClientGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { gw.Close() })
-	srv := httptest.NewServer(gw.Handler())
+	srv := httptest.NewServer(gw.Handler()) // closed below, which waits for the handler
 	t.Cleanup(srv.Close)
 	rctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, srv.URL+"/v1/jobs/"+job.ID+"/results", nil)

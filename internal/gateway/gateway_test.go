@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strconv"
@@ -775,15 +774,9 @@ func TestResultShape(t *testing.T) {
 func TestUploadsBounded(t *testing.T) {
 	e := newEnv(t, gateway.Limits{})
 	var logs syncbuf.Buffer
-	gw, err := gateway.New(gateway.Config{Store: e.st, NATS: e.nc, Limits: gateway.Limits{MaxUploads: 1}, SpoolDir: t.TempDir(),
+	srvURL := serveGateway(t, gateway.Config{Store: e.st, NATS: e.nc, Limits: gateway.Limits{MaxUploads: 1}, SpoolDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Close() })
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(srv.Close)
-	e.url = srv.URL
+	e.url = srvURL
 	docs, _ := loadCorpus(t)
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, docs[0].JSON); err != nil {
@@ -856,15 +849,9 @@ func TestUploadsBounded(t *testing.T) {
 // which no worker takes: they are known to be read whole once queued.)
 func TestBodyMemoryBounded(t *testing.T) {
 	e := newEnv(t, gateway.Limits{})
-	gw, err := gateway.New(gateway.Config{Store: e.st, NATS: e.nc, SpoolDir: t.TempDir(), Logger: quietLogger(),
+	srvURL := serveGateway(t, gateway.Config{Store: e.st, NATS: e.nc, SpoolDir: t.TempDir(), Logger: quietLogger(),
 		Limits: gateway.Limits{MaxBodyBytes: 1 << 20, MaxBodyMemory: 2 << 20}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Close() })
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(srv.Close)
-	e.url = srv.URL
+	e.url = srvURL
 
 	// Two requests of 900 kB each wait for their jobs, holding their bodies.
 	ctx, cancel := context.WithCancel(testContext(t))

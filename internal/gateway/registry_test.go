@@ -928,7 +928,7 @@ func TestSignMemberDepth(t *testing.T) {
 func TestPutCovenantClock(t *testing.T) {
 	e := newEnv(t, gateway.Limits{MaxDocumentBytes: 64 << 10, MaxDepth: 16})
 	ahead := func() time.Time { return time.Now().Add(2 * time.Minute) }
-	u := serveGateway(t, e.st, e.ns.ClientURL(), ahead)
+	u := serveOnNATS(t, e.st, e.ns.ClientURL(), ahead)
 	doc := buildDoc(t, testKey(t, 1), buildOpts{expires: jstime.Format(time.Now().Add(time.Minute))})
 	status, _, body := do(t, "PUT", u+"/v1/covenants", ctJSON, docJSON(doc))
 	expectInvalid(t, "expired by the gateway's clock", status, body, covenant.CheckNotExpired)

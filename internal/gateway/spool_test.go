@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -29,16 +28,10 @@ func TestSpoolDiskFull(t *testing.T) {
 		}
 	})
 	e := newEnv(t, gateway.Limits{})
-	gw, err := gateway.New(gateway.Config{Store: e.st, NATS: e.nc, SpoolDir: spool, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Close() })
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(srv.Close)
+	srvURL := serveGateway(t, gateway.Config{Store: e.st, NATS: e.nc, SpoolDir: spool, Logger: quietLogger()})
 
 	before := len(e.chunks(t))
-	status, _, body := do(t, http.MethodPost, srv.URL+"/v1/verify", ctNDJSON, []byte(strings.Join(padded(1000, 2000), "\n")))
+	status, _, body := do(t, http.MethodPost, srvURL+"/v1/verify", ctNDJSON, []byte(strings.Join(padded(1000, 2000), "\n")))
 	expectError(t, "an upload larger than the spool's free space", status, body, http.StatusServiceUnavailable, "unavailable", "body")
 	if msg := decode[apiError](t, body).Error.Message; !strings.Contains(msg, "disk space") {
 		t.Errorf("message %q does not say the disk is full", msg)
@@ -50,7 +43,7 @@ func TestSpoolDiskFull(t *testing.T) {
 		t.Errorf("spool holds %d files after the refusal (%v)", len(left), err)
 	}
 
-	status, _, body = do(t, http.MethodPost, srv.URL+"/v1/verify", ctNDJSON, []byte(strings.Join(padded(100, 2000), "\n")))
+	status, _, body = do(t, http.MethodPost, srvURL+"/v1/verify", ctNDJSON, []byte(strings.Join(padded(100, 2000), "\n")))
 	if status != http.StatusAccepted {
 		t.Errorf("an upload that fits: status %d, want 202: %.300s", status, body)
 	}
