@@ -427,8 +427,8 @@ func (s *Server) routes() http.Handler {
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Err: ErrNotFound, Field: "path", Message: "no such endpoint: " + r.URL.Path})
 	})
-	return s.logRequests(bodyIdleTimeout(s.lim.BodyIdleTimeout, s.lim.MinBodyRate,
-		writeIdleTimeout(s.lim.WriteIdleTimeout, s.limitBodyMemory(rt.mux))))
+	return s.logRequests(noSniff(bodyIdleTimeout(s.lim.BodyIdleTimeout, s.lim.MinBodyRate,
+		writeIdleTimeout(s.lim.WriteIdleTimeout, s.limitBodyMemory(rt.mux)))))
 }
 
 // router registers routes ("METHOD /path") and remembers their paths and

@@ -937,3 +937,33 @@ func TestClaimedLengthCostsNothing(t *testing.T) {
 		t.Errorf("%d connections that sent only headers hold %d MB", conns, grown>>20)
 	}
 }
+
+// TestNoSniff: every response, a success as much as an error, tells browsers
+// not to guess its type: a stored covenant's content is its submitter's.
+func TestNoSniff(t *testing.T) {
+	e := newEnv(t, gateway.Limits{})
+	docs, _ := loadCorpus(t)
+	var doc struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(docs[0].JSON, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.PutDocuments(testContext(t), []store.Document{{ID: doc.ID, JSON: docs[0].JSON}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path   string
+		status int
+	}{
+		{"/healthz", 200},
+		{"/v1/covenants/" + doc.ID, 200},
+		{"/v1/covenants/" + strings.Repeat("e", 64), 404},
+		{"/nowhere", 404},
+	} {
+		status, hdr, body := do(t, "GET", e.url+c.path, "", nil)
+		if status != c.status || hdr.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("GET %s: %d, X-Content-Type-Options %q (%.200s); want %d and nosniff", c.path, status, hdr.Get("X-Content-Type-Options"), body, c.status)
+		}
+	}
+}

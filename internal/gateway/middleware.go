@@ -37,6 +37,17 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// noSniff marks every response X-Content-Type-Options: nosniff, so that a
+// browser takes it for the type it declares: a stored covenant, whose
+// content its submitter chose, is served as JSON and never read as a page
+// or a script.
+func noSniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
 // logRequests logs one line per request: server errors at Error (a request
 // turned away under load at Warn, see serverErrorLevel), client errors at
 // Info, successes at Debug (a busy gateway answers thousands of requests a
