@@ -159,7 +159,12 @@ func TestAcceptsNDJSON(t *testing.T) {
 		"application/json":     false,
 		"application/x-ndjson": true,
 		"application/jsonl":    true,
-		"application/json, application/x-ndjson;q=0.5": true,
+		"application/json, application/x-ndjson;q=0.5": false, // prefers JSON
+		"application/json;q=0.5, application/x-ndjson": true,
+		"application/json, application/x-ndjson":       true, // a tie: NDJSON was named
+		"application/x-ndjson;q=0.5, */*;q=0.1":        true,
+		"*/*":                                          false,
+		"application/*, application/x-ndjson;q=0.9":    false,
 		"application/json, application/x-ndjson;q=0":   false,
 		"application/x-ndjson;q=0.0":                   false,
 		"application/x-ndjson;q=x":                     false,

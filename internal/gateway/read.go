@@ -212,22 +212,34 @@ func (s *Server) streamResults(w http.ResponseWriter, r *http.Request, id string
 	_ = bw.Flush()
 }
 
-// acceptsNDJSON reports whether an Accept header asks for NDJSON: names it
-// with a quality above 0 (";q=0" means "not this one").
+// acceptsNDJSON reports whether an Accept header asks for NDJSON rather
+// than the JSON page: it names NDJSON (application/x-ndjson or
+// application/jsonl) with a quality above 0 (";q=0" means "not this one")
+// and at least the quality it gives JSON (application/json, application/*
+// or */*). A tie goes to NDJSON: a client that names it wants it.
 func acceptsNDJSON(accept string) bool {
+	var ndjsonQ, jsonQ float64
 	for _, part := range strings.Split(accept, ",") {
 		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil || (mt != "application/x-ndjson" && mt != "application/jsonl") {
+		if err != nil {
 			continue
 		}
-		if q, ok := params["q"]; ok {
-			if v, err := strconv.ParseFloat(q, 64); err != nil || !(v > 0) {
+		q := 1.0
+		if s, ok := params["q"]; ok {
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil || !(v > 0) {
 				continue
 			}
+			q = min(v, 1)
 		}
-		return true
+		switch mt {
+		case "application/x-ndjson", "application/jsonl":
+			ndjsonQ = max(ndjsonQ, q)
+		case "application/json", "application/*", "*/*":
+			jsonQ = max(jsonQ, q)
+		}
 	}
-	return false
+	return ndjsonQ > 0 && ndjsonQ >= jsonQ
 }
 
 // queryParams parses r's query string strictly: a pair that does not decode
