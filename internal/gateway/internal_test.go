@@ -59,14 +59,15 @@ func TestNormaliseID(t *testing.T) {
 }
 
 func TestParseWait(t *testing.T) {
-	good := map[string]time.Duration{"": 0, "5s": 5 * time.Second, "250ms": 250 * time.Millisecond, "2": 2 * time.Second, "0.5": 500 * time.Millisecond, "1.50": 1500 * time.Millisecond, "1e9": time.Minute, "10m": time.Minute}
+	good := map[string]time.Duration{"": 0, "5s": 5 * time.Second, "250ms": 250 * time.Millisecond, "2": 2 * time.Second, "0.5": 500 * time.Millisecond, "1.50": 1500 * time.Millisecond, "1e9": time.Minute, "10m": time.Minute,
+		"3000000h": time.Minute, "+9999999999999h30m": time.Minute} // beyond time.Duration: the maximum
 	for in, want := range good {
 		got, err := parseWait(url.Values{"wait": {in}}, time.Minute)
 		if err != nil || got != want {
 			t.Errorf("parseWait(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"soon", "-1s", "-2", "1e3x", "5 s", "NaN", "Inf"} {
+	for _, in := range []string{"soon", "-1s", "-2", "1e3x", "5 s", "NaN", "Inf", "-3000000h", "3000000x"} {
 		_, err := parseWait(url.Values{"wait": {in}}, time.Minute)
 		var apiErr *Error
 		if !errors.As(err, &apiErr) || apiErr.Field != "wait" || !errors.Is(err, ErrInvalidParameter) {

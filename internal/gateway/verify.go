@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -515,6 +516,11 @@ func parseWait(q url.Values, max time.Duration) (time.Duration, error) {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(v)
+	if err != nil && durationOverflows(v) {
+		// A duration longer than Go can hold (about 292 years) is
+		// longer than the maximum wait too.
+		d, err = max, nil
+	}
 	if err != nil {
 		secs, ferr := strconv.ParseFloat(v, 64)
 		if ferr != nil || math.IsNaN(secs) || math.IsInf(secs, 0) {
@@ -526,6 +532,17 @@ func parseWait(q url.Values, max time.Duration) (time.Duration, error) {
 		return 0, fieldError(ErrInvalidParameter, "wait", "must not be negative")
 	}
 	return min(d, max), nil
+}
+
+// durationOverflows reports whether v is written as a Go duration
+// ("3000000h", "1.5h30m") that time.ParseDuration refuses only because it
+// is out of range.
+func durationOverflows(v string) bool {
+	if !regexp.MustCompile(`^\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`).MatchString(v) {
+		return false
+	}
+	_, err := time.ParseDuration(v)
+	return err != nil
 }
 
 // boolParam reads a boolean query parameter ("true" or "false"; absent is
