@@ -323,12 +323,7 @@ func parseListQuery(v url.Values, maxDocBytes int) (store.DocumentQuery, error) 
 		if s := v.Get(p.name); s != "" {
 			t, err := jobs.ParseAt(s)
 			if err != nil {
-				msg := "must be an RFC 3339 date-time such as 2026-01-02T15:04:05Z"
-				if strings.Contains(s, " ") {
-					// An offset's '+' typed as is decodes as a space.
-					msg += "; a '+' in a query string reads as a space: write it %2B"
-				}
-				return q, fieldError(ErrInvalidParameter, p.name, "%s", msg)
+				return q, fieldError(ErrInvalidParameter, p.name, "must be an RFC 3339 date-time such as 2026-01-02T15:04:05Z%s", plusHint(s))
 			}
 			if t.IsZero() {
 				// The query takes the zero time for "no bound"; the

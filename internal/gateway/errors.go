@@ -164,7 +164,6 @@ func writeError(w http.ResponseWriter, err error) {
 		detail.Message = err.Error()
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(errorBody{Error: detail})
 }

@@ -117,7 +117,7 @@ func Starting(waitingFor string) http.Handler {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, &Error{Err: ErrUnavailable, Message: "the gateway is starting: waiting for " + waitingFor})
 	})
-	return mux
+	return noSniff(mux)
 }
 
 // handleHealthz is GET /healthz: the process is alive.

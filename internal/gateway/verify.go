@@ -516,7 +516,7 @@ func parseWait(q url.Values, max time.Duration) (time.Duration, error) {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil && durationOverflows(v) {
+	if err != nil && writtenAsDuration(v) {
 		// A duration longer than Go can hold (about 292 years) is
 		// longer than the maximum wait too.
 		d, err = max, nil
@@ -534,15 +534,22 @@ func parseWait(q url.Values, max time.Duration) (time.Duration, error) {
 	return min(d, max), nil
 }
 
-// durationOverflows reports whether v is written as a Go duration
-// ("3000000h", "1.5h30m") that time.ParseDuration refuses only because it
-// is out of range.
-func durationOverflows(v string) bool {
-	if !regexp.MustCompile(`^\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`).MatchString(v) {
-		return false
+// writtenAsDuration reports whether v is written as a Go duration
+// ("3000000h", "1.5h30m"): one that time.ParseDuration refuses all the same
+// is out of its range.
+func writtenAsDuration(v string) bool {
+	return regexp.MustCompile(`^\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`).MatchString(v)
+}
+
+// plusHint is what to add to the message refusing a time given in a query
+// string when v holds a space: an offset's '+' typed as is
+// (?at=2026-11-26T22:02:18+01:00), which the query string decodes as a
+// space.
+func plusHint(v string) string {
+	if strings.Contains(v, " ") {
+		return "; a '+' in a query string reads as a space: write it %2B"
 	}
-	_, err := time.ParseDuration(v)
-	return err != nil
+	return ""
 }
 
 // boolParam reads a boolean query parameter ("true" or "false"; absent is
@@ -569,11 +576,7 @@ func parseAtParam(q url.Values) (string, error) {
 		var apiErr *Error
 		if errors.As(err, &apiErr) {
 			apiErr.Err = ErrInvalidParameter
-			if strings.Contains(v, " ") {
-				// ?at=2026-11-26T22:02:18+01:00 as typed: the query
-				// string decodes the '+' of the offset as a space.
-				apiErr.Message += "; a '+' in a query string reads as a space: write it %2B"
-			}
+			apiErr.Message += plusHint(v)
 		}
 		return "", err
 	}

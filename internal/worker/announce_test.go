@@ -5,34 +5,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stele-go/stele/internal/jobs"
-	"github.com/stele-go/stele/internal/redisstore"
 	"github.com/stele-go/stele/internal/store"
 	"github.com/stele-go/stele/internal/testutil/natstest"
-	"github.com/stele-go/stele/internal/testutil/redistest"
 )
 
 // TestStartAnnouncer: a worker announces a completion kept in the outbox,
 // so that a deployment without a gateway drains it too.
 func TestStartAnnouncer(t *testing.T) {
 	ctx := t.Context()
-	st, err := redisstore.Open(ctx, redistest.Start(t), redisstore.WithKeyPrefix(redistest.KeyPrefix(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	nc, err := nats.Connect(natstest.StartServer(t, natstest.Options{}).ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t)
+	nc, js := natstest.Connect(t, natstest.Start(t))
 	if err := jobs.EnsureStreams(ctx, js, jobs.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}

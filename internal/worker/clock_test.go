@@ -12,16 +12,24 @@ import (
 	"github.com/stele-go/stele/internal/testutil/redistest"
 )
 
+// openStore opens a store on a private redis-server, closed when the test
+// ends.
+func openStore(t *testing.T) *redisstore.Store {
+	t.Helper()
+	st, err := redisstore.Open(t.Context(), redistest.Start(t), redisstore.WithKeyPrefix(redistest.KeyPrefix(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // TestStartClock: ClockStore syncs with the server before returning and
 // stops its resyncs on stop; ClockHost is the host's clock; any other mode
 // is a usage error.
 func TestStartClock(t *testing.T) {
 	ctx := t.Context()
-	st, err := redisstore.Open(ctx, redistest.Start(t), redisstore.WithKeyPrefix(redistest.KeyPrefix(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	log := slog.New(slog.DiscardHandler)
 	for _, mode := range []string{ClockStore, ClockHost} {
 		now, stop, err := StartClock(ctx, mode, st, 5*time.Second, log)
